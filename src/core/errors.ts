@@ -1,0 +1,173 @@
+/**
+ * One error hierarchy for both faces of jjm: the CLI exits with `exitCode`,
+ * the REST API answers with `httpStatus`. Every error carries a stable `code`
+ * (for scripts and dashboards) and the `context` a reader needs to act on it.
+ */
+export type ErrorContext = Record<string, unknown>
+
+export interface JjmErrorOptions {
+  context?: ErrorContext
+  cause?: unknown
+}
+
+export class JjmError extends Error {
+  /** Stable machine-readable code, e.g. `JJM_TASK_NOT_FOUND`. */
+  readonly code: string
+  /** Process exit code used by the CLI. */
+  readonly exitCode: number
+  /** HTTP status used by the REST API. */
+  readonly httpStatus: number
+  readonly context: ErrorContext
+
+  constructor(message: string, code: string, exitCode: number, httpStatus: number, options: JjmErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = new.target.name
+    this.code = code
+    this.exitCode = exitCode
+    this.httpStatus = httpStatus
+    this.context = options.context ?? {}
+  }
+
+  /** `TaskNotFoundError [JJM_TASK_NOT_FOUND]: No task ... (taskId=abc)` */
+  override toString(): string {
+    const details = Object.entries(this.context)
+      .filter(([, value]) => value !== undefined)
+      .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    const suffix = details.length > 0 ? ` (${details.join(', ')})` : ''
+    return `${this.name} [${this.code}]: ${this.message}${suffix}`
+  }
+
+  toJSON(): { name: string; code: string; message: string; context: ErrorContext } {
+    return { name: this.name, code: this.code, message: this.message, context: this.context }
+  }
+}
+
+/**
+ * Exit codes of the CLI. 0, 1 and 2 are the usual ones; each JjmError class
+ * has its own so that a script can tell what happened without parsing text.
+ */
+export const ExitCode = {
+  ok: 0,
+  unexpected: 1,
+  usage: 2,
+  configuration: 10,
+  validation: 11,
+  authentication: 12,
+  taskNotFound: 13,
+  invalidState: 14,
+  julesConnection: 15,
+  rateLimited: 16,
+  operationFailed: 17,
+  storage: 18,
+  migrationRequired: 19,
+  /** `monitor --once`: at least one task changed. */
+  monitorChanges: 20,
+  /** `monitor --once`: at least one task waits for a person. */
+  monitorNeedsPerson: 21,
+  /** `monitor --once`: at least one task could not be synced. */
+  monitorErrors: 22,
+} as const
+
+export class ConfigurationError extends JjmError {
+  constructor(message: string, options?: JjmErrorOptions) {
+    super(message, 'JJM_CONFIGURATION', ExitCode.configuration, 500, options)
+  }
+}
+
+/** Bad input from a user: a flag, a body, a file. */
+export class ValidationError extends JjmError {
+  constructor(message: string, options?: JjmErrorOptions) {
+    super(message, 'JJM_VALIDATION', ExitCode.validation, 400, options)
+  }
+}
+
+/** Jules refused the API key (401/403), or no key is configured. */
+export class AuthenticationError extends JjmError {
+  constructor(message: string, options?: JjmErrorOptions) {
+    super(message, 'JJM_AUTHENTICATION', ExitCode.authentication, 401, options)
+  }
+}
+
+export class TaskNotFoundError extends JjmError {
+  constructor(taskRef: string, options: JjmErrorOptions = {}) {
+    super(
+      `No task matches "${taskRef}". Run \`jjm tasks list\` to see the ids you can use.`,
+      'JJM_TASK_NOT_FOUND',
+      ExitCode.taskNotFound,
+      404,
+      { ...options, context: { taskId: taskRef, ...options.context } },
+    )
+  }
+}
+
+/** An operation is not allowed in the task's (or session's) current state. */
+export class InvalidStateError extends JjmError {
+  constructor(message: string, options?: JjmErrorOptions) {
+    super(message, 'JJM_INVALID_STATE', ExitCode.invalidState, 409, options)
+  }
+}
+
+/** Jules could not be reached, or answered with a server error. */
+export class JulesConnectionError extends JjmError {
+  constructor(message: string, options?: JjmErrorOptions) {
+    super(message, 'JJM_JULES_UNAVAILABLE', ExitCode.julesConnection, 503, options)
+  }
+}
+
+/** Jules (or jjm's own API) said: too many requests. */
+export class RateLimitedError extends JjmError {
+  /** Seconds to wait before trying again, when the server said so. */
+  readonly retryAfterSeconds: number | undefined
+
+  constructor(message: string, options: JjmErrorOptions & { retryAfterSeconds?: number } = {}) {
+    super(message, 'JJM_RATE_LIMITED', ExitCode.rateLimited, 429, {
+      ...options,
+      context: { retryAfterSeconds: options.retryAfterSeconds, ...options.context },
+    })
+    this.retryAfterSeconds = options.retryAfterSeconds
+  }
+}
+
+/** An operation was attempted and failed for a reason that retrying will not fix. */
+export class OperationFailedError extends JjmError {
+  constructor(message: string, options?: JjmErrorOptions, code = 'JJM_OPERATION_FAILED') {
+    super(message, code, ExitCode.operationFailed, 502, options)
+  }
+}
+
+export class StorageError extends JjmError {
+  constructor(message: string, options?: JjmErrorOptions) {
+    super(message, 'JJM_STORAGE', ExitCode.storage, 503, options)
+  }
+}
+
+/** The database schema is behind the code. */
+export class MigrationRequiredError extends JjmError {
+  constructor(message: string, options?: JjmErrorOptions) {
+    super(message, 'JJM_MIGRATION_REQUIRED', ExitCode.migrationRequired, 503, options)
+  }
+}
+
+export function isJjmError(error: unknown): error is JjmError {
+  return error instanceof JjmError
+}
+
+/** The exit codes, in the words that `jjm --help` and the README use. */
+export const exitCodeHelp: ReadonlyArray<readonly [number, string]> = [
+  [ExitCode.ok, 'success'],
+  [ExitCode.unexpected, 'unexpected error (a bug: please report it)'],
+  [ExitCode.usage, 'usage error (unknown flag, missing argument)'],
+  [ExitCode.configuration, 'configuration error'],
+  [ExitCode.validation, 'invalid input'],
+  [ExitCode.authentication, 'Jules refused the API key'],
+  [ExitCode.taskNotFound, 'task not found'],
+  [ExitCode.invalidState, 'operation not allowed in the task state'],
+  [ExitCode.julesConnection, 'Jules unreachable or failing'],
+  [ExitCode.rateLimited, 'rate limited'],
+  [ExitCode.operationFailed, 'operation failed'],
+  [ExitCode.storage, 'storage error'],
+  [ExitCode.migrationRequired, 'database schema behind: run `jjm migrate up`'],
+  [ExitCode.monitorChanges, 'monitor --once: tasks changed'],
+  [ExitCode.monitorNeedsPerson, 'monitor --once: a task needs a person'],
+  [ExitCode.monitorErrors, 'monitor --once: some tasks could not be synced'],
+]

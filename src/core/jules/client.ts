@@ -1,0 +1,155 @@
+/**
+ * The JulesClient port: the whole surface of the Jules API that jjm uses.
+ * Shapes follow Google's v1alpha reference (see shared/jules-api.md); the
+ * adapters (rest, sim, mcp) all speak them.
+ */
+
+export type SessionState =
+  | 'STATE_UNSPECIFIED'
+  | 'QUEUED'
+  | 'PLANNING'
+  | 'AWAITING_PLAN_APPROVAL'
+  | 'AWAITING_USER_FEEDBACK'
+  | 'IN_PROGRESS'
+  | 'PAUSED'
+  | 'FAILED'
+  | 'COMPLETED'
+  | (string & {})
+
+export interface SourceContext {
+  /** `sources/github/{owner}/{repo}` */
+  source: string
+  githubRepoContext?: { startingBranch?: string }
+}
+
+export interface SessionOutput {
+  pullRequest?: { url: string; title?: string; description?: string }
+}
+
+export interface Session {
+  /** `sessions/{id}` */
+  name: string
+  id: string
+  prompt: string
+  sourceContext: SourceContext
+  title?: string
+  state: SessionState
+  url?: string
+  createTime: string
+  updateTime: string
+  outputs?: SessionOutput[]
+  /** Input-only fields: Jules does not echo them; present only when an adapter knows them. */
+  requirePlanApproval?: boolean
+  automationMode?: string
+}
+
+export interface CreateSessionRequest {
+  prompt: string
+  sourceContext: SourceContext
+  title?: string
+  requirePlanApproval?: boolean
+  automationMode?: 'AUTOMATION_MODE_UNSPECIFIED' | 'AUTO_CREATE_PR'
+}
+
+export interface PlanStep {
+  id?: string
+  title?: string
+  description?: string
+  index?: number
+}
+
+export interface Plan {
+  id?: string
+  steps?: PlanStep[]
+  createTime?: string
+}
+
+export interface Artifact {
+  changeSet?: {
+    source?: string
+    gitPatch?: { unidiffPatch?: string; baseCommitId?: string; suggestedCommitMessage?: string }
+  }
+  media?: { data?: string; mimeType?: string }
+  bashOutput?: { command?: string; output?: string; exitCode?: number }
+}
+
+export interface Activity {
+  /** `sessions/{s}/activities/{a}` */
+  name: string
+  id: string
+  description?: string
+  createTime: string
+  originator?: string
+  artifacts?: Artifact[]
+  agentMessaged?: { agentMessage?: string }
+  userMessaged?: { userMessage?: string }
+  planGenerated?: { plan?: Plan }
+  planApproved?: { planId?: string }
+  progressUpdated?: { title?: string; description?: string }
+  sessionCompleted?: Record<string, never> | Record<string, unknown>
+  sessionFailed?: { reason?: string }
+  /** Fields this client does not know are kept, never an error. */
+  [unknownField: string]: unknown
+}
+
+export interface Source {
+  /** `sources/github/{owner}/{repo}` */
+  name: string
+  id: string
+  githubRepo?: {
+    owner: string
+    repo: string
+    isPrivate?: boolean
+    defaultBranch?: { displayName: string }
+    branches?: Array<{ displayName: string }>
+  }
+}
+
+export interface PageRequest {
+  pageSize?: number
+  pageToken?: string
+}
+
+export interface ListSessionsResponse {
+  sessions: Session[]
+  nextPageToken?: string
+}
+
+export interface ListActivitiesResponse {
+  activities: Activity[]
+  nextPageToken?: string
+}
+
+export interface ListSourcesResponse {
+  sources: Source[]
+  nextPageToken?: string
+}
+
+export interface ListActivitiesRequest extends PageRequest {
+  /** e.g. `create_time>"2026-01-01T00:00:00Z"`; optional at Jules, may be ignored. */
+  filter?: string
+}
+
+export interface ListSourcesRequest extends PageRequest {
+  filter?: string
+}
+
+/**
+ * The port. Every method throws a JjmError subclass on failure:
+ * AuthenticationError, JulesConnectionError, RateLimitedError, InvalidStateError
+ * (FAILED_PRECONDITION), ValidationError (INVALID_ARGUMENT), OperationFailedError
+ * with code JJM_JULES_NOT_FOUND (404) or JJM_JULES_PROTOCOL (a malformed answer).
+ */
+export interface JulesClient {
+  /** Which adapter this is: `rest`, `sim`, `mcp`. */
+  readonly kind: string
+  listSources(request?: ListSourcesRequest): Promise<ListSourcesResponse>
+  getSource(name: string): Promise<Source>
+  createSession(request: CreateSessionRequest): Promise<Session>
+  getSession(name: string): Promise<Session>
+  listSessions(request?: PageRequest): Promise<ListSessionsResponse>
+  listActivities(session: string, request?: ListActivitiesRequest): Promise<ListActivitiesResponse>
+  sendMessage(session: string, prompt: string): Promise<void>
+  approvePlan(session: string): Promise<void>
+  close?(): Promise<void>
+}

@@ -1,0 +1,144 @@
+/**
+ * The domain: a Task is jjm's record of one Jules session; a TaskEvent is one
+ * line of its append-only history. The JSON shapes here are the ones the CLI's
+ * `--json`, the REST API and the OpenAPI document all use.
+ */
+
+export const taskStates = [
+  'queued',
+  'planning',
+  'awaiting_plan_approval',
+  'awaiting_user_feedback',
+  'in_progress',
+  'paused',
+  'completed',
+  'failed',
+] as const
+
+/** A Jules session state, lower-case. An unknown state from Jules is kept as it came. */
+export type KnownTaskState = (typeof taskStates)[number]
+export type TaskState = KnownTaskState | (string & {})
+
+export const terminalStates: ReadonlySet<string> = new Set(['completed', 'failed'])
+/** States in which the task waits for a person to act. */
+export const awaitingPersonStates: ReadonlySet<string> = new Set([
+  'awaiting_plan_approval',
+  'awaiting_user_feedback',
+  'paused',
+])
+
+export function isTerminal(state: TaskState): boolean {
+  return terminalStates.has(state)
+}
+
+export function isKnownState(state: string): state is KnownTaskState {
+  return (taskStates as readonly string[]).includes(state)
+}
+
+/** What the task waits for, in words for people, or undefined when it waits for nobody. */
+export function awaitingPerson(state: TaskState): string | undefined {
+  switch (state) {
+    case 'awaiting_plan_approval':
+      return 'plan approval (jjm approve)'
+    case 'awaiting_user_feedback':
+      return 'an answer to the agent (jjm message)'
+    case 'paused':
+      return 'a resume (jjm resume)'
+    default:
+      return undefined
+  }
+}
+
+export type AutomationMode = 'AUTOMATION_MODE_UNSPECIFIED' | 'AUTO_CREATE_PR'
+
+export interface PullRequest {
+  url: string
+  title: string
+  description: string
+}
+
+export interface Task {
+  /** jjm's own id: a ULID, sortable by creation time. */
+  id: string
+  /** `sessions/{id}` at Jules. */
+  sessionName: string
+  title: string
+  prompt: string
+  /** `owner/repo` */
+  repository: string
+  /** `sources/github/{owner}/{repo}` */
+  source: string
+  branch: string
+  state: TaskState
+  requirePlanApproval: boolean
+  automationMode: AutomationMode
+  /** The session in the Jules web app. */
+  url: string | null
+  pullRequest: PullRequest | null
+  labels: string[]
+  metadata: Record<string, unknown>
+  /** RFC 3339 timestamps. */
+  createdAt: string
+  updatedAt: string
+  completedAt: string | null
+  lastSyncedAt: string | null
+}
+
+export const taskEventTypes = [
+  'created',
+  'state_changed',
+  'plan_generated',
+  'plan_approved',
+  'message_sent',
+  'agent_message',
+  'progress',
+  'pull_request',
+  'completed',
+  'failed',
+  'resumed',
+  'deleted',
+  'sync_error',
+] as const
+export type TaskEventType = (typeof taskEventTypes)[number] | (string & {})
+
+export interface TaskEvent {
+  id: string
+  taskId: string
+  type: TaskEventType
+  data: Record<string, unknown>
+  /** RFC 3339 */
+  at: string
+}
+
+/** What a new task needs; the same names as `POST /api/v1/tasks` and a `--from` file. */
+export interface TaskInput {
+  prompt: string
+  repository?: string
+  source?: string
+  branch?: string
+  title?: string
+  labels?: string[]
+  requirePlanApproval?: boolean
+  automationMode?: AutomationMode
+  metadata?: Record<string, unknown>
+}
+
+export interface TaskFilter {
+  states?: string[]
+  repository?: string
+  label?: string
+  /** Only tasks created at or after this RFC 3339 instant. */
+  since?: string
+  /** Free text searched in titles. */
+  search?: string
+  limit?: number
+  cursor?: string
+}
+
+export interface Page<T> {
+  items: T[]
+  /** Empty string or null at the end of the list: the only end-of-list signal. */
+  nextCursor: string | null
+}
+
+export type TaskPage = Page<Task>
