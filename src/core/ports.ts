@@ -72,3 +72,25 @@ export interface SimStateStore {
 export interface Clock {
   now(): number
 }
+
+/** Context fields carried on every log entry (task id, operation, …). */
+export type LogContext = Record<string, unknown>
+
+/** Structured logging; implemented on consola in log.ts. Logs go to stderr, never stdout. */
+export interface Logger {
+  debug(message: string, context?: LogContext): void
+  info(message: string, context?: LogContext): void
+  warn(message: string, context?: LogContext): void
+  error(message: string, context?: LogContext): void
+  /** A logger that adds `context` to every entry. */
+  child(context: LogContext): Logger
+}
+
+/** A logger that drops everything; the default where none is given. */
+export const silentLogger: Logger = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+  child: () => silentLogger,
+}
