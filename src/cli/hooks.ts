@@ -1,0 +1,11 @@
+import type { BackendRegistration } from '../core/backends.js'
+
+/** Types the custom `jjm:backends` hook for every plugin that answers it. */
+declare module '@oclif/core' {
+  interface Hooks {
+    'jjm:backends': {
+      options: Record<string, never>
+      return: BackendRegistration
+    }
+  }
+}

@@ -1,0 +1,104 @@
+import Table from 'cli-table3'
+import { awaitingPerson, type Task, type TaskEvent } from '../core/task.js'
+
+export interface Column<T> {
+  header: string
+  value: (row: T) => string
+}
+
+/** A plain table for people; scripts use --json. */
+export function renderTable<T>(rows: T[], columns: Array<Column<T>>): string {
+  const table = new Table({
+    head: columns.map((column) => column.header),
+    style: { head: [], border: [], compact: true },
+    chars: {
+      top: '',
+      'top-mid': '',
+      'top-left': '',
+      'top-right': '',
+      bottom: '',
+      'bottom-mid': '',
+      'bottom-left': '',
+      'bottom-right': '',
+      left: '',
+      'left-mid': '',
+      mid: '',
+      'mid-mid': '',
+      right: '',
+      'right-mid': '',
+      middle: '  ',
+    },
+  })
+  for (const row of rows) table.push(columns.map((column) => column.value(row)))
+  return table
+    .toString()
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .join('\n')
+}
+
+/** "3m ago", "2h ago", "5d ago" relative to now. */
+export function age(iso: string | null, now = Date.now()): string {
+  if (!iso) return '-'
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000))
+  if (seconds < 60) return `${seconds}s ago`
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ago`
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h ago`
+  return `${Math.floor(seconds / 86_400)}d ago`
+}
+
+export function truncate(text: string, width: number): string {
+  return text.length > width ? `${text.slice(0, width - 1)}…` : text
+}
+
+export const taskColumns: Array<Column<Task>> = [
+  { header: 'ID', value: (task) => task.id },
+  { header: 'STATE', value: (task) => task.state },
+  { header: 'REPOSITORY', value: (task) => task.repository },
+  { header: 'TITLE', value: (task) => truncate(task.title, 48) },
+  { header: 'CREATED', value: (task) => age(task.createdAt) },
+  { header: 'PR', value: (task) => task.pullRequest?.url ?? '' },
+]
+
+/** The block `jjm tasks show` prints. */
+export function renderTask(task: Task, events: TaskEvent[]): string {
+  const waiting = awaitingPerson(task.state)
+  const lines = [
+    `${task.title}`,
+    `  id          ${task.id}`,
+    `  session     ${task.sessionName}`,
+    `  state       ${task.state}${waiting ? `  (waiting for ${waiting})` : ''}`,
+    `  repository  ${task.repository} (branch ${task.branch})`,
+    `  created     ${task.createdAt} (${age(task.createdAt)})`,
+    `  updated     ${task.updatedAt}`,
+    `  synced      ${task.lastSyncedAt ?? 'never'}`,
+  ]
+  if (task.completedAt) lines.push(`  completed   ${task.completedAt}`)
+  if (task.url) lines.push(`  jules       ${task.url}`)
+  if (task.pullRequest) lines.push(`  pull req.   ${task.pullRequest.url}  ${task.pullRequest.title}`)
+  if (task.labels.length > 0) lines.push(`  labels      ${task.labels.join(', ')}`)
+  lines.push('', 'Prompt:', ...task.prompt.split('\n').map((line) => `  ${line}`))
+  if (events.length > 0) {
+    lines.push('', 'Recent events (newest first):')
+    for (const event of events) lines.push(`  ${event.at}  ${event.type.padEnd(14)} ${describeEvent(event)}`)
+  }
+  return lines.join('\n')
+}
+
+export function describeEvent(event: TaskEvent): string {
+  const data = event.data
+  switch (event.type) {
+    case 'state_changed':
+      return `${String(data.from)} → ${String(data.to)}`
+    case 'pull_request':
+      return String(data.url ?? '')
+    case 'failed':
+      return data.reason ? String(data.reason) : ''
+    case 'sync_error':
+      return String(data.message ?? '')
+    case 'created':
+      return `${String(data.sessionName ?? '')} (${String(data.state ?? '')})`
+    default:
+      return Object.keys(data).length > 0 ? JSON.stringify(data) : ''
+  }
+}

@@ -1,0 +1,62 @@
+import { Flags } from '@oclif/core'
+import { JjmCommand } from '../../cli/base-command.js'
+
+export interface SimServeResult {
+  url: string
+  apiKeys: string[]
+}
+
+export default class SimServe extends JjmCommand<typeof SimServe> {
+  static override summary = 'Serve the built-in Jules simulator over HTTP (a sandbox: nothing reaches Jules).'
+  static override description = `The simulator answers the Jules v1alpha REST API with simulated sessions, so jjm's
+rest backend (or any Jules client) can be tried and tested with no network and no key:
+
+  JULES_API_URL=http://127.0.0.1:8765 JULES_API_KEY=sim-key jjm tasks create --jules rest --repo acme/api "..."
+
+Scenario markers in a prompt choose what the simulated agent does: [sim:fail], [sim:feedback],
+[sim:pause], [sim:slow]. Control endpoints under /_sim move its clock and inject faults.`
+
+  static override examples = ['<%= config.bin %> sim serve --port 8765', '<%= config.bin %> sim serve --run-seconds 5 --api-key my-test-key']
+
+  static override flags = {
+    host: Flags.string({ summary: 'Address to listen on.', default: '127.0.0.1' }),
+    port: Flags.integer({ char: 'p', summary: 'Port (0 picks a free one).', default: 8765, min: 0, max: 65535 }),
+    'api-key': Flags.string({ summary: 'An API key the simulator accepts (repeatable).', multiple: true }),
+    'run-seconds': Flags.integer({ summary: 'Seconds a simulated session takes from queued to completed.', min: 1 }),
+  }
+
+  async run(): Promise<void> {
+    const config = await this.jjmConfig()
+    const logger = await this.logger()
+    const { OffsetClock } = await import('../../core/clock.js')
+    const { Simulator } = await import('../../core/jules/sim/engine.js')
+    const { MemorySimStateStore } = await import('../../core/jules/sim/memory-store.js')
+    const { startSimServer } = await import('../../core/jules/sim/http.js')
+    const clock = new OffsetClock()
+    const simulator = new Simulator({
+      store: new MemorySimStateStore(),
+      clock,
+      runSeconds: this.flags['run-seconds'] ?? config.sim.runSeconds,
+      autoApproveSeconds: config.sim.autoApproveSeconds,
+    })
+    const apiKeys = this.flags['api-key'] ?? ['sim-key']
+    const server = await startSimServer({
+      simulator,
+      clock,
+      host: this.flags.host,
+      port: this.flags.port,
+      apiKeys,
+      logger,
+    })
+    this.logToStderr(`Jules SIMULATOR listening on ${server.url} (simulated sessions; nothing reaches Jules).`)
+    this.logToStderr(`  Try: JULES_API_URL=${server.url} JULES_API_KEY=${apiKeys[0]} ${this.config.bin} sources list --jules rest`)
+    this.logToStderr('  Stop with Ctrl-C.')
+    // Printed at once, not on exit: a script starting the server needs the URL (with --port 0) now.
+    if (this.jsonEnabled()) this.logJson({ url: server.url, apiKeys } satisfies SimServeResult)
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve)
+      process.once('SIGTERM', resolve)
+    })
+    await server.close()
+  }
+}

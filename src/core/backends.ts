@@ -1,0 +1,97 @@
+import type { JjmConfig } from './config.js'
+import { ConfigurationError } from './errors.js'
+import type { Logger, SchemaManager, SimStateStore, TaskStore } from './ports.js'
+
+/** What a storage backend gives core once opened. */
+export interface StorageHandle {
+  store: TaskStore
+  /** Where the in-process Jules simulator keeps its sessions, when the backend can. */
+  sim?: SimStateStore
+  /** Schema migrations, for backends that have a schema. */
+  schema?: SchemaManager
+  close(): Promise<void>
+}
+
+export interface StorageOpenOptions {
+  config: JjmConfig
+  logger: Logger
+  /**
+   * `auto`: bring a new or older schema up to date; `check`: refuse a schema
+   * that is behind; `none`: touch nothing (the migrate commands).
+   */
+  migrate: 'auto' | 'check' | 'none'
+}
+
+/** A storage backend, as a plugin registers it. */
+export interface StorageBackend {
+  kind: 'storage'
+  /** The name users select it by: `--storage NAME`, `JJM_STORAGE`, `storage.backend`. */
+  name: string
+  description: string
+  open(options: StorageOpenOptions): Promise<StorageHandle>
+}
+
+export type Backend = StorageBackend
+
+/** The answer of a `jjm:backends` hook: the backends one plugin provides. */
+export interface BackendRegistration {
+  backends: Backend[]
+}
+
+interface Registered {
+  backend: Backend
+  plugin: string
+}
+
+/**
+ * The backends that every plugin's `jjm:backends` hook answered with. A backend
+ * is chosen by name from config; the built-in ones register the same way as a
+ * third-party plugin does.
+ */
+export class BackendRegistry {
+  private readonly entries: Registered[] = []
+
+  register(plugin: string, registration: BackendRegistration): void {
+    if (!registration || !Array.isArray(registration.backends)) {
+      throw new ConfigurationError(
+        `Plugin ${plugin} answered the jjm:backends hook with no backends list; its hook must return { backends: [...] }.`,
+        { context: { plugin } },
+      )
+    }
+    for (const backend of registration.backends) {
+      if (!backend || typeof backend.name !== 'string' || typeof backend.open !== 'function') {
+        throw new ConfigurationError(`Plugin ${plugin} registered a backend without a name or an open() function.`, {
+          context: { plugin },
+        })
+      }
+      const clash = this.entries.find(
+        (entry) => entry.backend.kind === backend.kind && entry.backend.name === backend.name,
+      )
+      if (clash) {
+        throw new ConfigurationError(
+          `Two plugins register the ${backend.kind} backend "${backend.name}": ${clash.plugin} and ${plugin}. Uninstall one of them (jjm plugins uninstall).`,
+          { context: { kind: backend.kind, name: backend.name } },
+        )
+      }
+      this.entries.push({ backend, plugin })
+    }
+  }
+
+  list(kind?: Backend['kind']): Array<{ kind: string; name: string; description: string; plugin: string }> {
+    return this.entries
+      .filter((entry) => kind === undefined || entry.backend.kind === kind)
+      .map(({ backend, plugin }) => ({ kind: backend.kind, name: backend.name, description: backend.description, plugin }))
+  }
+
+  storage(name: string): StorageBackend {
+    const found = this.entries.find((entry) => entry.backend.kind === 'storage' && entry.backend.name === name)
+    if (found) return found.backend
+    const available = this.list('storage')
+      .map((entry) => `${entry.name} (from ${entry.plugin})`)
+      .join(', ')
+    throw new ConfigurationError(
+      `No storage backend is named "${name}". Available: ${available || 'none'}. Choose one with --storage, JJM_STORAGE or storage.backend, or install the plugin that provides it (jjm plugins install).`,
+      { context: { kind: 'storage', name } },
+    )
+  }
+}

@@ -1,0 +1,123 @@
+import type { BackendRegistry, StorageHandle, StorageOpenOptions } from './backends.js'
+import { systemClock } from './clock.js'
+import type { JjmConfig } from './config.js'
+import { AuthenticationError, ConfigurationError } from './errors.js'
+import { createIdGenerator } from './ids.js'
+import type { JulesClient } from './jules/client.js'
+import { JobManager } from './manager.js'
+import { Monitor } from './monitor.js'
+import type { Clock, Logger } from './ports.js'
+
+export interface CoreOptions {
+  config: JjmConfig
+  logger: Logger
+  registry: BackendRegistry
+  migrate?: StorageOpenOptions['migrate']
+  clock?: Clock
+}
+
+/** Everything a command or the daemon needs, wired from one config. */
+export interface Core {
+  config: JjmConfig
+  manager: JobManager
+  monitor: Monitor
+  jules: JulesClient
+  storage: StorageHandle
+  logger: Logger
+  close(): Promise<void>
+}
+
+export async function openCore(options: CoreOptions): Promise<Core> {
+  const { config, logger, registry } = options
+  const clock = options.clock ?? systemClock
+  const storage = await registry
+    .storage(config.storage.backend)
+    .open({ config, logger, migrate: options.migrate ?? 'auto' })
+  const jules = lazyJulesClient(config.jules.backend, () => createJulesClient(config, storage, logger, clock))
+  const newId = createIdGenerator()
+  const manager = new JobManager({ jules, store: storage.store, clock, logger, newId })
+  const monitor = new Monitor({ jules, store: storage.store, clock, logger, concurrency: config.monitor.concurrency })
+  return {
+    config,
+    manager,
+    monitor,
+    jules,
+    storage,
+    logger,
+    async close() {
+      await jules.close?.()
+      await storage.close()
+    },
+  }
+}
+
+/** Builds the Jules adapter named in config. Heavy modules load only here. */
+export async function createJulesClient(
+  config: JjmConfig,
+  storage: Pick<StorageHandle, 'sim'>,
+  logger: Logger,
+  clock: Clock = systemClock,
+): Promise<JulesClient> {
+  switch (config.jules.backend) {
+    case 'rest': {
+      if (!config.jules.apiKey) {
+        throw new AuthenticationError(
+          'No Jules API key is configured. Set JULES_API_KEY (create one at https://jules.google.com/settings#api), or try jjm with --jules sim, the built-in simulator.',
+          { context: { backend: 'rest' } },
+        )
+      }
+      const { createRestClient } = await import('./jules/rest.js')
+      return createRestClient({
+        baseUrl: config.jules.apiUrl,
+        apiKey: config.jules.apiKey,
+        timeoutMs: config.jules.timeoutMs,
+        maxAttempts: config.jules.maxAttempts,
+        breaker: config.jules.breaker,
+        logger: logger.child({ jules: 'rest' }),
+      })
+    }
+    case 'sim': {
+      const { Simulator } = await import('./jules/sim/engine.js')
+      const { createSimClient } = await import('./jules/sim/adapter.js')
+      const { MemorySimStateStore } = await import('./jules/sim/memory-store.js')
+      const simulator = new Simulator({
+        store: storage.sim ?? new MemorySimStateStore(),
+        clock,
+        runSeconds: config.sim.runSeconds,
+        autoApproveSeconds: config.sim.autoApproveSeconds,
+      })
+      return createSimClient(simulator, { logger: logger.child({ jules: 'sim' }) })
+    }
+    default:
+      throw new ConfigurationError(
+        `The Jules backend "${config.jules.backend}" is not available in this version of jjm. Use rest (the Jules API) or sim (the built-in simulator).`,
+        { context: { backend: config.jules.backend } },
+      )
+  }
+}
+
+/**
+ * Defers building the Jules adapter to its first use, so that commands that
+ * never talk to Jules (tasks list, migrate) need no API key.
+ */
+function lazyJulesClient(kind: string, build: () => Promise<JulesClient>): JulesClient {
+  let client: Promise<JulesClient> | undefined
+  const get = () => {
+    client ??= build()
+    return client
+  }
+  return {
+    kind,
+    listSources: async (request) => (await get()).listSources(request),
+    getSource: async (name) => (await get()).getSource(name),
+    createSession: async (request) => (await get()).createSession(request),
+    getSession: async (name) => (await get()).getSession(name),
+    listSessions: async (request) => (await get()).listSessions(request),
+    listActivities: async (session, request) => (await get()).listActivities(session, request),
+    sendMessage: async (session, prompt) => (await get()).sendMessage(session, prompt),
+    approvePlan: async (session) => (await get()).approvePlan(session),
+    async close() {
+      if (client) await (await client.catch(() => undefined))?.close?.()
+    },
+  }
+}

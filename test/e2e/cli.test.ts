@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { OffsetClock } from '../../src/core/clock.js'
+import { Simulator } from '../../src/core/jules/sim/engine.js'
+import { startSimServer } from '../../src/core/jules/sim/http.js'
+import { MemorySimStateStore } from '../../src/core/jules/sim/memory-store.js'
+import type { MonitorReport } from '../../src/core/monitor.js'
+import type { Task, TaskPage } from '../../src/core/task.js'
+
+const root = new URL('../..', import.meta.url).pathname
+const runJs = join(root, 'bin', 'run.js')
+
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs the real, built `bin/run.js` as a user would, in its own data and config directories. */
+function jjm(args: string[], env: Record<string, string>): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [runJs, ...args],
+      {
+        cwd: root,
+        env: { PATH: process.env.PATH ?? '', HOME: env.HOME ?? '', ...env },
+        timeout: 60_000,
+      },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
+        resolve({ code, stdout, stderr })
+      },
+    )
+  })
+}
+
+function json<T>(run: Run): T {
+  try {
+    return JSON.parse(run.stdout) as T
+  } catch {
+    throw new Error(`not JSON (exit ${run.code}):\n${run.stdout}\n--- stderr ---\n${run.stderr}`)
+  }
+}
+
+describe('jjm end to end, through the rest adapter against the HTTP simulator', { timeout: 180_000 }, () => {
+  let dir: string
+  let env: Record<string, string>
+  let server: Awaited<ReturnType<typeof startSimServer>>
+  const clock = new OffsetClock()
+
+  before(async () => {
+    assert.ok(existsSync(join(root, 'dist', 'src', 'commands')), 'dist/ is missing: run `npm run build` (npm test does)')
+    dir = await mkdtemp(join(tmpdir(), 'jjm-e2e-'))
+    const simulator = new Simulator({ store: new MemorySimStateStore(), clock, runSeconds: 20 })
+    server = await startSimServer({ simulator, clock, port: 0, apiKeys: ['e2e-key'] })
+    env = {
+      HOME: dir,
+      XDG_CONFIG_HOME: join(dir, 'config'),
+      XDG_DATA_HOME: join(dir, 'data'),
+      XDG_CACHE_HOME: join(dir, 'cache'),
+      JULES_API_URL: server.url,
+      JULES_API_KEY: 'e2e-key',
+      JJM_JULES: 'rest',
+      JJM_LOG_LEVEL: 'warn',
+    }
+  })
+
+  after(async () => {
+    await server?.close()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  it('creates a task, lists it, monitors it to completion and stores the pull request', async () => {
+    const created = await jjm(
+      ['tasks', 'create', '--repo', 'acme/api', '--auto-pr', '--label', 'e2e', 'Add retries to the HTTP client', '--json'],
+      env,
+    )
+    assert.equal(created.code, 0, created.stderr)
+    const task = json<Task>(created)
+    assert.match(task.id, /^[0-9A-HJKMNP-TV-Z]{26}$/)
+    assert.match(task.sessionName, /^sessions\/[A-Za-z0-9_-]+$/)
+    assert.equal(task.repository, 'acme/api')
+    assert.equal(task.source, 'sources/github/acme/api')
+    assert.equal(task.state, 'queued')
+    assert.deepEqual(task.labels, ['e2e'])
+
+    const listed = json<TaskPage>(await jjm(['tasks', 'list', '--json'], env))
+    assert.deepEqual(
+      listed.items.map((item) => item.id),
+      [task.id],
+    )
+    assert.equal(listed.nextCursor, null)
+
+    // Nothing has moved yet at Jules: the first pass changes nothing.
+    const quiet = await jjm(['monitor', '--once', '--json'], env)
+    assert.equal(quiet.code, 0, quiet.stderr)
+    assert.equal(json<MonitorReport>(quiet).checked, 1)
+
+    clock.advance(30_000)
+    const pass = await jjm(['monitor', '--once', '--json'], env)
+    assert.equal(pass.code, 20, `monitor --once exits 20 when tasks changed\n${pass.stderr}`)
+    const report = json<MonitorReport>(pass)
+    assert.equal(report.changes.length, 1)
+    assert.equal(report.changes[0]?.to, 'completed')
+    assert.ok(report.changes[0]?.pullRequestUrl)
+
+    const shown = json<Task>(await jjm(['tasks', 'show', task.id.slice(0, 8), '--json'], env))
+    assert.equal(shown.state, 'completed')
+    assert.ok(shown.pullRequest?.url.startsWith('https://'), 'the PR URL is stored')
+    assert.ok(shown.completedAt)
+
+    const human = await jjm(['tasks', 'show', task.sessionName], env)
+    assert.equal(human.code, 0, human.stderr)
+    assert.match(human.stdout, /state\s+completed/)
+    assert.match(human.stdout, /state_changed\s+queued → completed/)
+
+    // A finished task is no longer polled.
+    const idle = await jjm(['monitor', '--once', '--json'], env)
+    assert.equal(idle.code, 0)
+    assert.equal(json<MonitorReport>(idle).checked, 0)
+  })
+
+  it('exits 21 while a task waits for plan approval', async () => {
+    const created = await jjm(['tasks', 'create', '--repo', 'acme/web', '--require-plan-approval', 'Refactor', '--json'], env)
+    assert.equal(created.code, 0, created.stderr)
+    clock.advance(15_000)
+    const pass = await jjm(['monitor', '--once'], env)
+    assert.equal(pass.code, 21, pass.stderr)
+    assert.match(pass.stdout, /waits for plan approval/)
+  })
+
+  it('says in one line that Jules refused the key, with its exit code', async () => {
+    const run = await jjm(['tasks', 'create', '--repo', 'acme/api', 'x'], { ...env, JULES_API_KEY: 'wrong' })
+    assert.equal(run.code, 12)
+    assert.match(run.stderr, /Jules refused the API key.*JJM_AUTHENTICATION/)
+    assert.doesNotMatch(run.stderr, /at .*\.js:\d+/, 'no stack trace in front of a user')
+  })
+
+  it('refuses an unknown task id with exit 13 and a hint', async () => {
+    const run = await jjm(['tasks', 'show', 'NOSUCHTASK'], env)
+    assert.equal(run.code, 13)
+    assert.match(run.stderr, /jjm tasks list/)
+  })
+
+  it('keeps simulated sessions in the database across invocations with --jules sim', async () => {
+    const simEnv = { ...env, JJM_JULES: 'sim', JJM_SIM_RUN_SECONDS: '1', JJM_DB: join(dir, 'sim.sqlite') }
+    const created = await jjm(['tasks', 'create', '--repo', 'acme/api', 'Simulated work', '--json'], simEnv)
+    assert.equal(created.code, 0, created.stderr)
+    assert.match(created.stderr, /simulator/)
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    const pass = await jjm(['monitor', '--once', '--json'], simEnv)
+    assert.equal(pass.code, 20, pass.stderr)
+    assert.equal(json<MonitorReport>(pass).changes[0]?.to, 'completed')
+  })
+})

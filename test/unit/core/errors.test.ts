@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import {
+  AuthenticationError,
+  ConfigurationError,
+  ExitCode,
+  exitCodeHelp,
+  InvalidStateError,
+  isJjmError,
+  JjmError,
+  JulesConnectionError,
+  MigrationRequiredError,
+  OperationFailedError,
+  RateLimitedError,
+  StorageError,
+  TaskNotFoundError,
+  ValidationError,
+} from '../../../src/core/errors.js'
+
+describe('JjmError', () => {
+  const all = [
+    new ConfigurationError('c'),
+    new ValidationError('v'),
+    new AuthenticationError('a'),
+    new TaskNotFoundError('01ABC'),
+    new InvalidStateError('i'),
+    new JulesConnectionError('j'),
+    new RateLimitedError('r'),
+    new OperationFailedError('o'),
+    new StorageError('s'),
+    new MigrationRequiredError('m'),
+  ]
+
+  it('gives every class its own exit code, distinct from 0, 1 and 2', () => {
+    const codes = all.map((error) => error.exitCode)
+    assert.equal(new Set(codes).size, codes.length)
+    for (const code of codes) assert.ok(code > 2, `exit code ${code} collides with a process-level code`)
+  })
+
+  it('lists every exit code in the help text exactly once', () => {
+    const listed = exitCodeHelp.map(([code]) => code)
+    assert.equal(new Set(listed).size, listed.length)
+    for (const code of Object.values(ExitCode)) assert.ok(listed.includes(code), `exit code ${code} is not documented`)
+  })
+
+  it('maps each class to the HTTP status the API answers with', () => {
+    assert.equal(new TaskNotFoundError('x').httpStatus, 404)
+    assert.equal(new InvalidStateError('x').httpStatus, 409)
+    assert.equal(new ValidationError('x').httpStatus, 400)
+    assert.equal(new RateLimitedError('x').httpStatus, 429)
+    assert.equal(new JulesConnectionError('x').httpStatus, 503)
+  })
+
+  it('names the class, the code and the context in toString', () => {
+    const error = new TaskNotFoundError('01ABC')
+    assert.match(error.toString(), /^TaskNotFoundError \[JJM_TASK_NOT_FOUND\]: No task matches "01ABC"/)
+    assert.match(error.toString(), /taskId=01ABC/)
+  })
+
+  it('says what to do next in the message', () => {
+    assert.match(new TaskNotFoundError('x').message, /jjm tasks list/)
+  })
+
+  it('keeps the cause and is recognised by isJjmError', () => {
+    const cause = new Error('boom')
+    const error = new StorageError('disk full', { cause, context: { path: '/x' } })
+    assert.equal(error.cause, cause)
+    assert.ok(isJjmError(error))
+    assert.ok(error instanceof JjmError)
+    assert.ok(!isJjmError(cause))
+    assert.deepEqual(error.toJSON(), { name: 'StorageError', code: 'JJM_STORAGE', message: 'disk full', context: { path: '/x' } })
+  })
+
+  it('carries Retry-After on a rate-limit error', () => {
+    const error = new RateLimitedError('slow down', { retryAfterSeconds: 7 })
+    assert.equal(error.retryAfterSeconds, 7)
+    assert.equal(error.context.retryAfterSeconds, 7)
+  })
+})
