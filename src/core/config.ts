@@ -1,0 +1,596 @@
+/**
+ * One validated configuration object, built from three layers in increasing
+ * precedence: the config file, the environment, the command-line flags.
+ *
+ * zod and yaml are imported inside `loadConfig` rather than at the top: this
+ * module is reachable from the base command, and `jjm --help` must stay fast.
+ */
+import { readFile, stat } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { dirname, extname, isAbsolute, join, resolve } from 'node:path'
+import type { ZodType } from 'zod'
+import { ConfigurationError } from './errors.js'
+
+/** The configuration every part of jjm reads; produced by {@link loadConfig}. */
+export interface JjmConfig {
+  jules: {
+    backend: 'rest' | 'sim' | 'mcp'
+    apiKey?: string
+    /** Base URL of the Jules API, without a trailing slash. */
+    apiUrl: string
+    timeoutMs: number
+    maxAttempts: number
+    breaker: { failureThreshold: number; cooldownMs: number }
+  }
+  sim: { runSeconds: number; autoApproveSeconds: number }
+  storage: {
+    backend: string
+    /** The sqlite file (absolute, or `:memory:`). */
+    path: string
+    url?: string
+    poolSize: number
+  }
+  cache: { backend: string; url?: string }
+  log: {
+    level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent'
+    format: 'auto' | 'pretty' | 'json'
+    file?: string
+  }
+  monitor: { concurrency: number }
+  dataDir: string
+  /** The config file that was read, if any. */
+  configFile?: string
+}
+
+/** The flags every command shares; each one overrides its env var and config key. */
+export interface ConfigFlags {
+  jules?: string
+  storage?: string
+  cache?: string
+  db?: string
+  logLevel?: string
+  logFormat?: string
+  config?: string
+}
+
+/** Where {@link loadConfig} looks. */
+export interface ConfigSources {
+  /** oclif's config dir: where `config.yaml` is looked for. */
+  configDir: string
+  /** oclif's data dir: where the sqlite file lives by default. */
+  dataDir: string
+  /** Defaults to `process.env`. */
+  env?: NodeJS.ProcessEnv
+  flags?: ConfigFlags
+  /** An explicit `--config` path; a missing file is an error. */
+  file?: string
+}
+
+export const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const
+export const logFormats = ['auto', 'pretty', 'json'] as const
+export const julesBackends = ['rest', 'sim', 'mcp'] as const
+
+/** Where one value came from; named in every error about it. */
+type Source = { kind: 'file'; path: string } | { kind: 'env'; name: string } | { kind: 'flag'; name: string }
+
+type LeafKind = 'enum' | 'string' | 'path' | 'httpUrl' | 'int' | 'number'
+
+/** One settable key: its type, its env var and flag, and how to explain a bad value. */
+interface Leaf {
+  key: string
+  kind: LeafKind
+  values?: readonly string[]
+  /** Smallest allowed number. */
+  min?: number
+  env?: string
+  flag?: keyof ConfigFlags
+  /** Never echoed in messages or error context. */
+  secret?: boolean
+  /** The fix, as the end of "expected …". */
+  expected: string
+}
+
+const flagNames: Record<keyof ConfigFlags, string> = {
+  jules: '--jules',
+  storage: '--storage',
+  cache: '--cache',
+  db: '--db',
+  logLevel: '--log-level',
+  logFormat: '--log-format',
+  config: '--config',
+}
+
+const leaves: readonly Leaf[] = [
+  {
+    key: 'jules.backend',
+    kind: 'enum',
+    values: julesBackends,
+    env: 'JJM_JULES',
+    flag: 'jules',
+    expected: `one of ${julesBackends.join(', ')}`,
+  },
+  { key: 'jules.apiKey', kind: 'string', env: 'JULES_API_KEY', secret: true, expected: 'a non-empty string' },
+  {
+    key: 'jules.apiUrl',
+    kind: 'httpUrl',
+    env: 'JULES_API_URL',
+    expected: 'an http(s) URL such as https://jules.googleapis.com',
+  },
+  {
+    key: 'jules.timeoutMs',
+    kind: 'int',
+    min: 1,
+    env: 'JJM_JULES_TIMEOUT_MS',
+    expected: 'a whole number of milliseconds, at least 1',
+  },
+  {
+    key: 'jules.maxAttempts',
+    kind: 'int',
+    min: 1,
+    env: 'JJM_JULES_MAX_ATTEMPTS',
+    expected: 'a whole number, at least 1',
+  },
+  { key: 'jules.breaker.failureThreshold', kind: 'int', min: 1, expected: 'a whole number, at least 1' },
+  { key: 'jules.breaker.cooldownMs', kind: 'int', min: 0, expected: 'a whole number of milliseconds, at least 0' },
+  {
+    key: 'sim.runSeconds',
+    kind: 'number',
+    min: 0,
+    env: 'JJM_SIM_RUN_SECONDS',
+    expected: 'a number of seconds, at least 0',
+  },
+  {
+    key: 'sim.autoApproveSeconds',
+    kind: 'number',
+    min: 0,
+    env: 'JJM_SIM_AUTO_APPROVE_SECONDS',
+    expected: 'a number of seconds, at least 0',
+  },
+  {
+    key: 'storage.backend',
+    kind: 'string',
+    env: 'JJM_STORAGE',
+    flag: 'storage',
+    expected: 'a backend name such as sqlite or postgresql',
+  },
+  { key: 'storage.path', kind: 'path', env: 'JJM_DB', flag: 'db', expected: 'a file path' },
+  {
+    key: 'storage.url',
+    kind: 'string',
+    env: 'DATABASE_URL',
+    expected: 'a connection URL such as postgres://user@host/db',
+  },
+  { key: 'storage.poolSize', kind: 'int', min: 1, expected: 'a whole number, at least 1' },
+  {
+    key: 'cache.backend',
+    kind: 'string',
+    env: 'JJM_CACHE',
+    flag: 'cache',
+    expected: 'a backend name such as memory, redis or none',
+  },
+  { key: 'cache.url', kind: 'string', env: 'REDIS_URL', expected: 'a connection URL such as redis://host:6379' },
+  {
+    key: 'log.level',
+    kind: 'enum',
+    values: logLevels,
+    env: 'JJM_LOG_LEVEL',
+    flag: 'logLevel',
+    expected: `one of ${logLevels.join(', ')}`,
+  },
+  {
+    key: 'log.format',
+    kind: 'enum',
+    values: logFormats,
+    env: 'JJM_LOG_FORMAT',
+    flag: 'logFormat',
+    expected: `one of ${logFormats.join(', ')}`,
+  },
+  { key: 'log.file', kind: 'path', env: 'JJM_LOG_FILE', expected: 'a file path' },
+  {
+    key: 'monitor.concurrency',
+    kind: 'int',
+    min: 1,
+    env: 'JJM_MONITOR_CONCURRENCY',
+    expected: 'a whole number, at least 1',
+  },
+  // Only settable in the file: moving the data dir moves the default database with it.
+  { key: 'dataDir', kind: 'path', expected: 'a directory path' },
+]
+
+const leafByKey = new Map(leaves.map((leaf) => [leaf.key, leaf]))
+
+const defaults: Record<string, unknown> = {
+  'jules.backend': 'rest',
+  'jules.apiUrl': 'https://jules.googleapis.com',
+  'jules.timeoutMs': 30_000,
+  'jules.maxAttempts': 3,
+  'jules.breaker.failureThreshold': 5,
+  'jules.breaker.cooldownMs': 30_000,
+  'sim.runSeconds': 20,
+  'sim.autoApproveSeconds': 600,
+  'storage.backend': 'sqlite',
+  'storage.poolSize': 10,
+  'cache.backend': 'memory',
+  'log.level': 'warn',
+  'log.format': 'auto',
+  'monitor.concurrency': 4,
+}
+
+const defaultFileNames = ['config.yaml', 'config.yml', 'config.json']
+
+interface Setting {
+  value: unknown
+  source: Source
+}
+
+/**
+ * Builds the configuration from the config file, the environment and the
+ * flags (later wins), and validates every value.
+ *
+ * @throws ConfigurationError naming the key, where the bad value came from
+ *   and what would be accepted; an explicit config file that is missing or
+ *   does not parse is an error too.
+ */
+export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
+  const env = sources.env ?? process.env
+  const flags = sources.flags ?? {}
+  const settings = new Map<string, Setting>()
+
+  const configFile = await findConfigFile(sources, env)
+  if (configFile !== undefined) {
+    const document = await readConfigFile(configFile)
+    collectFileSettings(document, configFile, '', settings)
+  }
+
+  for (const leaf of leaves) {
+    if (leaf.env === undefined) continue
+    const raw = env[leaf.env]
+    // An empty variable (`JJM_STORAGE= jjm …`) is how shells unset things.
+    if (raw === undefined || raw === '') continue
+    settings.set(leaf.key, { value: parseEnvValue(leaf, leaf.env, raw), source: { kind: 'env', name: leaf.env } })
+  }
+
+  for (const leaf of leaves) {
+    if (leaf.flag === undefined) continue
+    const raw = flags[leaf.flag]
+    if (raw === undefined) continue
+    settings.set(leaf.key, { value: raw, source: { kind: 'flag', name: flagNames[leaf.flag] } })
+  }
+
+  const { z } = await import('zod')
+  const values = new Map<string, unknown>()
+  for (const leaf of leaves) {
+    const setting = settings.get(leaf.key)
+    if (setting === undefined) {
+      if (leaf.key in defaults) values.set(leaf.key, defaults[leaf.key])
+      continue
+    }
+    const result = schemaFor(z, leaf).safeParse(setting.value)
+    if (!result.success) throw invalidValue(leaf, setting)
+    values.set(leaf.key, normalise(leaf, result.data, setting.source))
+  }
+
+  // A connection URL on its own says which backend it is for; an explicit backend still wins.
+  if (values.has('storage.url') && !settings.has('storage.backend')) values.set('storage.backend', 'postgresql')
+  if (values.has('cache.url') && !settings.has('cache.backend')) values.set('cache.backend', 'redis')
+
+  const dataDir = stringValue(values, 'dataDir') ?? resolve(sources.dataDir)
+  const config: JjmConfig = {
+    jules: {
+      backend: values.get('jules.backend') as JjmConfig['jules']['backend'],
+      apiKey: stringValue(values, 'jules.apiKey'),
+      apiUrl: requiredString(values, 'jules.apiUrl'),
+      timeoutMs: requiredNumber(values, 'jules.timeoutMs'),
+      maxAttempts: requiredNumber(values, 'jules.maxAttempts'),
+      breaker: {
+        failureThreshold: requiredNumber(values, 'jules.breaker.failureThreshold'),
+        cooldownMs: requiredNumber(values, 'jules.breaker.cooldownMs'),
+      },
+    },
+    sim: {
+      runSeconds: requiredNumber(values, 'sim.runSeconds'),
+      autoApproveSeconds: requiredNumber(values, 'sim.autoApproveSeconds'),
+    },
+    storage: {
+      backend: requiredString(values, 'storage.backend'),
+      path: stringValue(values, 'storage.path') ?? join(dataDir, 'jjm.sqlite'),
+      url: stringValue(values, 'storage.url'),
+      poolSize: requiredNumber(values, 'storage.poolSize'),
+    },
+    cache: {
+      backend: requiredString(values, 'cache.backend'),
+      url: stringValue(values, 'cache.url'),
+    },
+    log: {
+      level: values.get('log.level') as JjmConfig['log']['level'],
+      format: values.get('log.format') as JjmConfig['log']['format'],
+      file: stringValue(values, 'log.file'),
+    },
+    monitor: { concurrency: requiredNumber(values, 'monitor.concurrency') },
+    dataDir,
+    configFile,
+  }
+  return dropUndefined(config)
+}
+
+/**
+ * A copy of `config` that is safe to print: the API key shortened to its
+ * first characters and passwords removed from connection URLs.
+ */
+export function describeConfig(config: JjmConfig): JjmConfig {
+  const copy = structuredClone(config)
+  if (copy.jules.apiKey !== undefined) copy.jules.apiKey = redactSecret(copy.jules.apiKey)
+  if (copy.storage.url !== undefined) copy.storage.url = redactUrl(copy.storage.url)
+  if (copy.cache.url !== undefined) copy.cache.url = redactUrl(copy.cache.url)
+  return copy
+}
+
+function redactSecret(secret: string): string {
+  // A short key would be mostly revealed by its first four characters.
+  return secret.length >= 12 ? `${secret.slice(0, 4)}…(redacted)` : '(redacted)'
+}
+
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password === '') return url
+    parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@')
+  }
+}
+
+async function findConfigFile(sources: ConfigSources, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const explicit =
+    sources.file !== undefined
+      ? { path: sources.file, from: '--config' }
+      : sources.flags?.config !== undefined
+        ? { path: sources.flags.config, from: '--config' }
+        : env.JJM_CONFIG !== undefined && env.JJM_CONFIG !== ''
+          ? { path: env.JJM_CONFIG, from: 'JJM_CONFIG' }
+          : undefined
+  if (explicit !== undefined) {
+    const path = resolve(expandHome(explicit.path))
+    if (!(await isFile(path))) {
+      const fix =
+        explicit.from === 'JJM_CONFIG' ? 'Create the file or unset JJM_CONFIG.' : 'Create the file or fix the path.'
+      throw new ConfigurationError(`Config file ${path} (from ${explicit.from}) does not exist. ${fix}`, {
+        context: { key: 'config', source: explicit.from, value: path },
+      })
+    }
+    return path
+  }
+  for (const name of defaultFileNames) {
+    const path = resolve(sources.configDir, name)
+    if (await isFile(path)) return path
+  }
+  return undefined
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile()
+  } catch {
+    return false
+  }
+}
+
+async function readConfigFile(path: string): Promise<unknown> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unknown error'
+    throw new ConfigurationError(`Cannot read config file ${path} (${code}). Check that it is readable.`, {
+      context: { key: 'config', source: path },
+    })
+  }
+  if (extname(path).toLowerCase() === '.json') return parseJson(text, path)
+  return parseYaml(text, path)
+}
+
+function parseJson(text: string, path: string): unknown {
+  if (text.trim() === '') return {}
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    const position = /at position (\d+)/.exec(message)
+    // V8 quotes the offending text in some messages; it may hold the API key, so it is cut off.
+    const reason = message
+      .replace(/,?\s*"[\s\S]*" is not valid JSON$/, '')
+      .replace(/ in JSON at position \d+[\s\S]*$/, '')
+      .trim()
+    const at = position?.[1] === undefined ? {} : lineAndColumn(text, Number(position[1]))
+    throw syntaxError(path, reason, at)
+  }
+}
+
+async function parseYaml(text: string, path: string): Promise<unknown> {
+  const { parse, YAMLError } = await import('yaml')
+  try {
+    // prettyErrors would quote the offending line, which may hold the API key.
+    return parse(text, { prettyErrors: false }) ?? {}
+  } catch (error) {
+    if (!(error instanceof YAMLError)) throw error
+    throw syntaxError(path, error.message, lineAndColumn(text, error.pos[0]))
+  }
+}
+
+function syntaxError(path: string, reason: string, at: { line?: number; column?: number }): ConfigurationError {
+  const where = at.line === undefined ? '' : ` at line ${at.line}, column ${at.column}`
+  return new ConfigurationError(`Cannot parse config file ${path}${where}: ${reason}. Fix the syntax and try again.`, {
+    context: { key: 'config', source: path, line: at.line, column: at.column },
+  })
+}
+
+function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset)
+  const lines = before.split('\n')
+  return { line: lines.length, column: (lines.at(-1)?.length ?? 0) + 1 }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Keys directly under `prefix` ('' for the top level). */
+function childKeys(prefix: string): string[] {
+  const start = prefix === '' ? '' : `${prefix}.`
+  const names = new Set<string>()
+  for (const leaf of leaves) {
+    if (leaf.key.startsWith(start)) names.add(leaf.key.slice(start.length).split('.')[0] ?? '')
+  }
+  return [...names]
+}
+
+function isGroup(key: string): boolean {
+  return leaves.some((leaf) => leaf.key.startsWith(`${key}.`))
+}
+
+function collectFileSettings(node: unknown, path: string, prefix: string, settings: Map<string, Setting>): void {
+  if (!isPlainObject(node)) {
+    const what = prefix === '' ? `The config file ${path}` : `"${prefix}" in ${path}`
+    throw new ConfigurationError(`${what} must be a mapping of keys (${childKeys(prefix).join(', ')}).`, {
+      context: { key: prefix === '' ? 'config' : prefix, source: path },
+    })
+  }
+  for (const [name, value] of Object.entries(node)) {
+    const key = prefix === '' ? name : `${prefix}.${name}`
+    // `apiKey:` with nothing after it is a key left blank, not a value.
+    if (value === null || value === undefined) continue
+    if (leafByKey.has(key)) {
+      settings.set(key, { value, source: { kind: 'file', path } })
+    } else if (isGroup(key)) {
+      collectFileSettings(value, path, key, settings)
+    } else {
+      throw unknownKey(key, name, prefix, path)
+    }
+  }
+}
+
+function unknownKey(key: string, name: string, prefix: string, path: string): ConfigurationError {
+  const known = childKeys(prefix)
+  const guess = known.find((candidate) => candidate.toLowerCase() === name.toLowerCase())
+  const hint = guess === undefined ? '' : ` Did you mean "${prefix === '' ? guess : `${prefix}.${guess}`}"?`
+  const under = prefix === '' ? 'Known top-level keys' : `Known keys under ${prefix}`
+  return new ConfigurationError(`Unknown key "${key}" in ${path}.${hint} ${under}: ${known.join(', ')}.`, {
+    context: { key, source: path },
+  })
+}
+
+function parseEnvValue(leaf: Leaf, name: string, raw: string): unknown {
+  if (leaf.kind !== 'int' && leaf.kind !== 'number') return raw
+  // Number('') is 0 and Number(' 1e3 ') is 1000: env numbers are digits only, so a typo never slips through.
+  const pattern = leaf.kind === 'int' ? /^\d+$/ : /^\d+(\.\d+)?$/
+  if (!pattern.test(raw.trim())) {
+    throw new ConfigurationError(
+      `Environment variable ${name}="${raw}" is not valid for ${leaf.key}: expected ${leaf.expected}.`,
+      { context: { key: leaf.key, source: name, value: raw } },
+    )
+  }
+  return Number(raw.trim())
+}
+
+function schemaFor(z: typeof import('zod').z, leaf: Leaf): ZodType {
+  switch (leaf.kind) {
+    case 'enum':
+      return z.enum(leaf.values as [string, ...string[]])
+    case 'string':
+    case 'path':
+      return z.string().trim().min(1)
+    case 'httpUrl':
+      return z.url({ protocol: /^https?$/ })
+    case 'int':
+      return z
+        .number()
+        .int()
+        .min(leaf.min ?? 0)
+    case 'number':
+      return z.number().min(leaf.min ?? 0)
+  }
+}
+
+function normalise(leaf: Leaf, value: unknown, source: Source): unknown {
+  if (typeof value !== 'string') return value
+  if (leaf.kind === 'httpUrl') return value.replace(/\/+$/, '')
+  if (leaf.kind === 'path') return resolvePath(value, source)
+  return value
+}
+
+/** A relative path in a file means "next to the file"; on the command line it means "from here". */
+function resolvePath(path: string, source: Source): string {
+  if (path === ':memory:') return path
+  const expanded = expandHome(path)
+  if (isAbsolute(expanded)) return expanded
+  return source.kind === 'file' ? resolve(dirname(source.path), expanded) : resolve(expanded)
+}
+
+function expandHome(path: string): string {
+  return path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path
+}
+
+function describeSource(source: Source): string {
+  switch (source.kind) {
+    case 'file':
+      return `in ${source.path}`
+    case 'env':
+      return `from environment variable ${source.name}`
+    case 'flag':
+      return `from ${source.name}`
+  }
+}
+
+function sourceName(source: Source): string {
+  return source.kind === 'file' ? source.path : source.name
+}
+
+function invalidValue(leaf: Leaf, setting: Setting): ConfigurationError {
+  const valuePart = leaf.secret ? '' : ` ${displayValue(setting.value)}`
+  const value = leaf.secret
+    ? '(redacted)'
+    : typeof setting.value === 'string'
+      ? redactUrl(setting.value)
+      : setting.value
+  return new ConfigurationError(
+    `Invalid value${valuePart} for ${leaf.key} ${describeSource(setting.source)}: expected ${leaf.expected}.`,
+    { context: { key: leaf.key, source: sourceName(setting.source), value } },
+  )
+}
+
+function displayValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(redactUrl(value))
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
+function stringValue(values: Map<string, unknown>, key: string): string | undefined {
+  const value = values.get(key)
+  return typeof value === 'string' ? value : undefined
+}
+
+function requiredString(values: Map<string, unknown>, key: string): string {
+  const value = values.get(key)
+  if (typeof value !== 'string') throw new Error(`config: ${key} has no default`)
+  return value
+}
+
+function requiredNumber(values: Map<string, unknown>, key: string): number {
+  const value = values.get(key)
+  if (typeof value !== 'number') throw new Error(`config: ${key} has no default`)
+  return value
+}
+
+/** Optional keys are absent rather than `undefined`, so that the object prints and compares cleanly. */
+function dropUndefined<T>(value: T): T {
+  if (!isPlainObject(value)) return value
+  for (const [key, child] of Object.entries(value)) {
+    if (child === undefined) delete value[key]
+    else dropUndefined(child)
+  }
+  return value
+}

@@ -1,0 +1,377 @@
+import assert from 'node:assert/strict'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { type ConfigSources, describeConfig, loadConfig } from '../../../src/core/config.js'
+import { ConfigurationError } from '../../../src/core/errors.js'
+
+const secretKey = 'AQ.sup3r-s3cret-jules-key-0123456789'
+
+let root: string
+let counter = 0
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'jjm-config-'))
+})
+
+after(async () => {
+  await rm(root, { recursive: true, force: true })
+})
+
+/** A fresh config dir and data dir, with `files` written into the config dir. */
+async function setup(files: Record<string, string> = {}): Promise<ConfigSources & { configDir: string }> {
+  counter += 1
+  const configDir = join(root, `case-${counter}`, 'config')
+  const dataDir = join(root, `case-${counter}`, 'data')
+  await mkdir(configDir, { recursive: true })
+  for (const [name, text] of Object.entries(files)) await writeFile(join(configDir, name), text)
+  return { configDir, dataDir, env: {} }
+}
+
+async function configError(promise: Promise<unknown>): Promise<ConfigurationError> {
+  try {
+    await promise
+  } catch (error) {
+    assert.ok(error instanceof ConfigurationError, `expected a ConfigurationError, got ${String(error)}`)
+    return error
+  }
+  assert.fail('expected loadConfig to throw')
+}
+
+describe('loadConfig', () => {
+  it('gives the documented defaults when nothing is configured', async () => {
+    const sources = await setup()
+    const config = await loadConfig(sources)
+    assert.deepEqual(config, {
+      jules: {
+        backend: 'rest',
+        apiUrl: 'https://jules.googleapis.com',
+        timeoutMs: 30_000,
+        maxAttempts: 3,
+        breaker: { failureThreshold: 5, cooldownMs: 30_000 },
+      },
+      sim: { runSeconds: 20, autoApproveSeconds: 600 },
+      storage: { backend: 'sqlite', path: join(sources.dataDir, 'jjm.sqlite'), poolSize: 10 },
+      cache: { backend: 'memory' },
+      log: { level: 'warn', format: 'auto' },
+      monitor: { concurrency: 4 },
+      dataDir: sources.dataDir,
+    })
+  })
+
+  it('reads config.yaml from the config dir and records which file it read', async () => {
+    const sources = await setup({
+      'config.yaml': 'jules:\n  backend: sim\n  breaker:\n    failureThreshold: 2\nsim:\n  runSeconds: 0.5\n',
+    })
+    const config = await loadConfig(sources)
+    assert.equal(config.jules.backend, 'sim')
+    assert.equal(config.jules.breaker.failureThreshold, 2)
+    assert.equal(config.jules.breaker.cooldownMs, 30_000)
+    assert.equal(config.sim.runSeconds, 0.5)
+    assert.equal(config.configFile, join(sources.configDir, 'config.yaml'))
+  })
+
+  it('reads config.json when there is no YAML file', async () => {
+    const sources = await setup({ 'config.json': JSON.stringify({ storage: { backend: 'json', poolSize: 3 } }) })
+    const config = await loadConfig(sources)
+    assert.equal(config.storage.backend, 'json')
+    assert.equal(config.storage.poolSize, 3)
+    assert.equal(config.configFile, join(sources.configDir, 'config.json'))
+  })
+
+  it('treats an empty file and blank keys as nothing set', async () => {
+    const sources = await setup({ 'config.yml': 'jules:\n  apiKey:\n' })
+    const config = await loadConfig(sources)
+    assert.equal(config.jules.apiKey, undefined)
+    assert.equal(config.configFile, join(sources.configDir, 'config.yml'))
+  })
+
+  describe('precedence', () => {
+    it('lets the environment override the file', async () => {
+      const sources = await setup({ 'config.yaml': 'jules:\n  backend: mcp\nlog:\n  level: debug\n' })
+      const config = await loadConfig({ ...sources, env: { JJM_JULES: 'sim', JJM_LOG_LEVEL: 'warn' } })
+      assert.equal(config.jules.backend, 'sim')
+      assert.equal(config.log.level, 'warn')
+    })
+
+    it('lets a flag override the environment', async () => {
+      const sources = await setup()
+      const config = await loadConfig({
+        ...sources,
+        env: { JJM_STORAGE: 'postgresql', JJM_LOG_FORMAT: 'pretty' },
+        flags: { storage: 'json', logFormat: 'json' },
+      })
+      assert.equal(config.storage.backend, 'json')
+      assert.equal(config.log.format, 'json')
+    })
+
+    it('lets a flag override the file', async () => {
+      const sources = await setup({ 'config.yaml': 'cache:\n  backend: redis\n' })
+      const config = await loadConfig({ ...sources, flags: { cache: 'none', jules: 'sim' } })
+      assert.equal(config.cache.backend, 'none')
+      assert.equal(config.jules.backend, 'sim')
+    })
+
+    it('maps every documented environment variable to its key', async () => {
+      const sources = await setup()
+      const config = await loadConfig({
+        ...sources,
+        env: {
+          JULES_API_KEY: secretKey,
+          JULES_API_URL: 'http://localhost:8080/',
+          JJM_JULES: 'mcp',
+          JJM_STORAGE: 'sqlite',
+          JJM_CACHE: 'none',
+          JJM_DB: '/srv/jjm.db',
+          JJM_LOG_LEVEL: 'trace',
+          JJM_LOG_FORMAT: 'json',
+          JJM_LOG_FILE: '/var/log/jjm.log',
+          JJM_SIM_RUN_SECONDS: '2',
+          JJM_SIM_AUTO_APPROVE_SECONDS: '0',
+          JJM_JULES_TIMEOUT_MS: '5000',
+          JJM_JULES_MAX_ATTEMPTS: '1',
+          JJM_MONITOR_CONCURRENCY: '16',
+        },
+      })
+      assert.equal(config.jules.apiKey, secretKey)
+      assert.equal(config.jules.apiUrl, 'http://localhost:8080')
+      assert.equal(config.jules.backend, 'mcp')
+      assert.equal(config.cache.backend, 'none')
+      assert.equal(config.storage.path, '/srv/jjm.db')
+      assert.deepEqual(config.log, { level: 'trace', format: 'json', file: '/var/log/jjm.log' })
+      assert.deepEqual(config.sim, { runSeconds: 2, autoApproveSeconds: 0 })
+      assert.equal(config.jules.timeoutMs, 5000)
+      assert.equal(config.jules.maxAttempts, 1)
+      assert.equal(config.monitor.concurrency, 16)
+    })
+
+    it('ignores an empty environment variable', async () => {
+      const sources = await setup({ 'config.yaml': 'storage:\n  backend: json\n' })
+      const config = await loadConfig({ ...sources, env: { JJM_STORAGE: '' } })
+      assert.equal(config.storage.backend, 'json')
+    })
+  })
+
+  describe('connection URLs', () => {
+    it('takes DATABASE_URL to mean postgresql', async () => {
+      const sources = await setup()
+      const config = await loadConfig({ ...sources, env: { DATABASE_URL: 'postgres://jjm@db/jjm' } })
+      assert.equal(config.storage.backend, 'postgresql')
+      assert.equal(config.storage.url, 'postgres://jjm@db/jjm')
+    })
+
+    it('keeps a storage backend chosen explicitly in the file, env or flags despite DATABASE_URL', async () => {
+      const env = { DATABASE_URL: 'postgres://jjm@db/jjm' }
+      const fromFile = await setup({ 'config.yaml': 'storage:\n  backend: sqlite\n' })
+      assert.equal((await loadConfig({ ...fromFile, env })).storage.backend, 'sqlite')
+      const bare = await setup()
+      assert.equal((await loadConfig({ ...bare, env: { ...env, JJM_STORAGE: 'json' } })).storage.backend, 'json')
+      assert.equal((await loadConfig({ ...bare, env, flags: { storage: 'sqlite' } })).storage.backend, 'sqlite')
+    })
+
+    it('takes REDIS_URL to mean redis unless a cache backend is chosen', async () => {
+      const sources = await setup()
+      const env = { REDIS_URL: 'redis://cache:6379' }
+      assert.equal((await loadConfig({ ...sources, env })).cache.backend, 'redis')
+      assert.equal((await loadConfig({ ...sources, env, flags: { cache: 'memory' } })).cache.backend, 'memory')
+    })
+  })
+
+  describe('paths', () => {
+    it('resolves a relative storage.path in a file against the file, and from env or flag against the cwd', async () => {
+      const sources = await setup({ 'config.yaml': 'storage:\n  path: db/jjm.sqlite\nlog:\n  file: logs/jjm.log\n' })
+      const fromFile = await loadConfig(sources)
+      assert.equal(fromFile.storage.path, join(sources.configDir, 'db', 'jjm.sqlite'))
+      assert.equal(fromFile.log.file, join(sources.configDir, 'logs', 'jjm.log'))
+      const fromEnv = await loadConfig({ ...sources, env: { JJM_DB: 'env.sqlite' } })
+      assert.equal(fromEnv.storage.path, resolve('env.sqlite'))
+      const fromFlag = await loadConfig({ ...sources, flags: { db: 'flag.sqlite' } })
+      assert.equal(fromFlag.storage.path, resolve('flag.sqlite'))
+    })
+
+    it('leaves an in-memory sqlite path alone', async () => {
+      const sources = await setup()
+      assert.equal((await loadConfig({ ...sources, flags: { db: ':memory:' } })).storage.path, ':memory:')
+    })
+
+    it('puts the default database under a data dir set in the file', async () => {
+      const sources = await setup({ 'config.yaml': 'dataDir: ./state\n' })
+      const config = await loadConfig(sources)
+      assert.equal(config.dataDir, join(sources.configDir, 'state'))
+      assert.equal(config.storage.path, join(sources.configDir, 'state', 'jjm.sqlite'))
+    })
+  })
+
+  describe('config file choice', () => {
+    it('reads an explicit --config file instead of the config dir', async () => {
+      const sources = await setup({ 'config.yaml': 'jules:\n  backend: mcp\n' })
+      const other = join(root, 'explicit.yaml')
+      await writeFile(other, 'jules:\n  backend: sim\n')
+      const config = await loadConfig({ ...sources, file: other })
+      assert.equal(config.jules.backend, 'sim')
+      assert.equal(config.configFile, other)
+    })
+
+    it('reads the file named by JJM_CONFIG', async () => {
+      const sources = await setup()
+      const other = join(root, 'from-env.json')
+      await writeFile(other, '{"monitor": {"concurrency": 9}}')
+      const config = await loadConfig({ ...sources, env: { JJM_CONFIG: other } })
+      assert.equal(config.monitor.concurrency, 9)
+    })
+
+    it('refuses an explicit config file that does not exist, naming the path', async () => {
+      const sources = await setup()
+      const missing = join(root, 'nope.yaml')
+      const error = await configError(loadConfig({ ...sources, flags: { config: missing } }))
+      assert.match(error.message, /nope\.yaml/)
+      assert.match(error.message, /--config/)
+      assert.equal(error.code, 'JJM_CONFIGURATION')
+    })
+  })
+
+  describe('errors', () => {
+    it('names an unknown key, the file and the keys it could have meant', async () => {
+      const sources = await setup({ 'config.yaml': 'jules:\n  apikey: x\n' })
+      const error = await configError(loadConfig(sources))
+      const file = join(sources.configDir, 'config.yaml')
+      assert.match(error.message, /Unknown key "jules\.apikey"/)
+      assert.ok(error.message.includes(file))
+      assert.match(error.message, /Did you mean "jules\.apiKey"\?/)
+      assert.match(error.message, /Known keys under jules: backend, apiKey, apiUrl/)
+      assert.deepEqual(error.context, { key: 'jules.apikey', source: file })
+    })
+
+    it('names an unknown top-level key', async () => {
+      const sources = await setup({ 'config.json': '{"databse": {}}' })
+      const error = await configError(loadConfig(sources))
+      assert.match(error.message, /Unknown key "databse"/)
+      assert.match(error.message, /Known top-level keys: jules, sim, storage/)
+    })
+
+    it('names the key, the file and the allowed values for a bad value in the file', async () => {
+      const sources = await setup({ 'config.yaml': 'log:\n  level: loud\n' })
+      const error = await configError(loadConfig(sources))
+      const file = join(sources.configDir, 'config.yaml')
+      assert.match(error.message, /log\.level/)
+      assert.ok(error.message.includes(file))
+      assert.match(error.message, /trace, debug, info, warn, error, silent/)
+      assert.deepEqual(error.context, { key: 'log.level', source: file, value: 'loud' })
+    })
+
+    it('names the environment variable for a bad enum value from the environment', async () => {
+      const sources = await setup()
+      const error = await configError(loadConfig({ ...sources, env: { JJM_JULES: 'grpc' } }))
+      assert.match(error.message, /jules\.backend/)
+      assert.match(error.message, /environment variable JJM_JULES/)
+      assert.match(error.message, /rest, sim, mcp/)
+      assert.equal(error.context.source, 'JJM_JULES')
+    })
+
+    it('names the flag for a bad value from a flag', async () => {
+      const sources = await setup()
+      const error = await configError(loadConfig({ ...sources, flags: { logFormat: 'xml' } }))
+      assert.match(error.message, /log\.format from --log-format/)
+      assert.match(error.message, /auto, pretty, json/)
+      assert.equal(error.context.source, '--log-format')
+    })
+
+    for (const bad of ['abc', '-1', '1.5', '']) {
+      it(`refuses ${JSON.stringify(bad)} for a whole-number environment variable, naming it`, async () => {
+        const sources = await setup()
+        // An empty variable is treated as unset, so it must not fail.
+        if (bad === '') {
+          const config = await loadConfig({ ...sources, env: { JJM_JULES_TIMEOUT_MS: bad } })
+          assert.equal(config.jules.timeoutMs, 30_000)
+          return
+        }
+        const error = await configError(loadConfig({ ...sources, env: { JJM_JULES_TIMEOUT_MS: bad } }))
+        assert.match(error.message, /JJM_JULES_TIMEOUT_MS/)
+        assert.match(error.message, /jules\.timeoutMs/)
+        assert.match(error.message, /whole number/)
+        assert.deepEqual(error.context, { key: 'jules.timeoutMs', source: 'JJM_JULES_TIMEOUT_MS', value: bad })
+      })
+    }
+
+    it('refuses a number below the minimum', async () => {
+      const sources = await setup()
+      const error = await configError(loadConfig({ ...sources, env: { JJM_MONITOR_CONCURRENCY: '0' } }))
+      assert.match(error.message, /monitor\.concurrency from environment variable JJM_MONITOR_CONCURRENCY/)
+      assert.match(error.message, /at least 1/)
+    })
+
+    it('refuses a number written as a string in the file', async () => {
+      const sources = await setup({ 'config.yaml': 'storage:\n  poolSize: "10"\n' })
+      const error = await configError(loadConfig(sources))
+      assert.match(error.message, /storage\.poolSize/)
+      assert.match(error.message, /whole number/)
+    })
+
+    it('refuses an API URL that is not http(s)', async () => {
+      const sources = await setup()
+      const error = await configError(loadConfig({ ...sources, env: { JULES_API_URL: 'ftp://example.com' } }))
+      assert.match(error.message, /jules\.apiUrl from environment variable JULES_API_URL/)
+    })
+
+    it('refuses a section that is not a mapping', async () => {
+      const sources = await setup({ 'config.yaml': 'jules: rest\n' })
+      const error = await configError(loadConfig(sources))
+      assert.match(error.message, /"jules" .* must be a mapping/)
+    })
+
+    it('reports a YAML syntax error with the file, line and column', async () => {
+      const sources = await setup({ 'config.yaml': 'jules:\n  backend: sim\n  apiUrl: [1,\nlog: {}\n' })
+      const error = await configError(loadConfig(sources))
+      assert.ok(error.message.includes(join(sources.configDir, 'config.yaml')))
+      assert.match(error.message, /line \d+, column \d+/)
+      assert.equal(typeof error.context.line, 'number')
+    })
+
+    it('reports a JSON syntax error with the line', async () => {
+      const sources = await setup({ 'config.json': '{\n  "jules": {\n    "backend": "sim",\n  }\n}\n' })
+      const error = await configError(loadConfig(sources))
+      assert.ok(error.message.includes(join(sources.configDir, 'config.json')))
+      assert.match(error.message, /line 4, column 3/)
+    })
+  })
+
+  describe('the API key', () => {
+    it('is never echoed in an error about it', async () => {
+      const sources = await setup({ 'config.yaml': `jules:\n  apiKey: [${secretKey}]\n` })
+      const error = await configError(loadConfig(sources))
+      assert.match(error.message, /jules\.apiKey/)
+      assert.ok(!JSON.stringify({ message: error.message, context: error.context }).includes(secretKey))
+      assert.ok(!error.toString().includes(secretKey))
+    })
+
+    it('is never echoed in a syntax error on its line', async () => {
+      const sources = await setup({ 'config.yaml': `jules:\n  apiKey: "${secretKey}\n` })
+      const error = await configError(loadConfig(sources))
+      assert.ok(!error.toString().includes(secretKey))
+      const json = await setup({ 'config.json': `{"jules": {"apiKey": "${secretKey}" x}}` })
+      const jsonError = await configError(loadConfig(json))
+      assert.ok(!jsonError.toString().includes(secretKey))
+    })
+
+    it('is redacted by describeConfig, as are URL passwords, without touching the config', async () => {
+      const sources = await setup()
+      const config = await loadConfig({
+        ...sources,
+        env: { JULES_API_KEY: secretKey, DATABASE_URL: 'postgres://jjm:hunter2@db/jjm' },
+      })
+      const described = describeConfig(config)
+      assert.equal(described.jules.apiKey, 'AQ.s…(redacted)')
+      assert.equal(described.storage.url, 'postgres://jjm:***@db/jjm')
+      assert.ok(!JSON.stringify(described).includes(secretKey))
+      assert.ok(!JSON.stringify(described).includes('hunter2'))
+      assert.equal(config.jules.apiKey, secretKey)
+    })
+
+    it('is fully hidden when it is too short to show a prefix', async () => {
+      const sources = await setup()
+      const config = await loadConfig({ ...sources, env: { JULES_API_KEY: 'short' } })
+      assert.equal(describeConfig(config).jules.apiKey, '(redacted)')
+    })
+  })
+})
