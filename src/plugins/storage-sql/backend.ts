@@ -8,6 +8,11 @@ export const sqliteBackend: StorageBackend = {
   async open({ config, logger, migrate }) {
     // The ORM loads only when storage is actually opened, never for --help.
     const { openSqlStore } = await import('./sql-store.js')
-    return openSqlStore({ dialect: 'sqlite', path: config.storage.path, logger: logger.child({ storage: 'sqlite' }), migrate })
+    return openSqlStore({
+      dialect: 'sqlite',
+      path: config.storage.path,
+      logger: logger.child({ storage: 'sqlite' }),
+      migrate,
+    })
   },
 }

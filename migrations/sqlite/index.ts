@@ -1,0 +1,12 @@
+/**
+ * The SQLite migrations, oldest first. Listed by hand (MikroORM's
+ * `migrations.migrationsList`) rather than discovered by a glob, so that they
+ * run the same from src/ under tsx and from dist/ in a globally installed
+ * package. Append each new migration here.
+ */
+import type { MigrationObject } from '@mikro-orm/core'
+import { Migration20261125000000_initial } from './Migration20261125000000_initial.js'
+
+export const sqliteMigrations: MigrationObject[] = [
+  { name: 'Migration20261125000000_initial', class: Migration20261125000000_initial },
+]

@@ -1,0 +1,153 @@
+/**
+ * The SQL schema of jjm, as MikroORM entity schemas. Defined with
+ * `EntitySchema` rather than decorators because tsx emits no decorator
+ * metadata. Properties are camelCase like the domain; the default naming
+ * strategy maps them to snake_case columns.
+ *
+ * The same schemas serve SQLite and PostgreSQL: nothing here is
+ * dialect-specific. A change here needs a new migration in every
+ * `migrations/<dialect>/` folder (the unit test checks that the SQLite
+ * migrations and these schemas agree).
+ *
+ * Only `sql-store.ts` imports this module, and only from inside
+ * `openSqlStore`, so that the ORM is loaded when a store is opened.
+ */
+import { EntitySchema } from '@mikro-orm/core'
+import type { PullRequest } from '../../core/task.js'
+
+export interface TaskRow {
+  id: string
+  sessionName: string
+  title: string
+  prompt: string
+  repository: string
+  source: string
+  branch: string
+  state: string
+  requirePlanApproval: boolean
+  automationMode: string
+  url: string | null
+  pullRequest: PullRequest | null
+  labels: string[]
+  metadata: Record<string, unknown>
+  createdAt: Date
+  updatedAt: Date
+  completedAt: Date | null
+  lastSyncedAt: Date | null
+}
+
+export interface TaskEventRow {
+  id: string
+  /** The task's id (the foreign key, mapped to its primary key value). */
+  task: string
+  type: string
+  data: Record<string, unknown>
+  at: Date
+}
+
+export interface ChatMessageRow {
+  id: string
+  task: string
+  /** The Jules activity the message came from, so that a re-sync does not duplicate it. */
+  activityId: string
+  role: 'user' | 'agent'
+  text: string
+  at: Date
+}
+
+export interface SourceFileRow {
+  id: string
+  task: string
+  path: string
+  changeType: string
+}
+
+export interface SimSessionRow {
+  id: string
+  createdAt: Date
+  state: Record<string, unknown>
+}
+
+/** ULIDs are 26 characters. */
+const idLength = 26
+
+export const TaskSchema = new EntitySchema<TaskRow>({
+  name: 'Task',
+  tableName: 'task',
+  properties: {
+    id: { type: 'string', length: idLength, primary: true },
+    sessionName: { type: 'string', unique: 'task_session_name_unique' },
+    title: { type: 'text' },
+    prompt: { type: 'text' },
+    repository: { type: 'string' },
+    source: { type: 'string' },
+    branch: { type: 'string' },
+    state: { type: 'string', length: 64 },
+    requirePlanApproval: { type: 'boolean' },
+    automationMode: { type: 'string', length: 64 },
+    url: { type: 'text', nullable: true },
+    pullRequest: { type: 'json', nullable: true },
+    labels: { type: 'json' },
+    metadata: { type: 'json' },
+    createdAt: { type: 'datetime' },
+    updatedAt: { type: 'datetime' },
+    completedAt: { type: 'datetime', nullable: true },
+    lastSyncedAt: { type: 'datetime', nullable: true },
+  },
+  indexes: [
+    { name: 'task_state_updated_at_index', properties: ['state', 'updatedAt'] },
+    { name: 'task_repository_index', properties: ['repository'] },
+    { name: 'task_created_at_index', properties: ['createdAt'] },
+  ],
+})
+
+export const TaskEventSchema = new EntitySchema<TaskEventRow>({
+  name: 'TaskEvent',
+  tableName: 'task_event',
+  properties: {
+    id: { type: 'string', length: idLength, primary: true },
+    task: { kind: 'm:1', entity: 'Task', mapToPk: true, deleteRule: 'cascade' },
+    type: { type: 'string', length: 64 },
+    data: { type: 'json' },
+    at: { type: 'datetime' },
+  },
+  indexes: [{ name: 'task_event_task_id_at_index', properties: ['task', 'at'] }],
+})
+
+export const ChatMessageSchema = new EntitySchema<ChatMessageRow>({
+  name: 'ChatMessage',
+  tableName: 'chat_message',
+  properties: {
+    id: { type: 'string', length: idLength, primary: true },
+    task: { kind: 'm:1', entity: 'Task', mapToPk: true, deleteRule: 'cascade' },
+    activityId: { type: 'string' },
+    role: { type: 'string', length: 16 },
+    text: { type: 'text' },
+    at: { type: 'datetime' },
+  },
+  uniques: [{ name: 'chat_message_task_id_activity_id_unique', properties: ['task', 'activityId'] }],
+})
+
+export const SourceFileSchema = new EntitySchema<SourceFileRow>({
+  name: 'SourceFile',
+  tableName: 'source_file',
+  properties: {
+    id: { type: 'string', length: idLength, primary: true },
+    task: { kind: 'm:1', entity: 'Task', mapToPk: true, deleteRule: 'cascade' },
+    path: { type: 'text' },
+    changeType: { type: 'string', length: 32 },
+  },
+  uniques: [{ name: 'source_file_task_id_path_unique', properties: ['task', 'path'] }],
+})
+
+export const SimSessionSchema = new EntitySchema<SimSessionRow>({
+  name: 'SimSession',
+  tableName: 'sim_session',
+  properties: {
+    id: { type: 'string', primary: true },
+    createdAt: { type: 'datetime' },
+    state: { type: 'json' },
+  },
+})
+
+export const entities = [TaskSchema, TaskEventSchema, ChatMessageSchema, SourceFileSchema, SimSessionSchema]
