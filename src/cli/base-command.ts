@@ -109,7 +109,8 @@ export abstract class JjmCommand<T extends typeof Command> extends Command {
     const registry = await this.backendRegistry()
     const { openCore } = await import('../core/core.js')
     if (config.jules.backend === 'sim') {
-      this.logToStderr('jjm: using the built-in Jules simulator (--jules sim): nothing is sent to Jules.')
+      // On stderr even with --json: stdout stays the command's JSON.
+      process.stderr.write('jjm: using the built-in Jules simulator (--jules sim): nothing is sent to Jules.\n')
     }
     return openCore({ config, logger, registry, migrate: this.migrateMode })
   }

@@ -80,7 +80,12 @@ export class BackendRegistry {
   list(kind?: Backend['kind']): Array<{ kind: string; name: string; description: string; plugin: string }> {
     return this.entries
       .filter((entry) => kind === undefined || entry.backend.kind === kind)
-      .map(({ backend, plugin }) => ({ kind: backend.kind, name: backend.name, description: backend.description, plugin }))
+      .map(({ backend, plugin }) => ({
+        kind: backend.kind,
+        name: backend.name,
+        description: backend.description,
+        plugin,
+      }))
   }
 
   storage(name: string): StorageBackend {

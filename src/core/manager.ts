@@ -113,7 +113,9 @@ export class JobManager {
   }
 
   /** The repositories Jules can work on (those with the Jules GitHub app installed). */
-  async listSources(options: { pageSize?: number; pageToken?: string; filter?: string } = {}): Promise<Page<SourceView>> {
+  async listSources(
+    options: { pageSize?: number; pageToken?: string; filter?: string } = {},
+  ): Promise<Page<SourceView>> {
     const answer = await this.deps.jules.listSources(options)
     return { items: answer.sources.map(sourceView), nextCursor: answer.nextPageToken ?? null }
   }
@@ -149,7 +151,9 @@ interface NormalisedInput {
 function normaliseInput(input: TaskInput): NormalisedInput {
   const prompt = typeof input.prompt === 'string' ? input.prompt.trim() : ''
   if (prompt === '') {
-    throw new ValidationError('A task needs a prompt: pass it as an argument, with --prompt-file, or on standard input.')
+    throw new ValidationError(
+      'A task needs a prompt: pass it as an argument, with --prompt-file, or on standard input.',
+    )
   }
   if (prompt.length > maxPromptLength) {
     throw new ValidationError(`The prompt is ${prompt.length} characters; the limit is ${maxPromptLength}.`)
@@ -165,7 +169,9 @@ function normaliseInput(input: TaskInput): NormalisedInput {
   } else if (input.repository !== undefined && input.repository !== '') {
     source = sourceNameOf(input.repository)
   } else {
-    throw new ValidationError('A task needs a repository: pass --repo owner/repo (or --source sources/github/owner/repo).')
+    throw new ValidationError(
+      'A task needs a repository: pass --repo owner/repo (or --source sources/github/owner/repo).',
+    )
   }
   const labels = [...new Set((input.labels ?? []).map((label) => label.trim()).filter((label) => label !== ''))]
   for (const label of labels) {
@@ -222,4 +228,3 @@ function firstLine(text: string): string {
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
 }
-

@@ -71,7 +71,8 @@ export class Monitor {
             const { updated, change } = await this.syncTask(task)
             if (change) changes.push(change)
             const waitingFor = awaitingPerson(updated.state)
-            if (waitingFor) awaiting.push({ taskId: updated.id, title: updated.title, state: updated.state, waitingFor })
+            if (waitingFor)
+              awaiting.push({ taskId: updated.id, title: updated.title, state: updated.state, waitingFor })
           } catch (error) {
             errors.push(await this.recordFailure(task, error))
           }

@@ -7,8 +7,6 @@ import { sqliteBackend } from './storage-sql/backend.js'
  * The root package's own `jjm:backends` hook: the built-in backends register
  * exactly as an installed plugin's do.
  */
-const hook: Hook<'jjm:backends'> = async function (): Promise<BackendRegistration> {
-  return { backends: [sqliteBackend] }
-}
+const hook: Hook<'jjm:backends'> = async (): Promise<BackendRegistration> => ({ backends: [sqliteBackend] })
 
 export default hook

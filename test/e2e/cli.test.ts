@@ -24,7 +24,7 @@ interface Run {
 /** Runs the real, built `bin/run.js` as a user would, in its own data and config directories. */
 function jjm(args: string[], env: Record<string, string>): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       [runJs, ...args],
       {
@@ -37,6 +37,8 @@ function jjm(args: string[], env: Record<string, string>): Promise<Run> {
         resolve({ code, stdout, stderr })
       },
     )
+    // As from cron: standard input is empty, not an open pipe.
+    child.stdin?.end()
   })
 }
 
@@ -55,7 +57,10 @@ describe('jjm end to end, through the rest adapter against the HTTP simulator', 
   const clock = new OffsetClock()
 
   before(async () => {
-    assert.ok(existsSync(join(root, 'dist', 'src', 'commands')), 'dist/ is missing: run `npm run build` (npm test does)')
+    assert.ok(
+      existsSync(join(root, 'dist', 'src', 'commands')),
+      'dist/ is missing: run `npm run build` (npm test does)',
+    )
     dir = await mkdtemp(join(tmpdir(), 'jjm-e2e-'))
     const simulator = new Simulator({ store: new MemorySimStateStore(), clock, runSeconds: 20 })
     server = await startSimServer({ simulator, clock, port: 0, apiKeys: ['e2e-key'] })
@@ -78,7 +83,17 @@ describe('jjm end to end, through the rest adapter against the HTTP simulator', 
 
   it('creates a task, lists it, monitors it to completion and stores the pull request', async () => {
     const created = await jjm(
-      ['tasks', 'create', '--repo', 'acme/api', '--auto-pr', '--label', 'e2e', 'Add retries to the HTTP client', '--json'],
+      [
+        'tasks',
+        'create',
+        '--repo',
+        'acme/api',
+        '--auto-pr',
+        '--label',
+        'e2e',
+        'Add retries to the HTTP client',
+        '--json',
+      ],
       env,
     )
     assert.equal(created.code, 0, created.stderr)
@@ -127,7 +142,10 @@ describe('jjm end to end, through the rest adapter against the HTTP simulator', 
   })
 
   it('exits 21 while a task waits for plan approval', async () => {
-    const created = await jjm(['tasks', 'create', '--repo', 'acme/web', '--require-plan-approval', 'Refactor', '--json'], env)
+    const created = await jjm(
+      ['tasks', 'create', '--repo', 'acme/web', '--require-plan-approval', 'Refactor', '--json'],
+      env,
+    )
     assert.equal(created.code, 0, created.stderr)
     clock.advance(15_000)
     const pass = await jjm(['monitor', '--once'], env)

@@ -4,7 +4,10 @@ import type { MigrationStatus } from '../../core/ports.js'
 
 export default class MigrateStatus extends JjmCommand<typeof MigrateStatus> {
   static override summary = 'Show which schema migrations the database has and which are pending.'
-  static override examples = ['<%= config.bin %> migrate status', '<%= config.bin %> migrate status --db ./jjm.sqlite --json']
+  static override examples = [
+    '<%= config.bin %> migrate status',
+    '<%= config.bin %> migrate status --db ./jjm.sqlite --json',
+  ]
 
   protected override migrateMode = 'none' as const
 

@@ -16,12 +16,19 @@ rest backend (or any Jules client) can be tried and tested with no network and n
 Scenario markers in a prompt choose what the simulated agent does: [sim:fail], [sim:feedback],
 [sim:pause], [sim:slow]. Control endpoints under /_sim move its clock and inject faults.`
 
-  static override examples = ['<%= config.bin %> sim serve --port 8765', '<%= config.bin %> sim serve --run-seconds 5 --api-key my-test-key']
+  static override examples = [
+    '<%= config.bin %> sim serve --port 8765',
+    '<%= config.bin %> sim serve --run-seconds 5 --api-key my-test-key',
+  ]
 
   static override flags = {
     host: Flags.string({ summary: 'Address to listen on.', default: '127.0.0.1' }),
     port: Flags.integer({ char: 'p', summary: 'Port (0 picks a free one).', default: 8765, min: 0, max: 65535 }),
-    'api-key': Flags.string({ summary: 'An API key the simulator accepts (repeatable).', multiple: true }),
+    'api-key': Flags.string({
+      summary: 'An API key the simulator accepts (repeatable).',
+      multiple: true,
+      multipleNonGreedy: true,
+    }),
     'run-seconds': Flags.integer({ summary: 'Seconds a simulated session takes from queued to completed.', min: 1 }),
   }
 
@@ -49,7 +56,9 @@ Scenario markers in a prompt choose what the simulated agent does: [sim:fail], [
       logger,
     })
     this.logToStderr(`Jules SIMULATOR listening on ${server.url} (simulated sessions; nothing reaches Jules).`)
-    this.logToStderr(`  Try: JULES_API_URL=${server.url} JULES_API_KEY=${apiKeys[0]} ${this.config.bin} sources list --jules rest`)
+    this.logToStderr(
+      `  Try: JULES_API_URL=${server.url} JULES_API_KEY=${apiKeys[0]} ${this.config.bin} sources list --jules rest`,
+    )
     this.logToStderr('  Stop with Ctrl-C.')
     // Printed at once, not on exit: a script starting the server needs the URL (with --port 0) now.
     if (this.jsonEnabled()) this.logJson({ url: server.url, apiKeys } satisfies SimServeResult)

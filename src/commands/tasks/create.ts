@@ -25,7 +25,12 @@ export default class TasksCreate extends JjmCommand<typeof TasksCreate> {
     title: Flags.string({ char: 't', summary: 'Title (Jules generates one when absent).' }),
     'require-plan-approval': Flags.boolean({ summary: 'Wait for `jjm approve` before Jules carries out its plan.' }),
     'auto-pr': Flags.boolean({ summary: 'Let Jules open a pull request when done.' }),
-    label: Flags.string({ char: 'l', summary: 'Label for filtering (repeatable).', multiple: true }),
+    label: Flags.string({
+      char: 'l',
+      summary: 'Label for filtering (repeatable: --label a --label b).',
+      multiple: true,
+      multipleNonGreedy: true,
+    }),
     'prompt-file': Flags.file({ summary: 'Read the prompt from this file.', exists: true, exclusive: ['prompt'] }),
   }
 

@@ -14,7 +14,11 @@ export default class TasksList extends JjmCommand<typeof TasksList> {
   ]
 
   static override flags = {
-    state: taskStateFlag({ multiple: true, summary: 'Only tasks in this state (repeatable).' }),
+    state: taskStateFlag({
+      multiple: true,
+      multipleNonGreedy: true,
+      summary: 'Only tasks in this state (repeatable).',
+    }),
     repo: Flags.string({ char: 'r', summary: 'Only tasks on this repository (owner/repo).' }),
     label: Flags.string({ char: 'l', summary: 'Only tasks with this label.' }),
     since: Flags.string({ summary: 'Only tasks created at or after this date or RFC 3339 time.' }),

@@ -68,12 +68,31 @@ describe('JjmError', () => {
     assert.ok(isJjmError(error))
     assert.ok(error instanceof JjmError)
     assert.ok(!isJjmError(cause))
-    assert.deepEqual(error.toJSON(), { name: 'StorageError', code: 'JJM_STORAGE', message: 'disk full', context: { path: '/x' } })
+    assert.deepEqual(error.toJSON(), {
+      name: 'StorageError',
+      code: 'JJM_STORAGE',
+      message: 'disk full',
+      context: { path: '/x' },
+    })
   })
 
   it('carries Retry-After on a rate-limit error', () => {
     const error = new RateLimitedError('slow down', { retryAfterSeconds: 7 })
     assert.equal(error.retryAfterSeconds, 7)
     assert.equal(error.context.retryAfterSeconds, 7)
+  })
+})
+
+describe('jjm --help', () => {
+  it('lists every exit code with the words the README uses', async () => {
+    const { readFile } = await import('node:fs/promises')
+    const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      oclif: { description: string }
+    }
+    const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8')
+    for (const [code, meaning] of exitCodeHelp) {
+      assert.ok(pkg.oclif.description.includes(`${String(code).padEnd(4)}${meaning}`), `help lacks exit code ${code}`)
+      assert.match(readme, new RegExp(`^\\| ${code}\\s+\\|`, 'm'), `README lacks exit code ${code}`)
+    }
   })
 })

@@ -1,0 +1,34 @@
+import { ManualClock } from '../../../src/core/clock.js'
+import { createIdGenerator } from '../../../src/core/ids.js'
+import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
+import { Simulator } from '../../../src/core/jules/sim/engine.js'
+import { JobManager } from '../../../src/core/manager.js'
+import { Monitor } from '../../../src/core/monitor.js'
+import { silentLogger } from '../../../src/core/ports.js'
+import { openSqlStore, type SqlStorage } from '../../../src/plugins/storage-sql/sql-store.js'
+
+/** A JobManager and a Monitor over the simulator and an in-memory SQLite store, on a clock the test drives. */
+export interface Harness {
+  clock: ManualClock
+  simulator: Simulator
+  storage: SqlStorage
+  manager: JobManager
+  monitor: Monitor
+  close(): Promise<void>
+}
+
+export async function openHarness(options: { runSeconds?: number } = {}): Promise<Harness> {
+  const clock = new ManualClock('2026-11-25T10:00:00.000Z')
+  const storage = await openSqlStore({ dialect: 'sqlite', path: ':memory:' })
+  const simulator = new Simulator({ store: storage.sim, clock, runSeconds: options.runSeconds ?? 20 })
+  const jules = createSimClient(simulator)
+  const deps = { jules, store: storage.store, clock, logger: silentLogger }
+  return {
+    clock,
+    simulator,
+    storage,
+    manager: new JobManager({ ...deps, newId: createIdGenerator() }),
+    monitor: new Monitor({ ...deps, concurrency: 4 }),
+    close: () => storage.close(),
+  }
+}
