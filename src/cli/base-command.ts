@@ -112,7 +112,7 @@ export abstract class JjmCommand<T extends typeof Command> extends Command {
       // On stderr even with --json: stdout stays the command's JSON.
       process.stderr.write('jjm: using the built-in Jules simulator (--jules sim): nothing is sent to Jules.\n')
     }
-    return openCore({ config, logger, registry, migrate: this.migrateMode })
+    return openCore({ config, logger, registry, migrate: this.migrateMode, version: this.config.version })
   }
 
   /** Collects every plugin's answer to the `jjm:backends` hook, the built-in ones included. */

@@ -14,6 +14,8 @@ export interface CoreOptions {
   registry: BackendRegistry
   migrate?: StorageOpenOptions['migrate']
   clock?: Clock
+  /** jjm's version, sent to Jules in the User-Agent. */
+  version?: string
 }
 
 /** Everything a command or the daemon needs, wired from one config. */
@@ -33,7 +35,9 @@ export async function openCore(options: CoreOptions): Promise<Core> {
   const storage = await registry
     .storage(config.storage.backend)
     .open({ config, logger, migrate: options.migrate ?? 'auto' })
-  const jules = lazyJulesClient(config.jules.backend, () => createJulesClient(config, storage, logger, clock))
+  const jules = lazyJulesClient(config.jules.backend, () =>
+    createJulesClient(config, storage, logger, clock, options.version),
+  )
   const newId = createIdGenerator()
   const manager = new JobManager({ jules, store: storage.store, clock, logger, newId })
   const monitor = new Monitor({ jules, store: storage.store, clock, logger, concurrency: config.monitor.concurrency })
@@ -57,6 +61,7 @@ export async function createJulesClient(
   storage: Pick<StorageHandle, 'sim'>,
   logger: Logger,
   clock: Clock = systemClock,
+  version = 'dev',
 ): Promise<JulesClient> {
   switch (config.jules.backend) {
     case 'rest': {
@@ -74,6 +79,7 @@ export async function createJulesClient(
         maxAttempts: config.jules.maxAttempts,
         breaker: config.jules.breaker,
         logger: logger.child({ jules: 'rest' }),
+        userAgent: `jjm/${version}`,
       })
     }
     case 'sim': {

@@ -102,6 +102,12 @@ export class JobManager {
     const trimmed = ref.trim()
     if (trimmed === '') throw new ValidationError('A task id is required. Run `jjm tasks list` to see them.')
     const task = await this.deps.store.findTask(trimmed)
+    if (!task && trimmed.length < 4) {
+      throw new ValidationError(
+        `"${trimmed}" is too short to pick a task: give at least 4 characters of its id, or the whole id.`,
+        { context: { taskId: trimmed } },
+      )
+    }
     if (!task) throw new TaskNotFoundError(trimmed)
     return task
   }

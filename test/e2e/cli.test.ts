@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { OffsetClock } from '../../src/core/clock.js'
+import { ManualClock } from '../../src/core/clock.js'
 import { Simulator } from '../../src/core/jules/sim/engine.js'
 import { startSimServer } from '../../src/core/jules/sim/http.js'
 import { MemorySimStateStore } from '../../src/core/jules/sim/memory-store.js'
@@ -54,7 +54,8 @@ describe('jjm end to end, through the rest adapter against the HTTP simulator', 
   let dir: string
   let env: Record<string, string>
   let server: Awaited<ReturnType<typeof startSimServer>>
-  const clock = new OffsetClock()
+  // Simulated time moves only when a test says so: no test depends on how fast this machine is.
+  const clock = new ManualClock(Date.now())
 
   before(async () => {
     assert.ok(
@@ -63,7 +64,7 @@ describe('jjm end to end, through the rest adapter against the HTTP simulator', 
     )
     dir = await mkdtemp(join(tmpdir(), 'jjm-e2e-'))
     const simulator = new Simulator({ store: new MemorySimStateStore(), clock, runSeconds: 20 })
-    server = await startSimServer({ simulator, clock, port: 0, apiKeys: ['e2e-key'] })
+    server = await startSimServer({ simulator, port: 0, apiKeys: ['e2e-key'] })
     env = {
       HOME: dir,
       XDG_CONFIG_HOME: join(dir, 'config'),
@@ -175,5 +176,57 @@ describe('jjm end to end, through the rest adapter against the HTTP simulator', 
     const pass = await jjm(['monitor', '--once', '--json'], simEnv)
     assert.equal(pass.code, 20, pass.stderr)
     assert.equal(json<MonitorReport>(pass).changes[0]?.to, 'completed')
+  })
+})
+
+describe('jjm sim serve', { timeout: 60_000 }, () => {
+  it('serves the Jules API that the rest backend talks to, and stops cleanly on SIGTERM', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'jjm-sim-serve-'))
+    const env = {
+      PATH: process.env.PATH ?? '',
+      HOME: dir,
+      XDG_CONFIG_HOME: join(dir, 'config'),
+      XDG_DATA_HOME: join(dir, 'data'),
+    }
+    const server = spawn(process.execPath, [runJs, 'sim', 'serve', '--port', '0', '--api-key', 'k1', '--json'], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    try {
+      let stdout = ''
+      let stderr = ''
+      server.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString()
+      })
+      const started = await new Promise<{ url: string }>((resolve, reject) => {
+        server.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString()
+          try {
+            resolve(JSON.parse(stdout) as { url: string })
+          } catch {
+            // not the whole object yet
+          }
+        })
+        server.once('exit', (code) => reject(new Error(`sim serve exited ${code}: ${stderr}`)))
+      })
+      assert.match(started.url, /^http:\/\/127\.0\.0\.1:\d+$/)
+      assert.match(stderr, /SIMULATOR/)
+      const sources = await jjm(['sources', 'list', '--json'], {
+        ...env,
+        JJM_JULES: 'rest',
+        JULES_API_URL: started.url,
+        JULES_API_KEY: 'k1',
+      })
+      assert.equal(sources.code, 0, sources.stderr)
+      const page = json<{ items: Array<{ repository: string }> }>(sources)
+      assert.ok(page.items.some((source) => source.repository === 'acme/api'))
+      const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)))
+      server.kill('SIGTERM')
+      assert.equal(await exited, 0)
+    } finally {
+      server.kill('SIGKILL')
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -55,11 +55,15 @@ Scenario markers in a prompt choose what the simulated agent does: [sim:fail], [
       apiKeys,
       logger,
     })
-    this.logToStderr(`Jules SIMULATOR listening on ${server.url} (simulated sessions; nothing reaches Jules).`)
-    this.logToStderr(
-      `  Try: JULES_API_URL=${server.url} JULES_API_KEY=${apiKeys[0]} ${this.config.bin} sources list --jules rest`,
+    // stderr even with --json, which keeps stdout for the JSON object.
+    process.stderr.write(
+      [
+        `Jules SIMULATOR listening on ${server.url} (simulated sessions; nothing reaches Jules).`,
+        `  Try: JULES_API_URL=${server.url} JULES_API_KEY=${apiKeys[0]} ${this.config.bin} sources list --jules rest`,
+        '  Stop with Ctrl-C.',
+        '',
+      ].join('\n'),
     )
-    this.logToStderr('  Stop with Ctrl-C.')
     // Printed at once, not on exit: a script starting the server needs the URL (with --port 0) now.
     if (this.jsonEnabled()) this.logJson({ url: server.url, apiKeys } satisfies SimServeResult)
     await new Promise<void>((resolve) => {

@@ -74,6 +74,7 @@ describe('JobManager', () => {
       assert.equal((await h.manager.getTask(ref)).id, task.id, `ref ${ref}`)
     }
     await assert.rejects(h.manager.getTask('ZZZZZZZZZZ'), TaskNotFoundError)
+    await assert.rejects(h.manager.getTask(task.id.slice(0, 2)), /at least 4 characters/)
   })
 
   it('lists with filters and refuses an unknown state by naming the valid ones', async () => {

@@ -1,0 +1,166 @@
+/**
+ * jjm's speed and memory targets, measured as ratios within one run so that a
+ * noisy machine moves both sides of each ratio alike. See docs/performance.md.
+ *
+ *   npm run bench            # prints the table, exits 1 when a target is missed
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Bench } from 'tinybench'
+import { ManualClock } from '../src/core/clock.js'
+import { createIdGenerator } from '../src/core/ids.js'
+import { createSimClient } from '../src/core/jules/sim/adapter.js'
+import { Simulator } from '../src/core/jules/sim/engine.js'
+import { JobManager } from '../src/core/manager.js'
+import { Monitor } from '../src/core/monitor.js'
+import { silentLogger } from '../src/core/ports.js'
+import type { Task } from '../src/core/task.js'
+import { openSqlStore } from '../src/plugins/storage-sql/sql-store.js'
+
+interface Target {
+  name: string
+  ratio: number
+  /** The ratio must stay at or below this. */
+  max: number
+  explain: string
+}
+
+interface RawDatabase {
+  prepare(sql: string): { all(...params: unknown[]): Array<Record<string, unknown>> }
+  close(): void
+}
+
+const require = createRequire(import.meta.url)
+// better-sqlite3 is the driver MikroORM uses underneath: the floor for any query.
+const Database = require('better-sqlite3') as new (path: string, options?: { readonly?: boolean }) => RawDatabase
+
+const dir = await mkdtemp(join(tmpdir(), 'jjm-bench-'))
+const targets: Target[] = []
+
+function meanMs(bench: Bench, name: string): number {
+  const task = bench.getTask(name)
+  const result = task?.result
+  if (!result || !('latency' in result)) throw new Error(`benchmark ${name} did not complete`)
+  return result.latency.mean
+}
+
+function buildTask(index: number, newId: () => string): Task {
+  const at = new Date(Date.UTC(2026, 0, 1) + index * 60_000).toISOString()
+  return {
+    id: newId(),
+    sessionName: `sessions/bench${index}`,
+    title: `Task ${index}: tidy module ${index % 37}`,
+    prompt: `Refactor module ${index}`,
+    repository: `acme/repo${index % 20}`,
+    source: `sources/github/acme/repo${index % 20}`,
+    branch: 'main',
+    state: index % 5 === 0 ? 'completed' : 'in_progress',
+    requirePlanApproval: false,
+    automationMode: 'AUTO_CREATE_PR',
+    url: null,
+    pullRequest: null,
+    labels: [`team${index % 4}`],
+    metadata: { index },
+    createdAt: at,
+    updatedAt: at,
+    completedAt: null,
+    lastSyncedAt: null,
+  }
+}
+
+try {
+  // 1. Listing a page of tasks through the store vs. the raw driver reading the same rows.
+  {
+    const path = join(dir, 'list.sqlite')
+    const storage = await openSqlStore({ dialect: 'sqlite', path })
+    const newId = createIdGenerator()
+    for (let i = 0; i < 2000; i++)
+      await storage.store.createTask(
+        buildTask(i, () => newId()),
+        [],
+      )
+    const raw = new Database(path, { readonly: true })
+    const select = raw.prepare('select * from task order by created_at desc, id desc limit 51')
+    const bench = new Bench({ time: 1500, warmupTime: 300 })
+    bench
+      .add('store.listTasks (50 of 2,000)', async () => {
+        await storage.store.listTasks({ limit: 50 })
+      })
+      .add('raw driver select (same 50 rows)', () => {
+        for (const row of select.all()) {
+          JSON.parse(String(row.labels))
+          JSON.parse(String(row.metadata))
+        }
+      })
+    await bench.run()
+    targets.push({
+      name: 'list a page of tasks',
+      ratio: meanMs(bench, 'store.listTasks (50 of 2,000)') / meanMs(bench, 'raw driver select (same 50 rows)'),
+      max: 15,
+      explain: 'store.listTasks vs. the bare better-sqlite3 query of the same rows',
+    })
+
+    // Memory: repeated pages must not grow the heap (no identity map kept across calls).
+    const gc = (globalThis as { gc?: () => void }).gc
+    gc?.()
+    const before = process.memoryUsage().heapUsed
+    for (let i = 0; i < 500; i++) await storage.store.listTasks({ limit: 50 })
+    gc?.()
+    const after = process.memoryUsage().heapUsed
+    targets.push({
+      name: 'heap after 500 list calls',
+      ratio: after / before,
+      max: 1.25,
+      explain: `heap used after / before${gc ? '' : ' (run with --expose-gc for a precise figure)'}`,
+    })
+    raw.close()
+    await storage.close()
+  }
+
+  // 2. A quiet monitor pass over 100 active tasks vs. the 100 session reads it must make anyway.
+  {
+    const clock = new ManualClock('2026-11-25T10:00:00.000Z')
+    const storage = await openSqlStore({ dialect: 'sqlite', path: join(dir, 'monitor.sqlite') })
+    const simulator = new Simulator({ store: storage.sim, clock, runSeconds: 3600, autoApproveSeconds: 0 })
+    const jules = createSimClient(simulator)
+    const deps = { jules, store: storage.store, clock, logger: silentLogger }
+    const manager = new JobManager({ ...deps, newId: createIdGenerator() })
+    const monitor = new Monitor({ ...deps, concurrency: 4 })
+    const sessions: string[] = []
+    for (let i = 0; i < 100; i++) {
+      const task = await manager.createTask({ prompt: `Task ${i}`, repository: 'acme/api', branch: 'main' })
+      sessions.push(task.sessionName)
+    }
+    const bench = new Bench({ time: 1500, warmupTime: 300 })
+    bench
+      .add('monitor.syncOnce (100 quiet tasks)', async () => {
+        await monitor.syncOnce()
+      })
+      .add('100 getSession calls alone', async () => {
+        for (const name of sessions) await jules.getSession(name)
+      })
+    await bench.run()
+    targets.push({
+      name: 'quiet monitor pass',
+      ratio: meanMs(bench, 'monitor.syncOnce (100 quiet tasks)') / meanMs(bench, '100 getSession calls alone'),
+      max: 5,
+      explain: 'a pass that records nothing vs. the session reads it has to make',
+    })
+    await storage.close()
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true })
+}
+
+let missed = 0
+console.log('     target                      ratio    max   what')
+for (const target of targets) {
+  const ok = target.ratio <= target.max
+  if (!ok) missed++
+  console.log(
+    `${ok ? 'ok  ' : 'MISS'} ${target.name.padEnd(26)}${target.ratio.toFixed(2).padStart(6)}  ${String(target.max).padStart(5)}   ${target.explain}`,
+  )
+}
+process.exit(missed === 0 ? 0 : 1)
