@@ -6,7 +6,9 @@
  */
 import type { MigrationObject } from '@mikro-orm/core'
 import { Migration20261125000000_initial } from './Migration20261125000000_initial.js'
+import { Migration20261125120000_soft_delete } from './Migration20261125120000_soft_delete.js'
 
 export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261125000000_initial', class: Migration20261125000000_initial },
+  { name: 'Migration20261125120000_soft_delete', class: Migration20261125120000_soft_delete },
 ]

@@ -2,7 +2,7 @@ import { Command, Flags, type Interfaces } from '@oclif/core'
 import { BackendRegistry } from '../core/backends.js'
 import { type JjmConfig, loadConfig } from '../core/config.js'
 import type { Core } from '../core/core.js'
-import { ConfigurationError, isJjmError } from '../core/errors.js'
+import { ConfigurationError, isJjmError, toJjmError } from '../core/errors.js'
 import { createLogger } from '../core/log.js'
 import type { Logger } from '../core/ports.js'
 import './hooks.js'
@@ -131,8 +131,9 @@ export abstract class JjmCommand<T extends typeof Command> extends Command {
     return registry
   }
 
-  protected override async catch(error: Error & { exitCode?: number }): Promise<unknown> {
-    if (!isJjmError(error)) return super.catch(error)
+  protected override async catch(thrown: Error & { exitCode?: number }): Promise<unknown> {
+    const error = toJjmError(thrown)
+    if (!isJjmError(error)) return super.catch(thrown)
     if (this.jsonEnabled()) {
       this.logJson({ error: { code: error.code, message: error.message, context: error.context } })
     } else {

@@ -1,6 +1,6 @@
 import type { JjmConfig } from './config.js'
 import { ConfigurationError } from './errors.js'
-import type { Logger, SchemaManager, SimStateStore, TaskStore } from './ports.js'
+import type { Cache, EventBus, Logger, SchemaManager, SimStateStore, TaskStore } from './ports.js'
 
 /** What a storage backend gives core once opened. */
 export interface StorageHandle {
@@ -9,6 +9,12 @@ export interface StorageHandle {
   sim?: SimStateStore
   /** Schema migrations, for backends that have a schema. */
   schema?: SchemaManager
+  /**
+   * Why the backend runs in a degraded mode, when it does (e.g. PostgreSQL was
+   * unreachable and the configured SQLite fallback was opened instead); for
+   * /health and the logs.
+   */
+  degraded?: string
   close(): Promise<void>
 }
 
@@ -31,7 +37,29 @@ export interface StorageBackend {
   open(options: StorageOpenOptions): Promise<StorageHandle>
 }
 
-export type Backend = StorageBackend
+export interface CacheOpenOptions {
+  config: JjmConfig
+  logger: Logger
+}
+
+/** What a cache backend gives core once opened: the cache and the event bus that follows it. */
+export interface CacheHandle {
+  /** Absent for the `none` backend: every read goes to the store. */
+  cache?: Cache
+  bus: EventBus
+  close(): Promise<void>
+}
+
+/** A cache backend, as a plugin registers it. */
+export interface CacheBackend {
+  kind: 'cache'
+  /** The name users select it by: `--cache NAME`, `JJM_CACHE`, `cache.backend`. */
+  name: string
+  description: string
+  open(options: CacheOpenOptions): Promise<CacheHandle>
+}
+
+export type Backend = StorageBackend | CacheBackend
 
 /** The answer of a `jjm:backends` hook: the backends one plugin provides. */
 export interface BackendRegistration {
@@ -89,14 +117,22 @@ export class BackendRegistry {
   }
 
   storage(name: string): StorageBackend {
-    const found = this.entries.find((entry) => entry.backend.kind === 'storage' && entry.backend.name === name)
+    return this.find('storage', name) as StorageBackend
+  }
+
+  cache(name: string): CacheBackend {
+    return this.find('cache', name) as CacheBackend
+  }
+
+  private find(kind: Backend['kind'], name: string): Backend {
+    const found = this.entries.find((entry) => entry.backend.kind === kind && entry.backend.name === name)
     if (found) return found.backend
-    const available = this.list('storage')
+    const available = this.list(kind)
       .map((entry) => `${entry.name} (from ${entry.plugin})`)
       .join(', ')
     throw new ConfigurationError(
-      `No storage backend is named "${name}". Available: ${available || 'none'}. Choose one with --storage, JJM_STORAGE or storage.backend, or install the plugin that provides it (jjm plugins install).`,
-      { context: { kind: 'storage', name } },
+      `No ${kind} backend is named "${name}". Available: ${available || 'none'}. Choose one with --${kind}, JJM_${kind.toUpperCase()} or ${kind}.backend, or install the plugin that provides it (jjm plugins install).`,
+      { context: { kind, name } },
     )
   }
 }

@@ -29,6 +29,8 @@ export interface JjmConfig {
     path: string
     url?: string
     poolSize: number
+    /** The backend to open instead when PostgreSQL is unreachable at start-up (only `sqlite`); unset: fail instead. */
+    fallback?: string
   }
   cache: { backend: string; url?: string }
   log: {
@@ -161,6 +163,13 @@ const leaves: readonly Leaf[] = [
     expected: 'a connection URL such as postgres://user@host/db',
   },
   { key: 'storage.poolSize', kind: 'int', min: 1, expected: 'a whole number, at least 1' },
+  {
+    key: 'storage.fallback',
+    kind: 'enum',
+    values: ['sqlite'],
+    env: 'JJM_STORAGE_FALLBACK',
+    expected: 'sqlite (the only fallback), or unset to fail when PostgreSQL is unreachable',
+  },
   {
     key: 'cache.backend',
     kind: 'string',
@@ -296,6 +305,7 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
       path: stringValue(values, 'storage.path') ?? join(dataDir, 'jjm.sqlite'),
       url: stringValue(values, 'storage.url'),
       poolSize: requiredNumber(values, 'storage.poolSize'),
+      fallback: stringValue(values, 'storage.fallback'),
     },
     cache: {
       backend: requiredString(values, 'cache.backend'),

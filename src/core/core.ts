@@ -1,4 +1,5 @@
-import type { BackendRegistry, StorageHandle, StorageOpenOptions } from './backends.js'
+import type { BackendRegistry, CacheHandle, StorageHandle, StorageOpenOptions } from './backends.js'
+import { CachedTaskStore } from './cached-store.js'
 import { systemClock } from './clock.js'
 import type { JjmConfig } from './config.js'
 import { AuthenticationError, ConfigurationError } from './errors.js'
@@ -6,7 +7,7 @@ import { createIdGenerator } from './ids.js'
 import type { JulesClient } from './jules/client.js'
 import { JobManager } from './manager.js'
 import { Monitor } from './monitor.js'
-import type { Clock, Logger } from './ports.js'
+import type { Clock, EventBus, Logger, TaskStore } from './ports.js'
 
 export interface CoreOptions {
   config: JjmConfig
@@ -25,6 +26,10 @@ export interface Core {
   monitor: Monitor
   jules: JulesClient
   storage: StorageHandle
+  /** The store as core uses it: behind the cache when one is configured. */
+  store: TaskStore
+  cache: CacheHandle
+  bus: EventBus
   logger: Logger
   close(): Promise<void>
 }
@@ -35,22 +40,38 @@ export async function openCore(options: CoreOptions): Promise<Core> {
   const storage = await registry
     .storage(config.storage.backend)
     .open({ config, logger, migrate: options.migrate ?? 'auto' })
+  let cache: CacheHandle
+  try {
+    cache = await registry.cache(config.cache.backend).open({ config, logger })
+  } catch (error) {
+    await storage.close()
+    throw error
+  }
+  const store: TaskStore = cache.cache
+    ? new CachedTaskStore(storage.store, cache.cache, { logger, clock })
+    : storage.store
+  const bus = cache.bus
   const jules = lazyJulesClient(config.jules.backend, () =>
     createJulesClient(config, storage, logger, clock, options.version),
   )
   const newId = createIdGenerator()
-  const manager = new JobManager({ jules, store: storage.store, clock, logger, newId })
-  const monitor = new Monitor({ jules, store: storage.store, clock, logger, concurrency: config.monitor.concurrency })
+  const manager = new JobManager({ jules, store, clock, logger, newId, bus })
+  const monitor = new Monitor({ jules, store, clock, logger, bus, concurrency: config.monitor.concurrency })
   return {
     config,
     manager,
     monitor,
     jules,
     storage,
+    store,
+    cache,
+    bus,
     logger,
     async close() {
       await jules.close?.()
-      await storage.close()
+      // The decorator closes the store underneath it (after handing over missed invalidations).
+      await store.close()
+      await cache.close()
     },
   }
 }

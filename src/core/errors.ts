@@ -152,6 +152,43 @@ export function isJjmError(error: unknown): error is JjmError {
   return error instanceof JjmError
 }
 
+const classByCode: Readonly<Record<string, (message: string, options: JjmErrorOptions) => JjmError>> = {
+  JJM_CONFIGURATION: (message, options) => new ConfigurationError(message, options),
+  JJM_VALIDATION: (message, options) => new ValidationError(message, options),
+  JJM_AUTHENTICATION: (message, options) => new AuthenticationError(message, options),
+  JJM_INVALID_STATE: (message, options) => new InvalidStateError(message, options),
+  JJM_JULES_UNAVAILABLE: (message, options) => new JulesConnectionError(message, options),
+  JJM_RATE_LIMITED: (message, options) => new RateLimitedError(message, options),
+  JJM_OPERATION_FAILED: (message, options) => new OperationFailedError(message, options),
+  JJM_STORAGE: (message, options) => new StorageError(message, options),
+  JJM_MIGRATION_REQUIRED: (message, options) => new MigrationRequiredError(message, options),
+}
+
+/**
+ * The JjmError an error stands for. A plugin has no runtime dependency on jjm
+ * (or another copy of it), so its errors are not instances of jjm's classes;
+ * an error carrying one of jjm's codes is treated as that class. Anything else
+ * is returned unchanged.
+ */
+export function toJjmError(error: unknown): unknown {
+  if (error instanceof JjmError || !(error instanceof Error)) return error
+  const code = (error as { code?: unknown }).code
+  if (typeof code !== 'string') return error
+  const context = (error as { context?: unknown }).context
+  const options: JjmErrorOptions = {
+    cause: error,
+    ...(context !== null && typeof context === 'object' ? { context: context as ErrorContext } : {}),
+  }
+  if (code === 'JJM_TASK_NOT_FOUND') {
+    const taskId = options.context?.taskId
+    return new TaskNotFoundError(typeof taskId === 'string' ? taskId : error.message, options)
+  }
+  if (code.startsWith('JJM_JULES_') && code !== 'JJM_JULES_UNAVAILABLE') {
+    return new OperationFailedError(error.message, options, code)
+  }
+  return classByCode[code]?.(error.message, options) ?? error
+}
+
 /** The exit codes, in the words that `jjm --help` and the README use. */
 export const exitCodeHelp: ReadonlyArray<readonly [number, string]> = [
   [ExitCode.ok, 'success'],

@@ -3,7 +3,7 @@ import type { IdGenerator } from './ids.js'
 import type { JulesClient, Source } from './jules/client.js'
 import { parseRepository, repositoryOf, sourceNameOf, toSourceName } from './jules/names.js'
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
-import type { Clock, EventQuery, Logger, TaskStore } from './ports.js'
+import type { Clock, EventBus, EventQuery, Logger, TaskStore } from './ports.js'
 import type { AutomationMode, Page, Task, TaskEvent, TaskFilter, TaskInput } from './task.js'
 import { isKnownState, taskStates } from './task.js'
 
@@ -13,6 +13,8 @@ export interface JobManagerDeps {
   clock: Clock
   logger: Logger
   newId: IdGenerator
+  /** Where task changes are published for live consumers; best effort. */
+  bus?: EventBus
 }
 
 /** A repository Jules can work on, as jjm shows it. */
@@ -81,6 +83,7 @@ export class JobManager {
       )
     }
     log.info('task created', { taskId: task.id, sessionName: task.sessionName })
+    await publishUpdate(this.deps.bus, logger, { taskId: task.id, type: 'created', task, at: now })
     return task
   }
 
@@ -233,4 +236,21 @@ function firstLine(text: string): string {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
+}
+
+/**
+ * Publishes a task change. Live updates are best effort: the store is the
+ * source of truth, so a failed publish is logged and never fails the operation.
+ */
+export async function publishUpdate(
+  bus: EventBus | undefined,
+  logger: Logger,
+  update: Parameters<EventBus['publish']>[0],
+): Promise<void> {
+  if (!bus) return
+  try {
+    await bus.publish(update)
+  } catch (error) {
+    logger.warn('could not publish a task update', { taskId: update.taskId, type: update.type, error })
+  }
 }

@@ -2,7 +2,8 @@ import pLimit from 'p-limit'
 import { ExitCode, isJjmError } from './errors.js'
 import type { Activity, JulesClient, Session } from './jules/client.js'
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
-import type { Clock, Logger, NewTaskEvent, TaskStore } from './ports.js'
+import { publishUpdate } from './manager.js'
+import type { Clock, EventBus, Logger, NewTaskEvent, TaskStore } from './ports.js'
 import { awaitingPerson, isTerminal, type Task, type TaskState } from './task.js'
 
 export interface MonitorDeps {
@@ -12,6 +13,8 @@ export interface MonitorDeps {
   logger: Logger
   /** How many tasks are synced at once. */
   concurrency: number
+  /** Where task changes are published for live consumers; best effort. */
+  bus?: EventBus
 }
 
 export interface TaskChange {
@@ -128,6 +131,13 @@ export class Monitor {
     await store.updateTask(updated, events)
     if (events.length === 0) return { updated, change: undefined }
     this.deps.logger.info('task changed', { taskId: task.id, from: task.state, to: state })
+    const last = events[events.length - 1]
+    await publishUpdate(this.deps.bus, this.deps.logger, {
+      taskId: task.id,
+      type: last?.type ?? 'updated',
+      task: updated,
+      at: now,
+    })
     return {
       updated,
       change: {

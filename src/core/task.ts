@@ -129,6 +129,12 @@ export interface TaskFilter {
   label?: string
   /** Only tasks created at or after this RFC 3339 instant. */
   since?: string
+  /** Only tasks created before this RFC 3339 instant. */
+  until?: string
+  /** Only tasks updated at or after this RFC 3339 instant. */
+  updatedSince?: string
+  /** Only tasks updated before this RFC 3339 instant. */
+  updatedUntil?: string
   /** Free text searched in titles. */
   search?: string
   limit?: number
@@ -142,3 +148,23 @@ export interface Page<T> {
 }
 
 export type TaskPage = Page<Task>
+
+/** One message of the conversation between a person and the agent, from the session's activities. */
+export interface ChatMessage {
+  id: string
+  taskId: string
+  role: 'user' | 'agent'
+  text: string
+  /** The Jules activity it came from; a sync that repeats records it once. */
+  activityId: string | null
+  /** RFC 3339 */
+  at: string
+}
+
+/** A path the task's change set touches. */
+export interface SourceFile {
+  taskId: string
+  path: string
+  /** `added`, `modified`, `deleted`, `renamed`, or what the patch says. */
+  changeType: string
+}

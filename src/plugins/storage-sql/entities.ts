@@ -5,8 +5,9 @@
  * strategy maps them to snake_case columns.
  *
  * The same schemas serve SQLite and PostgreSQL: nothing here is
- * dialect-specific. A change here needs a new migration in every
- * `migrations/<dialect>/` folder (the unit test checks that the SQLite
+ * dialect-specific (`json` becomes `jsonb` and `datetime` becomes
+ * `timestamptz` on PostgreSQL). A change here needs a new migration in every
+ * `migrations/<dialect>/` folder (the tests check, for each dialect, that the
  * migrations and these schemas agree).
  *
  * Only `sql-store.ts` imports this module, and only from inside
@@ -34,6 +35,8 @@ export interface TaskRow {
   updatedAt: Date
   completedAt: Date | null
   lastSyncedAt: Date | null
+  /** Set by a soft delete: the task is hidden from lookups and lists, its history stays. */
+  deletedAt: Date | null
 }
 
 export interface TaskEventRow {
@@ -49,7 +52,7 @@ export interface ChatMessageRow {
   id: string
   task: string
   /** The Jules activity the message came from, so that a re-sync does not duplicate it. */
-  activityId: string
+  activityId: string | null
   role: 'user' | 'agent'
   text: string
   at: Date
@@ -93,6 +96,7 @@ export const TaskSchema = new EntitySchema<TaskRow>({
     updatedAt: { type: 'datetime' },
     completedAt: { type: 'datetime', nullable: true },
     lastSyncedAt: { type: 'datetime', nullable: true },
+    deletedAt: { type: 'datetime', nullable: true },
   },
   indexes: [
     { name: 'task_state_updated_at_index', properties: ['state', 'updatedAt'] },
@@ -120,7 +124,8 @@ export const ChatMessageSchema = new EntitySchema<ChatMessageRow>({
   properties: {
     id: { type: 'string', length: idLength, primary: true },
     task: { kind: 'm:1', entity: 'Task', mapToPk: true, deleteRule: 'cascade' },
-    activityId: { type: 'string' },
+    // Null for a message that came from no activity; the unique index ignores NULLs.
+    activityId: { type: 'string', nullable: true },
     role: { type: 'string', length: 16 },
     text: { type: 'text' },
     at: { type: 'datetime' },

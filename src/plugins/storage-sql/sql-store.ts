@@ -1,55 +1,92 @@
 /**
- * The SQL storage backend on MikroORM: tasks and their history, the
- * simulator's sessions, and the schema migrations. SQLite today; PostgreSQL
- * will use the same entities, with its own migrations folder and its own
- * `SqlDialect` below.
+ * The SQL storage backend on MikroORM, for SQLite and PostgreSQL alike: tasks
+ * and their history, chat messages and changed files, the simulator's
+ * sessions, and the schema migrations. What differs between the two
+ * databases lives in `sql-dialect.ts`; their migrations in
+ * `migrations/<dialect>/`.
  *
- * The ORM is imported inside `openSqlStore` so that `jjm --help` never loads it.
+ * The ORM and its drivers are imported inside `openSqlStore` so that
+ * `jjm --help` never loads them.
  */
 import { mkdir } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import type { BetterSqliteDriver } from '@mikro-orm/better-sqlite'
-import type { FilterQuery, MigrationObject, Logger as OrmLogger, QueryOrder } from '@mikro-orm/core'
-import type { MikroORM, SqlEntityManager } from '@mikro-orm/knex'
-import { monotonicFactory } from 'ulidx'
-import {
-  isJjmError,
-  MigrationRequiredError,
-  StorageError,
-  TaskNotFoundError,
-  ValidationError,
-} from '../../core/errors.js'
+import type { FilterQuery, MigrationObject, Logger as OrmLogger } from '@mikro-orm/core'
+import type { SqlEntityManager } from '@mikro-orm/knex'
+import type { PostgreSqlDriver } from '@mikro-orm/postgresql'
+import { StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
 import type {
   EventQuery,
   Logger,
-  MigrationStatus,
+  NewChatMessage,
   NewTaskEvent,
   SchemaManager,
   SimSessionRecord,
   SimStateStore,
+  TaskRelations,
   TaskStore,
 } from '../../core/ports.js'
 import { silentLogger } from '../../core/ports.js'
-import type { AutomationMode, Page, Task, TaskEvent, TaskFilter } from '../../core/task.js'
-import type { SimSessionRow, TaskEventRow, TaskRow } from './entities.js'
+import type { ChatMessage, Page, SourceFile, Task, TaskEvent, TaskFilter } from '../../core/task.js'
+import type { ChatMessageRow, SimSessionRow, TaskEventRow, TaskRow } from './entities.js'
+import { applyMigrationPolicy, MigrationManager, type MigrationPolicy, type OrmMigrator } from './migration-manager.js'
+import { decodeCursor, encodeCursor, pageSize, parseInstant } from './pagination.js'
+import {
+  nextId,
+  toChatMessage,
+  toChatMessageRow,
+  toDate,
+  toEvent,
+  toEventRow,
+  toSimSession,
+  toSourceFile,
+  toTask,
+  toTaskRow,
+} from './rows.js'
+import { likeParameter, postgresqlDialect, sqliteDialect } from './sql-dialect.js'
+import {
+  busyTimeoutMs,
+  guarded,
+  isForeignKeyViolation,
+  isUniqueViolation,
+  redactUrl,
+  type StoreContext,
+  toStorageError,
+} from './storage-errors.js'
 
-export type MigrationPolicy = 'auto' | 'check' | 'none'
+export type { MigrationPolicy } from './migration-manager.js'
+export { defaultPageSize, maxPageSize } from './pagination.js'
 
-export interface SqlStoreOptions {
-  dialect: 'sqlite'
-  /** The database file; `:memory:` for a throw-away database. The parent directory is created when missing. */
-  path: string
+interface CommonStoreOptions {
   logger?: Logger
   /**
-   * `auto` (default): apply pending migrations (silently on a new database,
-   * with an info line naming them on an existing one). `check`: refuse to open
-   * a database with pending migrations (MigrationRequiredError). `none`: leave
-   * the schema alone (for `jjm migrate status|up`).
+   * `auto` (default): set up a brand-new database silently, and refuse an
+   * existing one whose schema is behind (MigrationRequiredError naming
+   * `jjm migrate up`). `check`: refuse any database with pending migrations.
+   * `none`: leave the schema alone (for `jjm migrate status|up|down`).
    */
   migrate?: MigrationPolicy
   /** Called with the SQL of every query, e.g. so that a test can count them. */
   debugQueries?: (sql: string) => void
 }
+
+export interface SqliteStoreOptions extends CommonStoreOptions {
+  dialect: 'sqlite'
+  /** The database file; `:memory:` for a throw-away database. The parent directory is created when missing. */
+  path: string
+}
+
+export interface PostgresStoreOptions extends CommonStoreOptions {
+  dialect: 'postgresql'
+  /** `postgresql://user:password@host:5432/database`; the password never appears in messages or logs. */
+  url: string
+  /** The most connections the store opens at once (default 10). */
+  poolSize?: number
+  /** How long to wait for the server to accept a connection (default 10 s). */
+  connectTimeoutMs?: number
+}
+
+export type SqlStoreOptions = SqliteStoreOptions | PostgresStoreOptions
 
 export interface SqlStorage {
   store: TaskStore
@@ -59,106 +96,54 @@ export interface SqlStorage {
   close(): Promise<void>
 }
 
-export const defaultPageSize = 50
-export const maxPageSize = 200
-/** How long a write waits for another process's lock before giving up. */
-const busyTimeoutMs = 5000
+export const defaultPoolSize = 10
+const defaultConnectTimeoutMs = 10_000
 const migrationsTable = 'mikro_orm_migrations'
 /** Crockford base32, the alphabet of ULIDs. */
 const ulidPrefixPattern = /^[0-9A-HJKMNP-TV-Z]+$/
 const minPrefixLength = 4
-
-/** The few pieces of SQL (and of error handling) that differ between databases. */
-interface SqlDialect {
-  /** A condition true when the JSON array column `column` contains the bound value. */
-  jsonArrayContains(column: string): string
-  /** A condition true when `column` contains the bound pattern (lower-cased, LIKE-escaped with `\`). */
-  containsIgnoringCase(column: string): string
-  /** Ascending order with NULLs first (PostgreSQL puts them last by default). */
-  ascNullsFirst: QueryOrder
-  /** The driver's raw error as one of MikroORM's named exceptions, which `toStorageError` understands. */
-  classifyError(error: unknown): unknown
-}
-
-function sqliteDialect(orm: typeof import('@mikro-orm/better-sqlite')): SqlDialect {
-  const converter = new orm.BetterSqliteExceptionConverter()
-  return {
-    jsonArrayContains: (column) => `exists (select 1 from json_each(${column}) where json_each.value = ?)`,
-    containsIgnoringCase: (column) => `lower(${column}) like ? escape '\\'`,
-    ascNullsFirst: orm.QueryOrder.ASC_NULLS_FIRST,
-    // Query builders hand back the driver's raw error; the EntityManager has converted it already.
-    classifyError: (error) =>
-      error instanceof Error && !(error instanceof orm.DriverException) ? converter.convertException(error) : error,
-  }
-}
-
-/** Where a store writes, for error messages, and how to read its driver's errors. */
-interface StoreContext {
-  path: string
-  dialect: SqlDialect
-}
+/** Ids per `in (...)` list, far below SQLite's and PostgreSQL's parameter limits. */
+const idsPerQuery = 500
+const rowsPerInsert = 500
+const defaultMessagesPerTask = 3
 
 type Entities = typeof import('./entities.js')
 
+/** An initialised ORM, whichever the dialect. */
+interface OpenedOrm {
+  em: SqlEntityManager
+  migrator: OrmMigrator
+  migrations: MigrationObject[]
+  entities: Entities
+  at: StoreContext
+  close(): Promise<void>
+}
+
+/**
+ * Opens the SQL store on SQLite or PostgreSQL and applies the migration policy.
+ *
+ * @throws StorageError when the database cannot be opened or reached (the
+ *   message names the file, or the URL without its password, and what to do);
+ *   MigrationRequiredError when the schema is behind.
+ */
 export async function openSqlStore(options: SqlStoreOptions): Promise<SqlStorage> {
-  if (options.dialect !== 'sqlite') {
-    throw new StorageError(`The SQL store does not support the "${String(options.dialect)}" dialect yet.`, {
-      context: { dialect: options.dialect },
-    })
-  }
   const logger = options.logger ?? silentLogger
-  const inMemory = options.path === ':memory:'
-  const path = inMemory ? options.path : resolve(options.path)
-  if (!inMemory) {
-    try {
-      await mkdir(dirname(path), { recursive: true })
-    } catch (error) {
-      throw new StorageError(
-        `Cannot create the directory for the database ${path}: ${reason(error)}. Choose another path (--db) or fix the permissions.`,
-        { context: { operation: 'open', path }, cause: error },
-      )
-    }
-  }
-
-  const [orm, migrations, entities, migrationList] = await Promise.all([
-    import('@mikro-orm/better-sqlite'),
-    import('@mikro-orm/migrations'),
-    import('./entities.js'),
-    import('../../../migrations/sqlite/index.js'),
-  ])
-
-  const dialect = sqliteDialect(orm)
-  const at: StoreContext = { path, dialect }
-  let instance: MikroORM<BetterSqliteDriver, SqlEntityManager<BetterSqliteDriver>>
-  try {
-    instance = await orm.MikroORM.init<BetterSqliteDriver, SqlEntityManager<BetterSqliteDriver>>({
-      dbName: path,
-      entities: entities.entities,
-      extensions: [migrations.Migrator],
-      migrations: {
-        tableName: migrationsTable,
-        migrationsList: migrationList.sqliteMigrations,
-        silent: true,
-        snapshot: false,
-        transactional: true,
-        allOrNothing: true,
-      },
-      pool: { afterCreate: configureSqliteConnection(inMemory) },
-      loggerFactory: () => ormLogger(logger, options.debugQueries),
-      debug: options.debugQueries === undefined ? false : ['query'],
-      allowGlobalContext: false,
-      ensureIndexes: false,
+  let opened: OpenedOrm
+  if (options.dialect === 'sqlite') opened = await openSqlite(options, logger)
+  else if (options.dialect === 'postgresql') opened = await openPostgres(options, logger)
+  else {
+    const dialect: unknown = (options as { dialect: unknown }).dialect
+    throw new StorageError(`The SQL store does not support the "${String(dialect)}" dialect.`, {
+      context: { dialect },
     })
-  } catch (error) {
-    throw toStorageError(error, 'open', at)
   }
 
-  const em = instance.em
-  const schema = new MigrationManager(instance.migrator, migrationList.sqliteMigrations, at)
+  const { em, entities, at } = opened
+  const schema = new MigrationManager(opened.migrator, opened.migrations, at)
   try {
-    await applyMigrationPolicy(schema, options.migrate ?? 'auto', logger, path)
+    await applyMigrationPolicy(schema, options.migrate ?? 'auto', logger, at)
   } catch (error) {
-    await instance.close(true).catch(() => {})
+    await opened.close().catch(() => {})
     throw error
   }
 
@@ -166,11 +151,119 @@ export async function openSqlStore(options: SqlStoreOptions): Promise<SqlStorage
   const close = async (): Promise<void> => {
     if (closed) return
     closed = true
-    await instance.close(true)
+    await opened.close()
   }
   const store = new SqlTaskStore(em, entities, at, close)
   const sim = new SqlSimStateStore(em, entities, at)
   return { store, sim, schema, close }
+}
+
+async function openSqlite(options: SqliteStoreOptions, logger: Logger): Promise<OpenedOrm> {
+  const inMemory = options.path === ':memory:'
+  const path = inMemory ? options.path : resolve(options.path)
+  if (!inMemory) {
+    try {
+      await mkdir(dirname(path), { recursive: true })
+    } catch (error) {
+      throw new StorageError(
+        `Cannot create the directory for the database ${path}: ${error instanceof Error ? error.message : String(error)}. Choose another path (--db) or fix the permissions.`,
+        { context: { operation: 'open', path }, cause: error },
+      )
+    }
+  }
+  const [orm, migrations, entities, migrationList] = await Promise.all([
+    import('@mikro-orm/better-sqlite'),
+    import('@mikro-orm/migrations'),
+    import('./entities.js'),
+    import('../../../migrations/sqlite/index.js'),
+  ])
+  const at: StoreContext = { dialect: sqliteDialect(orm), location: path, where: { path } }
+  try {
+    const instance = await orm.MikroORM.init<BetterSqliteDriver, SqlEntityManager<BetterSqliteDriver>>({
+      dbName: path,
+      entities: entities.entities,
+      extensions: [migrations.Migrator],
+      migrations: migratorOptions(migrationList.sqliteMigrations),
+      pool: { afterCreate: configureSqliteConnection(inMemory) },
+      loggerFactory: () => ormLogger(logger, options.debugQueries),
+      debug: options.debugQueries === undefined ? false : ['query'],
+      allowGlobalContext: false,
+      ensureIndexes: false,
+    })
+    return {
+      em: instance.em,
+      migrator: instance.migrator,
+      migrations: migrationList.sqliteMigrations,
+      entities,
+      at,
+      close: () => instance.close(true),
+    }
+  } catch (error) {
+    throw toStorageError(error, 'open', at)
+  }
+}
+
+async function openPostgres(options: PostgresStoreOptions, logger: Logger): Promise<OpenedOrm> {
+  const [orm, migrations, entities, migrationList] = await Promise.all([
+    import('@mikro-orm/postgresql'),
+    import('@mikro-orm/migrations'),
+    import('./entities.js'),
+    import('../../../migrations/postgresql/index.js'),
+  ])
+  const location = redactUrl(options.url)
+  const at: StoreContext = { dialect: postgresqlDialect(orm), location, where: { url: location } }
+  const poolSize = options.poolSize ?? defaultPoolSize
+  const connectTimeoutMs = options.connectTimeoutMs ?? defaultConnectTimeoutMs
+  let instance: Awaited<ReturnType<typeof orm.MikroORM.init<PostgreSqlDriver>>>
+  try {
+    instance = await orm.MikroORM.init<PostgreSqlDriver>({
+      clientUrl: options.url,
+      entities: entities.entities,
+      extensions: [migrations.Migrator],
+      migrations: migratorOptions(migrationList.postgresqlMigrations),
+      pool: { min: 0, max: poolSize },
+      driverOptions: { connection: { connectionTimeoutMillis: connectTimeoutMs } },
+      loggerFactory: () => ormLogger(logger, options.debugQueries),
+      debug: options.debugQueries === undefined ? false : ['query'],
+      allowGlobalContext: false,
+      ensureIndexes: false,
+      // A missing database is the operator's to create, not jjm's: it is reported, not made.
+      ensureDatabase: false,
+      // Connect below, so that a refused connection is an error rather than a log line.
+      connect: false,
+    })
+  } catch (error) {
+    throw toStorageError(error, 'open', at)
+  }
+  try {
+    await instance.em.getDriver().connect()
+    const check = await instance.checkConnection()
+    if (!check.ok) throw check.error ?? new Error(check.reason)
+  } catch (error) {
+    await instance.close(true).catch(() => {})
+    throw toStorageError(error, 'open', at)
+  }
+  return {
+    em: instance.em,
+    migrator: instance.migrator,
+    migrations: migrationList.postgresqlMigrations,
+    entities,
+    at,
+    close: () => instance.close(true),
+  }
+}
+
+function migratorOptions(migrationsList: MigrationObject[]) {
+  return {
+    tableName: migrationsTable,
+    // Listed by hand rather than globbed, so that they run the same from
+    // src/ under tsx and from dist/ in a globally installed package.
+    migrationsList,
+    silent: true,
+    snapshot: false,
+    transactional: true,
+    allOrNothing: true,
+  }
 }
 
 /**
@@ -208,141 +301,28 @@ function ormLogger(logger: Logger, onQuery: ((sql: string) => void) | undefined)
   }
 }
 
-interface OrmMigrator {
-  getExecutedMigrations(): Promise<Array<{ name: string }>>
-  getPendingMigrations(): Promise<Array<{ name: string }>>
-  up(options?: { to?: string }): Promise<Array<{ name: string }>>
+function chunks<T>(items: T[], size: number): T[][] {
+  const result: T[][] = []
+  for (let start = 0; start < items.length; start += size) result.push(items.slice(start, start + size))
+  return result
 }
 
-class MigrationManager implements SchemaManager {
-  constructor(
-    private readonly migrator: OrmMigrator,
-    private readonly known: MigrationObject[],
-    private readonly at: StoreContext,
-  ) {}
-
-  async status(): Promise<MigrationStatus> {
-    try {
-      const executed = await this.migrator.getExecutedMigrations()
-      const pending = await this.migrator.getPendingMigrations()
-      return { executed: executed.map((row) => row.name), pending: pending.map((row) => row.name) }
-    } catch (error) {
-      throw toStorageError(error, 'migrate status', this.at)
-    }
-  }
-
-  async up(options: { to?: string } = {}): Promise<string[]> {
-    const names = this.known.map((migration) => migration.name)
-    if (options.to !== undefined && !names.includes(options.to)) {
-      throw new ValidationError(`There is no migration named "${options.to}". Known migrations: ${names.join(', ')}.`, {
-        context: { to: options.to, known: names },
-      })
-    }
-    try {
-      const applied = await this.migrator.up(options.to === undefined ? undefined : { to: options.to })
-      return applied.map((migration) => migration.name)
-    } catch (error) {
-      throw toStorageError(error, 'migrate up', this.at)
-    }
-  }
+/** Keyset condition: rows after the cursor in `direction` order of (`column`, id). */
+function afterCursor(column: string, cursor: { at: string; id: string }, direction: 'asc' | 'desc') {
+  const at = new Date(cursor.at)
+  const operator = direction === 'desc' ? '$lt' : '$gt'
+  return { $or: [{ [column]: { [operator]: at } }, { [column]: at, id: { [operator]: cursor.id } }] }
 }
 
-async function applyMigrationPolicy(
-  schema: SchemaManager,
-  policy: MigrationPolicy,
-  logger: Logger,
-  path: string,
-): Promise<void> {
-  if (policy === 'none') return
-  const { executed, pending } = await schema.status()
-  if (pending.length === 0) return
-  if (policy === 'check') {
-    throw new MigrationRequiredError(
-      `The database ${path} needs ${pending.length} migration(s): ${pending.join(', ')}. Run \`jjm migrate up\` first.`,
-      { context: { path, pending } },
-    )
-  }
-  let applied: string[]
-  try {
-    applied = await schema.up()
-  } catch (error) {
-    // Two processes starting at once on a new database both try to migrate;
-    // the loser finds the work done and carries on.
-    const after = await schema.status()
-    if (after.pending.length > 0) throw error
-    return
-  }
-  // A brand-new database is set up silently; upgrading an existing one is worth a line.
-  if (executed.length > 0 && applied.length > 0) {
-    logger.info(`Applied database migrations: ${applied.join(', ')}`, { path, migrations: applied })
-  }
+/** Time range conditions on `column`: `since` included, `until` excluded. */
+function timeRange(column: string, since: string | undefined, until: string | undefined, names: [string, string]) {
+  const conditions: Array<Record<string, unknown>> = []
+  const from = parseInstant(since, names[0])
+  const to = parseInstant(until, names[1])
+  if (from !== undefined) conditions.push({ [column]: { $gte: from } })
+  if (to !== undefined) conditions.push({ [column]: { $lt: to } })
+  return conditions
 }
-
-/** Turns whatever the driver threw into a StorageError that says what happened and what to do. */
-function toStorageError(raw: unknown, operation: string, at: StoreContext): Error {
-  if (isJjmError(raw)) return raw
-  const error = at.dialect.classifyError(raw)
-  const path = at.path
-  const context = { operation, path }
-  const name = error instanceof Error ? error.name : ''
-  const code = errorCode(error)
-  const why = reason(error)
-  if (name === 'UniqueConstraintViolationException' || code.startsWith('SQLITE_CONSTRAINT_UNIQUE')) {
-    return new StorageError(`Could not ${operation}: it conflicts with an existing row (${why}).`, {
-      context,
-      cause: error,
-    })
-  }
-  if (name === 'LockWaitTimeoutException' || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-    return new StorageError(
-      `Could not ${operation}: the database ${path} stayed locked by another process for ${busyTimeoutMs / 1000} s. Try again, or stop the process that holds it.`,
-      { context, cause: error },
-    )
-  }
-  if (name === 'TableNotFoundException') {
-    return new MigrationRequiredError(
-      `Could not ${operation}: the database ${path} has no jjm schema (${why}). Run \`jjm migrate up\`.`,
-      { context, cause: error },
-    )
-  }
-  if (
-    name === 'ConnectionException' ||
-    name === 'ReadOnlyException' ||
-    code.startsWith('SQLITE_CANTOPEN') ||
-    code.startsWith('SQLITE_READONLY') ||
-    code.startsWith('SQLITE_NOTADB') ||
-    ['ENOTDIR', 'EACCES', 'EPERM', 'EROFS', 'EEXIST', 'EISDIR'].includes(code)
-  ) {
-    return new StorageError(
-      `Could not ${operation}: cannot open or write the database ${path} (${why}). Check that the path is a writable file, or choose another one (--db).`,
-      { context, cause: error },
-    )
-  }
-  return new StorageError(`Could not ${operation} in the database ${path}: ${why}.`, { context, cause: error })
-}
-
-function errorCode(error: unknown): string {
-  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string')
-    return error.code
-  return ''
-}
-
-/** The driver's own words, without the SQL statement that MikroORM prepends. */
-function reason(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error)
-  const parts = message.split(' - ')
-  return (parts[parts.length - 1] ?? message).trim()
-}
-
-async function guarded<T>(operation: string, at: StoreContext, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work()
-  } catch (error) {
-    throw toStorageError(error, operation, at)
-  }
-}
-
-const nextId = monotonicFactory()
 
 class SqlTaskStore implements TaskStore {
   constructor(
@@ -356,21 +336,24 @@ class SqlTaskStore implements TaskStore {
     const { TaskSchema, TaskEventSchema } = this.entities
     try {
       await this.em.fork().transactional(async (em) => {
-        await em.insert(TaskSchema, toTaskRow(task))
-        if (events.length > 0) await em.insertMany(TaskEventSchema, toEventRows(task.id, events))
+        await em.insert(TaskSchema, { ...toTaskRow(task), deletedAt: null })
+        if (events.length > 0)
+          await em.insertMany(
+            TaskEventSchema,
+            events.map((event) => toEventRow(task.id, event)),
+          )
       })
     } catch (error) {
-      const storageError = toStorageError(error, 'create task', this.at)
-      if (storageError instanceof StorageError && isUniqueViolation(this.at.dialect.classifyError(error))) {
+      if (isUniqueViolation(this.at.dialect.classifyError(error))) {
         throw new StorageError(
           `A task with id ${task.id} or session ${task.sessionName} is already recorded. Use \`jjm tasks show ${task.id}\` to see it.`,
           {
-            context: { operation: 'create task', path: this.at.path, taskId: task.id, sessionName: task.sessionName },
+            context: { operation: 'create task', ...this.at.where, taskId: task.id, sessionName: task.sessionName },
             cause: error,
           },
         )
       }
-      throw storageError
+      throw toStorageError(error, 'create task', this.at)
     }
   }
 
@@ -381,16 +364,20 @@ class SqlTaskStore implements TaskStore {
       this.em.fork().transactional(async (em) => {
         // The write comes first so that SQLite takes the write lock at once
         // (a read first would risk SQLITE_BUSY_SNAPSHOT under concurrency).
-        const updated = await em.nativeUpdate(TaskSchema, { id }, changes)
+        const updated = await em.nativeUpdate(TaskSchema, { id, deletedAt: null }, changes)
         if (updated === 0) throw new TaskNotFoundError(id)
-        if (events.length > 0) await em.insertMany(TaskEventSchema, toEventRows(id, events))
+        if (events.length > 0)
+          await em.insertMany(
+            TaskEventSchema,
+            events.map((event) => toEventRow(id, event)),
+          )
       }),
     )
   }
 
   async getTask(id: string): Promise<Task | undefined> {
     const row = await guarded('get task', this.at, () =>
-      this.em.fork().findOne(this.entities.TaskSchema, { id }, { disableIdentityMap: true }),
+      this.em.fork().findOne(this.entities.TaskSchema, { id, deletedAt: null }, { disableIdentityMap: true }),
     )
     return row === null ? undefined : toTask(row)
   }
@@ -403,7 +390,7 @@ class SqlTaskStore implements TaskStore {
 
     const sessionName = wanted.startsWith('sessions/') ? wanted : `sessions/${wanted}`
     const bySession = await guarded('find task', this.at, () =>
-      this.em.fork().findOne(this.entities.TaskSchema, { sessionName }, { disableIdentityMap: true }),
+      this.em.fork().findOne(this.entities.TaskSchema, { sessionName, deletedAt: null }, { disableIdentityMap: true }),
     )
     if (bySession !== null) return toTask(bySession)
 
@@ -415,7 +402,7 @@ class SqlTaskStore implements TaskStore {
         .fork()
         .find(
           this.entities.TaskSchema,
-          { id: { $like: `${prefix}%` } },
+          { id: { $like: `${prefix}%` }, deletedAt: null },
           { orderBy: { id: 'asc' }, limit: 6, disableIdentityMap: true },
         ),
     )
@@ -431,19 +418,18 @@ class SqlTaskStore implements TaskStore {
 
   async listTasks(filter: TaskFilter): Promise<Page<Task>> {
     const limit = pageSize(filter.limit)
-    const after = filter.cursor === undefined || filter.cursor === '' ? undefined : decodeCursor(filter.cursor)
-    const conditions: FilterQuery<TaskRow>[] = []
+    const after = decodeCursor(filter.cursor)
+    const conditions: FilterQuery<TaskRow>[] = [{ deletedAt: null }]
     if (filter.states !== undefined && filter.states.length > 0) conditions.push({ state: { $in: filter.states } })
     if (filter.repository !== undefined && filter.repository !== '') {
       conditions.push({ repository: filter.repository })
     }
-    if (filter.since !== undefined && filter.since !== '') {
-      conditions.push({ createdAt: { $gte: parseInstant(filter.since, 'since') } })
-    }
-    if (after !== undefined) {
-      const at = new Date(after.at)
-      conditions.push({ $or: [{ createdAt: { $lt: at } }, { createdAt: at, id: { $lt: after.id } }] })
-    }
+    conditions.push(...timeRange('createdAt', filter.since, filter.until, ['since', 'until']))
+    conditions.push(
+      ...timeRange('updatedAt', filter.updatedSince, filter.updatedUntil, ['updatedSince', 'updatedUntil']),
+    )
+    if (after !== undefined) conditions.push(afterCursor('createdAt', after, 'desc'))
+    const { dialect } = this.at
     const rows = await guarded('list tasks', this.at, () => {
       const qb = this.em
         .fork()
@@ -453,10 +439,10 @@ class SqlTaskStore implements TaskStore {
         .orderBy([{ createdAt: 'desc' }, { id: 'desc' }])
         .limit(limit + 1)
       if (filter.label !== undefined && filter.label !== '') {
-        qb.andWhere(this.at.dialect.jsonArrayContains('t.labels'), [filter.label])
+        qb.andWhere(dialect.jsonArrayContains('t.labels'), [dialect.jsonArrayParameter(filter.label)])
       }
       if (filter.search !== undefined && filter.search !== '') {
-        qb.andWhere(this.at.dialect.containsIgnoringCase('t.title'), [`%${escapeLike(filter.search.toLowerCase())}%`])
+        qb.andWhere(dialect.containsIgnoringCase('t.title'), [likeParameter(filter.search)])
       }
       return qb.getResultList()
     })
@@ -470,7 +456,7 @@ class SqlTaskStore implements TaskStore {
     const rows = await guarded('list active tasks', this.at, () =>
       this.em.fork().find(
         this.entities.TaskSchema,
-        { state: { $nin: ['completed', 'failed'] } },
+        { state: { $nin: ['completed', 'failed'] }, deletedAt: null },
         {
           orderBy: [{ lastSyncedAt: this.at.dialect.ascNullsFirst }, { createdAt: 'asc' }, { id: 'asc' }],
           disableIdentityMap: true,
@@ -482,13 +468,11 @@ class SqlTaskStore implements TaskStore {
 
   async getEvents(taskId: string, query: EventQuery = {}): Promise<Page<TaskEvent>> {
     const limit = pageSize(query.limit)
-    const after = query.cursor === undefined || query.cursor === '' ? undefined : decodeCursor(query.cursor)
+    const after = decodeCursor(query.cursor)
     const conditions: FilterQuery<TaskEventRow>[] = [{ task: taskId }]
     if (query.types !== undefined && query.types.length > 0) conditions.push({ type: { $in: query.types } })
-    if (after !== undefined) {
-      const at = new Date(after.at)
-      conditions.push({ $or: [{ at: { $lt: at } }, { at, id: { $lt: after.id } }] })
-    }
+    conditions.push(...timeRange('at', query.since, query.until, ['since', 'until']))
+    if (after !== undefined) conditions.push(afterCursor('at', after, 'desc'))
     const rows = await guarded('get events', this.at, () =>
       this.em
         .fork()
@@ -504,8 +488,156 @@ class SqlTaskStore implements TaskStore {
     return { items, nextCursor }
   }
 
+  async logEvent(taskId: string, event: NewTaskEvent): Promise<TaskEvent> {
+    const row = toEventRow(taskId, event)
+    try {
+      // One statement: the foreign key tells an unknown task, with no read before the write.
+      await this.em.fork().insert(this.entities.TaskEventSchema, row)
+    } catch (error) {
+      throw this.unknownTaskOr(error, taskId, 'log an event')
+    }
+    return toEvent(row)
+  }
+
+  async deleteTask(id: string, options: { purge?: boolean } = {}): Promise<boolean> {
+    const { TaskSchema, TaskEventSchema } = this.entities
+    if (options.purge === true) {
+      // The foreign keys cascade to the events, messages and files.
+      const removed = await guarded('purge task', this.at, () => this.em.fork().nativeDelete(TaskSchema, { id }))
+      return removed > 0
+    }
+    return guarded('delete task', this.at, () =>
+      this.em.fork().transactional(async (em) => {
+        const now = new Date()
+        const hidden = await em.nativeUpdate(TaskSchema, { id, deletedAt: null }, { deletedAt: now })
+        if (hidden === 0) return false
+        await em.insert(TaskEventSchema, toEventRow(id, { type: 'deleted', data: {}, at: now.toISOString() }))
+        return true
+      }),
+    )
+  }
+
+  async addChatMessages(taskId: string, messages: NewChatMessage[]): Promise<number> {
+    if (messages.length === 0) return 0
+    const rows = messages.map((message) => toChatMessageRow(taskId, message))
+    try {
+      return await this.em.fork().transactional(async (em) => {
+        let added = 0
+        for (const batch of chunks(rows, rowsPerInsert)) {
+          // The unique (task_id, activity_id) index makes a repeated activity a no-op.
+          const result = await em
+            .createQueryBuilder(this.entities.ChatMessageSchema)
+            .insert(batch)
+            .onConflict(['task', 'activityId'])
+            .ignore()
+            .execute('run')
+          added += result.affectedRows
+        }
+        return added
+      })
+    } catch (error) {
+      throw this.unknownTaskOr(error, taskId, 'record chat messages')
+    }
+  }
+
+  async listChatMessages(taskId: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<ChatMessage>> {
+    const limit = pageSize(query.limit)
+    const after = decodeCursor(query.cursor)
+    const conditions: FilterQuery<ChatMessageRow>[] = [{ task: taskId }]
+    if (after !== undefined) conditions.push(afterCursor('at', after, 'asc'))
+    const rows = await guarded('list chat messages', this.at, () =>
+      this.em
+        .fork()
+        .find(
+          this.entities.ChatMessageSchema,
+          { $and: conditions },
+          { orderBy: [{ at: 'asc' }, { id: 'asc' }], limit: limit + 1, disableIdentityMap: true },
+        ),
+    )
+    const items = rows.slice(0, limit).map(toChatMessage)
+    const last = items[items.length - 1]
+    const nextCursor = rows.length > limit && last !== undefined ? encodeCursor(last.at, last.id) : null
+    return { items, nextCursor }
+  }
+
+  async setSourceFiles(taskId: string, files: Array<Omit<SourceFile, 'taskId'>>): Promise<void> {
+    const { SourceFileSchema, TaskSchema } = this.entities
+    // The last entry for a path wins, as if the list were applied in order.
+    const byPath = new Map(files.map((file) => [file.path, file.changeType]))
+    const rows = [...byPath].map(([path, changeType]) => ({ id: nextId(), task: taskId, path, changeType }))
+    try {
+      await this.em.fork().transactional(async (em) => {
+        // The delete takes SQLite's write lock before anything is read.
+        await em.nativeDelete(SourceFileSchema, { task: taskId })
+        for (const batch of chunks(rows, rowsPerInsert)) await em.insertMany(SourceFileSchema, batch)
+        if (rows.length === 0 && (await em.count(TaskSchema, { id: taskId, deletedAt: null })) === 0) {
+          throw new TaskNotFoundError(taskId)
+        }
+      })
+    } catch (error) {
+      throw this.unknownTaskOr(error, taskId, 'record changed files')
+    }
+  }
+
+  async listSourceFiles(taskId: string): Promise<SourceFile[]> {
+    const rows = await guarded('list changed files', this.at, () =>
+      this.em
+        .fork()
+        .find(this.entities.SourceFileSchema, { task: taskId }, { orderBy: { path: 'asc' }, disableIdentityMap: true }),
+    )
+    return rows.map(toSourceFile)
+  }
+
+  async getRelations(
+    taskIds: string[],
+    options: { messagesPerTask?: number } = {},
+  ): Promise<Map<string, TaskRelations>> {
+    const perTask = options.messagesPerTask ?? defaultMessagesPerTask
+    if (!Number.isInteger(perTask) || perTask < 0) {
+      throw new ValidationError(`messagesPerTask must be a whole number, at least 0, not ${perTask}.`, {
+        context: { messagesPerTask: perTask },
+      })
+    }
+    const ids = [...new Set(taskIds)]
+    const relations = new Map<string, TaskRelations>(ids.map((id) => [id, { sourceFiles: [], chatMessages: [] }]))
+    // Two queries per 500 tasks, however many tasks: never one query per task.
+    for (const batch of chunks(ids, idsPerQuery)) {
+      const em = this.em.fork()
+      const files = await guarded('load changed files', this.at, () =>
+        em.find(
+          this.entities.SourceFileSchema,
+          { task: { $in: batch } },
+          { orderBy: [{ task: 'asc' }, { path: 'asc' }], disableIdentityMap: true },
+        ),
+      )
+      for (const file of files) relations.get(file.task)?.sourceFiles.push(toSourceFile(file))
+      if (perTask === 0) continue
+      const messages = await guarded('load chat messages', this.at, () =>
+        em
+          .createQueryBuilder(this.entities.ChatMessageSchema, 'm')
+          .select('*')
+          .where({ task: { $in: batch } })
+          // The latest `perTask` of each task, ranked in one pass by a window function.
+          .andWhere(
+            `m.id in (select ranked.id from (select id, row_number() over (partition by task_id order by at desc, id desc) as position from chat_message where task_id in (${batch.map(() => '?').join(', ')})) ranked where ranked.position <= ?)`,
+            [...batch, perTask],
+          )
+          .orderBy([{ task: 'asc' }, { at: 'asc' }, { id: 'asc' }])
+          .getResultList(),
+      )
+      for (const message of messages) relations.get(message.task)?.chatMessages.push(toChatMessage(message))
+    }
+    return relations
+  }
+
   close(): Promise<void> {
     return this.closeStorage()
+  }
+
+  /** A foreign key violation on a task's child row means the task does not exist. */
+  private unknownTaskOr(error: unknown, taskId: string, operation: string): Error {
+    if (isForeignKeyViolation(this.at.dialect.classifyError(error))) return new TaskNotFoundError(taskId)
+    return toStorageError(error, operation, this.at)
   }
 }
 
@@ -548,137 +680,4 @@ class SqlSimStateStore implements SimStateStore {
     )
     return rows.map(toSimSession)
   }
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return (
-    (error instanceof Error && error.name === 'UniqueConstraintViolationException') ||
-    errorCode(error).startsWith('SQLITE_CONSTRAINT_UNIQUE') ||
-    errorCode(error).startsWith('SQLITE_CONSTRAINT_PRIMARYKEY')
-  )
-}
-
-function pageSize(limit: number | undefined): number {
-  if (limit === undefined) return defaultPageSize
-  if (!Number.isInteger(limit) || limit <= 0) {
-    throw new ValidationError(`The page size must be a positive whole number, not ${limit}.`, { context: { limit } })
-  }
-  return Math.min(limit, maxPageSize)
-}
-
-interface Cursor {
-  at: string
-  id: string
-}
-
-/** Opaque to clients: base64url of the last row's sort key, so that the next page starts right after it. */
-function encodeCursor(at: string, id: string): string {
-  return Buffer.from(JSON.stringify({ createdAt: at, id }), 'utf8').toString('base64url')
-}
-
-function decodeCursor(cursor: string): Cursor {
-  const refuse = (): never => {
-    throw new ValidationError(
-      'The cursor is not one that jjm gave out. Drop --cursor (or the cursor parameter) to start from the first page.',
-      { context: { cursor } },
-    )
-  }
-  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return refuse()
-  let value: unknown
-  try {
-    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-  } catch {
-    return refuse()
-  }
-  if (typeof value !== 'object' || value === null) return refuse()
-  const { createdAt, id } = value as Record<string, unknown>
-  if (typeof createdAt !== 'string' || typeof id !== 'string' || id === '') return refuse()
-  if (Number.isNaN(Date.parse(createdAt))) return refuse()
-  return { at: createdAt as string, id: id as string }
-}
-
-function parseInstant(value: string, field: string): Date {
-  const date = new Date(value)
-  if (Number.isNaN(date.getTime())) {
-    throw new ValidationError(`"${value}" is not a date and time; use RFC 3339, e.g. 2026-01-31T12:00:00Z.`, {
-      context: { [field]: value },
-    })
-  }
-  return date
-}
-
-function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (character) => `\\${character}`)
-}
-
-function toDate(value: string): Date {
-  return new Date(value)
-}
-
-function toIso(value: Date | string | number): string {
-  return (value instanceof Date ? value : new Date(value)).toISOString()
-}
-
-function toTaskRow(task: Task): TaskRow {
-  return {
-    id: task.id,
-    sessionName: task.sessionName,
-    title: task.title,
-    prompt: task.prompt,
-    repository: task.repository,
-    source: task.source,
-    branch: task.branch,
-    state: task.state,
-    requirePlanApproval: task.requirePlanApproval,
-    automationMode: task.automationMode,
-    url: task.url,
-    pullRequest: task.pullRequest,
-    labels: task.labels,
-    metadata: task.metadata,
-    createdAt: toDate(task.createdAt),
-    updatedAt: toDate(task.updatedAt),
-    completedAt: task.completedAt === null ? null : toDate(task.completedAt),
-    lastSyncedAt: task.lastSyncedAt === null ? null : toDate(task.lastSyncedAt),
-  }
-}
-
-function toTask(row: TaskRow): Task {
-  return {
-    id: row.id,
-    sessionName: row.sessionName,
-    title: row.title,
-    prompt: row.prompt,
-    repository: row.repository,
-    source: row.source,
-    branch: row.branch,
-    state: row.state,
-    requirePlanApproval: Boolean(row.requirePlanApproval),
-    automationMode: row.automationMode as AutomationMode,
-    url: row.url ?? null,
-    pullRequest: row.pullRequest ?? null,
-    labels: row.labels,
-    metadata: row.metadata,
-    createdAt: toIso(row.createdAt),
-    updatedAt: toIso(row.updatedAt),
-    completedAt: row.completedAt == null ? null : toIso(row.completedAt),
-    lastSyncedAt: row.lastSyncedAt == null ? null : toIso(row.lastSyncedAt),
-  }
-}
-
-function toEventRows(taskId: string, events: NewTaskEvent[]): TaskEventRow[] {
-  return events.map((event) => ({
-    id: nextId(),
-    task: taskId,
-    type: event.type,
-    data: event.data,
-    at: event.at === undefined ? new Date() : toDate(event.at),
-  }))
-}
-
-function toEvent(row: TaskEventRow): TaskEvent {
-  return { id: row.id, taskId: row.task, type: row.type, data: row.data, at: toIso(row.at) }
-}
-
-function toSimSession(row: SimSessionRow): SimSessionRecord {
-  return { id: row.id, createdAt: toIso(row.createdAt), state: row.state }
 }

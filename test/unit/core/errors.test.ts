@@ -14,6 +14,7 @@ import {
   RateLimitedError,
   StorageError,
   TaskNotFoundError,
+  toJjmError,
   ValidationError,
 } from '../../../src/core/errors.js'
 
@@ -94,5 +95,27 @@ describe('jjm --help', () => {
       assert.ok(pkg.oclif.description.includes(`${String(code).padEnd(4)}${meaning}`), `help lacks exit code ${code}`)
       assert.match(readme, new RegExp(`^\\| ${code}\\s+\\|`, 'm'), `README lacks exit code ${code}`)
     }
+  })
+})
+
+describe('toJjmError', () => {
+  it('treats a plugin error carrying a jjm code as that class, keeping message and context', () => {
+    const fromPlugin = Object.assign(new Error('bad label'), { code: 'JJM_VALIDATION', context: { label: 'x y' } })
+    const mapped = toJjmError(fromPlugin)
+    assert.ok(mapped instanceof ValidationError)
+    assert.equal(mapped.message, 'bad label')
+    assert.deepEqual(mapped.context, { label: 'x y' })
+    assert.equal(mapped.exitCode, ExitCode.validation)
+  })
+
+  it('maps task-not-found and Jules codes, and leaves other errors alone', () => {
+    assert.ok(toJjmError(Object.assign(new Error('gone'), { code: 'JJM_TASK_NOT_FOUND' })) instanceof TaskNotFoundError)
+    const notFound = toJjmError(Object.assign(new Error('no session'), { code: 'JJM_JULES_NOT_FOUND' }))
+    assert.ok(notFound instanceof OperationFailedError)
+    assert.equal(notFound.code, 'JJM_JULES_NOT_FOUND')
+    const plain = new Error('boom')
+    assert.equal(toJjmError(plain), plain)
+    const foreign = Object.assign(new Error('ENOENT'), { code: 'ENOENT' })
+    assert.equal(toJjmError(foreign), foreign)
   })
 })

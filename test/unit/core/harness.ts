@@ -1,4 +1,5 @@
 import { ManualClock } from '../../../src/core/clock.js'
+import { InProcessEventBus } from '../../../src/core/event-bus.js'
 import { createIdGenerator } from '../../../src/core/ids.js'
 import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
 import { Simulator } from '../../../src/core/jules/sim/engine.js'
@@ -14,6 +15,7 @@ export interface Harness {
   storage: SqlStorage
   manager: JobManager
   monitor: Monitor
+  bus: InProcessEventBus
   close(): Promise<void>
 }
 
@@ -22,13 +24,18 @@ export async function openHarness(options: { runSeconds?: number } = {}): Promis
   const storage = await openSqlStore({ dialect: 'sqlite', path: ':memory:' })
   const simulator = new Simulator({ store: storage.sim, clock, runSeconds: options.runSeconds ?? 20 })
   const jules = createSimClient(simulator)
-  const deps = { jules, store: storage.store, clock, logger: silentLogger }
+  const bus = new InProcessEventBus()
+  const deps = { jules, store: storage.store, clock, logger: silentLogger, bus }
   return {
     clock,
     simulator,
     storage,
     manager: new JobManager({ ...deps, newId: createIdGenerator() }),
     monitor: new Monitor({ ...deps, concurrency: 4 }),
-    close: () => storage.close(),
+    bus,
+    close: async () => {
+      await bus.close()
+      await storage.close()
+    },
   }
 }

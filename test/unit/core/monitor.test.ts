@@ -77,4 +77,19 @@ describe('Monitor', () => {
     assert.equal(again.errors.length, 0, 'the next pass recovers')
     assert.equal((await h.manager.getTask(ok.id)).state, 'completed')
   })
+
+  it('publishes each change on the event bus with the task as stored', async () => {
+    const updates: Array<{ taskId: string; type: string; state: string | undefined }> = []
+    await h.bus.subscribe({}, (update) =>
+      updates.push({ taskId: update.taskId, type: update.type, state: update.task?.state }),
+    )
+    const task = await h.manager.createTask({ prompt: 'x', repository: 'acme/api' })
+    await h.monitor.syncOnce()
+    h.clock.advance(30_000)
+    await h.monitor.syncOnce()
+    assert.deepEqual(updates, [
+      { taskId: task.id, type: 'created', state: 'queued' },
+      { taskId: task.id, type: 'completed', state: 'completed' },
+    ])
+  })
 })

@@ -7,19 +7,21 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { MikroORM } from '@mikro-orm/better-sqlite'
-import { monotonicFactory } from 'ulidx'
-import {
-  MigrationRequiredError,
-  StorageError,
-  TaskNotFoundError,
-  ValidationError,
-} from '../../../../src/core/errors.js'
-import { silentLogger } from '../../../../src/core/ports.js'
+import { MigrationRequiredError, StorageError, ValidationError } from '../../../../src/core/errors.js'
 import type { Task } from '../../../../src/core/task.js'
-import { openSqlStore, type SqlStorage, type SqlStoreOptions } from '../../../../src/plugins/storage-sql/sql-store.js'
+import {
+  openSqlStore,
+  type SqliteStoreOptions,
+  type SqlStorage,
+} from '../../../../src/plugins/storage-sql/sql-store.js'
+import { buildTask } from '../../../../src/testing/index.js'
+
+// The behaviour every TaskStore shares is in task-store-contract.test.ts; this
+// file is about SQLite itself: the file, migrations, query counts, errors.
 
 const initialMigration = 'Migration20261125000000_initial'
-const newId = monotonicFactory()
+const softDeleteMigration = 'Migration20261125120000_soft_delete'
+const allMigrations = [initialMigration, softDeleteMigration]
 const tempDirs: string[] = []
 
 after(async () => {
@@ -37,37 +39,8 @@ async function tempDbPath(): Promise<string> {
 }
 
 /** Opens a store on a fresh file; the test closes it. */
-async function openFresh(options: Partial<SqlStoreOptions> = {}): Promise<SqlStorage> {
+async function openFresh(options: Partial<Omit<SqliteStoreOptions, 'dialect'>> = {}): Promise<SqlStorage> {
   return openSqlStore({ dialect: 'sqlite', path: await tempDbPath(), ...options })
-}
-
-let sequence = 0
-/** A complete task whose every field differs from its defaults; override what the test is about. */
-function buildTask(overrides: Partial<Task> = {}): Task {
-  sequence += 1
-  const createdAt = new Date(Date.UTC(2026, 0, 1, 0, 0, sequence)).toISOString()
-  const id = overrides.id ?? newId()
-  return {
-    id,
-    sessionName: `sessions/${1000000 + sequence}`,
-    title: `Fix the flaky test number ${sequence}`,
-    prompt: 'Find why test_upload fails one run in ten\nand fix it.',
-    repository: 'acme/api',
-    source: 'sources/github/acme/api',
-    branch: 'main',
-    state: 'queued',
-    requirePlanApproval: true,
-    automationMode: 'AUTO_CREATE_PR',
-    url: `https://jules.google.com/session/${1000000 + sequence}`,
-    pullRequest: null,
-    labels: ['flaky'],
-    metadata: { requestedBy: 'ops', attempt: 1 },
-    createdAt,
-    updatedAt: createdAt,
-    completedAt: null,
-    lastSyncedAt: null,
-    ...overrides,
-  }
 }
 
 /** MikroORM on the file without jjm's store around it, to inspect or tamper with the database. */
@@ -86,31 +59,9 @@ async function createTasks(storage: SqlStorage, tasks: Task[]): Promise<void> {
   for (const task of tasks) await storage.store.createTask(task, [{ type: 'created', data: {} }])
 }
 
-describe('openSqlStore', () => {
+describe('openSqlStore on SQLite', () => {
   describe('tasks', () => {
-    it('returns every field of a created task exactly as given', async () => {
-      const storage = await openFresh()
-      try {
-        const task = buildTask({
-          pullRequest: { url: 'https://github.com/acme/api/pull/7', title: 'Fix upload', description: 'Retries.' },
-          labels: ['flaky', 'ci', 'ünïcode'],
-          metadata: { nested: { list: [1, 'two', null], flag: false }, empty: {} },
-          state: 'completed',
-          requirePlanApproval: false,
-          automationMode: 'AUTOMATION_MODE_UNSPECIFIED',
-          url: null,
-          completedAt: '2026-02-03T04:05:06.789Z',
-          lastSyncedAt: '2026-02-03T04:05:07.001Z',
-        })
-        await storage.store.createTask(task, [{ type: 'created', data: { by: 'test' } }])
-        assert.deepEqual(await storage.store.getTask(task.id), task)
-        assert.equal(await storage.store.getTask('01NOSUCHTASK0000000000000'), undefined)
-      } finally {
-        await storage.close()
-      }
-    })
-
-    it('refuses a second task with the same id or session name', async () => {
+    it('names the task and the command to see it when a task is recorded twice', async () => {
       const storage = await openFresh()
       try {
         const task = buildTask()
@@ -118,54 +69,10 @@ describe('openSqlStore', () => {
         await assert.rejects(storage.store.createTask(task, []), (error: unknown) => {
           assert.ok(error instanceof StorageError)
           assert.match(error.message, /already recorded/)
+          assert.match(error.message, /jjm tasks show/)
           assert.equal(error.context.taskId, task.id)
           return true
         })
-        const sameSession = buildTask({ sessionName: task.sessionName })
-        await assert.rejects(storage.store.createTask(sameSession, [{ type: 'created', data: {} }]), StorageError)
-        // The failed create left no half-written history behind.
-        assert.equal(await storage.store.getTask(sameSession.id), undefined)
-        assert.deepEqual((await storage.store.getEvents(sameSession.id)).items, [])
-      } finally {
-        await storage.close()
-      }
-    })
-
-    it('updates a task and appends its events in one go', async () => {
-      const storage = await openFresh()
-      try {
-        const task = buildTask()
-        await storage.store.createTask(task, [{ type: 'created', data: {}, at: task.createdAt }])
-        const changed: Task = {
-          ...task,
-          state: 'completed',
-          pullRequest: { url: 'https://github.com/acme/api/pull/9', title: 'T', description: 'D' },
-          labels: [],
-          updatedAt: '2026-03-01T00:00:00.000Z',
-          completedAt: '2026-03-01T00:00:00.000Z',
-        }
-        await storage.store.updateTask(changed, [
-          { type: 'state_changed', data: { from: 'queued', to: 'completed' }, at: '2026-03-01T00:00:00.000Z' },
-          { type: 'completed', data: {}, at: '2026-03-01T00:00:00.000Z' },
-        ])
-        assert.deepEqual(await storage.store.getTask(task.id), changed)
-        const events = await storage.store.getEvents(task.id)
-        assert.deepEqual(
-          events.items.map((event) => event.type),
-          ['completed', 'state_changed', 'created'],
-        )
-      } finally {
-        await storage.close()
-      }
-    })
-
-    it('refuses to update an unknown task and writes nothing', async () => {
-      const storage = await openFresh()
-      try {
-        const ghost = buildTask()
-        await assert.rejects(storage.store.updateTask(ghost, [{ type: 'progress', data: {} }]), TaskNotFoundError)
-        assert.equal(await storage.store.getTask(ghost.id), undefined)
-        assert.deepEqual((await storage.store.getEvents(ghost.id)).items, [])
       } finally {
         await storage.close()
       }
@@ -183,247 +90,46 @@ describe('openSqlStore', () => {
         await storage.close()
       }
     })
-  })
 
-  describe('findTask', () => {
-    it('finds a task by id, session name, bare session id and id prefix', async () => {
+    it('keeps the old set of changed files when the new set cannot be written', async () => {
       const storage = await openFresh()
       try {
-        const task = buildTask({ id: '01JTESTAAAAAAAAAAAAAAAAAAA', sessionName: 'sessions/987654321' })
+        const task = buildTask()
         await createTasks(storage, [task])
-        assert.equal((await storage.store.findTask(task.id))?.id, task.id)
-        assert.equal((await storage.store.findTask(task.id.toLowerCase()))?.id, task.id)
-        assert.equal((await storage.store.findTask('sessions/987654321'))?.id, task.id)
-        assert.equal((await storage.store.findTask('987654321'))?.id, task.id)
-        assert.equal((await storage.store.findTask('01jte'))?.id, task.id)
-        assert.equal(await storage.store.findTask('01J'), undefined, 'a prefix needs at least 4 characters')
-        assert.equal(await storage.store.findTask('01JX'), undefined)
-        assert.equal(await storage.store.findTask('sessions/1'), undefined)
+        await storage.store.setSourceFiles(task.id, [{ path: 'a.ts', changeType: 'added' }])
+        const broken = { path: 'b.ts', changeType: null as unknown as string }
+        await assert.rejects(storage.store.setSourceFiles(task.id, [broken]), StorageError)
+        assert.deepEqual(await storage.store.listSourceFiles(task.id), [
+          { taskId: task.id, path: 'a.ts', changeType: 'added' },
+        ])
       } finally {
         await storage.close()
       }
     })
 
-    it('refuses an ambiguous prefix and lists the matches', async () => {
-      const storage = await openFresh()
-      try {
-        const ids = ['01JAMBAAAAAAAAAAAAAAAAAAAA', '01JAMBBBBBBBBBBBBBBBBBBBBB']
-        await createTasks(
-          storage,
-          ids.map((id) => buildTask({ id })),
-        )
-        await assert.rejects(storage.store.findTask('01JAMB'), (error: unknown) => {
-          assert.ok(error instanceof ValidationError)
-          for (const id of ids) assert.match(error.message, new RegExp(id))
-          assert.deepEqual(error.context.matches, ids)
-          return true
-        })
-      } finally {
-        await storage.close()
-      }
-    })
-  })
-
-  describe('listTasks', () => {
-    it('lists newest first and filters by state, repository, label, since and title', async () => {
-      const storage = await openFresh()
-      try {
-        const old = buildTask({ state: 'completed', labels: ['docs'], title: 'Write the README' })
-        const api = buildTask({ state: 'in_progress', labels: ['flaky', 'ci'], title: 'Fix CI upload' })
-        const web = buildTask({
-          state: 'paused',
-          repository: 'acme/web',
-          source: 'sources/github/acme/web',
-          labels: ['ci-extra'],
-          title: 'Speed up the Build',
-        })
-        await createTasks(storage, [old, api, web])
-        const ids = async (filter: Parameters<typeof storage.store.listTasks>[0]): Promise<string[]> =>
-          (await storage.store.listTasks(filter)).items.map((task) => task.id)
-
-        assert.deepEqual(await ids({}), [web.id, api.id, old.id])
-        assert.deepEqual(await ids({ states: ['in_progress', 'paused'] }), [web.id, api.id])
-        assert.deepEqual(await ids({ repository: 'acme/web' }), [web.id])
-        assert.deepEqual(await ids({ label: 'ci' }), [api.id], 'a label matches whole labels only')
-        assert.deepEqual(await ids({ since: api.createdAt }), [web.id, api.id])
-        assert.deepEqual(await ids({ search: 'BUILD' }), [web.id], 'search ignores case')
-        assert.deepEqual(await ids({ search: '%' }), [], 'search treats % literally')
-        assert.deepEqual(await ids({ states: ['paused'], repository: 'acme/api' }), [])
-        assert.equal((await storage.store.listTasks({})).nextCursor, null)
-      } finally {
-        await storage.close()
-      }
-    })
-
-    it('walks every page once even when tasks are added between pages', async () => {
-      const storage = await openFresh()
-      try {
-        // Several tasks share a creation time so that the id breaks the tie.
-        const sameInstant = '2026-05-05T05:05:05.000Z'
-        const tasks = Array.from({ length: 23 }, (_, index) =>
-          buildTask(index % 3 === 0 ? { createdAt: sameInstant, updatedAt: sameInstant } : {}),
-        )
-        await createTasks(storage, tasks)
-        const expected = (await storage.store.listTasks({ limit: 200 })).items.map((task) => task.id)
-        assert.equal(expected.length, 23)
-
-        const seen: string[] = []
-        let cursor: string | undefined
-        let pages = 0
-        do {
-          const page = await storage.store.listTasks({ limit: 5, cursor })
-          seen.push(...page.items.map((task) => task.id))
-          // A newer task arrives while the client pages: it belongs before the first page, not in a later one.
-          await createTasks(storage, [buildTask({ createdAt: '2027-01-01T00:00:00.000Z' })])
-          cursor = page.nextCursor ?? undefined
-          pages += 1
-        } while (cursor !== undefined)
-        assert.deepEqual(seen, expected)
-        assert.equal(pages, 5)
-      } finally {
-        await storage.close()
-      }
-    })
-
-    it('ends with a null cursor when the last page is exactly full', async () => {
-      const storage = await openFresh()
-      try {
-        await createTasks(storage, [buildTask(), buildTask(), buildTask(), buildTask()])
-        const first = await storage.store.listTasks({ limit: 2 })
-        assert.ok(first.nextCursor)
-        const second = await storage.store.listTasks({ limit: 2, cursor: first.nextCursor })
-        assert.equal(second.items.length, 2)
-        assert.equal(second.nextCursor, null)
-      } finally {
-        await storage.close()
-      }
-    })
-
-    it('clamps an oversized limit and refuses a zero, negative or fractional one', async () => {
-      const storage = await openFresh()
-      try {
-        await createTasks(
-          storage,
-          Array.from({ length: 205 }, () => buildTask()),
-        )
-        const page = await storage.store.listTasks({ limit: 10_000 })
-        assert.equal(page.items.length, 200)
-        assert.ok(page.nextCursor)
-        assert.equal((await storage.store.listTasks({})).items.length, 50)
-        for (const limit of [0, -1, 2.5]) {
-          await assert.rejects(storage.store.listTasks({ limit }), ValidationError)
-        }
-      } finally {
-        await storage.close()
-      }
-    })
-
-    it('refuses a malformed cursor and says to drop it', async () => {
-      const storage = await openFresh()
-      try {
-        const garbage = ['not a cursor', 'bm90IGpzb24', Buffer.from('{"createdAt":"x","id":"y"}').toString('base64url')]
-        for (const cursor of garbage) {
-          await assert.rejects(storage.store.listTasks({ cursor }), (error: unknown) => {
-            assert.ok(error instanceof ValidationError)
-            assert.match(error.message, /Drop --cursor/)
-            return true
-          })
-        }
-      } finally {
-        await storage.close()
-      }
-    })
-
-    it('lists active tasks, never-synced first, then oldest sync', async () => {
-      const storage = await openFresh()
-      try {
-        const syncedLate = buildTask({ state: 'in_progress', lastSyncedAt: '2026-06-01T00:00:00.000Z' })
-        const syncedEarly = buildTask({ state: 'planning', lastSyncedAt: '2026-05-01T00:00:00.000Z' })
-        const neverSynced = buildTask({ state: 'queued' })
-        const done = buildTask({ state: 'completed' })
-        const failed = buildTask({ state: 'failed' })
-        await createTasks(storage, [syncedLate, syncedEarly, neverSynced, done, failed])
-        const active = await storage.store.listActiveTasks()
-        assert.deepEqual(
-          active.map((task) => task.id),
-          [neverSynced.id, syncedEarly.id, syncedLate.id],
-        )
-      } finally {
-        await storage.close()
-      }
-    })
-
-    it('lists 50 tasks with a constant small number of queries', async () => {
+    it('lists 50 tasks and loads their relations in three queries, as it does for 5', async () => {
       const queries: string[] = []
       const storage = await openFresh({ debugQueries: (sql) => queries.push(sql) })
       try {
-        await createTasks(
-          storage,
-          Array.from({ length: 60 }, () => buildTask()),
-        )
-        queries.length = 0
-        const page = await storage.store.listTasks({ label: 'flaky', search: 'flaky' })
-        assert.equal(page.items.length, 50)
-        assert.equal(queries.length, 1, queries.join('\n'))
-      } finally {
-        await storage.close()
-      }
-    })
-  })
-
-  describe('getEvents', () => {
-    it('returns events newest first, filtered by type, page by page', async () => {
-      const storage = await openFresh()
-      try {
-        const task = buildTask()
-        const other = buildTask()
-        await storage.store.createTask(task, [{ type: 'created', data: {}, at: '2026-01-01T00:00:00.000Z' }])
-        await storage.store.createTask(other, [{ type: 'created', data: {} }])
-        const updates = Array.from({ length: 7 }, (_, index) => ({
-          type: index % 2 === 0 ? 'progress' : 'agent_message',
-          data: { step: index },
-          // Two events share each instant: the id keeps their order.
-          at: new Date(Date.UTC(2026, 0, 2, 0, 0, Math.floor(index / 2))).toISOString(),
-        }))
-        await storage.store.updateTask(task, updates)
-
-        const all = await storage.store.getEvents(task.id)
-        assert.deepEqual(
-          all.items.map((event) => event.data.step),
-          [6, 5, 4, 3, 2, 1, 0, undefined],
-        )
-        assert.ok(all.items.every((event) => event.taskId === task.id))
-        assert.equal(all.nextCursor, null)
-
-        const progress = await storage.store.getEvents(task.id, { types: ['progress'] })
-        assert.deepEqual(
-          progress.items.map((event) => event.data.step),
-          [6, 4, 2, 0],
-        )
-
-        const steps: unknown[] = []
-        let cursor: string | undefined
-        do {
-          const page = await storage.store.getEvents(task.id, { limit: 3, cursor })
-          steps.push(...page.items.map((event) => event.data.step))
-          cursor = page.nextCursor ?? undefined
-        } while (cursor !== undefined)
-        assert.deepEqual(steps, [6, 5, 4, 3, 2, 1, 0, undefined])
-      } finally {
-        await storage.close()
-      }
-    })
-
-    it('stamps an event without a time with the current time and a fresh id', async () => {
-      const storage = await openFresh()
-      try {
-        const before = Date.now()
-        const task = buildTask()
-        await storage.store.createTask(task, [{ type: 'created', data: {} }])
-        const [event] = (await storage.store.getEvents(task.id)).items
-        assert.ok(event)
-        assert.match(event.id, /^[0-9A-HJKMNP-TV-Z]{26}$/)
-        assert.ok(Date.parse(event.at) >= before - 1 && Date.parse(event.at) <= Date.now())
+        const tasks = Array.from({ length: 60 }, () => buildTask())
+        await createTasks(storage, tasks)
+        for (const task of tasks) {
+          await storage.store.addChatMessages(task.id, [
+            { activityId: `${task.id}-1`, role: 'user', text: 'Go', at: task.createdAt },
+            { activityId: `${task.id}-2`, role: 'agent', text: 'Done', at: task.updatedAt },
+          ])
+          await storage.store.setSourceFiles(task.id, [{ path: 'src/a.ts', changeType: 'modified' }])
+        }
+        const count = async (limit: number): Promise<number> => {
+          queries.length = 0
+          const page = await storage.store.listTasks({ label: 'flaky', search: 'flaky', limit })
+          const relations = await storage.store.getRelations(page.items.map((task) => task.id))
+          assert.equal(relations.size, limit)
+          assert.ok([...relations.values()].every((r) => r.chatMessages.length === 2 && r.sourceFiles.length === 1))
+          return queries.length
+        }
+        assert.equal(await count(50), 3, queries.join('\n'))
+        assert.equal(await count(5), 3, queries.join('\n'))
       } finally {
         await storage.close()
       }
@@ -435,7 +141,7 @@ describe('openSqlStore', () => {
       const path = await tempDbPath()
       const storage = await openSqlStore({ dialect: 'sqlite', path })
       try {
-        assert.deepEqual(await storage.schema.status(), { executed: [initialMigration], pending: [] })
+        assert.deepEqual(await storage.schema.status(), { executed: allMigrations, pending: [] })
         assert.deepEqual(await storage.schema.up(), [])
       } finally {
         await storage.close()
@@ -447,36 +153,36 @@ describe('openSqlStore', () => {
     it('leaves a new database alone with migrate none, and applies on request', async () => {
       const storage = await openFresh({ migrate: 'none' })
       try {
-        assert.deepEqual(await storage.schema.status(), { executed: [], pending: [initialMigration] })
+        assert.deepEqual(await storage.schema.status(), { executed: [], pending: allMigrations })
         await assert.rejects(storage.store.listTasks({}), MigrationRequiredError)
         await assert.rejects(storage.schema.up({ to: 'Migration_nope' }), ValidationError)
         assert.deepEqual(await storage.schema.up({ to: initialMigration }), [initialMigration])
+        assert.deepEqual(await storage.schema.up(), [softDeleteMigration])
         assert.deepEqual((await storage.store.listTasks({})).items, [])
       } finally {
         await storage.close()
       }
     })
 
-    it('upgrades an existing database on open and says which migrations it applied', async () => {
+    it('refuses to open an existing database whose schema is behind and names jjm migrate up', async () => {
       const path = await tempDbPath()
-      const bare = await openSqlStore({ dialect: 'sqlite', path, migrate: 'none' })
-      await bare.schema.status()
-      await bare.close()
-      // An earlier migration on record makes this an existing database with one pending migration.
-      await withRawOrm(path, (orm) =>
-        orm.em
-          .getConnection()
-          .execute('insert into mikro_orm_migrations (name) values (?)', ['Migration20250101000000_x']),
-      )
-      const infos: Array<{ message: string; context: unknown }> = []
-      const logger = { ...silentLogger, info: (message: string, context?: unknown) => infos.push({ message, context }) }
-      const storage = await openSqlStore({ dialect: 'sqlite', path, logger })
+      const old = await openSqlStore({ dialect: 'sqlite', path, migrate: 'none' })
+      await old.schema.up({ to: initialMigration })
+      await old.close()
+
+      await assert.rejects(openSqlStore({ dialect: 'sqlite', path }), (error: unknown) => {
+        assert.ok(error instanceof MigrationRequiredError)
+        assert.match(error.message, /jjm migrate up/)
+        assert.match(error.message, new RegExp(softDeleteMigration))
+        assert.deepEqual(error.context.pending, [softDeleteMigration])
+        return true
+      })
+      // Nothing was changed behind the operator's back.
+      const after = await openSqlStore({ dialect: 'sqlite', path, migrate: 'none' })
       try {
-        assert.equal(infos.length, 1)
-        assert.match(infos[0]?.message ?? '', new RegExp(initialMigration))
-        assert.deepEqual((await storage.schema.status()).pending, [])
+        assert.deepEqual((await after.schema.status()).pending, [softDeleteMigration])
       } finally {
-        await storage.close()
+        await after.close()
       }
     })
 
@@ -484,15 +190,19 @@ describe('openSqlStore', () => {
       const path = await tempDbPath()
       await (await openSqlStore({ dialect: 'sqlite', path })).close()
       await withRawOrm(path, (orm) =>
-        orm.em.getConnection().execute('delete from mikro_orm_migrations where name = ?', [initialMigration]),
+        orm.em.getConnection().execute('delete from mikro_orm_migrations where name = ?', [softDeleteMigration]),
       )
 
       await assert.rejects(openSqlStore({ dialect: 'sqlite', path, migrate: 'check' }), (error: unknown) => {
         assert.ok(error instanceof MigrationRequiredError)
         assert.match(error.message, /jjm migrate up/)
-        assert.match(error.message, new RegExp(initialMigration))
+        assert.match(error.message, new RegExp(softDeleteMigration))
         return true
       })
+    })
+
+    it('refuses, in check mode, a brand-new database too', async () => {
+      await assert.rejects(openFresh({ migrate: 'check' }), MigrationRequiredError)
     })
 
     it('agrees with the entity schemas (no schema difference after migrating)', async () => {
@@ -500,6 +210,56 @@ describe('openSqlStore', () => {
       await (await openSqlStore({ dialect: 'sqlite', path })).close()
       const diff = await withRawOrm(path, (orm) => orm.schema.getUpdateSchemaSQL({ wrap: false }))
       assert.equal(diff.trim(), '')
+    })
+
+    it('goes down one step and up again, keeping the data of the tables that stay', async () => {
+      const path = await tempDbPath()
+      const task = buildTask()
+      const first = await openSqlStore({ dialect: 'sqlite', path })
+      try {
+        await first.store.createTask(task, [{ type: 'created', data: { by: 'test' } }])
+        await first.store.addChatMessages(task.id, [
+          { activityId: 'a1', role: 'user', text: 'Go', at: task.createdAt },
+          { activityId: null, role: 'user', text: 'Also the docs', at: task.updatedAt },
+        ])
+        await first.store.setSourceFiles(task.id, [{ path: 'src/a.ts', changeType: 'modified' }])
+        assert.deepEqual(await first.schema.down(), [softDeleteMigration])
+        assert.deepEqual(await first.schema.status(), { executed: [initialMigration], pending: [softDeleteMigration] })
+        assert.deepEqual(await first.schema.up(), [softDeleteMigration])
+      } finally {
+        await first.close()
+      }
+      const diff = await withRawOrm(path, (orm) => orm.schema.getUpdateSchemaSQL({ wrap: false }))
+      assert.equal(diff.trim(), '', 'down then up gives back the same schema')
+      const second = await openSqlStore({ dialect: 'sqlite', path })
+      try {
+        assert.deepEqual(await second.store.getTask(task.id), task)
+        assert.deepEqual(
+          (await second.store.getEvents(task.id)).items.map((event) => event.data),
+          [{ by: 'test' }],
+        )
+        assert.deepEqual(
+          (await second.store.listChatMessages(task.id)).items.map((message) => message.text),
+          ['Go', 'Also the docs'],
+        )
+        assert.equal((await second.store.listSourceFiles(task.id)).length, 1)
+      } finally {
+        await second.close()
+      }
+    })
+
+    it('goes down to a named migration and refuses a name that is not applied', async () => {
+      const storage = await openFresh()
+      try {
+        await assert.rejects(storage.schema.down({ to: 'Migration_nope' }), ValidationError)
+        assert.deepEqual(await storage.schema.down({ to: initialMigration }), [softDeleteMigration, initialMigration])
+        assert.deepEqual(await storage.schema.status(), { executed: [], pending: allMigrations })
+        assert.deepEqual(await storage.schema.down(), [])
+        assert.deepEqual(await storage.schema.up(), allMigrations)
+        assert.deepEqual((await storage.store.listTasks({})).items, [])
+      } finally {
+        await storage.close()
+      }
     })
   })
 
@@ -536,24 +296,6 @@ describe('openSqlStore', () => {
       } finally {
         await first.close()
         await second.close()
-      }
-    })
-
-    it('serialises concurrent writes through one store', async () => {
-      const storage = await openFresh()
-      try {
-        const task = buildTask()
-        await storage.store.createTask(task, [])
-        await Promise.all([
-          ...Array.from({ length: 10 }, () => storage.store.createTask(buildTask(), [{ type: 'created', data: {} }])),
-          ...Array.from({ length: 10 }, (_, step) =>
-            storage.store.updateTask(task, [{ type: 'progress', data: { step } }]),
-          ),
-        ])
-        assert.equal((await storage.store.listTasks({})).items.length, 11)
-        assert.equal((await storage.store.getEvents(task.id)).items.length, 10)
-      } finally {
-        await storage.close()
       }
     })
 

@@ -1,0 +1,14 @@
+/**
+ * The PostgreSQL migrations, oldest first. Listed by hand (MikroORM's
+ * `migrations.migrationsList`) rather than discovered by a glob, so that they
+ * run the same from src/ under tsx and from dist/ in a globally installed
+ * package. Append each new migration here, and its twin in ../sqlite/.
+ */
+import type { MigrationObject } from '@mikro-orm/core'
+import { Migration20261125000000_initial } from './Migration20261125000000_initial.js'
+import { Migration20261125120000_soft_delete } from './Migration20261125120000_soft_delete.js'
+
+export const postgresqlMigrations: MigrationObject[] = [
+  { name: 'Migration20261125000000_initial', class: Migration20261125000000_initial },
+  { name: 'Migration20261125120000_soft_delete', class: Migration20261125120000_soft_delete },
+]

@@ -1,0 +1,635 @@
+/**
+ * The JSON storage backend: every task, its history and the simulator's
+ * sessions in one JSON file (see format.ts). Meant for the original job
+ * manager's files and for small single-user setups; a team shares PostgreSQL.
+ *
+ * Every write rewrites the whole file atomically (temporary file, fsync,
+ * rename), and the writes of one process are serialised, so the file is
+ * always either the old or the new version. Two processes writing one file at
+ * the same moment can still lose one of the writes: there is no cross-process lock.
+ */
+import { mkdir, stat } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
+import { monotonicFactory } from 'ulidx'
+import writeFileAtomic from 'write-file-atomic'
+import { isJjmError, StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
+import type {
+  EventQuery,
+  Logger,
+  NewChatMessage,
+  NewTaskEvent,
+  SimSessionRecord,
+  SimStateStore,
+  TaskRelations,
+  TaskStore,
+} from '../../core/ports.js'
+import { silentLogger } from '../../core/ports.js'
+import {
+  type ChatMessage,
+  isTerminal,
+  type Page,
+  type SourceFile,
+  type Task,
+  type TaskEvent,
+  type TaskFilter,
+} from '../../core/task.js'
+import {
+  type FileSignature,
+  type JsonStoreContents,
+  parseJsonStore,
+  readJsonStoreFile,
+  type StoredTask,
+  serialiseJsonStore,
+} from './format.js'
+import { type Cursor, decodeCursor, encodeCursor, normaliseInstant, pageSize, parseBound } from './paging.js'
+
+export interface JsonStoreOptions {
+  /** The JSON file; `:memory:` for a store that never touches the disk. The file and its directory are created on the first write. */
+  path: string
+  logger?: Logger
+  /** Ids of new events and chat messages (default: monotonic ULIDs). */
+  newId?: () => string
+  /** The time that stamps events written without one (default: the system clock). */
+  now?: () => number
+}
+
+export interface JsonStorage {
+  store: TaskStore
+  sim: SimStateStore
+  /** The file the store reads and writes (absolute), or `:memory:`. */
+  path: string
+  close(): Promise<void>
+}
+
+const ulidPrefixPattern = /^[0-9A-HJKMNP-TV-Z]+$/
+const minPrefixLength = 4
+const defaultMessagesPerTask = 3
+
+/**
+ * Opens the JSON store at `options.path`, reading the file at once so that a
+ * corrupt file is reported before anything else happens.
+ *
+ * @throws StorageError when the file is unreadable, not JSON or not shaped
+ *   like a store; the file is then left exactly as it was.
+ */
+export async function openJsonStore(options: JsonStoreOptions): Promise<JsonStorage> {
+  const path = options.path === ':memory:' ? options.path : resolve(options.path)
+  const file = new JsonFile(
+    path,
+    options.logger ?? silentLogger,
+    options.newId ?? monotonicFactory(),
+    options.now ?? Date.now,
+  )
+  await file.read('open', () => undefined)
+  const close = () => file.close()
+  return { store: new JsonTaskStore(file), sim: new JsonSimStateStore(file), path, close }
+}
+
+interface State {
+  /** In the order of the file, which is the order the tasks were recorded in. */
+  tasks: Map<string, StoredTask>
+  invalidRaw: Map<string, unknown>
+  simSessions: Map<string, SimSessionRecord>
+}
+
+/** The file, its content in memory, and the queue that serialises every access to both. */
+class JsonFile {
+  private state: State | undefined
+  private signature: FileSignature | undefined
+  /** For `:memory:`: the last text written, standing in for the file. */
+  private memoryText = ''
+  private tail: Promise<unknown> = Promise.resolve()
+  private closed = false
+
+  constructor(
+    readonly path: string,
+    private readonly logger: Logger,
+    readonly newId: () => string,
+    readonly now: () => number,
+  ) {}
+
+  private get inMemory(): boolean {
+    return this.path === ':memory:'
+  }
+
+  read<T>(operation: string, work: (state: State) => T): Promise<T> {
+    return this.exclusive(async () => work(await this.load(operation)))
+  }
+
+  /**
+   * Applies `work` to the content and writes the result. When anything fails
+   * the content in memory is dropped (it may be half changed) and read again
+   * from the file, which is still the previous version.
+   */
+  write<T>(operation: string, work: (state: State) => T): Promise<T> {
+    return this.exclusive(async () => {
+      const state = await this.load(operation)
+      try {
+        const result = work(state)
+        await this.persist(state, operation)
+        return result
+      } catch (error) {
+        this.state = undefined
+        if (isJjmError(error)) throw error
+        throw new StorageError(`Could not ${operation} in the JSON store ${this.path}: ${messageOf(error)}.`, {
+          context: { operation, path: this.path },
+          cause: error,
+        })
+      }
+    })
+  }
+
+  close(): Promise<void> {
+    return this.exclusive(async () => {
+      this.closed = true
+      this.state = undefined
+    })
+  }
+
+  /** Runs `work` once every earlier call has finished: reads see whole writes, and writes never interleave. */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(work)
+    this.tail = run.catch(() => {})
+    return run
+  }
+
+  private async load(operation: string): Promise<State> {
+    if (this.closed) {
+      throw new StorageError(`Could not ${operation}: the JSON store ${this.path} is closed.`, {
+        context: { operation, path: this.path },
+      })
+    }
+    if (this.inMemory) {
+      this.state ??= toState(
+        parseJsonStore(this.memoryText, this.path, {
+          defaultTime: new Date(this.now()).toISOString(),
+          newId: this.newId,
+        }),
+      )
+      return this.state
+    }
+    // Another process (a second CLI, the daemon) may have rewritten the file since.
+    if (this.state !== undefined && (await this.unchangedOnDisk())) return this.state
+    const contents = await readJsonStoreFile(this.path, { newId: this.newId })
+    if (contents.invalid.length > 0) {
+      this.logger.warn(
+        `The JSON store ${this.path} has ${contents.invalid.length} record(s) that are not valid tasks; jjm ignores them and keeps them in the file as they are.`,
+        { path: this.path, invalid: contents.invalid },
+      )
+    }
+    this.state = toState(contents)
+    this.signature = contents.signature
+    return this.state
+  }
+
+  private async unchangedOnDisk(): Promise<boolean> {
+    const now = await signatureOf(this.path)
+    const before = this.signature
+    if (now === undefined || before === undefined) return now === before
+    return now.ino === before.ino && now.size === before.size && now.mtimeMs === before.mtimeMs
+  }
+
+  private async persist(state: State, operation: string): Promise<void> {
+    let text: string
+    try {
+      text = serialiseJsonStore({
+        tasks: state.tasks.values(),
+        invalidRaw: state.invalidRaw,
+        simSessions: state.simSessions.values(),
+      })
+    } catch (error) {
+      throw new StorageError(
+        `Could not ${operation}: the data cannot be written as JSON (${messageOf(error)}). Nothing was written to ${this.path}.`,
+        { context: { operation, path: this.path }, cause: error },
+      )
+    }
+    if (this.inMemory) {
+      this.memoryText = text
+      return
+    }
+    try {
+      await mkdir(dirname(this.path), { recursive: true })
+      await writeFileAtomic(this.path, text)
+    } catch (error) {
+      throw new StorageError(
+        `Could not ${operation}: cannot write the JSON store ${this.path} (${errorCode(error) || messageOf(error)}); the file is as it was. Check that its directory is writable, or choose another file (--db).`,
+        { context: { operation, path: this.path }, cause: error },
+      )
+    }
+    this.signature = await signatureOf(this.path)
+  }
+}
+
+function toState(contents: JsonStoreContents): State {
+  return {
+    tasks: new Map(contents.tasks.map((stored) => [stored.task.id, stored])),
+    invalidRaw: contents.invalidRaw,
+    simSessions: new Map(contents.simSessions.map((session) => [session.id, session])),
+  }
+}
+
+async function signatureOf(path: string): Promise<FileSignature | undefined> {
+  try {
+    const stats = await stat(path)
+    return { ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs }
+  } catch {
+    return undefined
+  }
+}
+
+/** A TaskStore over one JSON file. Everything it returns is a copy: callers cannot change the store by accident. */
+export class JsonTaskStore implements TaskStore {
+  constructor(private readonly file: JsonFile) {}
+
+  async createTask(task: Task, events: NewTaskEvent[]): Promise<void> {
+    const record = normaliseTask(task)
+    const history = this.toEvents(task.id, events)
+    await this.file.write('create task', (state) => {
+      const clash = [...state.tasks.values()].find(
+        (stored) => stored.task.id === record.id || stored.task.sessionName === record.sessionName,
+      )
+      if (clash !== undefined || state.invalidRaw.has(record.id)) {
+        throw new StorageError(
+          `A task with id ${record.id} or session ${record.sessionName} is already recorded. Use \`jjm tasks show ${record.id}\` to see it.`,
+          {
+            context: {
+              operation: 'create task',
+              path: this.file.path,
+              taskId: record.id,
+              sessionName: record.sessionName,
+            },
+          },
+        )
+      }
+      state.tasks.set(record.id, {
+        task: record,
+        deletedAt: null,
+        events: history,
+        chatMessages: [],
+        sourceFiles: [],
+        extra: {},
+      })
+    })
+  }
+
+  async updateTask(task: Task, events: NewTaskEvent[]): Promise<void> {
+    const record = normaliseTask(task)
+    const history = this.toEvents(task.id, events)
+    await this.file.write('update task', (state) => {
+      const stored = visible(state, record.id)
+      const clash = [...state.tasks.values()].find(
+        (other) => other.task.id !== record.id && other.task.sessionName === record.sessionName,
+      )
+      if (clash !== undefined) {
+        throw new StorageError(
+          `Task ${record.id} cannot take session ${record.sessionName}: task ${clash.task.id} has it already.`,
+          {
+            context: {
+              operation: 'update task',
+              path: this.file.path,
+              taskId: record.id,
+              sessionName: record.sessionName,
+            },
+          },
+        )
+      }
+      stored.task = record
+      stored.events.push(...history)
+    })
+  }
+
+  async getTask(id: string): Promise<Task | undefined> {
+    return this.file.read('get task', (state) => {
+      const stored = state.tasks.get(id)
+      return stored === undefined || stored.deletedAt !== null ? undefined : structuredClone(stored.task)
+    })
+  }
+
+  async findTask(ref: string): Promise<Task | undefined> {
+    const wanted = ref.trim()
+    if (wanted === '') return undefined
+    return this.file.read('find task', (state) => {
+      const tasks = [...state.tasks.values()].filter((stored) => stored.deletedAt === null).map((stored) => stored.task)
+      const byId = tasks.find((task) => task.id === wanted) ?? tasks.find((task) => task.id === wanted.toUpperCase())
+      if (byId !== undefined) return structuredClone(byId)
+      const sessionName = wanted.startsWith('sessions/') ? wanted : `sessions/${wanted}`
+      const bySession = tasks.find((task) => task.sessionName === sessionName)
+      if (bySession !== undefined) return structuredClone(bySession)
+
+      const prefix = wanted.toUpperCase()
+      if (prefix.length < minPrefixLength || !ulidPrefixPattern.test(prefix)) return undefined
+      const matches = tasks
+        .filter((task) => task.id.startsWith(prefix))
+        .map((task) => task.id)
+        .sort()
+      const [first, ...others] = matches
+      if (first === undefined) return undefined
+      if (others.length === 0) return structuredClone(tasks.find((task) => task.id === first))
+      const shown = matches.slice(0, 5)
+      throw new ValidationError(
+        `"${ref}" matches several tasks (${shown.join(', ')}${matches.length > 5 ? ', …' : ''}). Give more characters of the id.`,
+        { context: { ref, matches: shown } },
+      )
+    })
+  }
+
+  async listTasks(filter: TaskFilter): Promise<Page<Task>> {
+    const limit = pageSize(filter.limit)
+    const after = decodeCursor(filter.cursor)
+    const since = parseBound(filter.since, 'since')
+    const until = parseBound(filter.until, 'until')
+    const updatedSince = parseBound(filter.updatedSince, 'updatedSince')
+    const updatedUntil = parseBound(filter.updatedUntil, 'updatedUntil')
+    const states = filter.states !== undefined && filter.states.length > 0 ? new Set(filter.states) : undefined
+    const search = filter.search === undefined || filter.search === '' ? undefined : filter.search.toLowerCase()
+    const within = (value: string, from: number | undefined, to: number | undefined): boolean => {
+      const ms = Date.parse(value)
+      return (from === undefined || ms >= from) && (to === undefined || ms < to)
+    }
+    return this.file.read('list tasks', (state) => {
+      const matching = [...state.tasks.values()]
+        .filter((stored) => stored.deletedAt === null)
+        .map((stored) => stored.task)
+        .filter(
+          (task) =>
+            (states === undefined || states.has(task.state)) &&
+            (filter.repository === undefined || filter.repository === '' || task.repository === filter.repository) &&
+            (filter.label === undefined || filter.label === '' || task.labels.includes(filter.label)) &&
+            (search === undefined || task.title.toLowerCase().includes(search)) &&
+            within(task.createdAt, since, until) &&
+            within(task.updatedAt, updatedSince, updatedUntil) &&
+            (after === undefined || comesAfter(task, after)),
+        )
+        .sort(newestFirst)
+      const items = matching.slice(0, limit)
+      const last = items.at(-1)
+      const nextCursor = matching.length > limit && last !== undefined ? encodeCursor(last.createdAt, last.id) : null
+      return { items: structuredClone(items), nextCursor }
+    })
+  }
+
+  async listActiveTasks(): Promise<Task[]> {
+    return this.file.read('list active tasks', (state) => {
+      const active = [...state.tasks.values()]
+        .filter((stored) => stored.deletedAt === null && !isTerminal(stored.task.state))
+        .map((stored) => stored.task)
+        .sort(
+          (a, b) =>
+            syncOrder(a) - syncOrder(b) ||
+            Date.parse(a.createdAt) - Date.parse(b.createdAt) ||
+            compareStrings(a.id, b.id),
+        )
+      return structuredClone(active)
+    })
+  }
+
+  async getEvents(taskId: string, query: EventQuery = {}): Promise<Page<TaskEvent>> {
+    const limit = pageSize(query.limit)
+    const after = decodeCursor(query.cursor)
+    const since = parseBound(query.since, 'since')
+    const until = parseBound(query.until, 'until')
+    const types = query.types !== undefined && query.types.length > 0 ? new Set(query.types) : undefined
+    return this.file.read('get events', (state) => {
+      // Deleted (not purged) tasks keep their history.
+      const events = state.tasks.get(taskId)?.events ?? []
+      // The order of writing breaks ties between events of one instant: the file keeps that order.
+      const ordered = events
+        .map((event, index) => ({ event, index, ms: Date.parse(event.at) }))
+        .filter(
+          ({ event, ms }) =>
+            (types === undefined || types.has(event.type)) &&
+            (since === undefined || ms >= since) &&
+            (until === undefined || ms < until),
+        )
+        .sort((a, b) => b.ms - a.ms || b.index - a.index)
+        .map(({ event }) => event)
+      return paginate(ordered, after, limit, (event) => event.at, 'desc')
+    })
+  }
+
+  async logEvent(taskId: string, event: NewTaskEvent): Promise<TaskEvent> {
+    const [logged] = this.toEvents(taskId, [event])
+    if (logged === undefined) throw new Error('toEvents returned nothing for one event')
+    await this.file.write('log event', (state) => {
+      visible(state, taskId).events.push(logged)
+    })
+    return structuredClone(logged)
+  }
+
+  async deleteTask(id: string, options: { purge?: boolean } = {}): Promise<boolean> {
+    const at = new Date(this.file.now()).toISOString()
+    const eventId = this.file.newId()
+    return this.file.write('delete task', (state) => {
+      const stored = state.tasks.get(id)
+      if (stored === undefined) return false
+      if (options.purge === true) {
+        state.tasks.delete(id)
+        return true
+      }
+      if (stored.deletedAt !== null) return false
+      stored.deletedAt = at
+      stored.events.push({ id: eventId, taskId: id, type: 'deleted', data: {}, at })
+      return true
+    })
+  }
+
+  async addChatMessages(taskId: string, messages: NewChatMessage[]): Promise<number> {
+    const incoming = messages.map(
+      (message): ChatMessage => ({
+        id: this.file.newId(),
+        taskId,
+        role: message.role,
+        text: message.text,
+        activityId: message.activityId ?? null,
+        at: normaliseInstant(message.at, 'at'),
+      }),
+    )
+    return this.file.write('add chat messages', (state) => {
+      const stored = visible(state, taskId)
+      const seen = new Set(stored.chatMessages.map((message) => message.activityId).filter((id) => id !== null))
+      let added = 0
+      for (const message of incoming) {
+        if (message.activityId !== null) {
+          if (seen.has(message.activityId)) continue
+          seen.add(message.activityId)
+        }
+        stored.chatMessages.push(message)
+        added += 1
+      }
+      return added
+    })
+  }
+
+  async listChatMessages(taskId: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<ChatMessage>> {
+    const limit = pageSize(query.limit)
+    const after = decodeCursor(query.cursor)
+    return this.file.read('list chat messages', (state) => {
+      const ordered = oldestFirst(state.tasks.get(taskId)?.chatMessages ?? [])
+      return paginate(ordered, after, limit, (message) => message.at, 'asc')
+    })
+  }
+
+  async setSourceFiles(taskId: string, files: Array<Omit<SourceFile, 'taskId'>>): Promise<void> {
+    // One entry per path; the last one given wins, as a later patch line would.
+    const byPath = new Map(files.map((file) => [file.path, { taskId, path: file.path, changeType: file.changeType }]))
+    await this.file.write('set source files', (state) => {
+      visible(state, taskId).sourceFiles = [...byPath.values()]
+    })
+  }
+
+  async listSourceFiles(taskId: string): Promise<SourceFile[]> {
+    return this.file.read('list source files', (state) => byPath(state.tasks.get(taskId)?.sourceFiles ?? []))
+  }
+
+  async getRelations(
+    taskIds: string[],
+    options: { messagesPerTask?: number } = {},
+  ): Promise<Map<string, TaskRelations>> {
+    const perTask = options.messagesPerTask ?? defaultMessagesPerTask
+    if (!Number.isInteger(perTask) || perTask < 0) {
+      throw new ValidationError(`messagesPerTask must be a whole number, at least 0, not ${perTask}.`, {
+        context: { messagesPerTask: perTask },
+      })
+    }
+    return this.file.read('get relations', (state) => {
+      const relations = new Map<string, TaskRelations>()
+      for (const id of taskIds) {
+        const stored = state.tasks.get(id)
+        const messages = oldestFirst(stored?.chatMessages ?? [])
+        relations.set(id, {
+          sourceFiles: byPath(stored?.sourceFiles ?? []),
+          chatMessages: perTask === 0 ? [] : structuredClone(messages.slice(-perTask)),
+        })
+      }
+      return relations
+    })
+  }
+
+  close(): Promise<void> {
+    return this.file.close()
+  }
+
+  private toEvents(taskId: string, events: NewTaskEvent[]): TaskEvent[] {
+    return events.map((event) => ({
+      id: this.file.newId(),
+      taskId,
+      type: event.type,
+      data: structuredClone(event.data),
+      at: event.at === undefined ? new Date(this.file.now()).toISOString() : normaliseInstant(event.at, 'at'),
+    }))
+  }
+}
+
+/** Where the simulator keeps its sessions: the `simSessions` object of the same file. */
+class JsonSimStateStore implements SimStateStore {
+  constructor(private readonly file: JsonFile) {}
+
+  async get(id: string): Promise<SimSessionRecord | undefined> {
+    return this.file.read('read a simulated session', (state) => structuredClone(state.simSessions.get(id)))
+  }
+
+  async put(record: SimSessionRecord): Promise<void> {
+    const copy = structuredClone(record)
+    await this.file.write('save a simulated session', (state) => {
+      state.simSessions.set(copy.id, copy)
+    })
+  }
+
+  async list(): Promise<SimSessionRecord[]> {
+    return this.file.read('list simulated sessions', (state) =>
+      structuredClone(
+        [...state.simSessions.values()].sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt)),
+      ),
+    )
+  }
+}
+
+/** The stored task that lookups can see; a deleted one is as good as absent. */
+function visible(state: State, taskId: string): StoredTask {
+  const stored = state.tasks.get(taskId)
+  if (stored === undefined || stored.deletedAt !== null) throw new TaskNotFoundError(taskId)
+  return stored
+}
+
+/** A copy of the task with its timestamps in jjm's one form, refusing what is not a date. */
+function normaliseTask(task: Task): Task {
+  const copy = structuredClone(task)
+  copy.createdAt = normaliseInstant(task.createdAt, 'createdAt')
+  copy.updatedAt = normaliseInstant(task.updatedAt, 'updatedAt')
+  copy.completedAt = task.completedAt === null ? null : normaliseInstant(task.completedAt, 'completedAt')
+  copy.lastSyncedAt = task.lastSyncedAt === null ? null : normaliseInstant(task.lastSyncedAt, 'lastSyncedAt')
+  return copy
+}
+
+function newestFirst(a: Task, b: Task): number {
+  return Date.parse(b.createdAt) - Date.parse(a.createdAt) || compareStrings(b.id, a.id)
+}
+
+/** True when `task` sorts after the cursor's task in newest-first order. */
+function comesAfter(task: Task, cursor: Cursor): boolean {
+  const ms = Date.parse(task.createdAt)
+  return ms < cursor.atMs || (ms === cursor.atMs && task.id < cursor.id)
+}
+
+/** Never-synced tasks first, then the longest unsynced. */
+function syncOrder(task: Task): number {
+  return task.lastSyncedAt === null ? Number.NEGATIVE_INFINITY : Date.parse(task.lastSyncedAt)
+}
+
+function oldestFirst(messages: ChatMessage[]): ChatMessage[] {
+  return messages
+    .map((message, index) => ({ message, index, ms: Date.parse(message.at) }))
+    .sort((a, b) => a.ms - b.ms || a.index - b.index)
+    .map(({ message }) => message)
+}
+
+function byPath(files: SourceFile[]): SourceFile[] {
+  return structuredClone([...files].sort((a, b) => compareStrings(a.path, b.path)))
+}
+
+/**
+ * One page of an already ordered list of history items. Items are never
+ * reordered or removed singly (only purged with their task), so the page
+ * after a cursor starts right after the item the cursor names; a cursor whose
+ * item is gone falls back to comparing times.
+ */
+function paginate<T extends { id: string }>(
+  ordered: T[],
+  after: Cursor | undefined,
+  limit: number,
+  timeOf: (item: T) => string,
+  direction: 'asc' | 'desc',
+): Page<T> {
+  let start = 0
+  if (after !== undefined) {
+    const position = ordered.findIndex((item) => item.id === after.id)
+    start =
+      position >= 0
+        ? position + 1
+        : ordered.findIndex((item) => {
+            const ms = Date.parse(timeOf(item))
+            return direction === 'desc' ? ms < after.atMs : ms > after.atMs
+          })
+    if (start < 0) start = ordered.length
+  }
+  const rest = ordered.slice(start)
+  const items = rest.slice(0, limit)
+  const last = items.at(-1)
+  const nextCursor = rest.length > limit && last !== undefined ? encodeCursor(timeOf(last), last.id) : null
+  return { items: structuredClone(items), nextCursor }
+}
+
+/** Code-unit order, as SQL's binary collation sorts ids and paths. */
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+function errorCode(error: unknown): string {
+  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
+    ? error.code
+    : ''
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

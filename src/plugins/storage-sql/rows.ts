@@ -1,0 +1,110 @@
+/** Conversions between the domain's JSON shapes and the database rows. */
+import { monotonicFactory } from 'ulidx'
+import type { NewChatMessage, NewTaskEvent, SimSessionRecord } from '../../core/ports.js'
+import type { AutomationMode, ChatMessage, SourceFile, Task, TaskEvent } from '../../core/task.js'
+import type { ChatMessageRow, SimSessionRow, SourceFileRow, TaskEventRow, TaskRow } from './entities.js'
+
+/** Ids for events, messages and files: ULIDs, increasing even within one millisecond. */
+export const nextId = monotonicFactory()
+
+export function toDate(value: string): Date {
+  return new Date(value)
+}
+
+/** SQLite hands back milliseconds, PostgreSQL a Date (or its text in a raw query). */
+export function toIso(value: Date | string | number): string {
+  return (value instanceof Date ? value : new Date(value)).toISOString()
+}
+
+/** The columns a task's owner sets; `deletedAt` belongs to the store. */
+export type TaskFields = Omit<TaskRow, 'deletedAt'>
+
+export function toTaskRow(task: Task): TaskFields {
+  return {
+    id: task.id,
+    sessionName: task.sessionName,
+    title: task.title,
+    prompt: task.prompt,
+    repository: task.repository,
+    source: task.source,
+    branch: task.branch,
+    state: task.state,
+    requirePlanApproval: task.requirePlanApproval,
+    automationMode: task.automationMode,
+    url: task.url,
+    pullRequest: task.pullRequest,
+    labels: task.labels,
+    metadata: task.metadata,
+    createdAt: toDate(task.createdAt),
+    updatedAt: toDate(task.updatedAt),
+    completedAt: task.completedAt === null ? null : toDate(task.completedAt),
+    lastSyncedAt: task.lastSyncedAt === null ? null : toDate(task.lastSyncedAt),
+  }
+}
+
+export function toTask(row: TaskRow): Task {
+  return {
+    id: row.id,
+    sessionName: row.sessionName,
+    title: row.title,
+    prompt: row.prompt,
+    repository: row.repository,
+    source: row.source,
+    branch: row.branch,
+    state: row.state,
+    requirePlanApproval: Boolean(row.requirePlanApproval),
+    automationMode: row.automationMode as AutomationMode,
+    url: row.url ?? null,
+    pullRequest: row.pullRequest ?? null,
+    labels: row.labels,
+    metadata: row.metadata,
+    createdAt: toIso(row.createdAt),
+    updatedAt: toIso(row.updatedAt),
+    completedAt: row.completedAt == null ? null : toIso(row.completedAt),
+    lastSyncedAt: row.lastSyncedAt == null ? null : toIso(row.lastSyncedAt),
+  }
+}
+
+export function toEventRow(taskId: string, event: NewTaskEvent): TaskEventRow {
+  return {
+    id: nextId(),
+    task: taskId,
+    type: event.type,
+    data: event.data,
+    at: event.at === undefined ? new Date() : toDate(event.at),
+  }
+}
+
+export function toEvent(row: TaskEventRow): TaskEvent {
+  return { id: row.id, taskId: row.task, type: row.type, data: row.data, at: toIso(row.at) }
+}
+
+export function toChatMessageRow(taskId: string, message: NewChatMessage): ChatMessageRow {
+  return {
+    id: nextId(),
+    task: taskId,
+    activityId: message.activityId,
+    role: message.role,
+    text: message.text,
+    at: toDate(message.at),
+  }
+}
+
+export function toChatMessage(row: ChatMessageRow): ChatMessage {
+  return {
+    id: row.id,
+    taskId: row.task,
+    role: row.role,
+    text: row.text,
+    activityId: row.activityId ?? null,
+    at: toIso(row.at),
+  }
+}
+
+export function toSourceFile(row: SourceFileRow): SourceFile {
+  return { taskId: row.task, path: row.path, changeType: row.changeType }
+}
+
+export function toSimSession(row: SimSessionRow): SimSessionRecord {
+  return { id: row.id, createdAt: toIso(row.createdAt), state: row.state }
+}

@@ -1,0 +1,598 @@
+/**
+ * The behaviour every TaskStore has, whatever it stores into: jjm's own
+ * backends (SQLite, PostgreSQL, JSON) and every third-party storage plugin run
+ * this same suite against themselves, the way keyv's adapters share one test
+ * suite.
+ *
+ * ```ts
+ * import { describeTaskStoreContract } from 'jjm/testing'
+ * describeTaskStoreContract('my store', async () => {
+ *   const store = await openMyStore()
+ *   return { store, close: () => store.close() }
+ * })
+ * ```
+ */
+import assert from 'node:assert/strict'
+import { describe, it, type TestContext } from 'node:test'
+import { StorageError, TaskNotFoundError, ValidationError } from '../core/errors.js'
+import type { NewChatMessage, TaskStore } from '../core/ports.js'
+import type { Task, TaskFilter } from '../core/task.js'
+import { buildTask } from './build-task.js'
+
+/** A store opened for one test, and how to dispose of it afterwards. */
+export interface OpenedTaskStore {
+  store: TaskStore
+  /** Closes the store and removes what the test left behind (a file, a database). */
+  close(): Promise<void>
+}
+
+/**
+ * Opens a fresh, empty store for one test. A backend that needs a service
+ * which is not running calls `t.skip(reason)` and returns undefined: the test
+ * is then reported as skipped (or throws, to fail it, e.g. in CI).
+ */
+export type OpenTaskStore = (t: TestContext) => Promise<OpenedTaskStore | undefined>
+
+export interface TaskStoreContractOptions {
+  /** Skips the whole suite, with this reason. */
+  skip?: string
+}
+
+/**
+ * Declares, with node:test, the suite every TaskStore must pass. Each test
+ * opens its own store through `open` and closes it, pass or fail.
+ */
+export function describeTaskStoreContract(
+  name: string,
+  open: OpenTaskStore,
+  options: TaskStoreContractOptions = {},
+): void {
+  const storeTest = (title: string, body: (store: TaskStore) => Promise<void>): void => {
+    it(title, async (t) => {
+      const opened = await open(t)
+      if (opened === undefined) return
+      try {
+        await body(opened.store)
+      } finally {
+        await opened.close()
+      }
+    })
+  }
+
+  describe(`TaskStore contract: ${name}`, options.skip === undefined ? {} : { skip: options.skip }, () => {
+    describe('tasks', () => {
+      storeTest('returns every field of a created task exactly as given', async (store) => {
+        const task = buildTask({
+          pullRequest: { url: 'https://github.com/acme/api/pull/7', title: 'Fix upload', description: 'Retries.' },
+          labels: ['flaky', 'ci', 'ünïcode'],
+          metadata: { nested: { list: [1, 'two', null], flag: false }, empty: {} },
+          state: 'completed',
+          requirePlanApproval: false,
+          automationMode: 'AUTOMATION_MODE_UNSPECIFIED',
+          url: null,
+          completedAt: '2026-02-03T04:05:06.789Z',
+          lastSyncedAt: '2026-02-03T04:05:07.001Z',
+        })
+        await store.createTask(task, [{ type: 'created', data: { by: 'test' } }])
+        assert.deepEqual(await store.getTask(task.id), task)
+        assert.equal(await store.getTask('01NOSUCHTASK0000000000000'), undefined)
+      })
+
+      storeTest('refuses a second task with the same id or session name', async (store) => {
+        const task = buildTask()
+        await store.createTask(task, [])
+        await assert.rejects(store.createTask(task, []), StorageError)
+        const sameSession = buildTask({ sessionName: task.sessionName })
+        await assert.rejects(store.createTask(sameSession, [{ type: 'created', data: {} }]), StorageError)
+        // The failed create left no half-written history behind.
+        assert.equal(await store.getTask(sameSession.id), undefined)
+        assert.deepEqual((await store.getEvents(sameSession.id)).items, [])
+      })
+
+      storeTest('updates a task and appends its events in one go', async (store) => {
+        const task = buildTask()
+        await store.createTask(task, [{ type: 'created', data: {}, at: task.createdAt }])
+        const changed: Task = {
+          ...task,
+          state: 'completed',
+          pullRequest: { url: 'https://github.com/acme/api/pull/9', title: 'T', description: 'D' },
+          labels: [],
+          updatedAt: '2026-03-01T00:00:00.000Z',
+          completedAt: '2026-03-01T00:00:00.000Z',
+        }
+        await store.updateTask(changed, [
+          { type: 'state_changed', data: { from: 'queued', to: 'completed' }, at: '2026-03-01T00:00:00.000Z' },
+          { type: 'completed', data: {}, at: '2026-03-01T00:00:00.000Z' },
+        ])
+        assert.deepEqual(await store.getTask(task.id), changed)
+        const events = await store.getEvents(task.id)
+        assert.deepEqual(
+          events.items.map((event) => event.type),
+          ['completed', 'state_changed', 'created'],
+        )
+      })
+
+      storeTest('refuses to update an unknown task and writes nothing', async (store) => {
+        const ghost = buildTask()
+        await assert.rejects(store.updateTask(ghost, [{ type: 'progress', data: {} }]), TaskNotFoundError)
+        assert.equal(await store.getTask(ghost.id), undefined)
+        assert.deepEqual((await store.getEvents(ghost.id)).items, [])
+      })
+
+      storeTest('keeps every write of concurrent callers', async (store) => {
+        const task = buildTask()
+        await store.createTask(task, [])
+        await Promise.all([
+          ...Array.from({ length: 10 }, () => store.createTask(buildTask(), [{ type: 'created', data: {} }])),
+          ...Array.from({ length: 10 }, (_, step) => store.updateTask(task, [{ type: 'progress', data: { step } }])),
+        ])
+        assert.equal((await store.listTasks({})).items.length, 11)
+        assert.equal((await store.getEvents(task.id)).items.length, 10)
+      })
+    })
+
+    describe('findTask', () => {
+      storeTest('finds a task by id, session name, bare session id and id prefix', async (store) => {
+        const task = buildTask({ id: '01JTESTAAAAAAAAAAAAAAAAAAA', sessionName: 'sessions/987654321' })
+        await createTasks(store, [task])
+        assert.equal((await store.findTask(task.id))?.id, task.id)
+        assert.equal((await store.findTask(task.id.toLowerCase()))?.id, task.id)
+        assert.equal((await store.findTask('sessions/987654321'))?.id, task.id)
+        assert.equal((await store.findTask('987654321'))?.id, task.id)
+        assert.equal((await store.findTask('01jte'))?.id, task.id)
+        assert.equal(await store.findTask('01J'), undefined, 'a prefix needs at least 4 characters')
+        assert.equal(await store.findTask('01JX'), undefined)
+        assert.equal(await store.findTask('sessions/1'), undefined)
+        assert.equal(await store.findTask('  '), undefined)
+      })
+
+      storeTest('refuses an ambiguous prefix and lists the matches', async (store) => {
+        const ids = ['01JAMBAAAAAAAAAAAAAAAAAAAA', '01JAMBBBBBBBBBBBBBBBBBBBBB']
+        await createTasks(
+          store,
+          ids.map((id) => buildTask({ id })),
+        )
+        await assert.rejects(store.findTask('01JAMB'), (error: unknown) => {
+          assert.ok(error instanceof ValidationError)
+          for (const id of ids) assert.match(error.message, new RegExp(id))
+          assert.deepEqual(error.context.matches, ids)
+          return true
+        })
+      })
+    })
+
+    describe('listTasks', () => {
+      storeTest('lists newest first and filters by state, repository, label and title', async (store) => {
+        const old = buildTask({ state: 'completed', labels: ['docs'], title: 'Write the README' })
+        const api = buildTask({ state: 'in_progress', labels: ['flaky', 'ci'], title: 'Fix CI upload' })
+        const web = buildTask({
+          state: 'paused',
+          repository: 'acme/web',
+          source: 'sources/github/acme/web',
+          labels: ['ci-extra'],
+          title: 'Speed up the Build_2 at 100%',
+        })
+        await createTasks(store, [old, api, web])
+        const ids = listIds(store)
+
+        assert.deepEqual(await ids({}), [web.id, api.id, old.id])
+        assert.deepEqual(await ids({ states: ['in_progress', 'paused'] }), [web.id, api.id])
+        assert.deepEqual(await ids({ repository: 'acme/web' }), [web.id])
+        assert.deepEqual(await ids({ label: 'ci' }), [api.id], 'a label matches whole labels only')
+        assert.deepEqual(await ids({ search: 'BUILD' }), [web.id], 'search ignores case')
+        assert.deepEqual(await ids({ search: '100%' }), [web.id])
+        assert.deepEqual(await ids({ search: 'd_2' }), [web.id])
+        assert.deepEqual(await ids({ search: '%' }), [web.id], 'search treats % literally')
+        assert.deepEqual(await ids({ search: 'e_d' }), [], 'search treats _ literally')
+        const windows = buildTask({ title: 'Clean C:\\Temp\\* and "quotes"', labels: ['needs "review"', "o'brien"] })
+        await createTasks(store, [windows])
+        assert.deepEqual(await ids({ search: 'c:\\temp\\*' }), [windows.id], 'search treats \\ and * literally')
+        assert.deepEqual(await ids({ search: '"quotes"' }), [windows.id])
+        assert.deepEqual(await ids({ search: 'C:\\Temp\\x' }), [])
+        assert.deepEqual(await ids({ label: "o'brien" }), [windows.id])
+        assert.deepEqual(await ids({ label: 'needs "review"' }), [windows.id])
+        assert.deepEqual(await ids({ states: ['paused'], repository: 'acme/api' }), [])
+        assert.equal((await store.listTasks({})).nextCursor || null, null)
+      })
+
+      storeTest('filters by creation and update time ranges, start included and end excluded', async (store) => {
+        const day = (n: number): string => new Date(Date.UTC(2026, 1, n)).toISOString()
+        const first = buildTask({ createdAt: day(1), updatedAt: day(10) })
+        const second = buildTask({ createdAt: day(2), updatedAt: day(5) })
+        const third = buildTask({ createdAt: day(3), updatedAt: day(3) })
+        await createTasks(store, [first, second, third])
+        const ids = listIds(store)
+
+        assert.deepEqual(await ids({ since: day(2) }), [third.id, second.id])
+        assert.deepEqual(await ids({ until: day(3) }), [second.id, first.id])
+        assert.deepEqual(await ids({ since: day(2), until: day(3) }), [second.id])
+        assert.deepEqual(await ids({ updatedSince: day(5) }), [second.id, first.id])
+        assert.deepEqual(await ids({ updatedUntil: day(5) }), [third.id])
+        assert.deepEqual(await ids({ updatedSince: day(4), updatedUntil: day(10) }), [second.id])
+        for (const filter of [{ since: 'yesterday' }, { until: '2026-13-45' }, { updatedSince: 'x' }]) {
+          await assert.rejects(store.listTasks(filter), ValidationError)
+        }
+      })
+
+      storeTest('walks every page once even when tasks are added between pages', async (store) => {
+        // Several tasks share a creation time so that the id breaks the tie.
+        const sameInstant = '2026-05-05T05:05:05.000Z'
+        const tasks = Array.from({ length: 23 }, (_, index) =>
+          buildTask(index % 3 === 0 ? { createdAt: sameInstant, updatedAt: sameInstant } : {}),
+        )
+        await createTasks(store, tasks)
+        const expected = (await store.listTasks({ limit: 200 })).items.map((task) => task.id)
+        assert.equal(expected.length, 23)
+
+        const seen: string[] = []
+        let cursor: string | undefined
+        let pages = 0
+        do {
+          const page = await store.listTasks({ limit: 5, cursor })
+          seen.push(...page.items.map((task) => task.id))
+          // A newer task arrives while the client pages: it belongs before the first page, not in a later one.
+          await createTasks(store, [buildTask({ createdAt: '2027-01-01T00:00:00.000Z' })])
+          cursor = page.nextCursor || undefined
+          pages += 1
+        } while (cursor !== undefined)
+        assert.deepEqual(seen, expected)
+        assert.equal(pages, 5)
+      })
+
+      storeTest('ends with an empty cursor when the last page is exactly full', async (store) => {
+        await createTasks(store, [buildTask(), buildTask(), buildTask(), buildTask()])
+        const first = await store.listTasks({ limit: 2 })
+        assert.ok(first.nextCursor)
+        const second = await store.listTasks({ limit: 2, cursor: first.nextCursor })
+        assert.equal(second.items.length, 2)
+        assert.equal(second.nextCursor || null, null)
+      })
+
+      storeTest('clamps an oversized limit to 200 and refuses a zero, negative or fractional one', async (store) => {
+        await createTasks(
+          store,
+          Array.from({ length: 205 }, () => buildTask()),
+        )
+        const page = await store.listTasks({ limit: 10_000 })
+        assert.equal(page.items.length, 200)
+        assert.ok(page.nextCursor)
+        assert.equal((await store.listTasks({})).items.length, 50, 'the default page holds 50')
+        for (const limit of [0, -1, 2.5]) {
+          await assert.rejects(store.listTasks({ limit }), ValidationError)
+        }
+      })
+
+      storeTest('refuses a malformed cursor', async (store) => {
+        const garbage = ['not a cursor', 'bm90IGpzb24', Buffer.from('{"createdAt":"x","id":"y"}').toString('base64url')]
+        for (const cursor of garbage) {
+          await assert.rejects(store.listTasks({ cursor }), ValidationError)
+        }
+      })
+
+      storeTest('lists active tasks, never-synced first, then oldest sync', async (store) => {
+        const syncedLate = buildTask({ state: 'in_progress', lastSyncedAt: '2026-06-01T00:00:00.000Z' })
+        const syncedEarly = buildTask({ state: 'planning', lastSyncedAt: '2026-05-01T00:00:00.000Z' })
+        const neverSynced = buildTask({ state: 'queued' })
+        const done = buildTask({ state: 'completed' })
+        const failed = buildTask({ state: 'failed' })
+        await createTasks(store, [syncedLate, syncedEarly, neverSynced, done, failed])
+        const active = await store.listActiveTasks()
+        assert.deepEqual(
+          active.map((task) => task.id),
+          [neverSynced.id, syncedEarly.id, syncedLate.id],
+        )
+      })
+    })
+
+    describe('events', () => {
+      storeTest('returns events newest first, filtered by type, page by page', async (store) => {
+        const task = buildTask()
+        const other = buildTask()
+        await store.createTask(task, [{ type: 'created', data: {}, at: '2026-01-01T00:00:00.000Z' }])
+        await store.createTask(other, [{ type: 'created', data: {} }])
+        const updates = Array.from({ length: 7 }, (_, index) => ({
+          type: index % 2 === 0 ? 'progress' : 'agent_message',
+          data: { step: index },
+          // Two events share each instant: the order they were written in breaks the tie.
+          at: new Date(Date.UTC(2026, 0, 2, 0, 0, Math.floor(index / 2))).toISOString(),
+        }))
+        await store.updateTask(task, updates)
+
+        const all = await store.getEvents(task.id)
+        assert.deepEqual(
+          all.items.map((event) => event.data.step),
+          [6, 5, 4, 3, 2, 1, 0, undefined],
+        )
+        assert.ok(all.items.every((event) => event.taskId === task.id))
+        assert.equal(all.nextCursor || null, null)
+
+        const progress = await store.getEvents(task.id, { types: ['progress'] })
+        assert.deepEqual(
+          progress.items.map((event) => event.data.step),
+          [6, 4, 2, 0],
+        )
+
+        const steps: unknown[] = []
+        let cursor: string | undefined
+        do {
+          const page = await store.getEvents(task.id, { limit: 3, cursor })
+          steps.push(...page.items.map((event) => event.data.step))
+          cursor = page.nextCursor || undefined
+        } while (cursor !== undefined)
+        assert.deepEqual(steps, [6, 5, 4, 3, 2, 1, 0, undefined])
+      })
+
+      storeTest('filters events by time, start included and end excluded', async (store) => {
+        const task = buildTask()
+        const minute = (n: number): string => new Date(Date.UTC(2026, 2, 1, 0, n)).toISOString()
+        await store.createTask(
+          task,
+          [1, 2, 3, 4].map((n) => ({ type: 'progress', data: { n }, at: minute(n) })),
+        )
+        const ns = async (query: { since?: string; until?: string; types?: string[] }): Promise<unknown[]> =>
+          (await store.getEvents(task.id, query)).items.map((event) => event.data.n)
+        assert.deepEqual(await ns({ since: minute(2) }), [4, 3, 2])
+        assert.deepEqual(await ns({ until: minute(3) }), [2, 1])
+        assert.deepEqual(await ns({ since: minute(2), until: minute(4), types: ['progress'] }), [3, 2])
+        assert.deepEqual(await ns({ since: minute(2), types: ['created'] }), [])
+        await assert.rejects(store.getEvents(task.id, { since: 'last week' }), ValidationError)
+      })
+
+      storeTest('stamps an event without a time with the current time and a fresh id', async (store) => {
+        const before = Date.now()
+        const task = buildTask()
+        await store.createTask(task, [
+          { type: 'created', data: {} },
+          { type: 'progress', data: {} },
+        ])
+        const events = (await store.getEvents(task.id)).items
+        assert.equal(events.length, 2)
+        assert.equal(new Set(events.map((event) => event.id)).size, 2)
+        for (const event of events) {
+          assert.ok(event.id.length > 0)
+          assert.ok(Date.parse(event.at) >= before - 1 && Date.parse(event.at) <= Date.now() + 1)
+        }
+      })
+
+      storeTest('logs one event on an existing task and returns it as stored', async (store) => {
+        const task = buildTask()
+        await store.createTask(task, [{ type: 'created', data: {}, at: '2026-01-01T00:00:00.000Z' }])
+        const logged = await store.logEvent(task.id, {
+          type: 'sync_error',
+          data: { message: 'Jules answered 503' },
+          at: '2026-01-01T00:01:00.000Z',
+        })
+        assert.equal(logged.taskId, task.id)
+        assert.equal(logged.type, 'sync_error')
+        assert.equal(logged.at, '2026-01-01T00:01:00.000Z')
+        const [newest] = (await store.getEvents(task.id)).items
+        assert.deepEqual(newest, logged)
+
+        const stamped = await store.logEvent(task.id, { type: 'progress', data: {} })
+        assert.ok(Math.abs(Date.parse(stamped.at) - Date.now()) < 60_000)
+        assert.notEqual(stamped.id, logged.id)
+      })
+
+      storeTest('refuses to log an event on an unknown task', async (store) => {
+        await assert.rejects(
+          store.logEvent('01NOSUCHTASK0000000000000', { type: 'progress', data: {} }),
+          TaskNotFoundError,
+        )
+      })
+    })
+
+    describe('deleteTask', () => {
+      storeTest('hides a deleted task from lookups and lists but keeps its history', async (store) => {
+        const kept = buildTask({ state: 'in_progress' })
+        const deleted = buildTask({
+          id: '01JDELAAAAAAAAAAAAAAAAAAAA',
+          state: 'in_progress',
+          sessionName: 'sessions/555000111',
+        })
+        await createTasks(store, [kept, deleted])
+        await store.addChatMessages(deleted.id, [chatMessage('a1', 'Hello')])
+
+        assert.equal(await store.deleteTask(deleted.id), true)
+
+        assert.equal(await store.getTask(deleted.id), undefined)
+        assert.equal(await store.findTask(deleted.id), undefined)
+        assert.equal(await store.findTask('sessions/555000111'), undefined)
+        assert.equal(await store.findTask('01JDEL'), undefined)
+        assert.deepEqual(await listIds(store)({}), [kept.id])
+        assert.deepEqual(
+          (await store.listActiveTasks()).map((task) => task.id),
+          [kept.id],
+        )
+        const history = (await store.getEvents(deleted.id)).items
+        assert.deepEqual(
+          history.map((event) => event.type),
+          ['deleted', 'created'],
+        )
+        await assert.rejects(store.updateTask({ ...deleted, state: 'failed' }, []), TaskNotFoundError)
+        assert.equal(await store.deleteTask(deleted.id), false, 'a deleted task is not deleted twice')
+      })
+
+      storeTest('purges a task with all its history, messages and files', async (store) => {
+        const task = buildTask()
+        const other = buildTask()
+        await createTasks(store, [task, other])
+        await store.addChatMessages(task.id, [chatMessage('a1', 'Hello')])
+        await store.setSourceFiles(task.id, [{ path: 'src/a.ts', changeType: 'modified' }])
+
+        assert.equal(await store.deleteTask(task.id, { purge: true }), true)
+
+        assert.equal(await store.getTask(task.id), undefined)
+        assert.deepEqual((await store.getEvents(task.id)).items, [])
+        assert.deepEqual((await store.listChatMessages(task.id)).items, [])
+        assert.deepEqual(await store.listSourceFiles(task.id), [])
+        assert.equal(await store.deleteTask(task.id, { purge: true }), false)
+        assert.equal((await store.getEvents(other.id)).items.length, 1, 'other tasks keep their history')
+      })
+
+      storeTest('purges a task that was deleted before', async (store) => {
+        const task = buildTask()
+        await createTasks(store, [task])
+        assert.equal(await store.deleteTask(task.id), true)
+        assert.equal(await store.deleteTask(task.id, { purge: true }), true)
+        assert.deepEqual((await store.getEvents(task.id)).items, [])
+      })
+
+      storeTest('answers false for a task that does not exist', async (store) => {
+        assert.equal(await store.deleteTask('01NOSUCHTASK0000000000000'), false)
+        assert.equal(await store.deleteTask('01NOSUCHTASK0000000000000', { purge: true }), false)
+      })
+    })
+
+    describe('chat messages', () => {
+      storeTest('records each activity once and says how many messages were new', async (store) => {
+        const task = buildTask()
+        await createTasks(store, [task])
+        const first = [chatMessage('a1', 'Please add tests', 'user', 1), chatMessage('a2', 'Done: 3 tests', 'agent', 2)]
+        assert.equal(await store.addChatMessages(task.id, first), 2)
+        const again = [...first, chatMessage('a3', 'Thanks', 'user', 3)]
+        assert.equal(await store.addChatMessages(task.id, again), 1, 'a sync that repeats records it once')
+        assert.equal(await store.addChatMessages(task.id, []), 0)
+
+        const messages = (await store.listChatMessages(task.id)).items
+        assert.deepEqual(
+          messages.map((message) => [message.activityId, message.role, message.text]),
+          [
+            ['a1', 'user', 'Please add tests'],
+            ['a2', 'agent', 'Done: 3 tests'],
+            ['a3', 'user', 'Thanks'],
+          ],
+        )
+        assert.ok(messages.every((message) => message.taskId === task.id && message.id.length > 0))
+        assert.equal(messages[0]?.at, chatMessage('a1', '', 'user', 1).at)
+      })
+
+      storeTest('keeps every message that has no activity id', async (store) => {
+        const task = buildTask()
+        await createTasks(store, [task])
+        const note = { role: 'user' as const, text: 'Also fix the docs', activityId: null, at: minuteOf(1) }
+        assert.equal(await store.addChatMessages(task.id, [note, note]), 2)
+        assert.equal((await store.listChatMessages(task.id)).items.length, 2)
+      })
+
+      storeTest('lists messages oldest first, page by page', async (store) => {
+        const task = buildTask()
+        await createTasks(store, [task])
+        await store.addChatMessages(
+          task.id,
+          Array.from({ length: 7 }, (_, index) => chatMessage(`a${index}`, `message ${index}`, 'agent', index)),
+        )
+        const texts: string[] = []
+        let cursor: string | undefined
+        let pages = 0
+        do {
+          const page = await store.listChatMessages(task.id, { limit: 3, cursor })
+          texts.push(...page.items.map((message) => message.text))
+          cursor = page.nextCursor || undefined
+          pages += 1
+        } while (cursor !== undefined)
+        assert.deepEqual(
+          texts,
+          Array.from({ length: 7 }, (_, index) => `message ${index}`),
+        )
+        assert.equal(pages, 3)
+      })
+
+      storeTest('refuses messages for an unknown task', async (store) => {
+        await assert.rejects(
+          store.addChatMessages('01NOSUCHTASK0000000000000', [chatMessage('a1', 'Hi')]),
+          TaskNotFoundError,
+        )
+      })
+    })
+
+    describe('source files', () => {
+      storeTest('replaces the set of changed files as a whole', async (store) => {
+        const task = buildTask()
+        await createTasks(store, [task])
+        await store.setSourceFiles(task.id, [
+          { path: 'src/upload.ts', changeType: 'modified' },
+          { path: 'README.md', changeType: 'added' },
+        ])
+        assert.deepEqual(await store.listSourceFiles(task.id), [
+          { taskId: task.id, path: 'README.md', changeType: 'added' },
+          { taskId: task.id, path: 'src/upload.ts', changeType: 'modified' },
+        ])
+        await store.setSourceFiles(task.id, [
+          { path: 'src/upload.ts', changeType: 'deleted' },
+          { path: 'test/upload.test.ts', changeType: 'added' },
+        ])
+        assert.deepEqual(await store.listSourceFiles(task.id), [
+          { taskId: task.id, path: 'src/upload.ts', changeType: 'deleted' },
+          { taskId: task.id, path: 'test/upload.test.ts', changeType: 'added' },
+        ])
+        await store.setSourceFiles(task.id, [])
+        assert.deepEqual(await store.listSourceFiles(task.id), [])
+      })
+
+      storeTest('refuses files for an unknown task', async (store) => {
+        await assert.rejects(
+          store.setSourceFiles('01NOSUCHTASK0000000000000', [{ path: 'a', changeType: 'added' }]),
+          TaskNotFoundError,
+        )
+      })
+    })
+
+    describe('getRelations', () => {
+      storeTest('loads the files and latest messages of many tasks at once', async (store) => {
+        const busy = buildTask()
+        const quiet = buildTask()
+        const bare = buildTask()
+        await createTasks(store, [busy, quiet, bare])
+        await store.addChatMessages(
+          busy.id,
+          Array.from({ length: 5 }, (_, index) => chatMessage(`b${index}`, `busy ${index}`, 'agent', index)),
+        )
+        await store.addChatMessages(quiet.id, [chatMessage('q0', 'quiet 0', 'user', 0)])
+        await store.setSourceFiles(busy.id, [
+          { path: 'b.ts', changeType: 'added' },
+          { path: 'a.ts', changeType: 'modified' },
+        ])
+
+        const relations = await store.getRelations([busy.id, quiet.id, bare.id])
+        assert.deepEqual([...relations.keys()].sort(), [busy.id, quiet.id, bare.id].sort())
+        assert.deepEqual(
+          relations.get(busy.id)?.chatMessages.map((message) => message.text),
+          ['busy 2', 'busy 3', 'busy 4'],
+          'the latest three, oldest first',
+        )
+        assert.deepEqual(
+          relations.get(busy.id)?.sourceFiles.map((file) => file.path),
+          ['a.ts', 'b.ts'],
+        )
+        assert.deepEqual(
+          relations.get(quiet.id)?.chatMessages.map((message) => message.text),
+          ['quiet 0'],
+        )
+        assert.deepEqual(relations.get(bare.id), { sourceFiles: [], chatMessages: [] })
+
+        const one = await store.getRelations([busy.id], { messagesPerTask: 1 })
+        assert.deepEqual(
+          one.get(busy.id)?.chatMessages.map((message) => message.text),
+          ['busy 4'],
+        )
+        assert.equal((await store.getRelations([])).size, 0)
+      })
+    })
+  })
+}
+
+async function createTasks(store: TaskStore, tasks: Task[]): Promise<void> {
+  for (const task of tasks) await store.createTask(task, [{ type: 'created', data: {} }])
+}
+
+function listIds(store: TaskStore): (filter: TaskFilter) => Promise<string[]> {
+  return async (filter) => (await store.listTasks(filter)).items.map((task) => task.id)
+}
+
+function minuteOf(n: number): string {
+  return new Date(Date.UTC(2026, 3, 1, 0, n)).toISOString()
+}
+
+function chatMessage(activityId: string, text: string, role: 'user' | 'agent' = 'agent', minute = 0): NewChatMessage {
+  return { activityId, text, role, at: minuteOf(minute) }
+}

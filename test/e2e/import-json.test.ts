@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { ExitCode } from '../../src/core/errors.js'
+import type { Task, TaskPage } from '../../src/core/task.js'
+import type { ImportReport } from '../../src/plugins/storage-json/import.js'
+import { buildTask } from '../../src/testing/build-task.js'
+
+const root = new URL('../..', import.meta.url).pathname
+const runJs = join(root, 'bin', 'run.js')
+
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs the real, built `bin/run.js` as a user would, in its own home, data and config directories. */
+function jjm(args: string[], env: Record<string, string>): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [runJs, ...args],
+      { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
+        resolve({ code, stdout, stderr })
+      },
+    )
+    // As from cron: standard input is empty, not an open pipe.
+    child.stdin?.end()
+  })
+}
+
+function json<T>(run: Run): T {
+  try {
+    return JSON.parse(run.stdout) as T
+  } catch {
+    throw new Error(`not JSON (exit ${run.code}):\n${run.stdout}\n--- stderr ---\n${run.stderr}`)
+  }
+}
+
+/** A task as the original job manager wrote it: snake_case, with its history inline. */
+function legacyRecord(task: Task): Record<string, unknown> {
+  return {
+    id: task.id,
+    session_name: task.sessionName,
+    title: task.title,
+    prompt: task.prompt,
+    repository: task.repository,
+    state: task.state.toUpperCase(),
+    created_at: task.createdAt,
+    updated_at: task.updatedAt,
+    events: [
+      { id: 1, type: 'created', data: {}, at: task.createdAt },
+      { id: 2, type: 'state_changed', data: { to: task.state }, at: task.updatedAt },
+    ],
+    chat_messages: [{ role: 'agent', text: 'Here is my plan', activity_id: `${task.id}-a1`, at: task.updatedAt }],
+    source_files: [{ path: 'src/upload.ts', change_type: 'modified' }],
+  }
+}
+
+describe('jjm migrate import-json, end to end', { timeout: 180_000 }, () => {
+  let dir: string
+  let env: Record<string, string>
+
+  before(async () => {
+    assert.ok(
+      existsSync(join(root, 'dist', 'src', 'commands', 'migrate', 'import-json.js')),
+      'dist/ is missing or stale: run `npm run build` (npm test does)',
+    )
+    dir = await mkdtemp(join(tmpdir(), 'jjm-e2e-import-'))
+    env = {
+      HOME: dir,
+      XDG_CONFIG_HOME: join(dir, 'config'),
+      XDG_DATA_HOME: join(dir, 'data'),
+      XDG_CACHE_HOME: join(dir, 'cache'),
+      JJM_LOG_LEVEL: 'warn',
+    }
+  })
+
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  it('imports a legacy file into SQLite once, and nothing more when run again', async () => {
+    const tasks = [buildTask({ state: 'completed' }), buildTask({ state: 'in_progress' }), buildTask()]
+    const file = join(dir, 'legacy.json')
+    await writeFile(file, JSON.stringify(Object.fromEntries(tasks.map((task) => [task.id, legacyRecord(task)]))))
+    const db = join(dir, 'imported.sqlite')
+
+    const first = await jjm(['migrate', 'import-json', file, '--db', db, '--json'], env)
+    assert.equal(first.code, 0, first.stderr)
+    assert.deepEqual(json<ImportReport>(first), {
+      file,
+      dryRun: false,
+      imported: { tasks: 3, events: 6, chatMessages: 3, sourceFiles: 3 },
+      skipped: 0,
+      invalid: [],
+    })
+
+    const second = await jjm(['migrate', 'import-json', file, '--db', db, '--json'], env)
+    assert.equal(second.code, 0, second.stderr)
+    const again = json<ImportReport>(second)
+    assert.deepEqual(again.imported, { tasks: 0, events: 0, chatMessages: 0, sourceFiles: 0 })
+    assert.equal(again.skipped, 3)
+
+    const listed = json<TaskPage>(await jjm(['tasks', 'list', '--db', db, '--json'], env))
+    assert.deepEqual(listed.items.map((task) => task.id).sort(), tasks.map((task) => task.id).sort())
+    assert.equal(listed.items.find((task) => task.id === tasks[1]?.id)?.state, 'in_progress')
+  })
+
+  it('imports the valid records, lists the invalid ones and exits with the invalid-input code', async () => {
+    const good = buildTask()
+    const file = join(dir, 'partly-broken.json')
+    await writeFile(
+      file,
+      JSON.stringify({
+        version: 1,
+        tasks: { [good.id]: legacyRecord(good), BROKEN: { id: 'BROKEN', prompt: 'no session' } },
+      }),
+    )
+    const db = join(dir, 'partly.sqlite')
+
+    const text = await jjm(['migrate', 'import-json', file, '--db', db, '--dry-run'], env)
+    assert.equal(text.code, ExitCode.validation)
+    assert.match(
+      text.stdout,
+      /would import 1 tasks, 2 events, 1 chat messages, 1 source files; skipped 0 already present; 1 invalid/,
+    )
+    assert.match(text.stderr, /invalid {2}BROKEN {2}sessionName: is missing/)
+
+    const run = await jjm(['migrate', 'import-json', file, '--db', db, '--json'], env)
+    assert.equal(run.code, ExitCode.validation, run.stderr)
+    const report = json<ImportReport>(run)
+    assert.equal(report.imported.tasks, 1)
+    assert.deepEqual(report.invalid, [{ id: 'BROKEN', field: 'sessionName', reason: 'is missing' }])
+    const shown = await jjm(['tasks', 'show', good.id, '--db', db, '--json'], env)
+    assert.equal(shown.code, 0, shown.stderr)
+  })
+
+  it('refuses a corrupt file with the storage exit code and leaves it untouched', async () => {
+    const file = join(dir, 'corrupt.json')
+    const content = '{"01J": {"prompt": "cut off'
+    await writeFile(file, content)
+    const run = await jjm(['migrate', 'import-json', file, '--db', join(dir, 'corrupt.sqlite')], env)
+    assert.equal(run.code, ExitCode.storage)
+    assert.match(run.stderr, /corrupt\.json is not valid JSON.*restore it from a backup, or move it away/)
+    assert.equal(await readFile(file, 'utf8'), content)
+  })
+
+  it('refuses a file that does not exist as invalid input, creating no database', async () => {
+    const db = join(dir, 'never.sqlite')
+    const run = await jjm(['migrate', 'import-json', join(dir, 'nowhere.json'), '--db', db], env)
+    assert.equal(run.code, ExitCode.validation)
+    assert.match(run.stderr, /There is no file .*nowhere\.json/)
+    assert.equal(existsSync(db), false)
+  })
+
+  it('runs tasks on the json storage backend with the simulator', async () => {
+    const store = join(dir, 'team.json')
+    const created = await jjm(
+      [
+        'tasks',
+        'create',
+        '--jules',
+        'sim',
+        '--storage',
+        'json',
+        '--db',
+        store,
+        '--repo',
+        'acme/api',
+        'Add a health endpoint',
+        '--json',
+      ],
+      env,
+    )
+    assert.equal(created.code, 0, created.stderr)
+    const task = json<Task>(created)
+    const listed = json<TaskPage>(await jjm(['tasks', 'list', '--storage', 'json', '--db', store, '--json'], env))
+    assert.deepEqual(
+      listed.items.map((item) => item.id),
+      [task.id],
+    )
+    const document = JSON.parse(await readFile(store, 'utf8')) as { version: number; simSessions: object }
+    assert.equal(document.version, 1)
+    assert.equal(Object.keys(document.simSessions).length, 1)
+  })
+})

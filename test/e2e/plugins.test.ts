@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import type { Task, TaskPage } from '../../src/core/task.js'
+
+const root = new URL('../..', import.meta.url).pathname
+const runJs = join(root, 'bin', 'run.js')
+const fixturePlugin = join(root, 'test', 'fixtures', 'jjm-plugin-fixture')
+
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs the real, built `bin/run.js` as a user would, in its own home, data, config and cache directories. */
+function jjm(args: string[], env: Record<string, string>): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [runJs, ...args],
+      { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
+        resolve({ code, stdout, stderr })
+      },
+    )
+    // As from cron: standard input is empty, not an open pipe.
+    child.stdin?.end()
+  })
+}
+
+function json<T>(run: Run): T {
+  try {
+    return JSON.parse(run.stdout) as T
+  } catch {
+    throw new Error(`not JSON (exit ${run.code}):\n${run.stdout}\n--- stderr ---\n${run.stderr}`)
+  }
+}
+
+describe('a backend plugin linked with `jjm plugins link`', { timeout: 180_000 }, () => {
+  let dir: string
+  let env: Record<string, string>
+  let db: string
+  // The tests below are steps of one story: link, use, unlink.
+  let created: Task
+
+  before(async () => {
+    assert.ok(
+      existsSync(join(root, 'dist', 'src', 'commands')),
+      'dist/ is missing: run `npm run build` (npm test does)',
+    )
+    dir = await mkdtemp(join(tmpdir(), 'jjm-e2e-plugins-'))
+    // oclif records linked plugins under the data directory: a private one keeps the user's own plugins out.
+    env = {
+      HOME: dir,
+      XDG_CONFIG_HOME: join(dir, 'config'),
+      XDG_DATA_HOME: join(dir, 'data'),
+      XDG_CACHE_HOME: join(dir, 'cache'),
+      JJM_LOG_LEVEL: 'warn',
+    }
+    db = join(dir, 'x.sqlite')
+  })
+
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  it('links the fixture plugin without installing anything and lists it as linked', async () => {
+    // --no-install: nothing reaches npm, so the test runs offline (the fixture has no dependencies anyway).
+    const linked = await jjm(['plugins', 'link', fixturePlugin, '--no-install'], env)
+    assert.equal(linked.code, 0, linked.stderr)
+
+    const listed = await jjm(['plugins'], env)
+    assert.equal(listed.code, 0, listed.stderr)
+    assert.match(listed.stdout, /^jjm-plugin-fixture \S+ \(link\) .*jjm-plugin-fixture$/m)
+  })
+
+  it('creates a task in the backend the plugin provides and lists it back from the plugin’s file', async () => {
+    const create = await jjm(
+      [
+        'tasks',
+        'create',
+        '--storage',
+        'fixture-file',
+        '--jules',
+        'sim',
+        '--db',
+        db,
+        '--repo',
+        'acme/api',
+        'x',
+        '--json',
+      ],
+      env,
+    )
+    assert.equal(create.code, 0, create.stderr)
+    created = json<Task>(create)
+    assert.equal(created.repository, 'acme/api')
+    assert.equal(created.prompt, 'x')
+
+    const list = await jjm(['tasks', 'list', '--storage', 'fixture-file', '--jules', 'sim', '--db', db, '--json'], env)
+    assert.equal(list.code, 0, list.stderr)
+    assert.deepEqual(json<TaskPage>(list).items, [created])
+
+    // The task lives in the plugin's own file beside --db, and SQLite was never opened.
+    const file = JSON.parse(await readFile(`${db}.fixture.json`, 'utf8')) as { tasks: Record<string, Task> }
+    assert.deepEqual(Object.keys(file.tasks), [created.id])
+    assert.equal(existsSync(db), false)
+  })
+
+  it('selects the plugin’s backend through JJM_STORAGE as well as --storage', async () => {
+    const list = await jjm(['tasks', 'list', '--db', db, '--json'], { ...env, JJM_STORAGE: 'fixture-file' })
+    assert.equal(list.code, 0, list.stderr)
+    assert.deepEqual(
+      json<TaskPage>(list).items.map((task) => task.id),
+      [created.id],
+    )
+  })
+
+  it('refuses an unknown storage name with exit 10, listing each backend with the plugin that provides it', async () => {
+    const run = await jjm(['tasks', 'list', '--storage', 'nope', '--db', db], env)
+    assert.equal(run.code, 10, run.stderr)
+    assert.match(run.stderr, /Error: No storage backend is named "nope"\./)
+    const available = /Available: (.*?)\. Choose one/.exec(run.stderr)?.[1] ?? ''
+    // Hooks answer in the order oclif loads plugins, which varies; the list grows as jjm gains backends.
+    const entries = available.split(', ')
+    assert.ok(entries.includes('sqlite (from jjm)'), available)
+    assert.ok(entries.includes('fixture-file (from jjm-plugin-fixture)'), available)
+    assert.match(run.stderr, /\[JJM_CONFIGURATION\]/)
+    assert.equal(run.stdout, '')
+  })
+
+  it('forgets the backend once the plugin is unlinked', async () => {
+    const unlinked = await jjm(['plugins', 'unlink', 'jjm-plugin-fixture'], env)
+    assert.equal(unlinked.code, 0, unlinked.stderr)
+
+    const listed = await jjm(['plugins'], env)
+    assert.doesNotMatch(listed.stdout, /jjm-plugin-fixture/)
+
+    const run = await jjm(['tasks', 'list', '--storage', 'fixture-file', '--db', db, '--json'], env)
+    assert.equal(run.code, 10, run.stderr)
+    const { error } = json<{ error: { code: string; message: string } }>(run)
+    assert.equal(error.code, 'JJM_CONFIGURATION')
+    assert.match(error.message, /No storage backend is named "fixture-file"\. Available: sqlite \(from jjm\)/)
+    assert.doesNotMatch(error.message, /jjm-plugin-fixture/)
+  })
+})

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import type { Task, TaskPage } from '../../src/core/task.js'
+import { postgres, redis } from '../support/services.js'
+
+const root = new URL('../..', import.meta.url).pathname
+const runJs = join(root, 'bin', 'run.js')
+
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+function jjm(args: string[], env: Record<string, string>): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [runJs, ...args],
+      { cwd: root, env, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr })
+      },
+    )
+    child.stdin?.end()
+  })
+}
+
+function json<T>(run: Run): T {
+  try {
+    return JSON.parse(run.stdout) as T
+  } catch {
+    throw new Error(`not JSON (exit ${run.code}):\n${run.stdout}\n--- stderr ---\n${run.stderr}`)
+  }
+}
+
+describe('a team on one PostgreSQL and one Redis', { timeout: 120_000 }, () => {
+  it('sets up a new database on first use and shares tasks between processes without stale cache reads', async (t) => {
+    const pg = await postgres(t)
+    const rd = await redis(t)
+    if (!pg || !rd) return
+    const database = await pg.createDatabase()
+    const dir = await mkdtemp(join(tmpdir(), 'jjm-team-'))
+    try {
+      const env = {
+        PATH: process.env.PATH ?? '',
+        HOME: dir,
+        XDG_CONFIG_HOME: join(dir, 'config'),
+        XDG_DATA_HOME: join(dir, 'data'),
+        XDG_CACHE_HOME: join(dir, 'cache'),
+        DATABASE_URL: database.url,
+        REDIS_URL: rd.url,
+        JJM_JULES: 'sim',
+        JJM_LOG_LEVEL: 'warn',
+      }
+      const status = await jjm(['migrate', 'status', '--json'], env)
+      assert.equal(status.code, 0, status.stderr)
+      assert.equal(json<{ storage: string; pending: string[] }>(status).storage, 'postgresql')
+
+      // Each CLI run is its own process: the second list must see the task created in between,
+      // even though the first list put its page into the shared Redis cache.
+      const before = await jjm(['tasks', 'list', '--json'], env)
+      assert.equal(before.code, 0, before.stderr)
+      assert.deepEqual(json<TaskPage>(before).items, [])
+      const created = await jjm(['tasks', 'create', '--repo', 'acme/api', 'Shared work', '--json'], env)
+      assert.equal(created.code, 0, created.stderr)
+      const task = json<Task>(created)
+      const after = await jjm(['tasks', 'list', '--json'], env)
+      assert.deepEqual(
+        json<TaskPage>(after).items.map((item) => item.id),
+        [task.id],
+      )
+      const shown = await jjm(['tasks', 'show', task.id, '--json'], env)
+      assert.equal(json<Task>(shown).sessionName, task.sessionName)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+      await database.drop()
+    }
+  })
+
+  it('says which database it could not reach, without the password, and exits with the storage code', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'jjm-team-'))
+    try {
+      const run = await jjm(['tasks', 'list'], {
+        PATH: process.env.PATH ?? '',
+        HOME: dir,
+        XDG_CONFIG_HOME: join(dir, 'config'),
+        XDG_DATA_HOME: join(dir, 'data'),
+        DATABASE_URL: 'postgresql://jjm:s3cret@127.0.0.1:5499/jjm',
+      })
+      t.diagnostic(run.stderr)
+      assert.equal(run.code, 18)
+      assert.match(run.stderr, /127\.0\.0\.1:5499/)
+      assert.doesNotMatch(run.stderr, /s3cret/)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -1,0 +1,277 @@
+import assert from 'node:assert/strict'
+import { describe, it, type TestContext } from 'node:test'
+import pg from 'pg'
+import { MigrationRequiredError, StorageError, ValidationError } from '../../../src/core/errors.js'
+import type { Task } from '../../../src/core/task.js'
+import { openSqlStore, type PostgresStoreOptions, type SqlStorage } from '../../../src/plugins/storage-sql/sql-store.js'
+import { buildTask } from '../../../src/testing/index.js'
+import { postgres, uniqueName } from '../../support/services.js'
+
+// The behaviour every TaskStore shares runs in task-store-contract.test.ts;
+// this file is about PostgreSQL itself: column types, migrations, query
+// counts, the pool, and how connection failures read.
+
+const initialMigration = 'Migration20261125000000_initial'
+const softDeleteMigration = 'Migration20261125120000_soft_delete'
+const allMigrations = [initialMigration, softDeleteMigration]
+
+interface Database {
+  url: string
+  name: string
+  adminUrl: string
+}
+
+/** Runs `work` on a fresh database, dropped afterwards; skips (locally) when PostgreSQL is absent. */
+async function withDatabase(t: TestContext, work: (database: Database) => Promise<void>): Promise<void> {
+  const service = await postgres(t)
+  if (service === undefined) return
+  const database = await service.createDatabase()
+  try {
+    await work({ url: database.url, name: database.name, adminUrl: service.adminUrl })
+  } finally {
+    await database.drop()
+  }
+}
+
+async function withStore(
+  url: string,
+  options: Partial<Omit<PostgresStoreOptions, 'dialect' | 'url'>>,
+  work: (storage: SqlStorage) => Promise<void>,
+): Promise<void> {
+  const storage = await openSqlStore({ dialect: 'postgresql', url, poolSize: 4, ...options })
+  try {
+    await work(storage)
+  } finally {
+    await storage.close()
+  }
+}
+
+async function query<T>(url: string, sql: string, values: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query(sql, values)).rows as T[]
+  } finally {
+    await client.end()
+  }
+}
+
+/** What MikroORM would still change to make the database match the entities. */
+async function schemaDifference(url: string): Promise<string> {
+  const { MikroORM } = await import('@mikro-orm/postgresql')
+  const { entities } = await import('../../../src/plugins/storage-sql/entities.js')
+  const orm = await MikroORM.init({ clientUrl: url, entities, debug: false })
+  try {
+    return (await orm.schema.getUpdateSchemaSQL({ wrap: false })).trim()
+  } finally {
+    await orm.close(true)
+  }
+}
+
+async function createTasks(storage: SqlStorage, tasks: Task[]): Promise<void> {
+  for (const task of tasks) await storage.store.createTask(task, [{ type: 'created', data: {} }])
+}
+
+describe('openSqlStore on PostgreSQL', () => {
+  describe('schema', () => {
+    it('sets up a new database with jsonb columns and timestamps with time zone', async (t) => {
+      await withDatabase(t, async ({ url }) => {
+        await withStore(url, {}, async (storage) => {
+          assert.deepEqual(await storage.schema.status(), { executed: allMigrations, pending: [] })
+        })
+        const columns = await query<{ table_name: string; column_name: string; data_type: string }>(
+          url,
+          `select table_name, column_name, data_type from information_schema.columns
+           where table_schema = 'public' and column_name in ('labels', 'metadata', 'data', 'state', 'created_at', 'at', 'deleted_at')
+           order by table_name, column_name`,
+        )
+        const types = Object.fromEntries(columns.map((row) => [`${row.table_name}.${row.column_name}`, row.data_type]))
+        assert.equal(types['task.labels'], 'jsonb')
+        assert.equal(types['task.metadata'], 'jsonb')
+        assert.equal(types['task_event.data'], 'jsonb')
+        assert.equal(types['sim_session.state'], 'jsonb')
+        assert.equal(types['task.created_at'], 'timestamp with time zone')
+        assert.equal(types['task.deleted_at'], 'timestamp with time zone')
+        assert.equal(types['task_event.at'], 'timestamp with time zone')
+      })
+    })
+
+    it('agrees with the entity schemas (no schema difference after migrating)', async (t) => {
+      await withDatabase(t, async ({ url }) => {
+        await withStore(url, {}, async () => {})
+        assert.equal(await schemaDifference(url), '')
+      })
+    })
+
+    it('refuses to open an existing database whose schema is behind and names jjm migrate up', async (t) => {
+      await withDatabase(t, async ({ url }) => {
+        await withStore(url, { migrate: 'none' }, async (storage) => {
+          assert.deepEqual(await storage.schema.up({ to: initialMigration }), [initialMigration])
+        })
+        await assert.rejects(openSqlStore({ dialect: 'postgresql', url }), (error: unknown) => {
+          assert.ok(error instanceof MigrationRequiredError)
+          assert.match(error.message, /jjm migrate up/)
+          assert.match(error.message, new RegExp(softDeleteMigration))
+          return true
+        })
+        await assert.rejects(openSqlStore({ dialect: 'postgresql', url, migrate: 'check' }), MigrationRequiredError)
+      })
+    })
+
+    it('goes down and up again, keeping the data of the tables that stay', async (t) => {
+      await withDatabase(t, async ({ url }) => {
+        const task = buildTask({ labels: ['a', 'b'], metadata: { deep: { list: [1, null] } } })
+        await withStore(url, {}, async (storage) => {
+          await storage.store.createTask(task, [{ type: 'created', data: { by: 'test' } }])
+          await storage.store.addChatMessages(task.id, [
+            { activityId: 'a1', role: 'user', text: 'Go', at: task.createdAt },
+            { activityId: null, role: 'agent', text: 'Noted', at: task.updatedAt },
+          ])
+          assert.deepEqual(await storage.schema.down(), [softDeleteMigration])
+          assert.deepEqual(await storage.schema.status(), {
+            executed: [initialMigration],
+            pending: [softDeleteMigration],
+          })
+          assert.deepEqual(await storage.schema.up(), [softDeleteMigration])
+        })
+        assert.equal(await schemaDifference(url), '', 'down then up gives back the same schema')
+        await withStore(url, {}, async (storage) => {
+          assert.deepEqual(await storage.store.getTask(task.id), task)
+          assert.deepEqual(
+            (await storage.store.listChatMessages(task.id)).items.map((message) => message.text),
+            ['Go', 'Noted'],
+          )
+          await assert.rejects(storage.schema.down({ to: 'Migration_nope' }), ValidationError)
+          assert.deepEqual(await storage.schema.down({ to: initialMigration }), [softDeleteMigration, initialMigration])
+          const tables = await query<{ table_name: string }>(
+            url,
+            "select table_name from information_schema.tables where table_schema = 'public' and table_name <> 'mikro_orm_migrations'",
+          )
+          assert.deepEqual(tables, [], 'going down past the first migration leaves no jjm table')
+          assert.deepEqual(await storage.schema.up(), allMigrations)
+          assert.deepEqual((await storage.store.listTasks({})).items, [])
+        })
+      })
+    })
+  })
+
+  describe('queries', () => {
+    it('lists 50 tasks and loads their relations in three queries, as it does for 5', async (t) => {
+      await withDatabase(t, async ({ url }) => {
+        const queries: string[] = []
+        await withStore(url, { debugQueries: (sql) => queries.push(sql) }, async (storage) => {
+          const tasks = Array.from({ length: 60 }, () => buildTask())
+          await createTasks(storage, tasks)
+          for (const task of tasks) {
+            await storage.store.addChatMessages(
+              task.id,
+              [1, 2, 3, 4].map((n) => ({
+                activityId: `${task.id}-${n}`,
+                role: 'agent' as const,
+                text: `m${n}`,
+                at: task.createdAt,
+              })),
+            )
+            await storage.store.setSourceFiles(task.id, [{ path: 'src/a.ts', changeType: 'modified' }])
+          }
+          const count = async (limit: number): Promise<number> => {
+            queries.length = 0
+            const page = await storage.store.listTasks({ label: 'flaky', search: 'FLAKY', limit })
+            const relations = await storage.store.getRelations(page.items.map((task) => task.id))
+            assert.equal(relations.size, limit)
+            for (const relation of relations.values()) {
+              assert.equal(relation.chatMessages.length, 3)
+              assert.equal(relation.sourceFiles.length, 1)
+            }
+            return queries.length
+          }
+          assert.equal(await count(50), 3, queries.join('\n'))
+          assert.equal(await count(5), 3, queries.join('\n'))
+        })
+      })
+    })
+
+    it('opens no more connections than the pool size, however many calls run at once', async (t) => {
+      await withDatabase(t, async ({ url, name, adminUrl }) => {
+        await withStore(url, { poolSize: 2 }, async (storage) => {
+          await createTasks(storage, [buildTask()])
+          await Promise.all(Array.from({ length: 20 }, () => storage.store.listTasks({ search: 'flaky' })))
+          const [row] = await query<{ count: string }>(
+            adminUrl,
+            "select count(*) from pg_stat_activity where datname = $1 and backend_type = 'client backend'",
+            [name],
+          )
+          assert.ok(Number(row?.count) >= 1 && Number(row?.count) <= 2, `connections: ${row?.count}`)
+        })
+      })
+    })
+  })
+
+  describe('connection failures', () => {
+    const noStack = (message: string): void => assert.doesNotMatch(message, /\n\s+at /)
+
+    it('names the server without the password when nothing listens there', async () => {
+      const url = 'postgresql://jjm:s3cret@127.0.0.1:1/jjm'
+      await assert.rejects(openSqlStore({ dialect: 'postgresql', url }), (error: unknown) => {
+        assert.ok(error instanceof StorageError)
+        assert.equal(error.context.problem, 'unreachable')
+        assert.match(error.message, /127\.0\.0\.1:1/)
+        assert.match(error.message, /DATABASE_URL/)
+        assert.doesNotMatch(error.message, /s3cret/)
+        assert.doesNotMatch(JSON.stringify(error.toJSON()), /s3cret/)
+        noStack(error.message)
+        return true
+      })
+    })
+
+    it('says to create a database that does not exist', async (t) => {
+      const service = await postgres(t)
+      if (service === undefined) return
+      const url = new URL(service.adminUrl)
+      url.pathname = `/${uniqueName('jjm_missing')}`
+      await assert.rejects(openSqlStore({ dialect: 'postgresql', url: url.toString() }), (error: unknown) => {
+        assert.ok(error instanceof StorageError)
+        assert.equal(error.context.problem, 'database-missing')
+        assert.match(error.message, /createdb jjm_missing_/)
+        noStack(error.message)
+        return true
+      })
+    })
+
+    it('says the login was refused, without the password', async (t) => {
+      await withDatabase(t, async ({ url, adminUrl }) => {
+        const role = uniqueName('jjm_nologin')
+        await query(adminUrl, `create role "${role}" nologin`)
+        try {
+          const refused = new URL(url)
+          refused.username = role
+          refused.password = 'hunter2secret'
+          await assert.rejects(openSqlStore({ dialect: 'postgresql', url: refused.toString() }), (error: unknown) => {
+            assert.ok(error instanceof StorageError)
+            assert.equal(error.context.problem, 'authentication')
+            assert.match(error.message, /refused the login/)
+            assert.match(error.message, new RegExp(role))
+            assert.doesNotMatch(error.message, /hunter2secret/)
+            assert.doesNotMatch(JSON.stringify(error.toJSON()), /hunter2secret/)
+            return true
+          })
+        } finally {
+          await query(adminUrl, `drop role if exists "${role}"`)
+        }
+      })
+    })
+
+    it('turns a database dropped under the store into a MigrationRequiredError naming jjm migrate up', async (t) => {
+      await withDatabase(t, async ({ url }) => {
+        await withStore(url, {}, async (storage) => {
+          await query(url, 'drop table task_event, chat_message, source_file, task cascade')
+          await assert.rejects(storage.store.listTasks({}), (error: unknown) => {
+            assert.ok(error instanceof MigrationRequiredError)
+            assert.match(error.message, /jjm migrate up/)
+            return true
+          })
+        })
+      })
+    })
+  })
+})

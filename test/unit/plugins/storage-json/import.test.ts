@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { TaskStore } from '../../../../src/core/ports.js'
+import type { Task } from '../../../../src/core/task.js'
+import { type JsonStoreContents, parseJsonStore } from '../../../../src/plugins/storage-json/format.js'
+import { importTasks } from '../../../../src/plugins/storage-json/import.js'
+import { openSqlStore } from '../../../../src/plugins/storage-sql/sql-store.js'
+import { buildTask } from '../../../../src/testing/build-task.js'
+
+/** A legacy record of `task` with some history, as the original job manager wrote it (snake_case). */
+function legacyRecord(task: Task, history: { events?: number; messages?: number; files?: number } = {}) {
+  return {
+    id: task.id,
+    session_name: task.sessionName,
+    title: task.title,
+    prompt: task.prompt,
+    repository: task.repository,
+    state: task.state,
+    labels: task.labels,
+    created_at: task.createdAt,
+    updated_at: task.updatedAt,
+    events: Array.from({ length: history.events ?? 0 }, (_, index) => ({
+      id: index + 1,
+      type: index === 0 ? 'created' : 'progress',
+      data: { step: index },
+      at: new Date(Date.parse(task.createdAt) + index * 1000).toISOString(),
+    })),
+    chat_messages: Array.from({ length: history.messages ?? 0 }, (_, index) => ({
+      role: index % 2 === 0 ? 'user' : 'agent',
+      text: `message ${index}`,
+      activity_id: `${task.id}-act-${index}`,
+      at: new Date(Date.parse(task.createdAt) + index * 1000).toISOString(),
+    })),
+    source_files: Array.from({ length: history.files ?? 0 }, (_, index) => ({
+      path: `src/file-${index}.ts`,
+      change_type: 'modified',
+    })),
+  }
+}
+
+function source(document: unknown): JsonStoreContents {
+  return parseJsonStore(JSON.stringify(document), '/legacy/tasks.json', { defaultTime: '2025-01-01T00:00:00.000Z' })
+}
+
+async function withSqlStore(work: (store: TaskStore) => Promise<void>): Promise<void> {
+  const storage = await openSqlStore({ dialect: 'sqlite', path: ':memory:' })
+  try {
+    await work(storage.store)
+  } finally {
+    await storage.close()
+  }
+}
+
+describe('importing a JSON store into the SQL store', () => {
+  it('copies tasks with their events, chat messages and source files, and imports nothing the second time', async () => {
+    const first = buildTask({ labels: ['legacy'] })
+    const second = buildTask({ state: 'completed' })
+    const legacy = source({
+      [first.id]: legacyRecord(first, { events: 3, messages: 2, files: 2 }),
+      [second.id]: legacyRecord(second, { events: 1 }),
+    })
+    await withSqlStore(async (store) => {
+      const report = await importTasks(legacy, store)
+      assert.deepEqual(report, {
+        imported: { tasks: 2, events: 4, chatMessages: 2, sourceFiles: 2 },
+        skipped: 0,
+        invalid: [],
+      })
+
+      const copied = await store.getTask(first.id)
+      assert.equal(copied?.sessionName, first.sessionName)
+      assert.deepEqual(copied?.labels, ['legacy'])
+      assert.equal(copied?.createdAt, first.createdAt)
+      const events = (await store.getEvents(first.id)).items
+      assert.deepEqual(
+        events.map((event) => [event.type, event.data.step, event.at]),
+        [
+          ['progress', 2, new Date(Date.parse(first.createdAt) + 2000).toISOString()],
+          ['progress', 1, new Date(Date.parse(first.createdAt) + 1000).toISOString()],
+          ['created', 0, first.createdAt],
+        ],
+      )
+      assert.deepEqual(
+        (await store.listChatMessages(first.id)).items.map((message) => [message.role, message.text]),
+        [
+          ['user', 'message 0'],
+          ['agent', 'message 1'],
+        ],
+      )
+      assert.deepEqual(
+        (await store.listSourceFiles(first.id)).map((file) => file.path),
+        ['src/file-0.ts', 'src/file-1.ts'],
+      )
+
+      const again = await importTasks(legacy, store)
+      assert.deepEqual(again, {
+        imported: { tasks: 0, events: 0, chatMessages: 0, sourceFiles: 0 },
+        skipped: 2,
+        invalid: [],
+      })
+      assert.equal((await store.getEvents(first.id)).items.length, 3)
+      assert.equal((await store.listChatMessages(first.id)).items.length, 2)
+    })
+  })
+
+  it('reports invalid records with their id and reason and still imports the valid ones', async () => {
+    const good = buildTask()
+    const legacy = source({
+      version: 1,
+      tasks: {
+        [good.id]: legacyRecord(good),
+        NOPROMPT: { id: 'NOPROMPT', session_name: 'sessions/1', repository: 'acme/api' },
+      },
+    })
+    await withSqlStore(async (store) => {
+      const report = await importTasks(legacy, store)
+      assert.equal(report.imported.tasks, 1)
+      assert.deepEqual(report.invalid, [{ id: 'NOPROMPT', field: 'prompt', reason: 'is missing' }])
+      assert.ok(await store.getTask(good.id))
+    })
+  })
+
+  it('counts what it would import on a dry run and writes nothing', async () => {
+    const task = buildTask()
+    const legacy = source({ [task.id]: legacyRecord(task, { events: 2, messages: 3, files: 1 }) })
+    await withSqlStore(async (store) => {
+      const report = await importTasks(legacy, store, { dryRun: true })
+      assert.deepEqual(report.imported, { tasks: 1, events: 2, chatMessages: 3, sourceFiles: 1 })
+      assert.equal(await store.getTask(task.id), undefined)
+    })
+  })
+
+  it('skips a task whose Jules session is already recorded under another id', async () => {
+    const existing = buildTask()
+    const copy = buildTask({ sessionName: existing.sessionName })
+    await withSqlStore(async (store) => {
+      await store.createTask(existing, [])
+      const report = await importTasks(source({ [copy.id]: legacyRecord(copy) }), store)
+      assert.equal(report.skipped, 1)
+      assert.equal(report.imported.tasks, 0)
+      assert.equal(await store.getTask(copy.id), undefined)
+    })
+  })
+
+  it('does not bring back a task that was deleted, in the source or in the destination', async () => {
+    const deletedHere = buildTask()
+    const deletedThere = buildTask()
+    const legacy = source({
+      version: 1,
+      tasks: {
+        [deletedHere.id]: legacyRecord(deletedHere),
+        [deletedThere.id]: { ...legacyRecord(deletedThere), deletedAt: '2026-01-05T00:00:00.000Z' },
+      },
+    })
+    await withSqlStore(async (store) => {
+      await store.createTask(deletedHere, [])
+      await store.deleteTask(deletedHere.id)
+      const report = await importTasks(legacy, store)
+      assert.deepEqual(report.imported.tasks, 0)
+      assert.equal(report.skipped, 2)
+      assert.equal(await store.getTask(deletedHere.id), undefined)
+      assert.equal(await store.getTask(deletedThere.id), undefined)
+    })
+  })
+
+  it('keeps the fields jjm does not know under metadata.legacy', async () => {
+    const task = buildTask({ metadata: {} })
+    const legacy = source({ [task.id]: { ...legacyRecord(task), owner_team: 'platform', cost: 3 } })
+    await withSqlStore(async (store) => {
+      await importTasks(legacy, store)
+      assert.deepEqual((await store.getTask(task.id))?.metadata, { legacy: { owner_team: 'platform', cost: 3 } })
+    })
+  })
+})
