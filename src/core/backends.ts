@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+import { resolve } from 'node:path'
 import type { JjmConfig } from './config.js'
 import { ConfigurationError } from './errors.js'
 import type { Cache, EventBus, Logger, SchemaManager, SimStateStore, TaskStore } from './ports.js'
@@ -135,4 +137,30 @@ export class BackendRegistry {
       { context: { kind, name } },
     )
   }
+}
+
+/**
+ * The namespace of the cache keys and event channels of one database. Several
+ * jjm deployments may share one Redis; without it, one would read another's
+ * cached pages and live updates. Processes on the same database must agree on
+ * it, so it comes from the database's identity (host, port and name for
+ * PostgreSQL, never the user or password; the file for SQLite and JSON), or
+ * from `cache.namespace` when the same database is reached under different
+ * host names.
+ */
+export function cacheNamespace(config: JjmConfig): string {
+  if (config.cache.namespace) return config.cache.namespace
+  let identity: string
+  if (config.storage.url) {
+    try {
+      const url = new URL(config.storage.url)
+      const host = url.hostname === 'localhost' ? '127.0.0.1' : url.hostname.toLowerCase()
+      identity = `${config.storage.backend}:${host}:${url.port || '5432'}${url.pathname}`
+    } catch {
+      identity = `${config.storage.backend}:${config.storage.url}`
+    }
+  } else {
+    identity = `${config.storage.backend}:${resolve(config.storage.path)}`
+  }
+  return createHash('sha256').update(identity).digest('hex').slice(0, 12)
 }

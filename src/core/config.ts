@@ -32,7 +32,8 @@ export interface JjmConfig {
     /** The backend to open instead when PostgreSQL is unreachable at start-up (only `sqlite`); unset: fail instead. */
     fallback?: string
   }
-  cache: { backend: string; url?: string }
+  /** `namespace`: the prefix of every cache key and event channel; by default derived from the storage. */
+  cache: { backend: string; url?: string; namespace?: string }
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent'
     format: 'auto' | 'pretty' | 'json'
@@ -179,6 +180,12 @@ const leaves: readonly Leaf[] = [
   },
   { key: 'cache.url', kind: 'string', env: 'REDIS_URL', expected: 'a connection URL such as redis://host:6379' },
   {
+    key: 'cache.namespace',
+    kind: 'string',
+    env: 'JJM_CACHE_NAMESPACE',
+    expected: 'a short name shared by every jjm process on the same database, e.g. acme-prod',
+  },
+  {
     key: 'log.level',
     kind: 'enum',
     values: logLevels,
@@ -310,6 +317,7 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
     cache: {
       backend: requiredString(values, 'cache.backend'),
       url: stringValue(values, 'cache.url'),
+      namespace: stringValue(values, 'cache.namespace'),
     },
     log: {
       level: values.get('log.level') as JjmConfig['log']['level'],

@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it, type TestContext } from 'node:test'
-import { StorageError, TaskNotFoundError, ValidationError } from '../core/errors.js'
+import { StorageError, TaskNotFoundError, toJjmError, ValidationError } from '../core/errors.js'
 import type { NewChatMessage, TaskStore } from '../core/ports.js'
 import type { Task, TaskFilter } from '../core/task.js'
 import { buildTask } from './build-task.js'
@@ -36,6 +36,19 @@ export type OpenTaskStore = (t: TestContext) => Promise<OpenedTaskStore | undefi
 export interface TaskStoreContractOptions {
   /** Skips the whole suite, with this reason. */
   skip?: string
+}
+
+/**
+ * Checks a refusal by the jjm error it stands for: a plugin without a runtime
+ * dependency on jjm throws plain errors carrying jjm's `code`, which jjm maps
+ * to its classes exactly like this (toJjmError).
+ */
+function refusedAs(expected: abstract new (...args: never[]) => Error): (error: unknown) => boolean {
+  return (error) => {
+    const mapped = toJjmError(error)
+    assert.ok(mapped instanceof expected, `expected a ${expected.name}, got ${String(error)}`)
+    return true
+  }
 }
 
 /**
@@ -81,9 +94,9 @@ export function describeTaskStoreContract(
       storeTest('refuses a second task with the same id or session name', async (store) => {
         const task = buildTask()
         await store.createTask(task, [])
-        await assert.rejects(store.createTask(task, []), StorageError)
+        await assert.rejects(store.createTask(task, []), refusedAs(StorageError))
         const sameSession = buildTask({ sessionName: task.sessionName })
-        await assert.rejects(store.createTask(sameSession, [{ type: 'created', data: {} }]), StorageError)
+        await assert.rejects(store.createTask(sameSession, [{ type: 'created', data: {} }]), refusedAs(StorageError))
         // The failed create left no half-written history behind.
         assert.equal(await store.getTask(sameSession.id), undefined)
         assert.deepEqual((await store.getEvents(sameSession.id)).items, [])
@@ -114,7 +127,7 @@ export function describeTaskStoreContract(
 
       storeTest('refuses to update an unknown task and writes nothing', async (store) => {
         const ghost = buildTask()
-        await assert.rejects(store.updateTask(ghost, [{ type: 'progress', data: {} }]), TaskNotFoundError)
+        await assert.rejects(store.updateTask(ghost, [{ type: 'progress', data: {} }]), refusedAs(TaskNotFoundError))
         assert.equal(await store.getTask(ghost.id), undefined)
         assert.deepEqual((await store.getEvents(ghost.id)).items, [])
       })
@@ -152,7 +165,8 @@ export function describeTaskStoreContract(
           store,
           ids.map((id) => buildTask({ id })),
         )
-        await assert.rejects(store.findTask('01JAMB'), (error: unknown) => {
+        await assert.rejects(store.findTask('01JAMB'), (thrown: unknown) => {
+          const error = toJjmError(thrown)
           assert.ok(error instanceof ValidationError)
           for (const id of ids) assert.match(error.message, new RegExp(id))
           assert.deepEqual(error.context.matches, ids)
@@ -210,7 +224,7 @@ export function describeTaskStoreContract(
         assert.deepEqual(await ids({ updatedUntil: day(5) }), [third.id])
         assert.deepEqual(await ids({ updatedSince: day(4), updatedUntil: day(10) }), [second.id])
         for (const filter of [{ since: 'yesterday' }, { until: '2026-13-45' }, { updatedSince: 'x' }]) {
-          await assert.rejects(store.listTasks(filter), ValidationError)
+          await assert.rejects(store.listTasks(filter), refusedAs(ValidationError))
         }
       })
 
@@ -258,14 +272,14 @@ export function describeTaskStoreContract(
         assert.ok(page.nextCursor)
         assert.equal((await store.listTasks({})).items.length, 50, 'the default page holds 50')
         for (const limit of [0, -1, 2.5]) {
-          await assert.rejects(store.listTasks({ limit }), ValidationError)
+          await assert.rejects(store.listTasks({ limit }), refusedAs(ValidationError))
         }
       })
 
       storeTest('refuses a malformed cursor', async (store) => {
         const garbage = ['not a cursor', 'bm90IGpzb24', Buffer.from('{"createdAt":"x","id":"y"}').toString('base64url')]
         for (const cursor of garbage) {
-          await assert.rejects(store.listTasks({ cursor }), ValidationError)
+          await assert.rejects(store.listTasks({ cursor }), refusedAs(ValidationError))
         }
       })
 
@@ -335,7 +349,7 @@ export function describeTaskStoreContract(
         assert.deepEqual(await ns({ until: minute(3) }), [2, 1])
         assert.deepEqual(await ns({ since: minute(2), until: minute(4), types: ['progress'] }), [3, 2])
         assert.deepEqual(await ns({ since: minute(2), types: ['created'] }), [])
-        await assert.rejects(store.getEvents(task.id, { since: 'last week' }), ValidationError)
+        await assert.rejects(store.getEvents(task.id, { since: 'last week' }), refusedAs(ValidationError))
       })
 
       storeTest('stamps an event without a time with the current time and a fresh id', async (store) => {
@@ -376,7 +390,7 @@ export function describeTaskStoreContract(
       storeTest('refuses to log an event on an unknown task', async (store) => {
         await assert.rejects(
           store.logEvent('01NOSUCHTASK0000000000000', { type: 'progress', data: {} }),
-          TaskNotFoundError,
+          refusedAs(TaskNotFoundError),
         )
       })
     })
@@ -408,7 +422,7 @@ export function describeTaskStoreContract(
           history.map((event) => event.type),
           ['deleted', 'created'],
         )
-        await assert.rejects(store.updateTask({ ...deleted, state: 'failed' }, []), TaskNotFoundError)
+        await assert.rejects(store.updateTask({ ...deleted, state: 'failed' }, []), refusedAs(TaskNotFoundError))
         assert.equal(await store.deleteTask(deleted.id), false, 'a deleted task is not deleted twice')
       })
 
@@ -500,7 +514,7 @@ export function describeTaskStoreContract(
       storeTest('refuses messages for an unknown task', async (store) => {
         await assert.rejects(
           store.addChatMessages('01NOSUCHTASK0000000000000', [chatMessage('a1', 'Hi')]),
-          TaskNotFoundError,
+          refusedAs(TaskNotFoundError),
         )
       })
     })
@@ -532,7 +546,7 @@ export function describeTaskStoreContract(
       storeTest('refuses files for an unknown task', async (store) => {
         await assert.rejects(
           store.setSourceFiles('01NOSUCHTASK0000000000000', [{ path: 'a', changeType: 'added' }]),
-          TaskNotFoundError,
+          refusedAs(TaskNotFoundError),
         )
       })
     })

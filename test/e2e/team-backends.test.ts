@@ -100,4 +100,53 @@ describe('a team on one PostgreSQL and one Redis', { timeout: 120_000 }, () => {
       await rm(dir, { recursive: true, force: true })
     }
   })
+
+  it('copies a SQLite database into PostgreSQL with its history, and a second copy adds nothing', async (t) => {
+    const pg = await postgres(t)
+    if (!pg) return
+    const database = await pg.createDatabase()
+    const dir = await mkdtemp(join(tmpdir(), 'jjm-team-'))
+    try {
+      const base = {
+        PATH: process.env.PATH ?? '',
+        HOME: dir,
+        XDG_CONFIG_HOME: join(dir, 'config'),
+        XDG_DATA_HOME: join(dir, 'data'),
+        JJM_JULES: 'sim',
+        JJM_SIM_RUN_SECONDS: '1',
+        JJM_LOG_LEVEL: 'warn',
+      }
+      const sqlite = join(dir, 'personal.sqlite')
+      const local = { ...base, JJM_DB: sqlite }
+      const first = json<Task>(
+        await jjm(['tasks', 'create', '--repo', 'acme/api', '--auto-pr', 'One', '--json'], local),
+      )
+      json<Task>(await jjm(['tasks', 'create', '--repo', 'acme/web', 'Two', '--json'], local))
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      assert.equal((await jjm(['monitor', '--once'], local)).code, 20)
+
+      const team = { ...base, DATABASE_URL: database.url }
+      const copied = await jjm(['migrate', 'import-sqlite', sqlite, '--json'], team)
+      assert.equal(copied.code, 0, copied.stderr)
+      const report = json<{ imported: { tasks: number; events: number }; skipped: number }>(copied)
+      assert.equal(report.imported.tasks, 2)
+      assert.ok(report.imported.events >= 4, `events copied: ${report.imported.events}`)
+
+      const again = json<{ imported: { tasks: number }; skipped: number }>(
+        await jjm(['migrate', 'import-sqlite', sqlite, '--json'], team),
+      )
+      assert.equal(again.imported.tasks, 0)
+      assert.equal(again.skipped, 2)
+
+      const shown = json<Task>(await jjm(['tasks', 'show', first.id, '--json'], team))
+      assert.equal(shown.state, 'completed')
+      assert.equal(
+        shown.pullRequest?.url,
+        json<Task>(await jjm(['tasks', 'show', first.id, '--json'], local)).pullRequest?.url,
+      )
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+      await database.drop()
+    }
+  })
 })

@@ -34,8 +34,8 @@ Exit codes:
     const dryRun = this.flags['dry-run'] === true
     // The file is read first: a corrupt one is reported before any database is opened.
     const source = await readImportFile(file)
-    const { storage } = await this.core()
-    const report = await importTasks(source, storage.store, { dryRun })
+    const { store } = await this.core()
+    const report = await importTasks(source, store, { dryRun })
 
     const { tasks, events, chatMessages, sourceFiles } = report.imported
     this.log(

@@ -1,4 +1,4 @@
-import type { CacheBackend, CacheHandle } from '../../core/backends.js'
+import { type CacheBackend, type CacheHandle, cacheNamespace } from '../../core/backends.js'
 import { ConfigurationError } from '../../core/errors.js'
 import { InProcessEventBus } from '../../core/event-bus.js'
 import type { Logger } from '../../core/ports.js'
@@ -40,11 +40,13 @@ export const redisCacheBackend: CacheBackend = {
       import('./keyv-cache.js'),
       import('./redis-bus.js'),
     ])
-    const child = logger.child({ cache: 'redis' })
+    const namespace = cacheNamespace(config)
+    const child = logger.child({ cache: 'redis', namespace })
     const [cache, bus] = await Promise.allSettled([
-      KeyvCache.redis({ url, logger: child }),
+      // One namespace per database: deployments sharing a Redis never see each other's pages or updates.
+      KeyvCache.redis({ url, logger: child, prefix: `jjm:${namespace}:cache:` }),
       // A short connect wait: a CLI command must not hang on a dead Redis; the bus reconnects in the background.
-      createRedisEventBus({ url, logger: child, connectTimeoutMs: 1000 }),
+      createRedisEventBus({ url, logger: child, connectTimeoutMs: 1000, prefix: `jjm:${namespace}:` }),
     ])
     if (cache.status === 'rejected' || bus.status === 'rejected') {
       // Do not leave the half that opened reconnecting in the background.

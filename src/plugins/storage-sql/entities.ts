@@ -65,6 +65,30 @@ export interface SourceFileRow {
   changeType: string
 }
 
+/**
+ * A key to jjm's REST API. The key itself is shown once, when it is created,
+ * and never stored: only its salted hash, and a short prefix that names it in
+ * lists and logs.
+ */
+export interface ApiKeyRow {
+  id: string
+  /** Unique: it is how a person picks a key out in `jjm api-keys list` and `revoke`. */
+  name: string
+  /** The first characters of the key, public, unique: they find the row a presented key is checked against. */
+  prefix: string
+  /** The salted hash of the key, hex; compared in constant time. */
+  keyHash: string
+  salt: string
+  scopes: string[]
+  /** Requests per minute; null for the configured default. */
+  rateLimit: number | null
+  createdAt: Date
+  expiresAt: Date | null
+  /** Set by a revocation: the key is refused from then on, its row stays for the record. */
+  revokedAt: Date | null
+  lastUsedAt: Date | null
+}
+
 export interface SimSessionRow {
   id: string
   createdAt: Date
@@ -145,6 +169,24 @@ export const SourceFileSchema = new EntitySchema<SourceFileRow>({
   uniques: [{ name: 'source_file_task_id_path_unique', properties: ['task', 'path'] }],
 })
 
+export const ApiKeySchema = new EntitySchema<ApiKeyRow>({
+  name: 'ApiKey',
+  tableName: 'api_key',
+  properties: {
+    id: { type: 'string', length: idLength, primary: true },
+    name: { type: 'string', unique: 'api_key_name_unique' },
+    prefix: { type: 'string', length: 32, unique: 'api_key_prefix_unique' },
+    keyHash: { type: 'text' },
+    salt: { type: 'text' },
+    scopes: { type: 'json' },
+    rateLimit: { type: 'integer', nullable: true },
+    createdAt: { type: 'datetime' },
+    expiresAt: { type: 'datetime', nullable: true },
+    revokedAt: { type: 'datetime', nullable: true },
+    lastUsedAt: { type: 'datetime', nullable: true },
+  },
+})
+
 export const SimSessionSchema = new EntitySchema<SimSessionRow>({
   name: 'SimSession',
   tableName: 'sim_session',
@@ -155,4 +197,11 @@ export const SimSessionSchema = new EntitySchema<SimSessionRow>({
   },
 })
 
-export const entities = [TaskSchema, TaskEventSchema, ChatMessageSchema, SourceFileSchema, SimSessionSchema]
+export const entities = [
+  TaskSchema,
+  TaskEventSchema,
+  ChatMessageSchema,
+  SourceFileSchema,
+  ApiKeySchema,
+  SimSessionSchema,
+]

@@ -13,7 +13,8 @@ import { postgres, uniqueName } from '../../support/services.js'
 
 const initialMigration = 'Migration20261125000000_initial'
 const softDeleteMigration = 'Migration20261125120000_soft_delete'
-const allMigrations = [initialMigration, softDeleteMigration]
+const apiKeysMigration = 'Migration20261125180000_api_keys'
+const allMigrations = [initialMigration, softDeleteMigration, apiKeysMigration]
 
 interface Database {
   url: string
@@ -68,6 +69,15 @@ async function schemaDifference(url: string): Promise<string> {
   }
 }
 
+/** The jjm tables in the database, by name. */
+async function tablesOf(url: string): Promise<string[]> {
+  const rows = await query<{ table_name: string }>(
+    url,
+    "select table_name from information_schema.tables where table_schema = 'public' and table_name <> 'mikro_orm_migrations' order by table_name",
+  )
+  return rows.map((row) => row.table_name)
+}
+
 async function createTasks(storage: SqlStorage, tasks: Task[]): Promise<void> {
   for (const task of tasks) await storage.store.createTask(task, [{ type: 'created', data: {} }])
 }
@@ -82,7 +92,8 @@ describe('openSqlStore on PostgreSQL', () => {
         const columns = await query<{ table_name: string; column_name: string; data_type: string }>(
           url,
           `select table_name, column_name, data_type from information_schema.columns
-           where table_schema = 'public' and column_name in ('labels', 'metadata', 'data', 'state', 'created_at', 'at', 'deleted_at')
+           where table_schema = 'public'
+             and column_name in ('labels', 'metadata', 'data', 'state', 'scopes', 'created_at', 'at', 'deleted_at', 'expires_at', 'revoked_at', 'last_used_at')
            order by table_name, column_name`,
         )
         const types = Object.fromEntries(columns.map((row) => [`${row.table_name}.${row.column_name}`, row.data_type]))
@@ -93,6 +104,10 @@ describe('openSqlStore on PostgreSQL', () => {
         assert.equal(types['task.created_at'], 'timestamp with time zone')
         assert.equal(types['task.deleted_at'], 'timestamp with time zone')
         assert.equal(types['task_event.at'], 'timestamp with time zone')
+        assert.equal(types['api_key.scopes'], 'jsonb')
+        for (const column of ['created_at', 'expires_at', 'revoked_at', 'last_used_at']) {
+          assert.equal(types[`api_key.${column}`], 'timestamp with time zone', column)
+        }
       })
     })
 
@@ -112,6 +127,7 @@ describe('openSqlStore on PostgreSQL', () => {
           assert.ok(error instanceof MigrationRequiredError)
           assert.match(error.message, /jjm migrate up/)
           assert.match(error.message, new RegExp(softDeleteMigration))
+          assert.match(error.message, new RegExp(apiKeysMigration))
           return true
         })
         await assert.rejects(openSqlStore({ dialect: 'postgresql', url, migrate: 'check' }), MigrationRequiredError)
@@ -127,12 +143,24 @@ describe('openSqlStore on PostgreSQL', () => {
             { activityId: 'a1', role: 'user', text: 'Go', at: task.createdAt },
             { activityId: null, role: 'agent', text: 'Noted', at: task.updatedAt },
           ])
+          assert.deepEqual(await tablesOf(url), [
+            'api_key',
+            'chat_message',
+            'sim_session',
+            'source_file',
+            'task',
+            'task_event',
+          ])
+          assert.deepEqual(await storage.schema.down(), [apiKeysMigration])
+          assert.deepEqual(await tablesOf(url), ['chat_message', 'sim_session', 'source_file', 'task', 'task_event'])
+          assert.deepEqual(await storage.store.getTask(task.id), task)
           assert.deepEqual(await storage.schema.down(), [softDeleteMigration])
           assert.deepEqual(await storage.schema.status(), {
             executed: [initialMigration],
-            pending: [softDeleteMigration],
+            pending: [softDeleteMigration, apiKeysMigration],
           })
-          assert.deepEqual(await storage.schema.up(), [softDeleteMigration])
+          assert.deepEqual(await storage.schema.up(), [softDeleteMigration, apiKeysMigration])
+          assert.ok((await tablesOf(url)).includes('api_key'))
         })
         assert.equal(await schemaDifference(url), '', 'down then up gives back the same schema')
         await withStore(url, {}, async (storage) => {
@@ -142,15 +170,52 @@ describe('openSqlStore on PostgreSQL', () => {
             ['Go', 'Noted'],
           )
           await assert.rejects(storage.schema.down({ to: 'Migration_nope' }), ValidationError)
-          assert.deepEqual(await storage.schema.down({ to: initialMigration }), [softDeleteMigration, initialMigration])
-          const tables = await query<{ table_name: string }>(
-            url,
-            "select table_name from information_schema.tables where table_schema = 'public' and table_name <> 'mikro_orm_migrations'",
-          )
-          assert.deepEqual(tables, [], 'going down past the first migration leaves no jjm table')
+          assert.deepEqual(await storage.schema.down({ to: initialMigration }), [
+            apiKeysMigration,
+            softDeleteMigration,
+            initialMigration,
+          ])
+          assert.deepEqual(await tablesOf(url), [], 'going down past the first migration leaves no jjm table')
           assert.deepEqual(await storage.schema.up(), allMigrations)
           assert.deepEqual((await storage.store.listTasks({})).items, [])
         })
+      })
+    })
+  })
+
+  describe('API keys', () => {
+    it('keeps API keys with their scopes and instants, and refuses a second key with the same name or prefix', async (t) => {
+      await withDatabase(t, async ({ url }) => {
+        await withStore(url, {}, async () => {})
+        const { MikroORM } = await import('@mikro-orm/postgresql')
+        const { entities, ApiKeySchema } = await import('../../../src/plugins/storage-sql/entities.js')
+        const orm = await MikroORM.init({ clientUrl: url, entities, debug: false })
+        try {
+          const key = {
+            id: '01JDAPIKEY0000000000000001',
+            name: 'dashboard',
+            prefix: 'jjm_abc123',
+            keyHash: 'f'.repeat(64),
+            salt: 'a'.repeat(32),
+            scopes: ['read', 'write'],
+            rateLimit: 600,
+            createdAt: new Date('2026-11-25T18:00:00.000Z'),
+            expiresAt: new Date('2027-02-23T18:00:00.000Z'),
+            revokedAt: null,
+            lastUsedAt: null,
+          }
+          await orm.em.fork().insert(ApiKeySchema, key)
+          const row = await orm.em.fork().findOneOrFail(ApiKeySchema, { prefix: 'jjm_abc123' })
+          assert.deepEqual({ ...row }, key)
+          const sameName = { ...key, id: '01JDAPIKEY0000000000000002', prefix: 'jjm_def456' }
+          await assert.rejects(orm.em.fork().insert(ApiKeySchema, sameName), /api_key_name_unique/)
+          const samePrefix = { ...key, id: '01JDAPIKEY0000000000000003', name: 'ci' }
+          await assert.rejects(orm.em.fork().insert(ApiKeySchema, samePrefix), /api_key_prefix_unique/)
+          await orm.em.fork().insert(ApiKeySchema, { ...samePrefix, prefix: 'jjm_ghi789', scopes: [], rateLimit: null })
+          assert.equal(await orm.em.fork().count(ApiKeySchema), 2)
+        } finally {
+          await orm.close(true)
+        }
       })
     })
   })

@@ -5,9 +5,11 @@ import {
   BackendRegistry,
   type CacheBackend,
   type CacheHandle,
+  cacheNamespace,
   type StorageBackend,
   type StorageHandle,
 } from '../../../src/core/backends.js'
+import type { JjmConfig } from '../../../src/core/config.js'
 import { ConfigurationError, ExitCode } from '../../../src/core/errors.js'
 
 function storageBackend(name: string): StorageBackend {
@@ -151,5 +153,41 @@ describe('BackendRegistry', () => {
     const registry = new BackendRegistry()
     registry.register('quiet-plugin', { backends: [] })
     assert.deepEqual(registry.list(), [])
+  })
+})
+
+describe('cacheNamespace', () => {
+  const base = {
+    storage: {
+      backend: 'postgresql',
+      path: '/tmp/jjm.sqlite',
+      url: 'postgresql://alice:pw@db.acme:5432/jjm',
+      poolSize: 10,
+    },
+    cache: { backend: 'redis', url: 'redis://127.0.0.1:6379' },
+  }
+  const namespaceOf = (overrides: { storage?: object; cache?: object }) =>
+    cacheNamespace({
+      ...base,
+      storage: { ...base.storage, ...overrides.storage },
+      cache: { ...base.cache, ...overrides.cache },
+    } as unknown as JjmConfig)
+
+  it('keeps two databases on one Redis apart', () => {
+    assert.notEqual(namespaceOf({}), namespaceOf({ storage: { url: 'postgresql://alice:pw@db.acme:5432/other' } }))
+    assert.notEqual(namespaceOf({}), namespaceOf({ storage: { url: 'postgresql://alice:pw@db2.acme:5432/jjm' } }))
+    assert.notEqual(
+      namespaceOf({ storage: { backend: 'sqlite', url: undefined, path: '/a/jjm.sqlite' } }),
+      namespaceOf({ storage: { backend: 'sqlite', url: undefined, path: '/b/jjm.sqlite' } }),
+    )
+  })
+
+  it('gives every process on the same database the same namespace, whoever logs in', () => {
+    assert.equal(namespaceOf({}), namespaceOf({ storage: { url: 'postgresql://bob:other@db.acme/jjm' } }))
+    assert.doesNotMatch(namespaceOf({}), /pw|alice/)
+  })
+
+  it('uses cache.namespace when it is set', () => {
+    assert.equal(namespaceOf({ cache: { namespace: 'acme-prod' } }), 'acme-prod')
   })
 })

@@ -21,7 +21,8 @@ import { buildTask } from '../../../../src/testing/index.js'
 
 const initialMigration = 'Migration20261125000000_initial'
 const softDeleteMigration = 'Migration20261125120000_soft_delete'
-const allMigrations = [initialMigration, softDeleteMigration]
+const apiKeysMigration = 'Migration20261125180000_api_keys'
+const allMigrations = [initialMigration, softDeleteMigration, apiKeysMigration]
 const tempDirs: string[] = []
 
 after(async () => {
@@ -53,6 +54,18 @@ async function withRawOrm<T>(path: string, work: (orm: MikroORM) => Promise<T>):
   } finally {
     await orm.close(true)
   }
+}
+
+/** The jjm tables in the file, by name. */
+async function tablesOf(path: string): Promise<string[]> {
+  const rows = await withRawOrm(path, (orm) =>
+    orm.em
+      .getConnection()
+      .execute<Array<{ name: string }>>(
+        "select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name <> 'mikro_orm_migrations' order by name",
+      ),
+  )
+  return rows.map((row) => row.name)
 }
 
 async function createTasks(storage: SqlStorage, tasks: Task[]): Promise<void> {
@@ -157,7 +170,7 @@ describe('openSqlStore on SQLite', () => {
         await assert.rejects(storage.store.listTasks({}), MigrationRequiredError)
         await assert.rejects(storage.schema.up({ to: 'Migration_nope' }), ValidationError)
         assert.deepEqual(await storage.schema.up({ to: initialMigration }), [initialMigration])
-        assert.deepEqual(await storage.schema.up(), [softDeleteMigration])
+        assert.deepEqual(await storage.schema.up(), [softDeleteMigration, apiKeysMigration])
         assert.deepEqual((await storage.store.listTasks({})).items, [])
       } finally {
         await storage.close()
@@ -174,13 +187,13 @@ describe('openSqlStore on SQLite', () => {
         assert.ok(error instanceof MigrationRequiredError)
         assert.match(error.message, /jjm migrate up/)
         assert.match(error.message, new RegExp(softDeleteMigration))
-        assert.deepEqual(error.context.pending, [softDeleteMigration])
+        assert.deepEqual(error.context.pending, [softDeleteMigration, apiKeysMigration])
         return true
       })
       // Nothing was changed behind the operator's back.
       const after = await openSqlStore({ dialect: 'sqlite', path, migrate: 'none' })
       try {
-        assert.deepEqual((await after.schema.status()).pending, [softDeleteMigration])
+        assert.deepEqual((await after.schema.status()).pending, [softDeleteMigration, apiKeysMigration])
       } finally {
         await after.close()
       }
@@ -190,13 +203,13 @@ describe('openSqlStore on SQLite', () => {
       const path = await tempDbPath()
       await (await openSqlStore({ dialect: 'sqlite', path })).close()
       await withRawOrm(path, (orm) =>
-        orm.em.getConnection().execute('delete from mikro_orm_migrations where name = ?', [softDeleteMigration]),
+        orm.em.getConnection().execute('delete from mikro_orm_migrations where name = ?', [apiKeysMigration]),
       )
 
       await assert.rejects(openSqlStore({ dialect: 'sqlite', path, migrate: 'check' }), (error: unknown) => {
         assert.ok(error instanceof MigrationRequiredError)
         assert.match(error.message, /jjm migrate up/)
-        assert.match(error.message, new RegExp(softDeleteMigration))
+        assert.match(error.message, new RegExp(apiKeysMigration))
         return true
       })
     })
@@ -212,7 +225,7 @@ describe('openSqlStore on SQLite', () => {
       assert.equal(diff.trim(), '')
     })
 
-    it('goes down one step and up again, keeping the data of the tables that stay', async () => {
+    it('goes down one step at a time and up again, keeping the data of the tables that stay', async () => {
       const path = await tempDbPath()
       const task = buildTask()
       const first = await openSqlStore({ dialect: 'sqlite', path })
@@ -223,9 +236,17 @@ describe('openSqlStore on SQLite', () => {
           { activityId: null, role: 'user', text: 'Also the docs', at: task.updatedAt },
         ])
         await first.store.setSourceFiles(task.id, [{ path: 'src/a.ts', changeType: 'modified' }])
+        assert.deepEqual(await first.schema.down(), [apiKeysMigration])
+        assert.deepEqual(await first.schema.status(), {
+          executed: [initialMigration, softDeleteMigration],
+          pending: [apiKeysMigration],
+        })
         assert.deepEqual(await first.schema.down(), [softDeleteMigration])
-        assert.deepEqual(await first.schema.status(), { executed: [initialMigration], pending: [softDeleteMigration] })
-        assert.deepEqual(await first.schema.up(), [softDeleteMigration])
+        assert.deepEqual(await first.schema.status(), {
+          executed: [initialMigration],
+          pending: [softDeleteMigration, apiKeysMigration],
+        })
+        assert.deepEqual(await first.schema.up(), [softDeleteMigration, apiKeysMigration])
       } finally {
         await first.close()
       }
@@ -248,11 +269,75 @@ describe('openSqlStore on SQLite', () => {
       }
     })
 
+    it('drops the api_key table going down past its migration, and creates it again going up', async () => {
+      const path = await tempDbPath()
+      const task = buildTask()
+      const storage = await openSqlStore({ dialect: 'sqlite', path })
+      try {
+        await storage.store.createTask(task, [{ type: 'created', data: {} }])
+        assert.deepEqual(await tablesOf(path), [
+          'api_key',
+          'chat_message',
+          'sim_session',
+          'source_file',
+          'task',
+          'task_event',
+        ])
+        assert.deepEqual(await storage.schema.down(), [apiKeysMigration])
+        assert.deepEqual(await tablesOf(path), ['chat_message', 'sim_session', 'source_file', 'task', 'task_event'])
+        assert.deepEqual(await storage.store.getTask(task.id), task)
+        assert.deepEqual(await storage.schema.up(), [apiKeysMigration])
+        assert.ok((await tablesOf(path)).includes('api_key'))
+        assert.deepEqual(await storage.store.getTask(task.id), task)
+      } finally {
+        await storage.close()
+      }
+      const diff = await withRawOrm(path, (orm) => orm.schema.getUpdateSchemaSQL({ wrap: false }))
+      assert.equal(diff.trim(), '', 'down then up gives back the same schema')
+    })
+
+    it('keeps API keys with their scopes and instants, and refuses a second key with the same name or prefix', async () => {
+      const path = await tempDbPath()
+      await (await openSqlStore({ dialect: 'sqlite', path })).close()
+      const { ApiKeySchema } = await import('../../../../src/plugins/storage-sql/entities.js')
+      const key = {
+        id: '01JDAPIKEY0000000000000001',
+        name: 'dashboard',
+        prefix: 'jjm_abc123',
+        keyHash: 'f'.repeat(64),
+        salt: 'a'.repeat(32),
+        scopes: ['read', 'write'],
+        rateLimit: 600,
+        createdAt: new Date('2026-11-25T18:00:00.000Z'),
+        expiresAt: new Date('2027-02-23T18:00:00.000Z'),
+        revokedAt: null,
+        lastUsedAt: null,
+      }
+      await withRawOrm(path, async (orm) => {
+        await orm.em.fork().insert(ApiKeySchema, key)
+        const row = await orm.em.fork().findOneOrFail(ApiKeySchema, { prefix: 'jjm_abc123' })
+        assert.deepEqual({ ...row }, key)
+        const sameName = { ...key, id: '01JDAPIKEY0000000000000002', prefix: 'jjm_def456' }
+        await assert.rejects(orm.em.fork().insert(ApiKeySchema, sameName), /UNIQUE constraint failed: api_key\.name/)
+        const samePrefix = { ...key, id: '01JDAPIKEY0000000000000003', name: 'ci' }
+        await assert.rejects(
+          orm.em.fork().insert(ApiKeySchema, samePrefix),
+          /UNIQUE constraint failed: api_key\.prefix/,
+        )
+        await orm.em.fork().insert(ApiKeySchema, { ...samePrefix, prefix: 'jjm_ghi789', scopes: [], rateLimit: null })
+        assert.equal(await orm.em.fork().count(ApiKeySchema), 2)
+      })
+    })
+
     it('goes down to a named migration and refuses a name that is not applied', async () => {
       const storage = await openFresh()
       try {
         await assert.rejects(storage.schema.down({ to: 'Migration_nope' }), ValidationError)
-        assert.deepEqual(await storage.schema.down({ to: initialMigration }), [softDeleteMigration, initialMigration])
+        assert.deepEqual(await storage.schema.down({ to: initialMigration }), [
+          apiKeysMigration,
+          softDeleteMigration,
+          initialMigration,
+        ])
         assert.deepEqual(await storage.schema.status(), { executed: [], pending: allMigrations })
         assert.deepEqual(await storage.schema.down(), [])
         assert.deepEqual(await storage.schema.up(), allMigrations)
