@@ -17,6 +17,12 @@ export interface StorageHandle {
    * /health and the logs.
    */
   degraded?: string
+  /**
+   * Takes a named lock shared by every process on this database (so that two
+   * overlapping `monitor --once` runs never sync the same tasks); resolves to
+   * the release function, or to undefined when another process holds it.
+   */
+  tryLock?(name: string): Promise<(() => Promise<void>) | undefined>
   close(): Promise<void>
 }
 

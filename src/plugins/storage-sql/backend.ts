@@ -8,13 +8,14 @@ export const sqliteBackend: StorageBackend = {
   description: 'SQLite file (the default): jjm data directory, or --db / JJM_DB / storage.path',
   async open({ config, logger, migrate }) {
     // The ORM loads only when storage is actually opened, never for --help.
-    const { openSqlStore } = await import('./sql-store.js')
-    return openSqlStore({
+    const [{ openSqlStore }, { sqliteLock }] = await Promise.all([import('./sql-store.js'), import('./lock.js')])
+    const storage = await openSqlStore({
       dialect: 'sqlite',
       path: config.storage.path,
       logger: logger.child({ storage: 'sqlite' }),
       migrate,
     })
+    return { ...storage, tryLock: sqliteLock(config.storage.path) }
   },
 }
 
@@ -41,15 +42,19 @@ export const postgresqlBackend: StorageBackend = {
         context: { key: 'storage.fallback', value: fallback },
       })
     }
-    const { openSqlStore } = await import('./sql-store.js')
+    const [{ openSqlStore }, { postgresqlLock, sqliteLock }] = await Promise.all([
+      import('./sql-store.js'),
+      import('./lock.js'),
+    ])
     try {
-      return await openSqlStore({
+      const storage = await openSqlStore({
         dialect: 'postgresql',
         url,
         poolSize: config.storage.poolSize,
         logger: logger.child({ storage: 'postgresql' }),
         migrate,
       })
+      return { ...storage, tryLock: postgresqlLock(url) }
     } catch (error) {
       const unreachable = error instanceof StorageError && error.context.problem === 'unreachable'
       if (fallback === undefined || !unreachable) throw error
@@ -65,7 +70,7 @@ export const postgresqlBackend: StorageBackend = {
         logger: logger.child({ storage: 'sqlite', fallbackFor: 'postgresql' }),
         migrate,
       })
-      return { ...storage, degraded }
+      return { ...storage, degraded, tryLock: sqliteLock(path) }
     }
   },
 }
