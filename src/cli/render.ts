@@ -1,5 +1,6 @@
 import Table from 'cli-table3'
 import { awaitingPerson, type Task, type TaskEvent } from '../core/task.js'
+import type { TaskDetails } from '../core/task-operations.js'
 
 export interface Column<T> {
   header: string
@@ -60,8 +61,8 @@ export const taskColumns: Array<Column<Task>> = [
   { header: 'PR', value: (task) => task.pullRequest?.url ?? '' },
 ]
 
-/** The block `jjm tasks show` prints. */
-export function renderTask(task: Task, events: TaskEvent[]): string {
+/** The block `jjm tasks show` prints; `details` adds the plan, the latest messages and the changed files. */
+export function renderTask(task: Task, events: TaskEvent[], details?: Omit<TaskDetails, 'events'>): string {
   const waiting = awaitingPerson(task.state)
   const lines = [
     `${task.title}`,
@@ -77,7 +78,28 @@ export function renderTask(task: Task, events: TaskEvent[]): string {
   if (task.url) lines.push(`  jules       ${task.url}`)
   if (task.pullRequest) lines.push(`  pull req.   ${task.pullRequest.url}  ${task.pullRequest.title}`)
   if (task.labels.length > 0) lines.push(`  labels      ${task.labels.join(', ')}`)
+  if (Object.keys(task.metadata).length > 0) lines.push(`  metadata    ${JSON.stringify(task.metadata)}`)
   lines.push('', 'Prompt:', ...task.prompt.split('\n').map((line) => `  ${line}`))
+  if (details?.plan && details.plan.steps.length > 0) {
+    lines.push('', `Plan (${details.plan.at}):`)
+    details.plan.steps.forEach((step, index) => {
+      lines.push(`  ${index + 1}. ${step.title}${step.description ? ` — ${step.description}` : ''}`)
+    })
+  }
+  if (details && details.chatMessages.length > 0) {
+    lines.push('', 'Latest messages:')
+    for (const message of details.chatMessages) {
+      const [first = '', ...rest] = message.text.split('\n')
+      lines.push(
+        `  ${message.at}  ${message.role.padEnd(5)}  ${first}`,
+        ...rest.map((line) => `  ${' '.repeat(31)}${line}`),
+      )
+    }
+  }
+  if (details && details.sourceFiles.length > 0) {
+    lines.push('', 'Changed files:')
+    for (const file of details.sourceFiles) lines.push(`  ${file.changeType.padEnd(9)} ${file.path}`)
+  }
   if (events.length > 0) {
     lines.push('', 'Recent events (newest first):')
     for (const event of events) lines.push(`  ${event.at}  ${event.type.padEnd(14)} ${describeEvent(event)}`)

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core'
 import { JjmCommand } from '../cli/base-command.js'
-import { ValidationError } from '../core/errors.js'
+import type { Core } from '../core/core.js'
+import { ExitCode, ValidationError } from '../core/errors.js'
 import { type MonitorReport, monitorExitCode } from '../core/monitor.js'
 
 export default class Monitor extends JjmCommand<typeof Monitor> {
@@ -10,6 +11,7 @@ export default class Monitor extends JjmCommand<typeof Monitor> {
   20  tasks changed
   21  a task waits for a person (plan approval, an answer, a resume)
   22  some tasks could not be synced (the others were)
+  23  another monitor run holds the lock on this database: nothing was done
 With --watch, a pass every --interval until interrupted (or until no task is active, with --until-done).`
 
   static override examples = [
@@ -23,15 +25,40 @@ With --watch, a pass every --interval until interrupted (or until no task is act
     watch: Flags.boolean({ summary: 'A pass every --interval seconds until interrupted.' }),
     interval: Flags.integer({ summary: 'Seconds between passes with --watch.', default: 10, min: 1 }),
     'until-done': Flags.boolean({ summary: 'With --watch: stop when no task is active any more.' }),
+    realtime: Flags.boolean({
+      summary: 'Show task updates live from the event bus (Redis pub/sub across daemons) instead of syncing.',
+      description:
+        'Another process (a daemon, a timer) does the syncing; this one prints every change as it is published, and reads the database every --interval seconds while the event bus is down.',
+      exclusive: ['once', 'watch'],
+    }),
   }
 
   async run(): Promise<MonitorReport> {
-    if (!this.flags.once && !this.flags.watch) {
-      throw new ValidationError('Say how to monitor: --once for a single pass (cron), or --watch to keep going.')
+    if (!this.flags.once && !this.flags.watch && !this.flags.realtime) {
+      throw new ValidationError(
+        'Say how to monitor: --once for a single pass (cron), --watch to keep syncing, or --realtime to follow live updates.',
+      )
     }
-    const { monitor } = await this.core()
+    if (this.flags.realtime) return this.followUpdates()
+    const { monitor, storage, clock } = await this.core()
+    // One monitor per database at a time: two overlapping runs would sync the same tasks twice.
+    const release = storage.tryLock ? await storage.tryLock('monitor') : async () => {}
+    if (!release) {
+      this.logToStderr('Another jjm monitor run holds the lock on this database; nothing was done.')
+      process.exitCode = ExitCode.monitorLocked
+      const now = new Date(clock.now()).toISOString()
+      return { startedAt: now, finishedAt: now, checked: 0, changes: [], awaitingPerson: [], errors: [] }
+    }
+    try {
+      return await this.monitorRuns(monitor)
+    } finally {
+      await release()
+    }
+  }
+
+  private async monitorRuns(monitor: Core['monitor']): Promise<MonitorReport> {
     if (this.flags.once) {
-      const report = await monitor.syncOnce()
+      const report = await monitor.syncOnce({ force: true })
       this.printReport(report)
       process.exitCode = monitorExitCode(report)
       return report
@@ -52,6 +79,43 @@ With --watch, a pass every --interval until interrupted (or until no task is act
     }
     process.exitCode = report.errors.length > 0 ? monitorExitCode(report) : 0
     return report
+  }
+
+  /** Prints published task updates until interrupted; polls the store while the bus is down. */
+  private async followUpdates(): Promise<MonitorReport> {
+    const { bus, store, clock, logger } = await this.core()
+    const { watchTaskUpdates } = await import('../core/polling-fallback.js')
+    const startedAt = new Date(clock.now()).toISOString()
+    let since = startedAt
+    let seen = 0
+    // An in-process bus only hears this process, which syncs nothing: read the database instead.
+    const source = bus.crossProcess ? bus : { ...unhealthyBus, close: async () => {} }
+    const watch = watchTaskUpdates({
+      bus: source,
+      logger,
+      intervalMs: this.flags.interval * 1000,
+      poll: async () => {
+        const page = await store.listTasks({ updatedSince: since, limit: 200 })
+        since = new Date(clock.now()).toISOString()
+        return page.items.map((task) => ({ taskId: task.id, type: 'updated', task, at: task.updatedAt }))
+      },
+      onUpdate: (update) => {
+        seen++
+        const task = update.task
+        this.log(
+          `${update.at.slice(11, 19)}  ${update.taskId}  ${update.type}${task ? `  ${task.state}  ${task.title}` : ''}`,
+        )
+      },
+    })
+    this.logToStderr('Following task updates; Ctrl-C to stop.')
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve)
+      process.once('SIGTERM', resolve)
+    })
+    await watch.stop()
+    const finishedAt = new Date(clock.now()).toISOString()
+    this.logToStderr(`${seen} update(s) seen.`)
+    return { startedAt, finishedAt, checked: 0, changes: [], awaitingPerson: [], errors: [] }
   }
 
   private printReport(report: MonitorReport): void {
@@ -79,4 +143,13 @@ async function sleepUnless(ms: number, stopped: () => boolean): Promise<void> {
   for (let waited = 0; waited < ms && !stopped(); waited += step) {
     await new Promise((resolve) => setTimeout(resolve, Math.min(step, ms - waited)))
   }
+}
+
+/** A bus that never delivers, so that the watcher polls the store. */
+const unhealthyBus = {
+  healthy: false,
+  publish: async () => {},
+  subscribe: async (): Promise<() => Promise<void>> => {
+    throw new Error('no cross-process event bus')
+  },
 }

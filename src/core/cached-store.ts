@@ -49,10 +49,13 @@ import { systemClock } from './clock.js'
 import type {
   Cache,
   Clock,
+  CreationIntent,
   EventQuery,
   Logger,
   NewChatMessage,
   NewTaskEvent,
+  SyncCursor,
+  SyncWrite,
   TaskRelations,
   TaskStore,
 } from './ports.js'
@@ -212,22 +215,40 @@ export class CachedTaskStore implements TaskStore {
     return page
   }
 
-  async createTask(task: Task, events: NewTaskEvent[]): Promise<void> {
+  async createTask(task: Task, events: NewTaskEvent[], options?: { idempotencyKey?: string }): Promise<void> {
     // A new task changes lists only: its own key was never cached (absent tasks are not).
     try {
-      await this.store.createTask(task, events)
+      await this.store.createTask(task, events, options)
     } finally {
       await this.invalidate()
     }
   }
 
-  async updateTask(task: Task, events: NewTaskEvent[]): Promise<void> {
+  async updateTask(task: Task, events: NewTaskEvent[], sync?: SyncWrite): Promise<void> {
     // Invalidate even when the write failed: a write that timed out may still have committed.
     try {
-      await this.store.updateTask(task, events)
+      await this.store.updateTask(task, events, sync)
     } finally {
       await this.invalidate([task.id])
     }
+  }
+
+  // Sync cursors and creation intents are not cached: a stale one would make a
+  // sync skip activities or a retry create a second session.
+  getSyncCursor(taskId: string): Promise<SyncCursor | undefined> {
+    return this.store.getSyncCursor(taskId)
+  }
+
+  beginCreation(key: string, requestHash: string, at: string): Promise<{ intent: CreationIntent; created: boolean }> {
+    return this.store.beginCreation(key, requestHash, at)
+  }
+
+  noteCreationSession(key: string, sessionName: string, at: string): Promise<void> {
+    return this.store.noteCreationSession(key, sessionName, at)
+  }
+
+  failCreation(key: string, message: string, at: string): Promise<void> {
+    return this.store.failCreation(key, message, at)
   }
 
   async deleteTask(id: string, options?: { purge?: boolean }): Promise<boolean> {

@@ -21,6 +21,8 @@ export interface JjmConfig {
     timeoutMs: number
     maxAttempts: number
     breaker: { failureThreshold: number; cooldownMs: number }
+    /** The Jules MCP server the `mcp` backend spawns over stdio; present only when configured. */
+    mcp?: { command?: string; args?: string[] }
   }
   sim: { runSeconds: number; autoApproveSeconds: number }
   storage: {
@@ -39,7 +41,8 @@ export interface JjmConfig {
     format: 'auto' | 'pretty' | 'json'
     file?: string
   }
-  monitor: { concurrency: number }
+  /** `requestsPerMinute`: the ceiling on requests to Jules (a token bucket shared by all syncs). */
+  monitor: { concurrency: number; requestsPerMinute: number }
   dataDir: string
   /** The config file that was read, if any. */
   configFile?: string
@@ -76,7 +79,7 @@ export const julesBackends = ['rest', 'sim', 'mcp'] as const
 /** Where one value came from; named in every error about it. */
 type Source = { kind: 'file'; path: string } | { kind: 'env'; name: string } | { kind: 'flag'; name: string }
 
-type LeafKind = 'enum' | 'string' | 'path' | 'httpUrl' | 'int' | 'number'
+type LeafKind = 'enum' | 'string' | 'stringList' | 'path' | 'httpUrl' | 'int' | 'number'
 
 /** One settable key: its type, its env var and flag, and how to explain a bad value. */
 interface Leaf {
@@ -135,6 +138,13 @@ const leaves: readonly Leaf[] = [
   },
   { key: 'jules.breaker.failureThreshold', kind: 'int', min: 1, expected: 'a whole number, at least 1' },
   { key: 'jules.breaker.cooldownMs', kind: 'int', min: 0, expected: 'a whole number of milliseconds, at least 0' },
+  { key: 'jules.mcp.command', kind: 'string', env: 'JJM_JULES_MCP_COMMAND', expected: 'a command, e.g. jjm' },
+  {
+    key: 'jules.mcp.args',
+    kind: 'stringList',
+    env: 'JJM_JULES_MCP_ARGS',
+    expected: 'a list of strings (in the environment, a JSON array such as ["mcp","serve"])',
+  },
   {
     key: 'sim.runSeconds',
     kind: 'number',
@@ -209,6 +219,13 @@ const leaves: readonly Leaf[] = [
     env: 'JJM_MONITOR_CONCURRENCY',
     expected: 'a whole number, at least 1',
   },
+  {
+    key: 'monitor.requestsPerMinute',
+    kind: 'int',
+    min: 1,
+    env: 'JJM_MONITOR_REQUESTS_PER_MINUTE',
+    expected: 'a whole number of requests per minute, at least 1',
+  },
   // Only settable in the file: moving the data dir moves the default database with it.
   { key: 'dataDir', kind: 'path', expected: 'a directory path' },
 ]
@@ -230,6 +247,7 @@ const defaults: Record<string, unknown> = {
   'log.level': 'warn',
   'log.format': 'auto',
   'monitor.concurrency': 4,
+  'monitor.requestsPerMinute': 60,
 }
 
 const defaultFileNames = ['config.yaml', 'config.yml', 'config.json']
@@ -302,6 +320,10 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
         failureThreshold: requiredNumber(values, 'jules.breaker.failureThreshold'),
         cooldownMs: requiredNumber(values, 'jules.breaker.cooldownMs'),
       },
+      mcp:
+        values.has('jules.mcp.command') || values.has('jules.mcp.args')
+          ? { command: stringValue(values, 'jules.mcp.command'), args: values.get('jules.mcp.args') as string[] }
+          : undefined,
     },
     sim: {
       runSeconds: requiredNumber(values, 'sim.runSeconds'),
@@ -324,7 +346,10 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
       format: values.get('log.format') as JjmConfig['log']['format'],
       file: stringValue(values, 'log.file'),
     },
-    monitor: { concurrency: requiredNumber(values, 'monitor.concurrency') },
+    monitor: {
+      concurrency: requiredNumber(values, 'monitor.concurrency'),
+      requestsPerMinute: requiredNumber(values, 'monitor.requestsPerMinute'),
+    },
     dataDir,
     configFile,
   }
@@ -499,6 +524,13 @@ function unknownKey(key: string, name: string, prefix: string, path: string): Co
 }
 
 function parseEnvValue(leaf: Leaf, name: string, raw: string): unknown {
+  if (leaf.kind === 'stringList') {
+    try {
+      return JSON.parse(raw) as unknown
+    } catch {
+      return raw // not a list: the schema refuses it with the usual message
+    }
+  }
   if (leaf.kind !== 'int' && leaf.kind !== 'number') return raw
   // Number('') is 0 and Number(' 1e3 ') is 1000: env numbers are digits only, so a typo never slips through.
   const pattern = leaf.kind === 'int' ? /^\d+$/ : /^\d+(\.\d+)?$/
@@ -518,6 +550,8 @@ function schemaFor(z: typeof import('zod').z, leaf: Leaf): ZodType {
     case 'string':
     case 'path':
       return z.string().trim().min(1)
+    case 'stringList':
+      return z.array(z.string())
     case 'httpUrl':
       return z.url({ protocol: /^https?$/ })
     case 'int':

@@ -22,6 +22,7 @@ export interface CoreOptions {
 /** Everything a command or the daemon needs, wired from one config. */
 export interface Core {
   config: JjmConfig
+  clock: Clock
   manager: JobManager
   monitor: Monitor
   jules: JulesClient
@@ -56,9 +57,18 @@ export async function openCore(options: CoreOptions): Promise<Core> {
   )
   const newId = createIdGenerator()
   const manager = new JobManager({ jules, store, clock, logger, newId, bus })
-  const monitor = new Monitor({ jules, store, clock, logger, bus, concurrency: config.monitor.concurrency })
+  const monitor = new Monitor({
+    jules,
+    store,
+    clock,
+    logger,
+    bus,
+    concurrency: config.monitor.concurrency,
+    requestsPerMinute: config.monitor.requestsPerMinute,
+  })
   return {
     config,
+    clock,
     manager,
     monitor,
     jules,
@@ -115,9 +125,26 @@ export async function createJulesClient(
       })
       return createSimClient(simulator, { logger: logger.child({ jules: 'sim' }) })
     }
+    case 'mcp': {
+      const command = config.jules.mcp?.command
+      if (!command) {
+        throw new ConfigurationError(
+          `The mcp Jules backend needs the command that starts a Jules MCP server. Set jules.mcp.command and jules.mcp.args in the config file, or JJM_JULES_MCP_COMMAND and JJM_JULES_MCP_ARGS (a JSON array); for the built-in simulator, \`jjm mcp serve\`: JJM_JULES_MCP_COMMAND=jjm JJM_JULES_MCP_ARGS='["mcp","serve"]'.`,
+          { context: { backend: 'mcp', key: 'jules.mcp.command' } },
+        )
+      }
+      const { createMcpClient } = await import('./jules/mcp.js')
+      return createMcpClient({
+        command,
+        args: config.jules.mcp?.args ?? [],
+        timeoutMs: config.jules.timeoutMs,
+        logger: logger.child({ jules: 'mcp' }),
+        version,
+      })
+    }
     default:
       throw new ConfigurationError(
-        `The Jules backend "${config.jules.backend}" is not available in this version of jjm. Use rest (the Jules API) or sim (the built-in simulator).`,
+        `The Jules backend "${config.jules.backend}" is not available in this version of jjm. Use rest (the Jules API), mcp (a Jules MCP server) or sim (the built-in simulator).`,
         { context: { backend: config.jules.backend } },
       )
   }

@@ -66,6 +66,16 @@ export const ExitCode = {
   monitorNeedsPerson: 21,
   /** `monitor --once`: at least one task could not be synced. */
   monitorErrors: 22,
+  /** `monitor --once`: another run holds the lock on this database; nothing was done. */
+  monitorLocked: 23,
+  /** `tasks wait`: the task failed. */
+  waitFailed: 30,
+  /** `tasks wait`: the timeout passed first. */
+  waitTimedOut: 31,
+  /** `tasks wait`: the task waits for a person (plan approval, an answer, a resume). */
+  waitNeedsPerson: 32,
+  /** `tasks wait`: the task ended in a state it was not waited for. */
+  waitEnded: 33,
 } as const
 
 export class ConfigurationError extends JjmError {
@@ -207,4 +217,9 @@ export const exitCodeHelp: ReadonlyArray<readonly [number, string]> = [
   [ExitCode.monitorChanges, 'monitor --once: tasks changed'],
   [ExitCode.monitorNeedsPerson, 'monitor --once: a task needs a person'],
   [ExitCode.monitorErrors, 'monitor --once: some tasks could not be synced'],
+  [ExitCode.monitorLocked, 'monitor --once: another run holds the lock (nothing done)'],
+  [ExitCode.waitFailed, 'tasks wait: the task failed'],
+  [ExitCode.waitTimedOut, 'tasks wait: timed out'],
+  [ExitCode.waitNeedsPerson, 'tasks wait: the task needs a person'],
+  [ExitCode.waitEnded, 'tasks wait: the task ended in another state'],
 ]

@@ -1,11 +1,33 @@
-import { isJjmError, StorageError, TaskNotFoundError, ValidationError } from './errors.js'
+import { canonicalHash } from './canonical-json.js'
+import {
+  AuthenticationError,
+  InvalidStateError,
+  isJjmError,
+  JulesConnectionError,
+  RateLimitedError,
+  StorageError,
+  TaskNotFoundError,
+  ValidationError,
+} from './errors.js'
 import type { IdGenerator } from './ids.js'
-import type { JulesClient, Source } from './jules/client.js'
+import type { JulesClient, Session, Source } from './jules/client.js'
 import { parseRepository, repositoryOf, sourceNameOf, toSourceName } from './jules/names.js'
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
-import type { Clock, EventBus, EventQuery, Logger, TaskStore } from './ports.js'
+import type { Clock, CreationIntent, EventBus, EventQuery, Logger, TaskStore } from './ports.js'
 import type { AutomationMode, Page, Task, TaskEvent, TaskFilter, TaskInput } from './task.js'
 import { isKnownState, taskStates } from './task.js'
+import {
+  type DeleteResult,
+  defaultResumeText,
+  type OperationResult,
+  realSleep,
+  type Sleep,
+  type TaskChanges,
+  type TaskDetails,
+  TaskOperations,
+  type WaitOptions,
+  type WaitResult,
+} from './task-operations.js'
 
 export interface JobManagerDeps {
   jules: JulesClient
@@ -15,6 +37,10 @@ export interface JobManagerDeps {
   newId: IdGenerator
   /** Where task changes are published for live consumers; best effort. */
   bus?: EventBus
+  /** How `waitForTask` waits between looks at Jules; tests pass one that moves their clock. */
+  sleep?: Sleep
+  /** What `resumeTask` sends when given no text; default "Please continue with the task." */
+  resumeText?: string
 }
 
 /** A repository Jules can work on, as jjm shows it. */
@@ -25,7 +51,34 @@ export interface SourceView {
   isPrivate: boolean | null
 }
 
+/** What createTask may be told beside the input. */
+export interface CreateTaskOptions {
+  /**
+   * The same key never starts a second Jules session: a retry after success
+   * returns the first task, a retry after a lost answer adopts the session
+   * Jules started for it, and the same key with another input is refused.
+   */
+  idempotencyKey?: string
+}
+
+/** A task from createTaskWithOutcome and how it came about. */
+export interface CreateTaskResult {
+  task: Task
+  /**
+   * `created`: a new Jules session; `replayed`: the task an earlier request
+   * under the key recorded, nothing new; `adopted`: the session an earlier
+   * attempt under the key started, recorded now.
+   */
+  outcome: 'created' | 'replayed' | 'adopted'
+}
+
 const maxPromptLength = 100_000
+/** How far Jules' clock may be behind ours when matching a session to an earlier attempt. */
+const creationClockSkewMs = 60_000
+const reconcilePageSize = 50
+/** Bounds the look for an earlier attempt's session when very many sessions are recent. */
+const reconcileMaxPages = 20
+const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/
 const labelPattern = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$/
 
 /**
@@ -35,56 +88,27 @@ const labelPattern = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$/
 export class JobManager {
   constructor(private readonly deps: JobManagerDeps) {}
 
-  /** Creates a Jules session for the input and records it as a task. */
-  async createTask(input: TaskInput): Promise<Task> {
-    const request = normaliseInput(input)
-    const { jules, store, clock, logger } = this.deps
-    const branch = request.branch ?? (await this.defaultBranchOf(request.source))
-    const log = logger.child({ operation: 'tasks.create', repository: request.repository })
+  /**
+   * Creates a Jules session for the input and records it as a task. With an
+   * idempotency key, the same key never starts a second session (see
+   * createTaskWithOutcome).
+   */
+  async createTask(input: TaskInput, options: CreateTaskOptions = {}): Promise<Task> {
+    return (await this.createTaskWithOutcome(input, options)).task
+  }
 
-    const session = await jules.createSession({
-      prompt: request.prompt,
-      sourceContext: { source: request.source, githubRepoContext: { startingBranch: branch } },
-      ...(request.title === undefined ? {} : { title: request.title }),
-      requirePlanApproval: request.requirePlanApproval,
-      automationMode: request.automationMode,
-    })
-    const now = new Date(clock.now()).toISOString()
-    const task: Task = {
-      id: this.deps.newId(clock.now()),
-      sessionName: session.name,
-      title: session.title ?? request.title ?? firstLine(request.prompt),
-      prompt: request.prompt,
-      repository: request.repository,
-      source: request.source,
-      branch,
-      state: taskStateOf(session),
-      requirePlanApproval: request.requirePlanApproval,
-      automationMode: request.automationMode,
-      url: session.url ?? null,
-      pullRequest: pullRequestOf(session),
-      labels: request.labels,
-      metadata: request.metadata,
-      createdAt: now,
-      updatedAt: now,
-      completedAt: null,
-      lastSyncedAt: now,
+  /**
+   * createTask, also saying whether the task is new. Under an idempotency key
+   * the intent is recorded before Jules is called and bound to the session as
+   * soon as Jules answers, so that a retry after any failure finds out what
+   * the earlier attempt did instead of guessing.
+   */
+  async createTaskWithOutcome(input: TaskInput, options: CreateTaskOptions = {}): Promise<CreateTaskResult> {
+    const request = normaliseInput(input)
+    if (options.idempotencyKey === undefined) {
+      return { task: await this.startAndRecord(request, undefined), outcome: 'created' }
     }
-    try {
-      await store.createTask(task, [
-        { type: 'created', data: { sessionName: session.name, state: task.state, julesBackend: jules.kind }, at: now },
-      ])
-    } catch (error) {
-      // Jules already runs the session: say so, so that nobody launches it twice by retrying.
-      log.error('Jules created the session but jjm could not record it', { sessionName: session.name, error })
-      throw new StorageError(
-        `Jules created session ${session.name}, but jjm could not record it: ${messageOf(error)}. Do not create the task again; fix the storage problem and the session can be found at ${session.url ?? session.name}.`,
-        { context: { sessionName: session.name }, cause: error },
-      )
-    }
-    log.info('task created', { taskId: task.id, sessionName: task.sessionName })
-    await publishUpdate(this.deps.bus, logger, { taskId: task.id, type: 'created', task, at: now })
-    return task
+    return this.createIdempotently(request, checkIdempotencyKey(options.idempotencyKey))
   }
 
   /** Newest first, one page. */
@@ -121,12 +145,285 @@ export class JobManager {
     return this.deps.store.getEvents(task.id, query)
   }
 
+  /** Changes a task's title, labels or metadata; records an `updated` event with what changed. */
+  async updateTask(ref: string, changes: TaskChanges): Promise<Task> {
+    return this.operations().update(await this.getTask(ref), changes)
+  }
+
+  /** Removes a task from lists and lookups (its history stays, with a `deleted` event), or with `purge` removes it all. */
+  async deleteTask(ref: string, options: { purge?: boolean } = {}): Promise<DeleteResult> {
+    return this.operations().delete(await this.getTask(ref), options)
+  }
+
+  /** Sends a message to the agent; refused once the task has finished. */
+  async sendMessage(ref: string, text: string): Promise<OperationResult> {
+    return this.operations().sendMessage(await this.getTask(ref), text)
+  }
+
+  /** Approves the agent's plan; only while the task is awaiting plan approval. */
+  async approvePlan(ref: string): Promise<OperationResult> {
+    return this.operations().approvePlan(await this.getTask(ref))
+  }
+
+  /** Resumes a paused task by asking the agent to continue (Jules has no resume method). */
+  async resumeTask(ref: string, text?: string): Promise<OperationResult> {
+    return this.operations().resume(await this.getTask(ref), text)
+  }
+
+  /** Polls Jules until the task reaches one of `until` (default completed), finishes, needs a person, or times out. */
+  async waitForTask(ref: string, options: WaitOptions = {}): Promise<WaitResult> {
+    return this.operations().wait(await this.getTask(ref), options)
+  }
+
+  /** The plan, the latest messages, the changed files and the recent history of a task. */
+  async getTaskDetails(ref: string): Promise<{ task: Task } & TaskDetails> {
+    const task = await this.getTask(ref)
+    return { task, ...(await this.operations().details(task)) }
+  }
+
+  private taskOperations: TaskOperations | undefined
+
+  private operations(): TaskOperations {
+    const { jules, store, clock, logger, bus } = this.deps
+    this.taskOperations ??= new TaskOperations({
+      jules,
+      store,
+      clock,
+      logger,
+      publish: (update) => publishUpdate(bus, logger, update),
+      sleep: this.deps.sleep ?? realSleep,
+      resumeText: this.deps.resumeText ?? defaultResumeText,
+    })
+    return this.taskOperations
+  }
+
   /** The repositories Jules can work on (those with the Jules GitHub app installed). */
   async listSources(
     options: { pageSize?: number; pageToken?: string; filter?: string } = {},
   ): Promise<Page<SourceView>> {
     const answer = await this.deps.jules.listSources(options)
     return { items: answer.sources.map(sourceView), nextCursor: answer.nextPageToken ?? null }
+  }
+
+  private async createIdempotently(request: NormalisedInput, key: string): Promise<CreateTaskResult> {
+    const { jules, store, clock, logger } = this.deps
+    const log = logger.child({ operation: 'tasks.create', repository: request.repository, idempotencyKey: key })
+    const requestHash = canonicalHash(request)
+    const { intent, created } = await store.beginCreation(key, requestHash, isoAt(clock.now()))
+    if (!created) {
+      if (intent.requestHash !== requestHash) {
+        throw new ValidationError(
+          `The idempotency key "${key}" was already used for another request. Use a new key for a different task.`,
+          { context: { idempotencyKey: key } },
+        )
+      }
+      switch (intent.state) {
+        case 'done':
+          return { task: await this.taskOfIntent(intent), outcome: 'replayed' }
+        case 'session_created': {
+          // Jules answered an earlier attempt and only the recording was lost: record that session.
+          if (intent.sessionName === null) throw new StorageError(`The creation under key "${key}" names no session.`)
+          const session = await jules.getSession(intent.sessionName)
+          log.info('recording the session an earlier attempt under this key created', { sessionName: session.name })
+          return { task: await this.recordTask(request, session, key, log), outcome: 'adopted' }
+        }
+        case 'pending': {
+          // An earlier attempt may have timed out after Jules accepted it: look before creating.
+          const session = await this.findAcceptedSession(request, intent)
+          if (session) {
+            log.info('adopting the session an earlier attempt under this key created', { sessionName: session.name })
+            await store.noteCreationSession(key, session.name, isoAt(clock.now()))
+            return { task: await this.recordTask(request, session, key, log), outcome: 'adopted' }
+          }
+          log.info('no Jules session matches the earlier attempt under this key; creating one', {
+            attemptedAt: intent.createdAt,
+          })
+          break
+        }
+        case 'failed':
+          log.info('Jules refused the earlier attempt under this key; trying again', { error: intent.error })
+          break
+      }
+    }
+    return { task: await this.startAndRecord(request, key, log), outcome: 'created' }
+  }
+
+  /** Starts a Jules session for the request and records it; with a key, keeps that key's intent up to date. */
+  private async startAndRecord(request: NormalisedInput, key: string | undefined, keyLog?: Logger): Promise<Task> {
+    const { jules, store, clock, logger } = this.deps
+    const log = keyLog ?? logger.child({ operation: 'tasks.create', repository: request.repository })
+    let branch: string
+    try {
+      branch = request.branch ?? (await this.defaultBranchOf(request.source))
+    } catch (error) {
+      // Jules was not asked to create anything yet: the key is free to try again.
+      if (key !== undefined) await this.failIntent(key, error, log)
+      throw error
+    }
+    let session: Session
+    try {
+      session = await jules.createSession({
+        prompt: request.prompt,
+        sourceContext: { source: request.source, githubRepoContext: { startingBranch: branch } },
+        ...(request.title === undefined ? {} : { title: request.title }),
+        requirePlanApproval: request.requirePlanApproval,
+        automationMode: request.automationMode,
+      })
+    } catch (error) {
+      if (key === undefined) throw error
+      throw await this.settleFailedCreation(key, error, log)
+    }
+    if (key !== undefined) {
+      try {
+        await store.noteCreationSession(key, session.name, isoAt(clock.now()))
+      } catch (error) {
+        // Still pending: a retry lists Jules' sessions and finds this one. Recording the task comes first.
+        log.warn('could not bind the idempotency key to the new session', { sessionName: session.name, error })
+      }
+    }
+    return this.recordTask(request, session, key, log, branch)
+  }
+
+  /** Records a session Jules created (now or on an earlier attempt) as a task; with a key, completes its intent. */
+  private async recordTask(
+    request: NormalisedInput,
+    session: Session,
+    key: string | undefined,
+    log: Logger,
+    startingBranch?: string,
+  ): Promise<Task> {
+    const { jules, store, clock, logger } = this.deps
+    const branch =
+      startingBranch ??
+      session.sourceContext?.githubRepoContext?.startingBranch ??
+      request.branch ??
+      (await this.defaultBranchOf(request.source))
+    const now = isoAt(clock.now())
+    const task: Task = {
+      id: this.deps.newId(clock.now()),
+      sessionName: session.name,
+      title: session.title ?? request.title ?? firstLine(request.prompt),
+      prompt: request.prompt,
+      repository: request.repository,
+      source: request.source,
+      branch,
+      state: taskStateOf(session),
+      requirePlanApproval: request.requirePlanApproval,
+      automationMode: request.automationMode,
+      url: session.url ?? null,
+      pullRequest: pullRequestOf(session),
+      labels: request.labels,
+      metadata: request.metadata,
+      createdAt: now,
+      updatedAt: now,
+      completedAt: null,
+      lastSyncedAt: now,
+    }
+    const data = {
+      sessionName: session.name,
+      state: task.state,
+      julesBackend: jules.kind,
+      ...(key === undefined ? {} : { idempotencyKey: key }),
+    }
+    try {
+      if (key === undefined) await store.createTask(task, [{ type: 'created', data, at: now }])
+      else await store.createTask(task, [{ type: 'created', data, at: now }], { idempotencyKey: key })
+    } catch (error) {
+      // Jules already runs the session: say so, so that nobody launches it twice by retrying.
+      log.error('Jules created the session but jjm could not record it', { sessionName: session.name, error })
+      const advice =
+        key === undefined
+          ? 'Do not create the task again; fix the storage problem and the session can be found at'
+          : `Fix the storage problem and retry with the same idempotency key ("${key}") to record it; the session is at`
+      throw new StorageError(
+        `Jules created session ${session.name}, but jjm could not record it: ${messageOf(error)}. ${advice} ${session.url ?? session.name}.`,
+        { context: { sessionName: session.name, ...(key === undefined ? {} : { idempotencyKey: key }) }, cause: error },
+      )
+    }
+    log.info('task created', { taskId: task.id, sessionName: task.sessionName })
+    await publishUpdate(this.deps.bus, logger, { taskId: task.id, type: 'created', task, at: now })
+    return task
+  }
+
+  /** The task an earlier request under the same key recorded: the replayed answer. */
+  private async taskOfIntent(intent: CreationIntent): Promise<Task> {
+    const task = intent.taskId === null ? undefined : await this.deps.store.getTask(intent.taskId)
+    if (!task) {
+      throw new InvalidStateError(
+        `The idempotency key "${intent.key}" already created task ${intent.taskId ?? '(unknown)'}, which no longer exists. Use a new key to create another task.`,
+        { context: { idempotencyKey: intent.key, taskId: intent.taskId } },
+      )
+    }
+    return task
+  }
+
+  /**
+   * The session a pending intent's earlier attempt created, if Jules has one:
+   * same prompt and repository (and branch when given), created no earlier
+   * than the intent (less clock skew), and not already recorded as a task.
+   */
+  private async findAcceptedSession(request: NormalisedInput, intent: CreationIntent): Promise<Session | undefined> {
+    const { jules, store, logger } = this.deps
+    const since = parseTime(intent.createdAt) - creationClockSkewMs
+    const matches: Session[] = []
+    let pageToken: string | undefined
+    for (let page = 1; ; page++) {
+      const answer = await jules.listSessions({
+        pageSize: reconcilePageSize,
+        ...(pageToken === undefined ? {} : { pageToken }),
+      })
+      let reachedOlder = false
+      for (const session of answer.sessions) {
+        const createdAt = parseTime(session.createTime)
+        if (createdAt < since) reachedOlder = true
+        else if (sessionMatches(session, request)) matches.push(session)
+      }
+      pageToken = answer.nextPageToken
+      // Newest first: once a page reaches back before the intent, later pages are older still.
+      if (reachedOlder || pageToken === undefined || pageToken === '') break
+      if (page >= reconcileMaxPages) {
+        logger.warn('stopped looking for an earlier attempt’s session: too many recent sessions', {
+          idempotencyKey: intent.key,
+          pages: page,
+        })
+        break
+      }
+    }
+    // The earliest match after the intent is the likeliest to be its own.
+    matches.sort((a, b) => parseTime(a.createTime) - parseTime(b.createTime))
+    for (const session of matches) {
+      if (!(await store.findTask(session.name))) return session
+    }
+    return undefined
+  }
+
+  /**
+   * After createSession failed under a key: a definite refusal frees the key
+   * for another try; anything else may have reached Jules, so the intent stays
+   * pending and the next attempt looks for the session first.
+   */
+  private async settleFailedCreation(key: string, error: unknown, log: Logger): Promise<unknown> {
+    if (isDefiniteRefusal(error)) {
+      await this.failIntent(key, error, log)
+      return error
+    }
+    log.warn('Jules may have created the session: a retry with the same key will look for it first', { error })
+    if (error instanceof JulesConnectionError) {
+      return new JulesConnectionError(
+        `${error.message} Jules may have started the session anyway: retry with the same idempotency key ("${key}") and jjm records that session instead of starting another.`,
+        { context: { ...error.context, idempotencyKey: key }, cause: error },
+      )
+    }
+    return error
+  }
+
+  private async failIntent(key: string, error: unknown, log: Logger): Promise<void> {
+    try {
+      await this.deps.store.failCreation(key, messageOf(error), isoAt(this.deps.clock.now()))
+    } catch (storeError) {
+      // The caller reports Jules' refusal; a pending intent only costs the next attempt a look at Jules.
+      log.warn('could not mark the creation intent failed', { error: storeError })
+    }
   }
 
   private async defaultBranchOf(source: string): Promise<string> {
@@ -236,6 +533,51 @@ function firstLine(text: string): string {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
+}
+
+/** A definite "no" from Jules: the request created nothing, so the same key may try again. */
+function isDefiniteRefusal(error: unknown): boolean {
+  return (
+    error instanceof ValidationError ||
+    error instanceof AuthenticationError ||
+    error instanceof InvalidStateError ||
+    error instanceof RateLimitedError ||
+    (isJjmError(error) && error.code === 'JJM_JULES_NOT_FOUND')
+  )
+}
+
+function sessionMatches(session: Session, request: NormalisedInput): boolean {
+  if (typeof session.prompt !== 'string' || session.prompt.trim() !== request.prompt) return false
+  let source: string
+  try {
+    source = toSourceName(session.sourceContext?.source ?? '')
+  } catch {
+    return false
+  }
+  if (source !== request.source) return false
+  const branch = session.sourceContext?.githubRepoContext?.startingBranch
+  return request.branch === undefined || branch === undefined || branch === request.branch
+}
+
+function checkIdempotencyKey(key: string): string {
+  const trimmed = key.trim()
+  if (!idempotencyKeyPattern.test(trimmed)) {
+    throw new ValidationError(
+      'An idempotency key is 1 to 255 visible ASCII characters (letters, digits, punctuation; no spaces).',
+      { context: { idempotencyKey: key } },
+    )
+  }
+  return trimmed
+}
+
+/** Milliseconds since the epoch; Jules may send up to nine fraction digits. */
+function parseTime(iso: string): number {
+  const ms = Date.parse(iso)
+  return Number.isNaN(ms) ? Number.NEGATIVE_INFINITY : ms
+}
+
+function isoAt(ms: number): string {
+  return new Date(ms).toISOString()
 }
 
 /**

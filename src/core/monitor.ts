@@ -1,9 +1,12 @@
 import pLimit from 'p-limit'
-import { ExitCode, isJjmError } from './errors.js'
+import { advanceCursor, type ChangedFile, digestActivities, listNewActivities } from './activity-sync.js'
+import { ExitCode, isJjmError, RateLimitedError } from './errors.js'
 import type { Activity, JulesClient, Session } from './jules/client.js'
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
 import { publishUpdate } from './manager.js'
-import type { Clock, EventBus, Logger, NewTaskEvent, TaskStore } from './ports.js'
+import { PollSchedule } from './poll-schedule.js'
+import type { Clock, EventBus, Logger, NewTaskEvent, SyncCursor, TaskStore } from './ports.js'
+import { JulesThrottle, type RateLimitPause, type Sleep } from './rate-limit.js'
 import { awaitingPerson, isTerminal, type Task, type TaskState } from './task.js'
 
 export interface MonitorDeps {
@@ -15,6 +18,19 @@ export interface MonitorDeps {
   concurrency: number
   /** Where task changes are published for live consumers; best effort. */
   bus?: EventBus
+  /** The ceiling on requests to Jules per minute (`monitor.requestsPerMinute`); default 60. */
+  requestsPerMinute?: number
+  /** The time between passes; tasks waiting for a person are polled every `waitingFactor` of these. Default 10 s. */
+  pollIntervalMs?: number
+  /** Default 4. */
+  waitingFactor?: number
+  /** How the engine waits for a token or out a 429; tests advance a ManualClock instead. */
+  sleep?: Sleep
+}
+
+export interface SyncOptions {
+  /** Look at every active task, due or not (`monitor --once`). */
+  force?: boolean
 }
 
 export interface TaskChange {
@@ -48,39 +64,78 @@ export interface MonitorReport {
   changes: TaskChange[]
   awaitingPerson: AwaitingTask[]
   errors: SyncFailure[]
+  /** How many of the `checked` active tasks were due and read from Jules; the others wait for a later pass. */
+  polled?: number
+  /** Set when Jules rate limited this pass: every request waits until `until`. */
+  rateLimited?: RateLimitPause | null
 }
 
 /**
- * The sync engine: one pass reads every active task's session from Jules,
- * records what changed as events (in the same transaction as the task row),
- * and reports it. Used by `monitor --once`, `monitor --watch` and the daemon.
+ * The sync engine: one pass reads every due active task's session from
+ * Jules and, when the session moved, its new activities; it records what
+ * changed as events (in the same transaction as the task row and the sync
+ * cursor) and reports it. Used by `monitor --once`, `monitor --watch` and the daemon.
+ *
+ * Exactly once: a task's events, chat messages, changed files and cursor are
+ * written by one `updateTask`, so a sync that fails half-way is repeated as a
+ * whole by the next pass, and one that succeeded is never repeated.
  */
 export class Monitor {
-  constructor(private readonly deps: MonitorDeps) {}
+  private readonly schedule: PollSchedule
+  private readonly throttle: JulesThrottle
+  /** The pause a 429 caused during the current pass, for its report. */
+  private passPause: RateLimitPause | null = null
 
-  async syncOnce(): Promise<MonitorReport> {
+  constructor(private readonly deps: MonitorDeps) {
+    this.schedule = new PollSchedule({
+      ...(deps.pollIntervalMs === undefined ? {} : { intervalMs: deps.pollIntervalMs }),
+      ...(deps.waitingFactor === undefined ? {} : { waitingFactor: deps.waitingFactor }),
+    })
+    this.throttle = new JulesThrottle({
+      perMinute: deps.requestsPerMinute ?? 60,
+      clock: deps.clock,
+      ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
+    })
+  }
+
+  async syncOnce(options: SyncOptions = {}): Promise<MonitorReport> {
     const { store, clock } = this.deps
     const startedAt = new Date(clock.now()).toISOString()
     const tasks = await store.listActiveTasks()
+    this.schedule.retain(new Set(tasks.map((task) => task.id)))
+    const now = clock.now()
+    const due = new Set(
+      tasks.filter((task) => options.force === true || this.schedule.isDue(task, now)).map((task) => task.id),
+    )
     const limit = pLimit(Math.max(1, this.deps.concurrency))
     const changes: TaskChange[] = []
     const awaiting: AwaitingTask[] = []
     const errors: SyncFailure[] = []
+    this.passPause = null
+
+    const noteAwaiting = (task: Task) => {
+      const waitingFor = awaitingPerson(task.state)
+      if (waitingFor) awaiting.push({ taskId: task.id, title: task.title, state: task.state, waitingFor })
+    }
 
     await Promise.all(
-      tasks.map((task) =>
-        limit(async () => {
+      tasks.map((task) => {
+        // A task not due is still reported as waiting: cron's exit code must not depend on the schedule.
+        if (!due.has(task.id)) {
+          noteAwaiting(task)
+          return undefined
+        }
+        return limit(async () => {
           try {
             const { updated, change } = await this.syncTask(task)
+            this.schedule.polled(updated, clock.now())
             if (change) changes.push(change)
-            const waitingFor = awaitingPerson(updated.state)
-            if (waitingFor)
-              awaiting.push({ taskId: updated.id, title: updated.title, state: updated.state, waitingFor })
+            noteAwaiting(updated)
           } catch (error) {
             errors.push(await this.recordFailure(task, error))
           }
-        }),
-      ),
+        })
+      }),
     )
     // Report in the order of the task list, not in the order the syncs finished.
     const order = new Map(tasks.map((task, index) => [task.id, index]))
@@ -93,17 +148,49 @@ export class Monitor {
       changes: changes.sort(byTask),
       awaitingPerson: awaiting.sort(byTask),
       errors: errors.sort(byTask),
+      polled: due.size,
+      rateLimited: this.passPause ?? this.throttle.currentPause(),
     }
   }
 
-  /** Syncs one task from its Jules session; records events only for what changed. */
+  /**
+   * Syncs one task from its Jules session and, when the session moved since
+   * the cursor, from its new activities; records events only for what changed.
+   */
   async syncTask(task: Task): Promise<{ updated: Task; change: TaskChange | undefined }> {
     const { jules, store, clock } = this.deps
-    const session = await jules.getSession(task.sessionName)
+    const cursor = await store.getSyncCursor(task.id)
+    const session = await this.call(() => jules.getSession(task.sessionName))
     const now = new Date(clock.now()).toISOString()
     const state = taskStateOf(session)
     const pullRequest = pullRequestOf(session) ?? task.pullRequest
     const events: NewTaskEvent[] = []
+
+    const sessionMoved =
+      cursor === undefined || cursor.sessionUpdateTime !== (session.updateTime ?? null) || state !== task.state
+    let nextCursor: SyncCursor = cursor ?? { sessionUpdateTime: null, lastActivityTime: null, lastActivityNames: [] }
+    let chatMessages: Parameters<TaskStore['addChatMessages']>[1] = []
+    let sourceFiles: ChangedFile[] | undefined
+    let failureReason: string | null = null
+
+    if (sessionMoved) {
+      const fresh = await listNewActivities(
+        (request) => this.call(() => jules.listActivities(session.name, request)),
+        cursor,
+      )
+      const digest = digestActivities(fresh.activities)
+      events.push(...digest.events)
+      chatMessages = digest.chatMessages
+      failureReason = digest.failureReason
+      if (digest.changedFiles.length > 0) sourceFiles = await this.mergeFiles(task.id, digest.changedFiles)
+      nextCursor = advanceCursor(
+        cursor,
+        fresh.activities,
+        // A 404 right after creation says nothing about the activities: read them again next pass.
+        fresh.notFound ? (cursor?.sessionUpdateTime ?? null) : (session.updateTime ?? null),
+      )
+      if (fresh.notFound) this.deps.logger.debug('no activities yet', { taskId: task.id, sessionName: session.name })
+    }
 
     if (state !== task.state) {
       events.push({ type: 'state_changed', data: { from: task.state, to: state }, at: now })
@@ -111,12 +198,14 @@ export class Monitor {
     if (pullRequest && pullRequest.url !== task.pullRequest?.url) {
       events.push({ type: 'pull_request', data: { ...pullRequest }, at: now })
     }
+    // Completion and failure come from the state transition alone, so that the
+    // sessionCompleted/sessionFailed activities cannot record them a second time.
     const becameTerminal = isTerminal(state) && !isTerminal(task.state)
     if (becameTerminal && state === 'completed') {
       events.push({ type: 'completed', data: { pullRequestUrl: pullRequest?.url ?? null }, at: now })
     }
     if (becameTerminal && state === 'failed') {
-      events.push({ type: 'failed', data: { reason: await this.failureReason(session) }, at: now })
+      events.push({ type: 'failed', data: { reason: failureReason ?? (await this.failureReason(session)) }, at: now })
     }
 
     const updated: Task = {
@@ -128,9 +217,13 @@ export class Monitor {
       completedAt: becameTerminal ? (session.updateTime ?? now) : task.completedAt,
       lastSyncedAt: now,
     }
-    await store.updateTask(updated, events)
+    await store.updateTask(updated, events, {
+      cursor: nextCursor,
+      ...(chatMessages.length > 0 ? { chatMessages } : {}),
+      ...(sourceFiles === undefined ? {} : { sourceFiles }),
+    })
     if (events.length === 0) return { updated, change: undefined }
-    this.deps.logger.info('task changed', { taskId: task.id, from: task.state, to: state })
+    this.deps.logger.info('task changed', { taskId: task.id, from: task.state, to: state, events: events.length })
     const last = events[events.length - 1]
     await publishUpdate(this.deps.bus, this.deps.logger, {
       taskId: task.id,
@@ -151,16 +244,42 @@ export class Monitor {
     }
   }
 
-  /** The reason Jules gave for a failure, from the session's activities; best effort. */
+  /** One request to Jules, within the rate ceiling; a 429 pauses the whole engine. */
+  private async call<T>(request: () => Promise<T>): Promise<T> {
+    await this.throttle.acquire()
+    try {
+      const result = await request()
+      this.throttle.succeeded()
+      return result
+    } catch (error) {
+      if (error instanceof RateLimitedError || (isJjmError(error) && error.code === 'JJM_RATE_LIMITED')) {
+        const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
+        const pause = this.throttle.rateLimited(typeof retryAfter === 'number' ? retryAfter : undefined)
+        this.passPause = pause
+        this.deps.logger.warn('Jules is rate limiting: pausing every sync', { until: pause.until })
+      }
+      throw error
+    }
+  }
+
+  /** The task's changed files with a new change set's laid over them: later change sets may cover only part of the work. */
+  private async mergeFiles(taskId: string, changed: ChangedFile[]): Promise<ChangedFile[]> {
+    const files = new Map<string, string>()
+    for (const file of await this.deps.store.listSourceFiles(taskId)) files.set(file.path, file.changeType)
+    for (const file of changed) files.set(file.path, file.changeType)
+    return [...files].map(([path, changeType]) => ({ path, changeType }))
+  }
+
+  /** The reason Jules gave for a failure, from all the session's activities; best effort. */
   private async failureReason(session: Session): Promise<string | null> {
     try {
       let pageToken: string | undefined
       let reason: string | null = null
       do {
-        const page = await this.deps.jules.listActivities(session.name, {
-          pageSize: 100,
-          ...(pageToken ? { pageToken } : {}),
-        })
+        const token = pageToken
+        const page = await this.call(() =>
+          this.deps.jules.listActivities(session.name, { pageSize: 100, ...(token ? { pageToken: token } : {}) }),
+        )
         for (const activity of page.activities as Activity[]) {
           if (activity.sessionFailed) reason = activity.sessionFailed.reason ?? reason
         }

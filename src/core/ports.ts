@@ -16,6 +16,39 @@ export interface EventQuery {
 
 export type NewChatMessage = Omit<ChatMessage, 'id' | 'taskId'>
 
+/** Where a task's activity sync has got to. Stored with the task, never shown to users. */
+export interface SyncCursor {
+  /** The session's updateTime at the last sync: activities are read again only when it moved. */
+  sessionUpdateTime: string | null
+  /** createTime of the newest activity recorded. */
+  lastActivityTime: string | null
+  /** Names of the activities recorded at lastActivityTime (several may share one timestamp). */
+  lastActivityNames: string[]
+}
+
+/** What one sync writes beside the task row and its events. */
+export interface SyncWrite {
+  cursor: SyncCursor
+  /** Recorded idempotently by activityId. */
+  chatMessages?: NewChatMessage[]
+  /** When present, replaces the task's set of changed files. */
+  sourceFiles?: Array<Omit<SourceFile, 'taskId'>>
+}
+
+/** The record of one attempt to create a task under an idempotency key. */
+export interface CreationIntent {
+  key: string
+  /** SHA-256 of the normalised request: the same key with another request is refused. */
+  requestHash: string
+  /** `pending`: Jules not answered yet; `session_created`: Jules answered, task not yet recorded; `done`; `failed`. */
+  state: 'pending' | 'session_created' | 'done' | 'failed'
+  sessionName: string | null
+  taskId: string | null
+  error: string | null
+  createdAt: string
+  updatedAt: string
+}
+
 /** What a list of tasks shows beside each task, loaded for many tasks at once (never one query per task). */
 export interface TaskRelations {
   sourceFiles: SourceFile[]
@@ -31,10 +64,29 @@ export type NewTaskEvent = Omit<TaskEvent, 'id' | 'taskId' | 'at'> & { at?: stri
  * row does so in one transaction; failures surface as StorageError.
  */
 export interface TaskStore {
-  /** Inserts a new task together with its first events. */
-  createTask(task: Task, events: NewTaskEvent[]): Promise<void>
-  /** Replaces a task's fields and appends events, atomically. */
-  updateTask(task: Task, events: NewTaskEvent[]): Promise<void>
+  /**
+   * Inserts a new task together with its first events; with `idempotencyKey`,
+   * marks that creation intent done (bound to the task) in the same transaction.
+   */
+  createTask(task: Task, events: NewTaskEvent[], options?: { idempotencyKey?: string }): Promise<void>
+  /**
+   * Replaces a task's fields and appends events, atomically; with `sync`, the
+   * sync cursor, chat messages and source files are written in the same
+   * transaction, so an interrupted sync repeats as a whole or not at all.
+   */
+  updateTask(task: Task, events: NewTaskEvent[], sync?: SyncWrite): Promise<void>
+  /** Where the task's activity sync has got to; undefined before its first sync. */
+  getSyncCursor(taskId: string): Promise<SyncCursor | undefined>
+  /**
+   * Records, before Jules is called, the intent to create a task under an
+   * idempotency key. When the key is already known, records nothing and
+   * returns the earlier intent with `created: false`.
+   */
+  beginCreation(key: string, requestHash: string, at: string): Promise<{ intent: CreationIntent; created: boolean }>
+  /** Binds a pending intent to the session Jules created, right after Jules answered. */
+  noteCreationSession(key: string, sessionName: string, at: string): Promise<void>
+  /** Marks an intent failed (Jules refused it), so that the same key may try again. */
+  failCreation(key: string, message: string, at: string): Promise<void>
   getTask(id: string): Promise<Task | undefined>
   /**
    * Finds a task by its jjm id, its Jules session id or name, or a unique
@@ -164,5 +216,7 @@ export interface EventBus {
   subscribe(filter: { taskId?: string }, listener: (update: TaskUpdate) => void): Promise<() => Promise<void>>
   /** False while live delivery is broken; consumers then poll the store instead. */
   readonly healthy: boolean
+  /** True when updates published by other processes arrive too (Redis); false for an in-process bus. */
+  readonly crossProcess?: boolean
   close(): Promise<void>
 }

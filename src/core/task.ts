@@ -86,6 +86,7 @@ export interface Task {
 
 export const taskEventTypes = [
   'created',
+  'updated',
   'state_changed',
   'plan_generated',
   'plan_approved',
@@ -98,6 +99,8 @@ export const taskEventTypes = [
   'resumed',
   'deleted',
   'sync_error',
+  // An activity of a kind this jjm does not know, kept raw (`data.kind` names it).
+  'activity',
 ] as const
 export type TaskEventType = (typeof taskEventTypes)[number] | (string & {})
 

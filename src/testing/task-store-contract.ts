@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict'
 import { describe, it, type TestContext } from 'node:test'
 import { StorageError, TaskNotFoundError, toJjmError, ValidationError } from '../core/errors.js'
-import type { NewChatMessage, TaskStore } from '../core/ports.js'
+import type { NewChatMessage, SyncCursor, TaskStore } from '../core/ports.js'
 import type { Task, TaskFilter } from '../core/task.js'
 import { buildTask } from './build-task.js'
 
@@ -551,6 +551,197 @@ export function describeTaskStoreContract(
       })
     })
 
+    describe('sync writes', () => {
+      storeTest('writes the cursor, messages and files of a sync together with the task', async (store) => {
+        const task = buildTask({ state: 'planning' })
+        await createTasks(store, [task])
+        assert.equal(await store.getSyncCursor(task.id), undefined, 'no cursor before the first sync')
+
+        const first = syncCursor(1, ['sessions/1/activities/a1', 'sessions/1/activities/a2'])
+        const changed: Task = { ...task, state: 'in_progress', lastSyncedAt: minuteOf(1), updatedAt: minuteOf(1) }
+        await store.updateTask(changed, [{ type: 'plan_generated', data: { steps: 2 }, at: minuteOf(1) }], {
+          cursor: first,
+          chatMessages: [chatMessage('a1', 'Plan ready', 'agent', 1), chatMessage('a2', 'Go', 'user', 1)],
+          sourceFiles: [{ path: 'src/a.ts', changeType: 'modified' }],
+        })
+        assert.deepEqual(await store.getSyncCursor(task.id), first)
+        assert.deepEqual(await store.getTask(task.id), changed)
+        assert.deepEqual((await store.getEvents(task.id)).items.map((event) => event.type).sort(), [
+          'created',
+          'plan_generated',
+        ])
+        assert.deepEqual(await store.listSourceFiles(task.id), [
+          { taskId: task.id, path: 'src/a.ts', changeType: 'modified' },
+        ])
+
+        // The same activities again (an interrupted sync repeated) plus one new: recorded once each.
+        const second = syncCursor(2, ['sessions/1/activities/a3'])
+        await store.updateTask(changed, [], {
+          cursor: second,
+          chatMessages: [chatMessage('a2', 'Go', 'user', 1), chatMessage('a3', 'Done', 'agent', 2)],
+        })
+        assert.deepEqual(
+          (await store.listChatMessages(task.id)).items.map((message) => message.activityId),
+          ['a1', 'a2', 'a3'],
+        )
+        assert.deepEqual(await store.getSyncCursor(task.id), second)
+        assert.equal((await store.listSourceFiles(task.id)).length, 1, 'files stay when the sync gives none')
+
+        await store.updateTask({ ...changed, title: 'Renamed' }, [])
+        assert.deepEqual(await store.getSyncCursor(task.id), second, 'an update without a sync keeps the cursor')
+        await store.updateTask(changed, [], { cursor: second, sourceFiles: [] })
+        assert.deepEqual(await store.listSourceFiles(task.id), [], 'an empty list of files replaces them')
+      })
+
+      storeTest('writes nothing of a sync whose event cannot be written', async (store) => {
+        const task = buildTask({ state: 'planning' })
+        await createTasks(store, [task])
+        const before = syncCursor(1, ['sessions/1/activities/a1'])
+        await store.updateTask(task, [], {
+          cursor: before,
+          chatMessages: [chatMessage('a1', 'Plan ready')],
+          sourceFiles: [{ path: 'src/a.ts', changeType: 'added' }],
+        })
+
+        // No store can write a BigInt as JSON: the event fails after the other writes were prepared.
+        const unwritable = { type: 'progress', data: { size: 1n } as unknown as Record<string, unknown> }
+        await assert.rejects(
+          store.updateTask({ ...task, state: 'completed' }, [unwritable], {
+            cursor: syncCursor(2, ['sessions/1/activities/a2']),
+            chatMessages: [chatMessage('a2', 'Finished')],
+            sourceFiles: [{ path: 'src/b.ts', changeType: 'added' }],
+          }),
+        )
+        assert.deepEqual(await store.getSyncCursor(task.id), before)
+        assert.equal((await store.getTask(task.id))?.state, 'planning')
+        assert.deepEqual(
+          (await store.listChatMessages(task.id)).items.map((message) => message.activityId),
+          ['a1'],
+        )
+        assert.deepEqual(
+          (await store.listSourceFiles(task.id)).map((file) => file.path),
+          ['src/a.ts'],
+        )
+        assert.equal((await store.getEvents(task.id)).items.length, 1)
+      })
+
+      storeTest('refuses a sync of an unknown task and writes nothing', async (store) => {
+        const ghost = buildTask()
+        await assert.rejects(
+          store.updateTask(ghost, [], { cursor: syncCursor(1, []), chatMessages: [chatMessage('a1', 'Hi')] }),
+          refusedAs(TaskNotFoundError),
+        )
+        assert.equal(await store.getSyncCursor(ghost.id), undefined)
+        assert.deepEqual((await store.listChatMessages(ghost.id)).items, [])
+      })
+    })
+
+    describe('creation intents', () => {
+      storeTest('records an intent once: the second begin returns it unchanged', async (store) => {
+        const first = await store.beginCreation('key-1', hashA, minuteOf(1))
+        assert.equal(first.created, true)
+        assert.deepEqual(first.intent, {
+          key: 'key-1',
+          requestHash: hashA,
+          state: 'pending',
+          sessionName: null,
+          taskId: null,
+          error: null,
+          createdAt: minuteOf(1),
+          updatedAt: minuteOf(1),
+        })
+        const again = await store.beginCreation('key-1', hashA, minuteOf(2))
+        assert.deepEqual(again, { intent: first.intent, created: false })
+        // Another request under the same key gets the first one back, for the caller to refuse.
+        assert.deepEqual(await store.beginCreation('key-1', hashB, minuteOf(3)), {
+          intent: first.intent,
+          created: false,
+        })
+        assert.equal((await store.beginCreation('key-2', hashB, minuteOf(3))).created, true)
+      })
+
+      storeTest('lets exactly one of many concurrent begins with one key record it', async (store) => {
+        const results = await Promise.all(
+          Array.from({ length: 8 }, (_, index) => store.beginCreation('race', hashA, minuteOf(index))),
+        )
+        assert.equal(results.filter((result) => result.created).length, 1)
+        const winner = results.find((result) => result.created)
+        assert.ok(results.every((result) => result.intent.createdAt === winner?.intent.createdAt))
+      })
+
+      storeTest('follows an intent from pending to done, bound to its task in the same write', async (store) => {
+        await store.beginCreation('key-1', hashA, minuteOf(1))
+        await store.noteCreationSession('key-1', 'sessions/777', minuteOf(2))
+        const noted = await store.beginCreation('key-1', hashA, minuteOf(3))
+        assert.equal(noted.created, false)
+        assert.equal(noted.intent.state, 'session_created')
+        assert.equal(noted.intent.sessionName, 'sessions/777')
+        assert.equal(noted.intent.updatedAt, minuteOf(2))
+
+        const task = buildTask({ sessionName: 'sessions/777' })
+        await store.createTask(task, [{ type: 'created', data: {} }], { idempotencyKey: 'key-1' })
+        const done = (await store.beginCreation('key-1', hashA, minuteOf(4))).intent
+        assert.equal(done.state, 'done')
+        assert.equal(done.taskId, task.id)
+        assert.equal(done.sessionName, 'sessions/777')
+        assert.deepEqual(await store.getTask(task.id), task)
+
+        // A late failure or session note does not undo a done intent.
+        await store.failCreation('key-1', 'timed out', minuteOf(5))
+        await store.noteCreationSession('key-1', 'sessions/888', minuteOf(5))
+        assert.deepEqual((await store.beginCreation('key-1', hashA, minuteOf(6))).intent, done)
+      })
+
+      storeTest('refuses a second task under a done key, and a key never begun, recording no task', async (store) => {
+        await store.beginCreation('key-1', hashA, minuteOf(1))
+        await store.createTask(buildTask(), [], { idempotencyKey: 'key-1' })
+        const second = buildTask()
+        await assert.rejects(
+          store.createTask(second, [{ type: 'created', data: {} }], { idempotencyKey: 'key-1' }),
+          refusedAs(StorageError),
+        )
+        assert.equal(await store.getTask(second.id), undefined)
+        assert.deepEqual((await store.getEvents(second.id)).items, [])
+
+        const third = buildTask()
+        await assert.rejects(store.createTask(third, [], { idempotencyKey: 'never-begun' }), refusedAs(StorageError))
+        assert.equal(await store.getTask(third.id), undefined)
+        await assert.rejects(
+          store.noteCreationSession('never-begun', 'sessions/1', minuteOf(1)),
+          refusedAs(StorageError),
+        )
+        await assert.rejects(store.failCreation('never-begun', 'no', minuteOf(1)), refusedAs(StorageError))
+      })
+
+      storeTest('lets a failed intent be begun again with the same request', async (store) => {
+        await store.beginCreation('key-1', hashA, minuteOf(1))
+        await store.failCreation('key-1', 'Jules refused: unknown repository', minuteOf(2))
+        const failed = await store.beginCreation('key-1', hashB, minuteOf(3))
+        assert.equal(failed.created, false, 'another request does not take over a failed key')
+        assert.equal(failed.intent.state, 'failed')
+        assert.equal(failed.intent.error, 'Jules refused: unknown repository')
+
+        const retried = await store.beginCreation('key-1', hashA, minuteOf(4))
+        assert.equal(retried.created, true)
+        assert.equal(retried.intent.state, 'pending')
+        assert.equal(retried.intent.error, null)
+        assert.equal(retried.intent.createdAt, minuteOf(1))
+        assert.equal(retried.intent.updatedAt, minuteOf(4))
+        assert.equal((await store.beginCreation('key-1', hashA, minuteOf(5))).created, false)
+      })
+
+      storeTest('keeps the intent of a purged task, without its task', async (store) => {
+        const task = buildTask()
+        await store.beginCreation('key-1', hashA, minuteOf(1))
+        await store.createTask(task, [], { idempotencyKey: 'key-1' })
+        assert.equal(await store.deleteTask(task.id, { purge: true }), true)
+        const { intent, created } = await store.beginCreation('key-1', hashA, minuteOf(2))
+        assert.equal(created, false, 'a purge does not let the key create a second session')
+        assert.equal(intent.state, 'done')
+        assert.equal(intent.taskId, null)
+      })
+    })
+
     describe('getRelations', () => {
       storeTest('loads the files and latest messages of many tasks at once', async (store) => {
         const busy = buildTask()
@@ -601,6 +792,13 @@ async function createTasks(store: TaskStore, tasks: Task[]): Promise<void> {
 
 function listIds(store: TaskStore): (filter: TaskFilter) => Promise<string[]> {
   return async (filter) => (await store.listTasks(filter)).items.map((task) => task.id)
+}
+
+const hashA = 'a'.repeat(64)
+const hashB = 'b'.repeat(64)
+
+function syncCursor(minute: number, names: string[]): SyncCursor {
+  return { sessionUpdateTime: minuteOf(minute), lastActivityTime: minuteOf(minute), lastActivityNames: names }
 }
 
 function minuteOf(n: number): string {

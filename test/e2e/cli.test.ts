@@ -154,6 +154,46 @@ describe('jjm end to end, through the rest adapter against the HTTP simulator', 
     assert.match(pass.stdout, /waits for plan approval/)
   })
 
+  it('does nothing and exits 23 while another monitor run holds the lock', async () => {
+    const { sqliteLock } = await import('../../src/plugins/storage-sql/lock.js')
+    const release = await sqliteLock(join(dir, 'data', 'jjm', 'jjm.sqlite'))('monitor')
+    assert.ok(release)
+    try {
+      const run = await jjm(['monitor', '--once'], env)
+      assert.equal(run.code, 23, run.stderr)
+      assert.match(run.stderr, /Another jjm monitor run holds the lock/)
+    } finally {
+      await release()
+    }
+    assert.notEqual((await jjm(['monitor', '--once'], env)).code, 23, 'free again once released')
+  })
+
+  it('follows updates made by other processes with monitor --realtime', async () => {
+    const viewer = spawn(process.execPath, [runJs, 'monitor', '--realtime', '--interval', '1'], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    try {
+      let seen = ''
+      viewer.stdout.on('data', (chunk: Buffer) => {
+        seen += chunk.toString()
+      })
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      const created = json<Task>(
+        await jjm(['tasks', 'create', '--repo', 'acme/api', 'Watched from afar', '--json'], env),
+      )
+      const deadline = Date.now() + 15_000
+      while (!seen.includes(created.id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
+      assert.match(seen, new RegExp(`${created.id}.*Watched from afar`))
+      const exited = new Promise<number | null>((resolve) => viewer.once('exit', (code) => resolve(code)))
+      viewer.kill('SIGTERM')
+      assert.equal(await exited, 0)
+    } finally {
+      viewer.kill('SIGKILL')
+    }
+  })
+
   it('says in one line that Jules refused the key, with its exit code', async () => {
     const run = await jjm(['tasks', 'create', '--repo', 'acme/api', 'x'], { ...env, JULES_API_KEY: 'wrong' })
     assert.equal(run.code, 12)

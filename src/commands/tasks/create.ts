@@ -1,17 +1,53 @@
 import { readFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { Args, Flags } from '@oclif/core'
+import cliProgress from 'cli-progress'
 import { JjmCommand } from '../../cli/base-command.js'
-import { ValidationError } from '../../core/errors.js'
+import { renderTable, truncate } from '../../cli/render.js'
+import {
+  type BulkFailure,
+  type BulkOutcome,
+  createMany,
+  defaultBulkConcurrency,
+  parseTaskFile,
+} from '../../core/bulk-create.js'
+import { ExitCode, ValidationError } from '../../core/errors.js'
 import type { Task } from '../../core/task.js'
 
+/** `--from --json`: the same shape a bulk create over the REST API would answer with. */
+export interface BulkCreateReport {
+  created: Task[]
+  replayed: Task[]
+  failed: BulkFailure[]
+}
+
+/** The flags that describe one task; `--from` takes all of that from the file. */
+const singleTaskFlags = [
+  'repo',
+  'source',
+  'branch',
+  'title',
+  'require-plan-approval',
+  'auto-pr',
+  'label',
+  'prompt-file',
+  'idempotency-key',
+]
+
 export default class TasksCreate extends JjmCommand<typeof TasksCreate> {
-  static override summary = 'Create a Jules task (one session) on a repository.'
+  static override summary = 'Create a Jules task (one session) on a repository, or many from a file.'
   static override description =
-    'The prompt comes from the argument, from --prompt-file, or from standard input. The branch defaults to the repository default branch as Jules knows it.'
+    `The prompt comes from the argument, from --prompt-file, or from standard input. The branch defaults to the repository default branch as Jules knows it.
+
+With --idempotency-key, the same key never starts a second Jules session: running the command again returns the first task, even when the first attempt timed out after Jules accepted it.
+
+With --from FILE (YAML or JSON), every entry of the file becomes a task, at most --concurrency at once. An entry has the fields of POST /api/v1/tasks: prompt, repository (or repo, or source), branch, title, labels, requirePlanApproval, automationMode, metadata, and optionally idempotencyKey. Running the same file again creates nothing twice: only entries that failed, or are new, are created. The exit code is non-zero when any entry failed.`
   static override examples = [
     '<%= config.bin %> tasks create --repo acme/api "Add retries to the HTTP client"',
     '<%= config.bin %> tasks create --repo acme/api --require-plan-approval --auto-pr --label backend --prompt-file prompt.md',
     'echo "Fix the flaky test" | <%= config.bin %> tasks create --repo acme/web --jules sim',
+    '<%= config.bin %> tasks create --repo acme/api --idempotency-key deploy-1234 "Bump the API version"',
+    '<%= config.bin %> tasks create --from tasks.yaml --concurrency 3',
   ]
 
   static override args = {
@@ -31,26 +67,126 @@ export default class TasksCreate extends JjmCommand<typeof TasksCreate> {
       multiple: true,
       multipleNonGreedy: true,
     }),
-    'prompt-file': Flags.file({ summary: 'Read the prompt from this file.', exists: true, exclusive: ['prompt'] }),
+    'prompt-file': Flags.file({ summary: 'Read the prompt from this file.', exists: true }),
+    'idempotency-key': Flags.string({
+      summary: 'Create at most once under this key: a retry returns the first task instead of a second session.',
+    }),
+    from: Flags.file({
+      summary: 'Create every task listed in this YAML or JSON file.',
+      exists: true,
+      exclusive: singleTaskFlags,
+    }),
+    concurrency: Flags.integer({
+      summary: `With --from: tasks created at once (default ${defaultBulkConcurrency}, the free plan's running limit).`,
+      min: 1,
+      max: 100,
+      dependsOn: ['from'],
+    }),
   }
 
-  async run(): Promise<Task> {
+  async run(): Promise<Task | BulkCreateReport> {
+    if (this.flags.from !== undefined) {
+      if (this.args.prompt !== undefined) {
+        this.error('--from takes the prompts from the file: give either a prompt or --from FILE, not both.', {
+          exit: ExitCode.usage,
+        })
+      }
+      return this.createFromFile(this.flags.from)
+    }
+    if (this.args.prompt !== undefined && this.flags['prompt-file'] !== undefined) {
+      this.error('Give the prompt either as an argument or with --prompt-file, not both.', { exit: ExitCode.usage })
+    }
     const prompt = await this.readPrompt()
     const { manager } = await this.core()
-    const task = await manager.createTask({
-      prompt,
-      ...(this.flags.repo === undefined ? {} : { repository: this.flags.repo }),
-      ...(this.flags.source === undefined ? {} : { source: this.flags.source }),
-      ...(this.flags.branch === undefined ? {} : { branch: this.flags.branch }),
-      ...(this.flags.title === undefined ? {} : { title: this.flags.title }),
-      labels: this.flags.label ?? [],
-      requirePlanApproval: this.flags['require-plan-approval'],
-      automationMode: this.flags['auto-pr'] ? 'AUTO_CREATE_PR' : 'AUTOMATION_MODE_UNSPECIFIED',
-    })
-    this.log(`Created task ${task.id} (${task.sessionName}) on ${task.repository}@${task.branch}: ${task.state}`)
+    const key = this.flags['idempotency-key']
+    const { task, outcome } = await manager.createTaskWithOutcome(
+      {
+        prompt,
+        ...(this.flags.repo === undefined ? {} : { repository: this.flags.repo }),
+        ...(this.flags.source === undefined ? {} : { source: this.flags.source }),
+        ...(this.flags.branch === undefined ? {} : { branch: this.flags.branch }),
+        ...(this.flags.title === undefined ? {} : { title: this.flags.title }),
+        labels: this.flags.label ?? [],
+        requirePlanApproval: this.flags['require-plan-approval'],
+        automationMode: this.flags['auto-pr'] ? 'AUTO_CREATE_PR' : 'AUTOMATION_MODE_UNSPECIFIED',
+      },
+      key === undefined ? {} : { idempotencyKey: key },
+    )
+    if (outcome === 'replayed') {
+      this.log(`Task ${task.id} (${task.sessionName}) was already created under this key: nothing new. ${task.state}`)
+    } else {
+      const adopted = outcome === 'adopted' ? ' (the session an earlier attempt started)' : ''
+      this.log(
+        `Created task ${task.id} (${task.sessionName})${adopted} on ${task.repository}@${task.branch}: ${task.state}`,
+      )
+    }
     if (task.url) this.log(`  ${task.url}`)
     this.log(`  Follow it with: ${this.config.bin} monitor --once, then ${this.config.bin} tasks show ${task.id}`)
     return task
+  }
+
+  private async createFromFile(file: string): Promise<BulkCreateReport> {
+    const entries = parseTaskFile(await readFile(file, 'utf8'), file)
+    const { manager } = await this.core()
+    const logger = await this.logger()
+    const bar = process.stderr.isTTY
+      ? new cliProgress.SingleBar(
+          {
+            stream: process.stderr,
+            format: 'Creating tasks [{bar}] {value}/{total}  {status}',
+            hideCursor: true,
+            clearOnComplete: true,
+          },
+          cliProgress.Presets.shades_classic,
+        )
+      : undefined
+    bar?.start(entries.length, 0, { status: '' })
+    let result: Awaited<ReturnType<typeof createMany>>
+    try {
+      result = await createMany(manager, entries, {
+        // Absolute, so that the same file gives the same keys from any directory.
+        sourceName: resolve(file),
+        concurrency: this.flags.concurrency ?? defaultBulkConcurrency,
+        onProgress: ({ done, outcome }) => bar?.update(done, { status: progressStatus(outcome) }),
+        onRetry: ({ index, attempt, delayMs, error }) => {
+          const why = error instanceof Error ? error.message : String(error)
+          bar?.update({ status: `entry ${index}: retrying in ${Math.ceil(delayMs / 1000)}s` })
+          logger.info('retrying a task of the file', { entry: index, attempt, delayMs, reason: why })
+        },
+      })
+    } finally {
+      bar?.stop()
+    }
+
+    if (!this.jsonEnabled()) this.printSummary(result.outcomes)
+    if (result.failed.length > 0) {
+      process.exitCode = ExitCode.operationFailed
+      const which = result.failed.map((failure) => failure.index).join(', ')
+      // On stderr even with --json (oclif mutes logToStderr then): stdout stays the report.
+      process.stderr.write(
+        `${result.failed.length} of ${entries.length} entries failed (entry ${which}). Fix them and run the same command again: the entries already created are not created twice.\n`,
+      )
+    }
+    return { created: result.created, replayed: result.replayed, failed: result.failed }
+  }
+
+  private printSummary(outcomes: BulkOutcome[]): void {
+    this.log(
+      renderTable(outcomes, [
+        { header: 'ENTRY', value: (outcome) => String(outcome.index) },
+        { header: 'REPOSITORY', value: (outcome) => outcome.task?.repository ?? outcome.repository ?? '-' },
+        { header: 'RESULT', value: (outcome) => outcome.status },
+        {
+          header: 'TASK / ERROR',
+          value: (outcome) =>
+            outcome.task
+              ? `${outcome.task.id}  ${truncate(outcome.task.title, 48)}`
+              : `${outcome.error?.message.split('\n', 1)[0] ?? ''} [${outcome.error?.code ?? ''}]`,
+        },
+      ]),
+    )
+    const count = (status: BulkOutcome['status']) => outcomes.filter((outcome) => outcome.status === status).length
+    this.log(`\n${count('created')} created, ${count('replayed')} already there, ${count('failed')} failed.`)
   }
 
   private async readPrompt(): Promise<string> {
@@ -67,4 +203,8 @@ export default class TasksCreate extends JjmCommand<typeof TasksCreate> {
       'A task needs a prompt: pass it as an argument, with --prompt-file FILE, or on standard input.',
     )
   }
+}
+
+function progressStatus(outcome: BulkOutcome): string {
+  return outcome.status === 'failed' ? `entry ${outcome.index} failed` : `entry ${outcome.index} ${outcome.status}`
 }

@@ -4,7 +4,10 @@ import { renderTask } from '../../cli/render.js'
 import type { Task } from '../../core/task.js'
 
 export default class TasksShow extends JjmCommand<typeof TasksShow> {
-  static override summary = 'Show one task: its state, pull request and recent history.'
+  static override summary =
+    'Show one task: its state, plan, latest messages, pull request, changed files and recent history.'
+  static override description =
+    '--json prints the task itself (the same object as GET /api/v1/tasks/{id}). Exit codes: 0 shown, 13 no such task.'
   static override examples = [
     '<%= config.bin %> tasks show 01JD3',
     '<%= config.bin %> tasks show sessions/1234567 --json',
@@ -19,11 +22,9 @@ export default class TasksShow extends JjmCommand<typeof TasksShow> {
 
   async run(): Promise<Task> {
     const { manager } = await this.core()
-    const task = await manager.getTask(this.args.id)
-    if (!this.jsonEnabled()) {
-      const events = await manager.getEvents(task.id, { limit: 10 })
-      this.log(renderTask(task, events.items))
-    }
+    if (this.jsonEnabled()) return manager.getTask(this.args.id)
+    const { task, events, ...details } = await manager.getTaskDetails(this.args.id)
+    this.log(renderTask(task, events, details))
     return task
   }
 }

@@ -172,6 +172,9 @@ class RedisPubSubBus implements RedisEventBus {
     }
   }
 
+  /** Updates from every process on this Redis arrive here. */
+  readonly crossProcess = true
+
   get healthy(): boolean {
     return !this.closed && this.publisher.isReady && this.subscriber.isReady
   }

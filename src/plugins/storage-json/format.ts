@@ -9,11 +9,18 @@
  * { "version": 1,
  *   "tasks": { "<id>": { "id": "<id>", "sessionName": "sessions/…", …every Task field…,
  *                        "deletedAt": "<RFC 3339>" (only on a task deleted without purge),
+ *                        "syncCursor": { "sessionUpdateTime", "lastActivityTime", "lastActivityNames" }
+ *                                      (only once the task was synced),
  *                        "events": [{ "id", "type", "data", "at" }],
  *                        "chatMessages": [{ "id", "role", "text", "activityId", "at" }],
  *                        "sourceFiles": [{ "path", "changeType" }] } },
- *   "simSessions": { "<id>": { "id", "createdAt", "state" } } }
+ *   "simSessions": { "<id>": { "id", "createdAt", "state" } },
+ *   "creationIntents": { "<key>": { "key", "requestHash", "state", "sessionName", "taskId",
+ *                                   "error", "createdAt", "updatedAt" } } }
  * ```
+ *
+ * (`simSessions` and `creationIntents` only when they hold something; files
+ * without them, or without `syncCursor`, are read as having none.)
  *
  * and reads, besides, the older bare shape `{ "<id>": { …task… } }` (no
  * `version`) and snake_case names (`session_name`, `created_at`, …), because
@@ -23,7 +30,7 @@ import { open } from 'node:fs/promises'
 import { monotonicFactory } from 'ulidx'
 import { StorageError } from '../../core/errors.js'
 import { repositoryOf, sourceNameOf, toSourceName } from '../../core/jules/names.js'
-import type { SimSessionRecord } from '../../core/ports.js'
+import type { CreationIntent, SimSessionRecord, SyncCursor } from '../../core/ports.js'
 import type { AutomationMode, ChatMessage, PullRequest, SourceFile, Task, TaskEvent } from '../../core/task.js'
 
 export const formatVersion = 1
@@ -38,6 +45,8 @@ export interface StoredTask {
   /** In the order they were recorded. */
   chatMessages: ChatMessage[]
   sourceFiles: SourceFile[]
+  /** Where the activity sync has got to; absent or null before the first sync. */
+  syncCursor?: SyncCursor | null
   /** Fields of the record that this format does not know, written back as they came so that a rewrite loses nothing. */
   extra: Record<string, unknown>
 }
@@ -60,6 +69,8 @@ export interface JsonStoreContents {
   /** The invalid records exactly as they were in the file, so that the store writes them back untouched. */
   invalidRaw: Map<string, unknown>
   simSessions: SimSessionRecord[]
+  /** Creations under idempotency keys, in the order of the file. */
+  creationIntents: CreationIntent[]
 }
 
 /** What identifies one version of a file on disk, to notice that another process rewrote it. */
@@ -79,7 +90,7 @@ export interface ParseOptions {
 const generateId = monotonicFactory()
 
 export function emptyContents(): JsonStoreContents {
-  return { shape: 'missing', tasks: [], invalid: [], invalidRaw: new Map(), simSessions: [] }
+  return { shape: 'missing', tasks: [], invalid: [], invalidRaw: new Map(), simSessions: [], creationIntents: [] }
 }
 
 /**
@@ -153,6 +164,7 @@ export function parseJsonStore(text: string, path: string, options: ParseOptions
 
   let records: Record<string, unknown>
   let simSessions: SimSessionRecord[] = []
+  let creationIntents: CreationIntent[] = []
   let shape: JsonStoreContents['shape']
   if ('version' in document) {
     if (document.version !== formatVersion) {
@@ -172,6 +184,7 @@ export function parseJsonStore(text: string, path: string, options: ParseOptions
     }
     records = document.tasks
     simSessions = parseSimSessions(document.simSessions, path)
+    creationIntents = parseCreationIntents(document.creationIntents, path)
     shape = 'versioned'
   } else {
     records = document
@@ -198,7 +211,7 @@ export function parseJsonStore(text: string, path: string, options: ParseOptions
       invalidRaw.set(key, raw)
     }
   }
-  return { shape, tasks, invalid, invalidRaw, simSessions }
+  return { shape, tasks, invalid, invalidRaw, simSessions, creationIntents }
 }
 
 /** The text of a JSON store in the versioned form: pretty-printed, as people read and diff these files. */
@@ -206,6 +219,7 @@ export function serialiseJsonStore(contents: {
   tasks: Iterable<StoredTask>
   invalidRaw: ReadonlyMap<string, unknown>
   simSessions: Iterable<SimSessionRecord>
+  creationIntents?: Iterable<CreationIntent>
 }): string {
   const tasks: Record<string, unknown> = {}
   for (const stored of contents.tasks) tasks[stored.task.id] = toRecord(stored)
@@ -215,6 +229,9 @@ export function serialiseJsonStore(contents: {
   for (const session of contents.simSessions) simSessions[session.id] = session
   const document: Record<string, unknown> = { version: formatVersion, tasks }
   if (Object.keys(simSessions).length > 0) document.simSessions = simSessions
+  const creationIntents: Record<string, unknown> = {}
+  for (const intent of contents.creationIntents ?? []) creationIntents[intent.key] = intent
+  if (Object.keys(creationIntents).length > 0) document.creationIntents = creationIntents
   return `${JSON.stringify(document, null, 2)}\n`
 }
 
@@ -240,6 +257,7 @@ function toRecord(stored: StoredTask): Record<string, unknown> {
     completedAt: task.completedAt,
     lastSyncedAt: task.lastSyncedAt,
     ...(stored.deletedAt === null ? {} : { deletedAt: stored.deletedAt }),
+    ...(stored.syncCursor == null ? {} : { syncCursor: stored.syncCursor }),
     ...stored.extra,
     events: stored.events.map(({ id, type, data, at }) => ({ id, type, data, at })),
     chatMessages: stored.chatMessages.map(({ id, role, text, activityId, at }) => ({ id, role, text, activityId, at })),
@@ -279,6 +297,7 @@ const taskFields = new Set([
   'completedAt',
   'lastSyncedAt',
   'deletedAt',
+  'syncCursor',
   'events',
   'chatMessages',
   'sourceFiles',
@@ -337,6 +356,7 @@ function parseTaskRecord(key: string, raw: unknown, context: RecordContext): Sto
   return {
     task,
     deletedAt: optionalInstant(record, 'deletedAt') ?? null,
+    syncCursor: syncCursor(record.syncCursor),
     events: list(record, 'events').map((item, index) => parseEvent(item, `events[${index}]`, task, context)),
     chatMessages: list(record, 'chatMessages').map((item, index) =>
       parseChatMessage(item, `chatMessages[${index}]`, task, context),
@@ -440,6 +460,66 @@ function parseSourceFile(raw: unknown, field: string, taskId: string): SourceFil
     path,
     changeType: optionalString(file, 'changeType', { field: `${field}.changeType` }) ?? 'modified',
   }
+}
+
+/**
+ * The cursor as jjm wrote it. One that is not (a hand edit) counts as none
+ * rather than making the whole task unreadable: the next sync reads the
+ * session's activities from the start again.
+ */
+function syncCursor(value: unknown): SyncCursor | null {
+  if (!isObject(value)) return null
+  const { sessionUpdateTime, lastActivityTime, lastActivityNames } = value
+  const stringOrNull = (item: unknown): item is string | null => item === null || typeof item === 'string'
+  if (!stringOrNull(sessionUpdateTime) || !stringOrNull(lastActivityTime)) return null
+  if (!Array.isArray(lastActivityNames) || !lastActivityNames.every((name) => typeof name === 'string')) return null
+  return { sessionUpdateTime, lastActivityTime, lastActivityNames: [...lastActivityNames] }
+}
+
+const intentStates: ReadonlySet<string> = new Set<CreationIntent['state']>([
+  'pending',
+  'session_created',
+  'done',
+  'failed',
+])
+
+function parseCreationIntents(value: unknown, path: string): CreationIntent[] {
+  if (value === undefined) return []
+  if (!isObject(value)) {
+    throw corruptFile(path, `has ${describeJson(value)} where the "creationIntents" object was expected`)
+  }
+  return Object.entries(value).map(([key, raw]) => {
+    const text = (name: string): string | null | undefined => {
+      const field = isObject(raw) ? raw[name] : undefined
+      return field === null ? null : typeof field === 'string' ? field : undefined
+    }
+    const requestHash = text('requestHash')
+    const state = text('state')
+    const createdAt = text('createdAt')
+    const updatedAt = text('updatedAt')
+    if (
+      typeof requestHash !== 'string' ||
+      typeof state !== 'string' ||
+      !intentStates.has(state) ||
+      typeof createdAt !== 'string' ||
+      typeof updatedAt !== 'string'
+    ) {
+      throw corruptFile(
+        path,
+        `has a creation intent "${key}" without requestHash, a known state, createdAt and updatedAt`,
+      )
+    }
+    return {
+      key,
+      requestHash,
+      state: state as CreationIntent['state'],
+      sessionName: text('sessionName') ?? null,
+      taskId: text('taskId') ?? null,
+      error: text('error') ?? null,
+      createdAt,
+      updatedAt,
+    }
+  })
 }
 
 function parseSimSessions(value: unknown, path: string): SimSessionRecord[] {

@@ -14,12 +14,15 @@ import { monotonicFactory } from 'ulidx'
 import writeFileAtomic from 'write-file-atomic'
 import { isJjmError, StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
 import type {
+  CreationIntent,
   EventQuery,
   Logger,
   NewChatMessage,
   NewTaskEvent,
   SimSessionRecord,
   SimStateStore,
+  SyncCursor,
+  SyncWrite,
   TaskRelations,
   TaskStore,
 } from '../../core/ports.js'
@@ -90,6 +93,7 @@ interface State {
   tasks: Map<string, StoredTask>
   invalidRaw: Map<string, unknown>
   simSessions: Map<string, SimSessionRecord>
+  creationIntents: Map<string, CreationIntent>
 }
 
 /** The file, its content in memory, and the queue that serialises every access to both. */
@@ -196,6 +200,7 @@ class JsonFile {
         tasks: state.tasks.values(),
         invalidRaw: state.invalidRaw,
         simSessions: state.simSessions.values(),
+        creationIntents: state.creationIntents.values(),
       })
     } catch (error) {
       throw new StorageError(
@@ -225,6 +230,7 @@ function toState(contents: JsonStoreContents): State {
     tasks: new Map(contents.tasks.map((stored) => [stored.task.id, stored])),
     invalidRaw: contents.invalidRaw,
     simSessions: new Map(contents.simSessions.map((session) => [session.id, session])),
+    creationIntents: new Map(contents.creationIntents.map((intent) => [intent.key, intent])),
   }
 }
 
@@ -241,9 +247,11 @@ async function signatureOf(path: string): Promise<FileSignature | undefined> {
 export class JsonTaskStore implements TaskStore {
   constructor(private readonly file: JsonFile) {}
 
-  async createTask(task: Task, events: NewTaskEvent[]): Promise<void> {
+  async createTask(task: Task, events: NewTaskEvent[], options: { idempotencyKey?: string } = {}): Promise<void> {
     const record = normaliseTask(task)
     const history = this.toEvents(task.id, events)
+    const key = options.idempotencyKey
+    const at = new Date(this.file.now()).toISOString()
     await this.file.write('create task', (state) => {
       const clash = [...state.tasks.values()].find(
         (stored) => stored.task.id === record.id || stored.task.sessionName === record.sessionName,
@@ -261,20 +269,36 @@ export class JsonTaskStore implements TaskStore {
           },
         )
       }
+      // Checked before anything changes; the task and "this key is done" are written in one go.
+      const intent = key === undefined ? undefined : this.openIntent(state, key, record.id)
       state.tasks.set(record.id, {
         task: record,
         deletedAt: null,
         events: history,
         chatMessages: [],
         sourceFiles: [],
+        syncCursor: null,
         extra: {},
       })
+      if (intent !== undefined) {
+        state.creationIntents.set(intent.key, {
+          ...intent,
+          state: 'done',
+          taskId: record.id,
+          sessionName: record.sessionName,
+          error: null,
+          updatedAt: at,
+        })
+      }
     })
   }
 
-  async updateTask(task: Task, events: NewTaskEvent[]): Promise<void> {
+  async updateTask(task: Task, events: NewTaskEvent[], sync?: SyncWrite): Promise<void> {
     const record = normaliseTask(task)
     const history = this.toEvents(task.id, events)
+    const cursor = sync === undefined ? undefined : copyCursor(sync.cursor)
+    const messages = this.toChatMessages(task.id, sync?.chatMessages ?? [])
+    const files = sync?.sourceFiles === undefined ? undefined : uniqueFiles(task.id, sync.sourceFiles)
     await this.file.write('update task', (state) => {
       const stored = visible(state, record.id)
       const clash = [...state.tasks.values()].find(
@@ -295,6 +319,69 @@ export class JsonTaskStore implements TaskStore {
       }
       stored.task = record
       stored.events.push(...history)
+      // The file is written once, with all of it, or not at all: a sync repeats whole.
+      if (cursor !== undefined) stored.syncCursor = cursor
+      appendChatMessages(stored, messages)
+      if (files !== undefined) stored.sourceFiles = files
+    })
+  }
+
+  async getSyncCursor(taskId: string): Promise<SyncCursor | undefined> {
+    return this.file.read('read the sync cursor', (state) => {
+      const cursor = state.tasks.get(taskId)?.syncCursor
+      return cursor == null ? undefined : copyCursor(cursor)
+    })
+  }
+
+  async beginCreation(
+    key: string,
+    requestHash: string,
+    at: string,
+  ): Promise<{ intent: CreationIntent; created: boolean }> {
+    const now = normaliseInstant(at, 'at')
+    return this.file.write('record a creation intent', (state) => {
+      const existing = state.creationIntents.get(key)
+      if (existing === undefined) {
+        const intent: CreationIntent = {
+          key,
+          requestHash,
+          state: 'pending',
+          sessionName: null,
+          taskId: null,
+          error: null,
+          createdAt: now,
+          updatedAt: now,
+        }
+        state.creationIntents.set(key, intent)
+        return { intent: structuredClone(intent), created: true }
+      }
+      // A failed attempt may be tried again, with the same request only.
+      if (existing.state === 'failed' && existing.requestHash === requestHash) {
+        const retaken: CreationIntent = { ...existing, state: 'pending', error: null, updatedAt: now }
+        state.creationIntents.set(key, retaken)
+        return { intent: structuredClone(retaken), created: true }
+      }
+      return { intent: structuredClone(existing), created: false }
+    })
+  }
+
+  async noteCreationSession(key: string, sessionName: string, at: string): Promise<void> {
+    const now = normaliseInstant(at, 'at')
+    await this.file.write('record the session of a creation', (state) => {
+      const intent = this.requireIntent(state, key)
+      // A done or failed intent stays as it is: its outcome is already decided.
+      if (intent.state !== 'pending' && intent.state !== 'session_created') return
+      state.creationIntents.set(key, { ...intent, state: 'session_created', sessionName, updatedAt: now })
+    })
+  }
+
+  async failCreation(key: string, message: string, at: string): Promise<void> {
+    const now = normaliseInstant(at, 'at')
+    await this.file.write('record a failed creation', (state) => {
+      const intent = this.requireIntent(state, key)
+      // A done intent has its task: failing it would let the key create a second session.
+      if (intent.state === 'done') return
+      state.creationIntents.set(key, { ...intent, state: 'failed', error: message, updatedAt: now })
     })
   }
 
@@ -424,6 +511,10 @@ export class JsonTaskStore implements TaskStore {
       if (stored === undefined) return false
       if (options.purge === true) {
         state.tasks.delete(id)
+        // The intent stays, so its key still never creates a second session; it just loses its task.
+        for (const intent of state.creationIntents.values()) {
+          if (intent.taskId === id) state.creationIntents.set(intent.key, { ...intent, taskId: null })
+        }
         return true
       }
       if (stored.deletedAt !== null) return false
@@ -434,30 +525,8 @@ export class JsonTaskStore implements TaskStore {
   }
 
   async addChatMessages(taskId: string, messages: NewChatMessage[]): Promise<number> {
-    const incoming = messages.map(
-      (message): ChatMessage => ({
-        id: this.file.newId(),
-        taskId,
-        role: message.role,
-        text: message.text,
-        activityId: message.activityId ?? null,
-        at: normaliseInstant(message.at, 'at'),
-      }),
-    )
-    return this.file.write('add chat messages', (state) => {
-      const stored = visible(state, taskId)
-      const seen = new Set(stored.chatMessages.map((message) => message.activityId).filter((id) => id !== null))
-      let added = 0
-      for (const message of incoming) {
-        if (message.activityId !== null) {
-          if (seen.has(message.activityId)) continue
-          seen.add(message.activityId)
-        }
-        stored.chatMessages.push(message)
-        added += 1
-      }
-      return added
-    })
+    const incoming = this.toChatMessages(taskId, messages)
+    return this.file.write('add chat messages', (state) => appendChatMessages(visible(state, taskId), incoming))
   }
 
   async listChatMessages(taskId: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<ChatMessage>> {
@@ -470,10 +539,9 @@ export class JsonTaskStore implements TaskStore {
   }
 
   async setSourceFiles(taskId: string, files: Array<Omit<SourceFile, 'taskId'>>): Promise<void> {
-    // One entry per path; the last one given wins, as a later patch line would.
-    const byPath = new Map(files.map((file) => [file.path, { taskId, path: file.path, changeType: file.changeType }]))
+    const unique = uniqueFiles(taskId, files)
     await this.file.write('set source files', (state) => {
-      visible(state, taskId).sourceFiles = [...byPath.values()]
+      visible(state, taskId).sourceFiles = unique
     })
   }
 
@@ -507,6 +575,36 @@ export class JsonTaskStore implements TaskStore {
 
   close(): Promise<void> {
     return this.file.close()
+  }
+
+  /** The intent under `key`, ready to be bound to task `taskId`; refuses a missing or already done one. */
+  private openIntent(state: State, key: string, taskId: string): CreationIntent {
+    const intent = this.requireIntent(state, key)
+    if (intent.state !== 'done') return intent
+    throw new StorageError(
+      `The idempotency key "${key}" already created task ${intent.taskId ?? '(since purged)'}; task ${taskId} was not recorded.`,
+      { context: { operation: 'create task', path: this.file.path, idempotencyKey: key, taskId } },
+    )
+  }
+
+  /** The intent under `key`; refuses a key that beginCreation never recorded. */
+  private requireIntent(state: State, key: string): CreationIntent {
+    const intent = state.creationIntents.get(key)
+    if (intent !== undefined) return intent
+    throw new StorageError(`No creation is recorded under the idempotency key "${key}" (beginCreation comes first).`, {
+      context: { path: this.file.path, idempotencyKey: key },
+    })
+  }
+
+  private toChatMessages(taskId: string, messages: NewChatMessage[]): ChatMessage[] {
+    return messages.map((message) => ({
+      id: this.file.newId(),
+      taskId,
+      role: message.role,
+      text: message.text,
+      activityId: message.activityId ?? null,
+      at: normaliseInstant(message.at, 'at'),
+    }))
   }
 
   private toEvents(taskId: string, events: NewTaskEvent[]): TaskEvent[] {
@@ -549,6 +647,37 @@ function visible(state: State, taskId: string): StoredTask {
   const stored = state.tasks.get(taskId)
   if (stored === undefined || stored.deletedAt !== null) throw new TaskNotFoundError(taskId)
   return stored
+}
+
+/** Adds the messages whose activity the task has not recorded yet; returns how many were new. */
+function appendChatMessages(stored: StoredTask, incoming: ChatMessage[]): number {
+  const seen = new Set(stored.chatMessages.map((message) => message.activityId).filter((id) => id !== null))
+  let added = 0
+  for (const message of incoming) {
+    if (message.activityId !== null) {
+      if (seen.has(message.activityId)) continue
+      seen.add(message.activityId)
+    }
+    stored.chatMessages.push(message)
+    added += 1
+  }
+  return added
+}
+
+/** One entry per path; the last one given wins, as a later patch line would. */
+function uniqueFiles(taskId: string, files: Array<Omit<SourceFile, 'taskId'>>): SourceFile[] {
+  return [
+    ...new Map(files.map((file) => [file.path, { taskId, path: file.path, changeType: file.changeType }])).values(),
+  ]
+}
+
+/** A copy with exactly the cursor's three fields. */
+function copyCursor(cursor: SyncCursor): SyncCursor {
+  return {
+    sessionUpdateTime: cursor.sessionUpdateTime ?? null,
+    lastActivityTime: cursor.lastActivityTime ?? null,
+    lastActivityNames: [...(cursor.lastActivityNames ?? [])],
+  }
 }
 
 /** A copy of the task with its timestamps in jjm's one form, refusing what is not a date. */

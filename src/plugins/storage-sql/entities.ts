@@ -14,6 +14,7 @@
  * `openSqlStore`, so that the ORM is loaded when a store is opened.
  */
 import { EntitySchema } from '@mikro-orm/core'
+import type { SyncCursor } from '../../core/ports.js'
 import type { PullRequest } from '../../core/task.js'
 
 export interface TaskRow {
@@ -37,6 +38,8 @@ export interface TaskRow {
   lastSyncedAt: Date | null
   /** Set by a soft delete: the task is hidden from lookups and lists, its history stays. */
   deletedAt: Date | null
+  /** Where the activity sync has got to; null before the first sync. Written only with a sync. */
+  syncCursor: SyncCursor | null
 }
 
 export interface TaskEventRow {
@@ -89,6 +92,24 @@ export interface ApiKeyRow {
   lastUsedAt: Date | null
 }
 
+/**
+ * One attempt to create a task under an idempotency key, recorded before
+ * Jules is called so that a retry after a timeout finds the session Jules may
+ * already have created instead of creating a second one.
+ */
+export interface CreationIntentRow {
+  key: string
+  requestHash: string
+  /** `pending`, `session_created`, `done` or `failed` (CreationIntent's states). */
+  state: string
+  sessionName: string | null
+  /** The task recorded for it, once done; a purged task leaves the intent with null. */
+  task: string | null
+  error: string | null
+  createdAt: Date
+  updatedAt: Date
+}
+
 export interface SimSessionRow {
   id: string
   createdAt: Date
@@ -121,6 +142,7 @@ export const TaskSchema = new EntitySchema<TaskRow>({
     completedAt: { type: 'datetime', nullable: true },
     lastSyncedAt: { type: 'datetime', nullable: true },
     deletedAt: { type: 'datetime', nullable: true },
+    syncCursor: { type: 'json', nullable: true },
   },
   indexes: [
     { name: 'task_state_updated_at_index', properties: ['state', 'updatedAt'] },
@@ -187,6 +209,22 @@ export const ApiKeySchema = new EntitySchema<ApiKeyRow>({
   },
 })
 
+export const CreationIntentSchema = new EntitySchema<CreationIntentRow>({
+  name: 'CreationIntent',
+  tableName: 'creation_intent',
+  properties: {
+    key: { type: 'string', primary: true },
+    requestHash: { type: 'string', length: 64 },
+    state: { type: 'string', length: 32 },
+    sessionName: { type: 'string', nullable: true },
+    // Set null, not cascade: a purged task's key must still never create a second session.
+    task: { kind: 'm:1', entity: 'Task', mapToPk: true, nullable: true, deleteRule: 'set null' },
+    error: { type: 'text', nullable: true },
+    createdAt: { type: 'datetime' },
+    updatedAt: { type: 'datetime' },
+  },
+})
+
 export const SimSessionSchema = new EntitySchema<SimSessionRow>({
   name: 'SimSession',
   tableName: 'sim_session',
@@ -203,5 +241,6 @@ export const entities = [
   ChatMessageSchema,
   SourceFileSchema,
   ApiKeySchema,
+  CreationIntentSchema,
   SimSessionSchema,
 ]

@@ -1,8 +1,15 @@
 /** Conversions between the domain's JSON shapes and the database rows. */
 import { monotonicFactory } from 'ulidx'
-import type { NewChatMessage, NewTaskEvent, SimSessionRecord } from '../../core/ports.js'
+import type { CreationIntent, NewChatMessage, NewTaskEvent, SimSessionRecord, SyncCursor } from '../../core/ports.js'
 import type { AutomationMode, ChatMessage, SourceFile, Task, TaskEvent } from '../../core/task.js'
-import type { ChatMessageRow, SimSessionRow, SourceFileRow, TaskEventRow, TaskRow } from './entities.js'
+import type {
+  ChatMessageRow,
+  CreationIntentRow,
+  SimSessionRow,
+  SourceFileRow,
+  TaskEventRow,
+  TaskRow,
+} from './entities.js'
 
 /** Ids for events, messages and files: ULIDs, increasing even within one millisecond. */
 export const nextId = monotonicFactory()
@@ -16,8 +23,8 @@ export function toIso(value: Date | string | number): string {
   return (value instanceof Date ? value : new Date(value)).toISOString()
 }
 
-/** The columns a task's owner sets; `deletedAt` belongs to the store. */
-export type TaskFields = Omit<TaskRow, 'deletedAt'>
+/** The columns a task's owner sets; `deletedAt` belongs to the store, `syncCursor` to a sync. */
+export type TaskFields = Omit<TaskRow, 'deletedAt' | 'syncCursor'>
 
 export function toTaskRow(task: Task): TaskFields {
   return {
@@ -107,4 +114,26 @@ export function toSourceFile(row: SourceFileRow): SourceFile {
 
 export function toSimSession(row: SimSessionRow): SimSessionRecord {
   return { id: row.id, createdAt: toIso(row.createdAt), state: row.state }
+}
+
+/** A copy of the cursor with exactly its three fields, whatever else the caller's object carried. */
+export function toSyncCursor(cursor: SyncCursor): SyncCursor {
+  return {
+    sessionUpdateTime: cursor.sessionUpdateTime ?? null,
+    lastActivityTime: cursor.lastActivityTime ?? null,
+    lastActivityNames: [...(cursor.lastActivityNames ?? [])],
+  }
+}
+
+export function toCreationIntent(row: CreationIntentRow): CreationIntent {
+  return {
+    key: row.key,
+    requestHash: row.requestHash,
+    state: row.state as CreationIntent['state'],
+    sessionName: row.sessionName ?? null,
+    taskId: row.task ?? null,
+    error: row.error ?? null,
+    createdAt: toIso(row.createdAt),
+    updatedAt: toIso(row.updatedAt),
+  }
 }

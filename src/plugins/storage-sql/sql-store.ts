@@ -16,6 +16,7 @@ import type { SqlEntityManager } from '@mikro-orm/knex'
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql'
 import { StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
 import type {
+  CreationIntent,
   EventQuery,
   Logger,
   NewChatMessage,
@@ -23,23 +24,27 @@ import type {
   SchemaManager,
   SimSessionRecord,
   SimStateStore,
+  SyncCursor,
+  SyncWrite,
   TaskRelations,
   TaskStore,
 } from '../../core/ports.js'
 import { silentLogger } from '../../core/ports.js'
 import type { ChatMessage, Page, SourceFile, Task, TaskEvent, TaskFilter } from '../../core/task.js'
-import type { ChatMessageRow, SimSessionRow, TaskEventRow, TaskRow } from './entities.js'
+import type { ChatMessageRow, CreationIntentRow, SimSessionRow, TaskEventRow, TaskRow } from './entities.js'
 import { applyMigrationPolicy, MigrationManager, type MigrationPolicy, type OrmMigrator } from './migration-manager.js'
 import { decodeCursor, encodeCursor, pageSize, parseInstant } from './pagination.js'
 import {
   nextId,
   toChatMessage,
   toChatMessageRow,
+  toCreationIntent,
   toDate,
   toEvent,
   toEventRow,
   toSimSession,
   toSourceFile,
+  toSyncCursor,
   toTask,
   toTaskRow,
 } from './rows.js'
@@ -332,16 +337,18 @@ class SqlTaskStore implements TaskStore {
     private readonly closeStorage: () => Promise<void>,
   ) {}
 
-  async createTask(task: Task, events: NewTaskEvent[]): Promise<void> {
+  async createTask(task: Task, events: NewTaskEvent[], options: { idempotencyKey?: string } = {}): Promise<void> {
     const { TaskSchema, TaskEventSchema } = this.entities
+    const key = options.idempotencyKey
     try {
       await this.em.fork().transactional(async (em) => {
-        await em.insert(TaskSchema, { ...toTaskRow(task), deletedAt: null })
+        await em.insert(TaskSchema, { ...toTaskRow(task), deletedAt: null, syncCursor: null })
         if (events.length > 0)
           await em.insertMany(
             TaskEventSchema,
             events.map((event) => toEventRow(task.id, event)),
           )
+        if (key !== undefined) await this.completeCreation(em, key, task)
       })
     } catch (error) {
       if (isUniqueViolation(this.at.dialect.classifyError(error))) {
@@ -357,9 +364,11 @@ class SqlTaskStore implements TaskStore {
     }
   }
 
-  async updateTask(task: Task, events: NewTaskEvent[]): Promise<void> {
+  async updateTask(task: Task, events: NewTaskEvent[], sync?: SyncWrite): Promise<void> {
     const { TaskSchema, TaskEventSchema } = this.entities
-    const { id, ...changes } = toTaskRow(task)
+    const { id, ...fields } = toTaskRow(task)
+    const changes: Partial<TaskRow> = sync === undefined ? fields : { ...fields, syncCursor: toSyncCursor(sync.cursor) }
+    const messages = (sync?.chatMessages ?? []).map((message) => toChatMessageRow(id, message))
     await guarded('update task', this.at, () =>
       this.em.fork().transactional(async (em) => {
         // The write comes first so that SQLite takes the write lock at once
@@ -371,8 +380,89 @@ class SqlTaskStore implements TaskStore {
             TaskEventSchema,
             events.map((event) => toEventRow(id, event)),
           )
+        // One transaction with the cursor: a sync interrupted here leaves the
+        // old cursor, so the repeat reads the same activities and writes them all.
+        if (messages.length > 0) await this.insertChatMessages(em, messages)
+        if (sync?.sourceFiles !== undefined) await this.replaceSourceFiles(em, id, sync.sourceFiles)
       }),
     )
+  }
+
+  async getSyncCursor(taskId: string): Promise<SyncCursor | undefined> {
+    const row = await guarded('read the sync cursor', this.at, () =>
+      this.em
+        .fork()
+        .findOne(this.entities.TaskSchema, { id: taskId }, { fields: ['syncCursor'], disableIdentityMap: true }),
+    )
+    return row?.syncCursor == null ? undefined : toSyncCursor(row.syncCursor)
+  }
+
+  async beginCreation(
+    key: string,
+    requestHash: string,
+    at: string,
+  ): Promise<{ intent: CreationIntent; created: boolean }> {
+    const { CreationIntentSchema } = this.entities
+    const now = toDate(at)
+    const row: CreationIntentRow = {
+      key,
+      requestHash,
+      state: 'pending',
+      sessionName: null,
+      task: null,
+      error: null,
+      createdAt: now,
+      updatedAt: now,
+    }
+    return guarded('record a creation intent', this.at, async () => {
+      const em = this.em.fork()
+      // Insert-or-nothing in one statement: of two processes racing on one key,
+      // the primary key lets exactly one insert, with no read before the write.
+      const inserted = await em
+        .createQueryBuilder(CreationIntentSchema)
+        .insert(row)
+        .onConflict('key')
+        .ignore()
+        .execute('run')
+      if (inserted.affectedRows > 0) return { intent: toCreationIntent(row), created: true }
+      // A failed attempt may be tried again with the same request; the
+      // conditional update lets one racer, not two, take it over.
+      const retaken = await em.nativeUpdate(
+        CreationIntentSchema,
+        { key, state: 'failed', requestHash },
+        { state: 'pending', error: null, updatedAt: now },
+      )
+      const existing = await em.findOneOrFail(CreationIntentSchema, { key }, { disableIdentityMap: true })
+      return { intent: toCreationIntent(existing), created: retaken > 0 }
+    })
+  }
+
+  async noteCreationSession(key: string, sessionName: string, at: string): Promise<void> {
+    const { CreationIntentSchema } = this.entities
+    await guarded('record the session of a creation', this.at, async () => {
+      const em = this.em.fork()
+      const updated = await em.nativeUpdate(
+        CreationIntentSchema,
+        { key, state: { $in: ['pending', 'session_created'] } },
+        { state: 'session_created', sessionName, updatedAt: toDate(at) },
+      )
+      // A done or failed intent stays as it is: its outcome is already decided.
+      if (updated === 0) await this.requireIntent(em, key)
+    })
+  }
+
+  async failCreation(key: string, message: string, at: string): Promise<void> {
+    const { CreationIntentSchema } = this.entities
+    await guarded('record a failed creation', this.at, async () => {
+      const em = this.em.fork()
+      const updated = await em.nativeUpdate(
+        CreationIntentSchema,
+        { key, state: { $ne: 'done' } },
+        { state: 'failed', error: message, updatedAt: toDate(at) },
+      )
+      // A done intent has its task: failing it would let the key create a second session.
+      if (updated === 0) await this.requireIntent(em, key)
+    })
   }
 
   async getTask(id: string): Promise<Task | undefined> {
@@ -521,20 +611,7 @@ class SqlTaskStore implements TaskStore {
     if (messages.length === 0) return 0
     const rows = messages.map((message) => toChatMessageRow(taskId, message))
     try {
-      return await this.em.fork().transactional(async (em) => {
-        let added = 0
-        for (const batch of chunks(rows, rowsPerInsert)) {
-          // The unique (task_id, activity_id) index makes a repeated activity a no-op.
-          const result = await em
-            .createQueryBuilder(this.entities.ChatMessageSchema)
-            .insert(batch)
-            .onConflict(['task', 'activityId'])
-            .ignore()
-            .execute('run')
-          added += result.affectedRows
-        }
-        return added
-      })
+      return await this.em.fork().transactional((em) => this.insertChatMessages(em, rows))
     } catch (error) {
       throw this.unknownTaskOr(error, taskId, 'record chat messages')
     }
@@ -561,16 +638,11 @@ class SqlTaskStore implements TaskStore {
   }
 
   async setSourceFiles(taskId: string, files: Array<Omit<SourceFile, 'taskId'>>): Promise<void> {
-    const { SourceFileSchema, TaskSchema } = this.entities
-    // The last entry for a path wins, as if the list were applied in order.
-    const byPath = new Map(files.map((file) => [file.path, file.changeType]))
-    const rows = [...byPath].map(([path, changeType]) => ({ id: nextId(), task: taskId, path, changeType }))
+    const { TaskSchema } = this.entities
     try {
       await this.em.fork().transactional(async (em) => {
-        // The delete takes SQLite's write lock before anything is read.
-        await em.nativeDelete(SourceFileSchema, { task: taskId })
-        for (const batch of chunks(rows, rowsPerInsert)) await em.insertMany(SourceFileSchema, batch)
-        if (rows.length === 0 && (await em.count(TaskSchema, { id: taskId, deletedAt: null })) === 0) {
+        const written = await this.replaceSourceFiles(em, taskId, files)
+        if (written === 0 && (await em.count(TaskSchema, { id: taskId, deletedAt: null })) === 0) {
           throw new TaskNotFoundError(taskId)
         }
       })
@@ -632,6 +704,66 @@ class SqlTaskStore implements TaskStore {
 
   close(): Promise<void> {
     return this.closeStorage()
+  }
+
+  /** Inserts chat messages inside `em`'s transaction; returns how many were new. */
+  private async insertChatMessages(em: SqlEntityManager, rows: ChatMessageRow[]): Promise<number> {
+    let added = 0
+    for (const batch of chunks(rows, rowsPerInsert)) {
+      // The unique (task_id, activity_id) index makes a repeated activity a no-op.
+      const result = await em
+        .createQueryBuilder(this.entities.ChatMessageSchema)
+        .insert(batch)
+        .onConflict(['task', 'activityId'])
+        .ignore()
+        .execute('run')
+      added += result.affectedRows
+    }
+    return added
+  }
+
+  /** Replaces a task's changed files inside `em`'s transaction; returns how many rows it wrote. */
+  private async replaceSourceFiles(
+    em: SqlEntityManager,
+    taskId: string,
+    files: Array<Omit<SourceFile, 'taskId'>>,
+  ): Promise<number> {
+    const { SourceFileSchema } = this.entities
+    // The last entry for a path wins, as if the list were applied in order.
+    const byPath = new Map(files.map((file) => [file.path, file.changeType]))
+    const rows = [...byPath].map(([path, changeType]) => ({ id: nextId(), task: taskId, path, changeType }))
+    // The delete takes SQLite's write lock before anything is read.
+    await em.nativeDelete(SourceFileSchema, { task: taskId })
+    for (const batch of chunks(rows, rowsPerInsert)) await em.insertMany(SourceFileSchema, batch)
+    return rows.length
+  }
+
+  /**
+   * Binds the intent under `key` to the task just inserted in `em`'s
+   * transaction, so that the task and "this key is done" commit together.
+   */
+  private async completeCreation(em: SqlEntityManager, key: string, task: Task): Promise<void> {
+    const { CreationIntentSchema } = this.entities
+    const bound = await em.nativeUpdate(
+      CreationIntentSchema,
+      { key, state: { $ne: 'done' } },
+      { state: 'done', task: task.id, sessionName: task.sessionName, error: null, updatedAt: new Date() },
+    )
+    if (bound > 0) return
+    const intent = await this.requireIntent(em, key)
+    throw new StorageError(
+      `The idempotency key "${key}" already created task ${intent.task ?? '(since purged)'}; task ${task.id} was not recorded.`,
+      { context: { operation: 'create task', ...this.at.where, idempotencyKey: key, taskId: task.id } },
+    )
+  }
+
+  /** The intent under `key`; refuses a key that beginCreation never recorded. */
+  private async requireIntent(em: SqlEntityManager, key: string): Promise<CreationIntentRow> {
+    const intent = await em.findOne(this.entities.CreationIntentSchema, { key }, { disableIdentityMap: true })
+    if (intent !== null) return intent
+    throw new StorageError(`No creation is recorded under the idempotency key "${key}" (beginCreation comes first).`, {
+      context: { ...this.at.where, idempotencyKey: key },
+    })
   }
 
   /** A foreign key violation on a task's child row means the task does not exist. */

@@ -14,7 +14,8 @@ import { postgres, uniqueName } from '../../support/services.js'
 const initialMigration = 'Migration20261125000000_initial'
 const softDeleteMigration = 'Migration20261125120000_soft_delete'
 const apiKeysMigration = 'Migration20261125180000_api_keys'
-const allMigrations = [initialMigration, softDeleteMigration, apiKeysMigration]
+const syncMigration = 'Migration20261125200000_sync_and_intents'
+const allMigrations = [initialMigration, softDeleteMigration, apiKeysMigration, syncMigration]
 
 interface Database {
   url: string
@@ -93,7 +94,7 @@ describe('openSqlStore on PostgreSQL', () => {
           url,
           `select table_name, column_name, data_type from information_schema.columns
            where table_schema = 'public'
-             and column_name in ('labels', 'metadata', 'data', 'state', 'scopes', 'created_at', 'at', 'deleted_at', 'expires_at', 'revoked_at', 'last_used_at')
+             and column_name in ('labels', 'metadata', 'data', 'state', 'scopes', 'created_at', 'at', 'deleted_at', 'expires_at', 'revoked_at', 'last_used_at', 'sync_cursor', 'updated_at')
            order by table_name, column_name`,
         )
         const types = Object.fromEntries(columns.map((row) => [`${row.table_name}.${row.column_name}`, row.data_type]))
@@ -108,6 +109,9 @@ describe('openSqlStore on PostgreSQL', () => {
         for (const column of ['created_at', 'expires_at', 'revoked_at', 'last_used_at']) {
           assert.equal(types[`api_key.${column}`], 'timestamp with time zone', column)
         }
+        assert.equal(types['task.sync_cursor'], 'jsonb')
+        assert.equal(types['creation_intent.created_at'], 'timestamp with time zone')
+        assert.equal(types['creation_intent.updated_at'], 'timestamp with time zone')
       })
     })
 
@@ -128,6 +132,7 @@ describe('openSqlStore on PostgreSQL', () => {
           assert.match(error.message, /jjm migrate up/)
           assert.match(error.message, new RegExp(softDeleteMigration))
           assert.match(error.message, new RegExp(apiKeysMigration))
+          assert.match(error.message, new RegExp(syncMigration))
           return true
         })
         await assert.rejects(openSqlStore({ dialect: 'postgresql', url, migrate: 'check' }), MigrationRequiredError)
@@ -143,6 +148,20 @@ describe('openSqlStore on PostgreSQL', () => {
             { activityId: 'a1', role: 'user', text: 'Go', at: task.createdAt },
             { activityId: null, role: 'agent', text: 'Noted', at: task.updatedAt },
           ])
+          await storage.store.updateTask(task, [], {
+            cursor: { sessionUpdateTime: task.updatedAt, lastActivityTime: task.updatedAt, lastActivityNames: ['a1'] },
+          })
+          await storage.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt)
+          assert.deepEqual(await tablesOf(url), [
+            'api_key',
+            'chat_message',
+            'creation_intent',
+            'sim_session',
+            'source_file',
+            'task',
+            'task_event',
+          ])
+          assert.deepEqual(await storage.schema.down(), [syncMigration])
           assert.deepEqual(await tablesOf(url), [
             'api_key',
             'chat_message',
@@ -151,15 +170,20 @@ describe('openSqlStore on PostgreSQL', () => {
             'task',
             'task_event',
           ])
+          assert.deepEqual(await storage.store.getTask(task.id), task)
+          assert.deepEqual(await storage.schema.up(), [syncMigration])
+          assert.equal(await storage.store.getSyncCursor(task.id), undefined, 'down dropped the cursors')
+          assert.equal((await storage.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt)).created, true)
+          assert.deepEqual(await storage.schema.down(), [syncMigration])
           assert.deepEqual(await storage.schema.down(), [apiKeysMigration])
           assert.deepEqual(await tablesOf(url), ['chat_message', 'sim_session', 'source_file', 'task', 'task_event'])
           assert.deepEqual(await storage.store.getTask(task.id), task)
           assert.deepEqual(await storage.schema.down(), [softDeleteMigration])
           assert.deepEqual(await storage.schema.status(), {
             executed: [initialMigration],
-            pending: [softDeleteMigration, apiKeysMigration],
+            pending: [softDeleteMigration, apiKeysMigration, syncMigration],
           })
-          assert.deepEqual(await storage.schema.up(), [softDeleteMigration, apiKeysMigration])
+          assert.deepEqual(await storage.schema.up(), [softDeleteMigration, apiKeysMigration, syncMigration])
           assert.ok((await tablesOf(url)).includes('api_key'))
         })
         assert.equal(await schemaDifference(url), '', 'down then up gives back the same schema')
@@ -171,6 +195,7 @@ describe('openSqlStore on PostgreSQL', () => {
           )
           await assert.rejects(storage.schema.down({ to: 'Migration_nope' }), ValidationError)
           assert.deepEqual(await storage.schema.down({ to: initialMigration }), [
+            syncMigration,
             apiKeysMigration,
             softDeleteMigration,
             initialMigration,
@@ -267,6 +292,51 @@ describe('openSqlStore on PostgreSQL', () => {
             [name],
           )
           assert.ok(Number(row?.count) >= 1 && Number(row?.count) <= 2, `connections: ${row?.count}`)
+        })
+      })
+    })
+  })
+
+  describe('sync writes and creation intents', () => {
+    it('lets exactly one of two stores (two pools, as two daemons) record an intent under one key', async (t) => {
+      await withDatabase(t, async ({ url }) => {
+        await withStore(url, {}, async (first) => {
+          await withStore(url, {}, async (second) => {
+            for (let round = 0; round < 10; round++) {
+              const key = `race-${round}`
+              const results = await Promise.all([
+                ...Array.from({ length: 4 }, () =>
+                  first.store.beginCreation(key, 'a'.repeat(64), new Date().toISOString()),
+                ),
+                ...Array.from({ length: 4 }, () =>
+                  second.store.beginCreation(key, 'a'.repeat(64), new Date().toISOString()),
+                ),
+              ])
+              assert.equal(results.filter((result) => result.created).length, 1, key)
+            }
+          })
+        })
+      })
+    })
+
+    it('rolls back the cursor, messages and files with the task when an event cannot be written', async (t) => {
+      await withDatabase(t, async ({ url }) => {
+        await withStore(url, {}, async (storage) => {
+          const task = buildTask()
+          await createTasks(storage, [task])
+          const badEvent = { type: 'progress', data: undefined as unknown as Record<string, unknown> }
+          await assert.rejects(
+            storage.store.updateTask({ ...task, state: 'failed' }, [badEvent], {
+              cursor: { sessionUpdateTime: task.updatedAt, lastActivityTime: null, lastActivityNames: [] },
+              chatMessages: [{ activityId: 'a1', role: 'agent', text: 'Hi', at: task.updatedAt }],
+              sourceFiles: [{ path: 'a.ts', changeType: 'added' }],
+            }),
+            StorageError,
+          )
+          assert.equal((await storage.store.getTask(task.id))?.state, 'queued')
+          assert.equal(await storage.store.getSyncCursor(task.id), undefined)
+          assert.deepEqual((await storage.store.listChatMessages(task.id)).items, [])
+          assert.deepEqual(await storage.store.listSourceFiles(task.id), [])
         })
       })
     })

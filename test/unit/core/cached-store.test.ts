@@ -118,6 +118,24 @@ describe('CachedTaskStore', () => {
       )
     })
 
+    it('invalidates on a sync write, and never caches cursors or creation intents', async () => {
+      const task = buildTask({ state: 'queued' })
+      await cached.beginCreation('key-1', 'a'.repeat(64), task.createdAt)
+      await cached.createTask(task, [], { idempotencyKey: 'key-1' })
+      await cached.getTask(task.id)
+
+      const cursor = { sessionUpdateTime: task.updatedAt, lastActivityTime: null, lastActivityNames: [] }
+      await cached.updateTask({ ...task, state: 'planning' }, [], { cursor })
+
+      assert.equal((await cached.getTask(task.id))?.state, 'planning')
+      assert.deepEqual(await cached.getSyncCursor(task.id), cursor)
+      assert.deepEqual(await cached.getSyncCursor(task.id), cursor)
+      assert.equal(observed.count('getSyncCursor'), 2, 'every cursor read goes to the store')
+      const { intent, created } = await cached.beginCreation('key-1', 'a'.repeat(64), task.createdAt)
+      assert.equal(created, false)
+      assert.equal(intent.taskId, task.id)
+    })
+
     it('shows a new task in a list that was cached before it was created', async () => {
       const before = await cached.listTasks({})
       const task = buildTask()

@@ -55,7 +55,7 @@ describe('loadConfig', () => {
       storage: { backend: 'sqlite', path: join(sources.dataDir, 'jjm.sqlite'), poolSize: 10 },
       cache: { backend: 'memory' },
       log: { level: 'warn', format: 'auto' },
-      monitor: { concurrency: 4 },
+      monitor: { concurrency: 4, requestsPerMinute: 60 },
       dataDir: sources.dataDir,
     })
   })

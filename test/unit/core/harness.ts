@@ -31,7 +31,8 @@ export async function openHarness(options: { runSeconds?: number } = {}): Promis
     simulator,
     storage,
     manager: new JobManager({ ...deps, newId: createIdGenerator() }),
-    monitor: new Monitor({ ...deps, concurrency: 4 }),
+    // The monitor waits for its rate limit on the test's clock, not in real time.
+    monitor: new Monitor({ ...deps, concurrency: 4, sleep: async (ms) => clock.advance(ms) }),
     bus,
     close: async () => {
       await bus.close()

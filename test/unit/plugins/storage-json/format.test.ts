@@ -211,6 +211,8 @@ describe('the JSON store format', () => {
       [{ version: 'one', tasks: {} }, /"version"/],
       [{ version: 1, tasks: [] }, /"tasks" object/],
       [{ version: 1, tasks: {}, simSessions: { s: { id: 's' } } }, /simulated session "s"/],
+      [{ version: 1, tasks: {}, creationIntents: [] }, /"creationIntents" object/],
+      [{ version: 1, tasks: {}, creationIntents: { k: { key: 'k', state: 'lost' } } }, /creation intent "k"/],
     ]
     for (const [document, message] of shapes) {
       assert.throws(
@@ -252,5 +254,46 @@ describe('the JSON store format', () => {
     assert.deepEqual(again.tasks, contents.tasks)
     assert.deepEqual(again.invalid, contents.invalid)
     assert.equal(serialiseJsonStore(again), text)
+  })
+
+  it('keeps sync cursors and creation intents, and reads files without them as having none', () => {
+    const task = buildTask()
+    const cursor = {
+      sessionUpdateTime: fileTime,
+      lastActivityTime: fileTime,
+      lastActivityNames: ['sessions/1/activities/a'],
+    }
+    const intent = {
+      key: 'nightly-42',
+      requestHash: 'a'.repeat(64),
+      state: 'done',
+      sessionName: task.sessionName,
+      taskId: task.id,
+      error: null,
+      createdAt: fileTime,
+      updatedAt: fileTime,
+    }
+    const contents = parse({
+      version: 1,
+      tasks: { [task.id]: { ...task, syncCursor: cursor } },
+      creationIntents: { [intent.key]: intent },
+    })
+    assert.deepEqual(contents.tasks[0]?.syncCursor, cursor)
+    assert.deepEqual(contents.tasks[0]?.extra, {}, 'the cursor is a known field, not an unknown one')
+    assert.deepEqual(contents.creationIntents, [intent])
+    const text = serialiseJsonStore(contents)
+    const document = JSON.parse(text) as { tasks: Record<string, Record<string, unknown>>; creationIntents: unknown }
+    assert.deepEqual(document.tasks[task.id]?.syncCursor, cursor)
+    assert.deepEqual(document.creationIntents, { [intent.key]: intent })
+
+    const older = parse({ version: 1, tasks: { [task.id]: task } })
+    assert.equal(older.tasks[0]?.syncCursor, null)
+    assert.deepEqual(older.creationIntents, [])
+    const plain = JSON.parse(serialiseJsonStore(older)) as { tasks: Record<string, Record<string, unknown>> }
+    assert.equal('creationIntents' in plain, false, 'nothing is added to a file that has no intents')
+    assert.equal('syncCursor' in (plain.tasks[task.id] ?? {}), false)
+
+    const handEdited = parse({ version: 1, tasks: { [task.id]: { ...task, syncCursor: { lastActivityNames: 3 } } } })
+    assert.equal(handEdited.tasks[0]?.syncCursor, null, 'a damaged cursor counts as none; the task stays readable')
   })
 })

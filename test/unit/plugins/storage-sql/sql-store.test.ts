@@ -22,7 +22,8 @@ import { buildTask } from '../../../../src/testing/index.js'
 const initialMigration = 'Migration20261125000000_initial'
 const softDeleteMigration = 'Migration20261125120000_soft_delete'
 const apiKeysMigration = 'Migration20261125180000_api_keys'
-const allMigrations = [initialMigration, softDeleteMigration, apiKeysMigration]
+const syncMigration = 'Migration20261125200000_sync_and_intents'
+const allMigrations = [initialMigration, softDeleteMigration, apiKeysMigration, syncMigration]
 const tempDirs: string[] = []
 
 after(async () => {
@@ -120,6 +121,55 @@ describe('openSqlStore on SQLite', () => {
       }
     })
 
+    it('rolls back the cursor, messages and files with the task when an event cannot be written', async () => {
+      const storage = await openFresh()
+      try {
+        const task = buildTask()
+        await storage.store.createTask(task, [])
+        const cursor = {
+          sessionUpdateTime: task.updatedAt,
+          lastActivityTime: task.updatedAt,
+          lastActivityNames: ['a1'],
+        }
+        await storage.store.updateTask(task, [], { cursor, sourceFiles: [{ path: 'a.ts', changeType: 'added' }] })
+        const badEvent = { type: 'progress', data: undefined as unknown as Record<string, unknown> }
+        await assert.rejects(
+          storage.store.updateTask({ ...task, state: 'failed' }, [badEvent], {
+            cursor: { ...cursor, lastActivityNames: ['a2'] },
+            chatMessages: [{ activityId: 'a2', role: 'agent', text: 'Hi', at: task.updatedAt }],
+            sourceFiles: [],
+          }),
+          StorageError,
+        )
+        assert.equal((await storage.store.getTask(task.id))?.state, 'queued')
+        assert.deepEqual(await storage.store.getSyncCursor(task.id), cursor)
+        assert.deepEqual((await storage.store.listChatMessages(task.id)).items, [])
+        assert.equal((await storage.store.listSourceFiles(task.id)).length, 1)
+      } finally {
+        await storage.close()
+      }
+    })
+
+    it('lets exactly one of two stores on one file record an intent under one key', async () => {
+      const path = await tempDbPath()
+      const first = await openSqlStore({ dialect: 'sqlite', path })
+      const second = await openSqlStore({ dialect: 'sqlite', path })
+      try {
+        for (let round = 0; round < 10; round++) {
+          const key = `race-${round}`
+          const at = new Date().toISOString()
+          const results = await Promise.all([
+            ...Array.from({ length: 4 }, () => first.store.beginCreation(key, 'a'.repeat(64), at)),
+            ...Array.from({ length: 4 }, () => second.store.beginCreation(key, 'a'.repeat(64), at)),
+          ])
+          assert.equal(results.filter((result) => result.created).length, 1, key)
+        }
+      } finally {
+        await first.close()
+        await second.close()
+      }
+    })
+
     it('lists 50 tasks and loads their relations in three queries, as it does for 5', async () => {
       const queries: string[] = []
       const storage = await openFresh({ debugQueries: (sql) => queries.push(sql) })
@@ -170,7 +220,7 @@ describe('openSqlStore on SQLite', () => {
         await assert.rejects(storage.store.listTasks({}), MigrationRequiredError)
         await assert.rejects(storage.schema.up({ to: 'Migration_nope' }), ValidationError)
         assert.deepEqual(await storage.schema.up({ to: initialMigration }), [initialMigration])
-        assert.deepEqual(await storage.schema.up(), [softDeleteMigration, apiKeysMigration])
+        assert.deepEqual(await storage.schema.up(), [softDeleteMigration, apiKeysMigration, syncMigration])
         assert.deepEqual((await storage.store.listTasks({})).items, [])
       } finally {
         await storage.close()
@@ -187,13 +237,13 @@ describe('openSqlStore on SQLite', () => {
         assert.ok(error instanceof MigrationRequiredError)
         assert.match(error.message, /jjm migrate up/)
         assert.match(error.message, new RegExp(softDeleteMigration))
-        assert.deepEqual(error.context.pending, [softDeleteMigration, apiKeysMigration])
+        assert.deepEqual(error.context.pending, [softDeleteMigration, apiKeysMigration, syncMigration])
         return true
       })
       // Nothing was changed behind the operator's back.
       const after = await openSqlStore({ dialect: 'sqlite', path, migrate: 'none' })
       try {
-        assert.deepEqual((await after.schema.status()).pending, [softDeleteMigration, apiKeysMigration])
+        assert.deepEqual((await after.schema.status()).pending, [softDeleteMigration, apiKeysMigration, syncMigration])
       } finally {
         await after.close()
       }
@@ -203,13 +253,13 @@ describe('openSqlStore on SQLite', () => {
       const path = await tempDbPath()
       await (await openSqlStore({ dialect: 'sqlite', path })).close()
       await withRawOrm(path, (orm) =>
-        orm.em.getConnection().execute('delete from mikro_orm_migrations where name = ?', [apiKeysMigration]),
+        orm.em.getConnection().execute('delete from mikro_orm_migrations where name = ?', [syncMigration]),
       )
 
       await assert.rejects(openSqlStore({ dialect: 'sqlite', path, migrate: 'check' }), (error: unknown) => {
         assert.ok(error instanceof MigrationRequiredError)
         assert.match(error.message, /jjm migrate up/)
-        assert.match(error.message, new RegExp(apiKeysMigration))
+        assert.match(error.message, new RegExp(syncMigration))
         return true
       })
     })
@@ -236,17 +286,27 @@ describe('openSqlStore on SQLite', () => {
           { activityId: null, role: 'user', text: 'Also the docs', at: task.updatedAt },
         ])
         await first.store.setSourceFiles(task.id, [{ path: 'src/a.ts', changeType: 'modified' }])
+        await first.store.updateTask(task, [], {
+          cursor: { sessionUpdateTime: task.updatedAt, lastActivityTime: task.updatedAt, lastActivityNames: ['a1'] },
+        })
+        await first.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt)
+        assert.deepEqual(await first.schema.down(), [syncMigration])
+        assert.deepEqual(await first.schema.status(), {
+          executed: [initialMigration, softDeleteMigration, apiKeysMigration],
+          pending: [syncMigration],
+        })
+        assert.deepEqual(await first.store.getTask(task.id), task)
         assert.deepEqual(await first.schema.down(), [apiKeysMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration, softDeleteMigration],
-          pending: [apiKeysMigration],
+          pending: [apiKeysMigration, syncMigration],
         })
         assert.deepEqual(await first.schema.down(), [softDeleteMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration],
-          pending: [softDeleteMigration, apiKeysMigration],
+          pending: [softDeleteMigration, apiKeysMigration, syncMigration],
         })
-        assert.deepEqual(await first.schema.up(), [softDeleteMigration, apiKeysMigration])
+        assert.deepEqual(await first.schema.up(), [softDeleteMigration, apiKeysMigration, syncMigration])
       } finally {
         await first.close()
       }
@@ -264,6 +324,8 @@ describe('openSqlStore on SQLite', () => {
           ['Go', 'Also the docs'],
         )
         assert.equal((await second.store.listSourceFiles(task.id)).length, 1)
+        assert.equal(await second.store.getSyncCursor(task.id), undefined, 'down dropped the cursors')
+        assert.equal((await second.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt)).created, true)
       } finally {
         await second.close()
       }
@@ -278,16 +340,18 @@ describe('openSqlStore on SQLite', () => {
         assert.deepEqual(await tablesOf(path), [
           'api_key',
           'chat_message',
+          'creation_intent',
           'sim_session',
           'source_file',
           'task',
           'task_event',
         ])
-        assert.deepEqual(await storage.schema.down(), [apiKeysMigration])
+        assert.deepEqual(await storage.schema.down({ to: apiKeysMigration }), [syncMigration, apiKeysMigration])
         assert.deepEqual(await tablesOf(path), ['chat_message', 'sim_session', 'source_file', 'task', 'task_event'])
         assert.deepEqual(await storage.store.getTask(task.id), task)
-        assert.deepEqual(await storage.schema.up(), [apiKeysMigration])
+        assert.deepEqual(await storage.schema.up(), [apiKeysMigration, syncMigration])
         assert.ok((await tablesOf(path)).includes('api_key'))
+        assert.ok((await tablesOf(path)).includes('creation_intent'))
         assert.deepEqual(await storage.store.getTask(task.id), task)
       } finally {
         await storage.close()
@@ -334,6 +398,7 @@ describe('openSqlStore on SQLite', () => {
       try {
         await assert.rejects(storage.schema.down({ to: 'Migration_nope' }), ValidationError)
         assert.deepEqual(await storage.schema.down({ to: initialMigration }), [
+          syncMigration,
           apiKeysMigration,
           softDeleteMigration,
           initialMigration,

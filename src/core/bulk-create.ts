@@ -1,0 +1,424 @@
+/**
+ * Creating many tasks from one file (`jjm tasks create --from FILE`): parse
+ * and check the file, then create each entry under an idempotency key within
+ * a concurrency bound, retrying politely when Jules says "too many". Re-running
+ * the same file creates nothing twice, because each entry's key is derived from
+ * the file and the entry.
+ */
+import { setTimeout as sleepFor } from 'node:timers/promises'
+import pLimit from 'p-limit'
+import { isMap, isNode, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
+import { canonicalHash } from './canonical-json.js'
+import { isJjmError, JulesConnectionError, RateLimitedError, toJjmError, ValidationError } from './errors.js'
+import type { CreateTaskOptions, CreateTaskResult } from './manager.js'
+import type { AutomationMode, Task, TaskInput } from './task.js'
+
+/** The free plan runs 3 sessions at once; more at once only earns 429s there. */
+export const defaultBulkConcurrency = 3
+
+/** One task of a file, checked for shape (field names and types); its content is checked when created. */
+export interface TaskFileEntry {
+  /** Position in the file, counting from 1: what messages and the summary call "entry N". */
+  index: number
+  /** The line the entry starts on, when the file says. */
+  line?: number
+  input: TaskInput
+  /** The entry's own key; otherwise one is derived from the file and the entry. */
+  idempotencyKey?: string
+}
+
+/** What createMany needs of the JobManager. */
+export interface TaskCreator {
+  createTaskWithOutcome(input: TaskInput, options: CreateTaskOptions): Promise<CreateTaskResult>
+}
+
+export interface BulkFailure {
+  index: number
+  line?: number
+  title?: string
+  repository?: string
+  code: string
+  message: string
+}
+
+/** What became of one entry. */
+export interface BulkOutcome {
+  index: number
+  line?: number
+  title?: string
+  repository?: string
+  idempotencyKey: string
+  /** `replayed`: an earlier run already created it; nothing new. */
+  status: 'created' | 'replayed' | 'failed'
+  task?: Task
+  error?: { code: string; message: string }
+  attempts: number
+}
+
+export interface BulkResult {
+  /** Tasks this run recorded, in file order. */
+  created: Task[]
+  /** Tasks an earlier run recorded under the same keys, in file order. */
+  replayed: Task[]
+  failed: BulkFailure[]
+  /** Every entry, in file order. */
+  outcomes: BulkOutcome[]
+}
+
+export interface BulkProgress {
+  done: number
+  total: number
+  outcome: BulkOutcome
+}
+
+export interface BulkRetry {
+  index: number
+  attempt: number
+  delayMs: number
+  error: unknown
+}
+
+export interface CreateManyOptions {
+  /** Entries created at once; default 3. */
+  concurrency?: number
+  /** The file the entries come from (best an absolute path): part of every derived key. */
+  sourceName: string
+  /** After each entry is settled. */
+  onProgress?: (progress: BulkProgress) => void
+  /** Before an entry waits to try again. */
+  onRetry?: (retry: BulkRetry) => void
+  /** Attempts per entry when Jules says 429 or cannot be reached; default 5. */
+  maxAttempts?: number
+  /** First backoff when Jules gives no Retry-After; doubles per attempt; default 1000. */
+  baseDelayMs?: number
+  /** The longest wait between attempts; a longer Retry-After fails the entry instead; default 120000. */
+  maxDelayMs?: number
+  /** Injectable for tests. */
+  sleep?: (ms: number) => Promise<void>
+  now?: () => number
+}
+
+/**
+ * Creates every entry, at most `concurrency` at once. An entry refused with
+ * 429 (or lost to a connection failure: its idempotency key makes the retry
+ * safe) waits outside the concurrency bound, so the others go on; a 429 also
+ * pauses new calls until its Retry-After, since Jules' quota is per account.
+ */
+export async function createMany(
+  manager: TaskCreator,
+  entries: TaskFileEntry[],
+  options: CreateManyOptions,
+): Promise<BulkResult> {
+  const concurrency = options.concurrency ?? defaultBulkConcurrency
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new ValidationError(`The concurrency must be a whole number of at least 1, got ${concurrency}.`)
+  }
+  const maxAttempts = Math.max(1, options.maxAttempts ?? 5)
+  const baseDelayMs = Math.max(0, options.baseDelayMs ?? 1000)
+  const maxDelayMs = Math.max(0, options.maxDelayMs ?? 120_000)
+  const sleep = options.sleep ?? ((ms: number) => sleepFor(ms).then(() => undefined))
+  const now = options.now ?? Date.now
+  const limit = pLimit(concurrency)
+  let pausedUntil = 0
+
+  const keys = entries.map((entry) => entry.idempotencyKey ?? derivedKey(options.sourceName, entry))
+  const firstWithKey = new Map<string, number>()
+
+  const attemptOnce = (entry: TaskFileEntry, key: string) =>
+    limit(async () => {
+      const wait = pausedUntil - now()
+      if (wait > 0) await sleep(wait)
+      return manager.createTaskWithOutcome(entry.input, { idempotencyKey: key })
+    })
+
+  async function createOne(entry: TaskFileEntry, key: string, duplicateOf: number | undefined): Promise<BulkOutcome> {
+    const base = {
+      index: entry.index,
+      ...(entry.line === undefined ? {} : { line: entry.line }),
+      ...describeEntry(entry),
+      idempotencyKey: key,
+    }
+    const problem =
+      duplicateOf === undefined
+        ? missingField(entry)
+        : new ValidationError(
+            `Entry ${entry.index} repeats entry ${duplicateOf} (same idempotency key); give one of them its own idempotencyKey to create both.`,
+          )
+    if (problem) return { ...base, status: 'failed', error: errorView(problem), attempts: 0 }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await attemptOnce(entry, key)
+        return {
+          ...base,
+          status: result.outcome === 'replayed' ? 'replayed' : 'created',
+          task: result.task,
+          attempts: attempt,
+        }
+      } catch (thrown) {
+        const error = toJjmError(thrown)
+        const delayMs = retryDelay(error, attempt, baseDelayMs, maxDelayMs)
+        if (delayMs === undefined || attempt >= maxAttempts) {
+          return { ...base, status: 'failed', error: errorView(error), attempts: attempt }
+        }
+        if (error instanceof RateLimitedError) pausedUntil = Math.max(pausedUntil, now() + delayMs)
+        options.onRetry?.({ index: entry.index, attempt, delayMs, error })
+        await sleep(delayMs)
+      }
+    }
+  }
+
+  let done = 0
+  const outcomes = await Promise.all(
+    entries.map(async (entry, position) => {
+      const key = keys[position] ?? derivedKey(options.sourceName, entry)
+      const first = firstWithKey.get(key)
+      if (first === undefined) firstWithKey.set(key, entry.index)
+      const outcome = await createOne(entry, key, first)
+      done += 1
+      options.onProgress?.({ done, total: entries.length, outcome })
+      return outcome
+    }),
+  )
+  return {
+    created: outcomes.flatMap((outcome) => (outcome.status === 'created' && outcome.task ? [outcome.task] : [])),
+    replayed: outcomes.flatMap((outcome) => (outcome.status === 'replayed' && outcome.task ? [outcome.task] : [])),
+    failed: outcomes.flatMap((outcome) =>
+      outcome.status === 'failed'
+        ? [
+            {
+              index: outcome.index,
+              ...(outcome.line === undefined ? {} : { line: outcome.line }),
+              ...(outcome.title === undefined ? {} : { title: outcome.title }),
+              ...(outcome.repository === undefined ? {} : { repository: outcome.repository }),
+              code: outcome.error?.code ?? 'JJM_UNEXPECTED',
+              message: outcome.error?.message ?? 'unknown error',
+            },
+          ]
+        : [],
+    ),
+    outcomes,
+  }
+}
+
+/**
+ * The key an entry without its own gets: the same file (by name) with the
+ * same entry gives the same key, wherever the entry sits in the file, so a
+ * re-run, or a run after adding entries, creates only what is new.
+ */
+export function derivedKey(sourceName: string, entry: TaskFileEntry): string {
+  return `file-${canonicalHash({ file: sourceName, task: entry.input }).slice(0, 48)}`
+}
+
+/** How long to wait before trying an entry again, or undefined when retrying would not help. */
+function retryDelay(error: unknown, attempt: number, baseDelayMs: number, maxDelayMs: number): number | undefined {
+  if (error instanceof RateLimitedError && error.retryAfterSeconds !== undefined) {
+    const asked = error.retryAfterSeconds * 1000
+    // Asking again sooner than Jules said only earns another 429.
+    return asked > maxDelayMs ? undefined : asked
+  }
+  if (!(error instanceof RateLimitedError) && !(error instanceof JulesConnectionError)) return undefined
+  const exponential = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1))
+  // Half fixed, half random: entries refused together do not come back together.
+  return Math.round(exponential / 2 + (Math.random() * exponential) / 2)
+}
+
+function errorView(error: unknown): { code: string; message: string } {
+  if (isJjmError(error)) return { code: error.code, message: error.message }
+  return { code: 'JJM_UNEXPECTED', message: error instanceof Error ? error.message : String(error) }
+}
+
+function describeEntry(entry: TaskFileEntry): { title?: string; repository?: string } {
+  const { title, prompt, repository, source } = entry.input
+  const label = title ?? (typeof prompt === 'string' ? (prompt.trim().split('\n', 1)[0] ?? '') : '')
+  const where = repository ?? source
+  return {
+    ...(label === '' ? {} : { title: label.length > 60 ? `${label.slice(0, 59)}…` : label }),
+    ...(where === undefined ? {} : { repository: where }),
+  }
+}
+
+/** The two fields every entry needs, said in the file's terms (the manager's messages speak of flags). */
+function missingField(entry: TaskFileEntry): ValidationError | undefined {
+  const where = entry.line === undefined ? '' : ` (line ${entry.line})`
+  if (entry.input.prompt.trim() === '') {
+    return new ValidationError(`Entry ${entry.index}${where} has no prompt: say what Jules should do in "prompt".`, {
+      context: { entry: entry.index },
+    })
+  }
+  if (!entry.input.repository && !entry.input.source) {
+    return new ValidationError(
+      `Entry ${entry.index}${where} names no repository: add "repository: owner/repo" (or "repo", or "source").`,
+      { context: { entry: entry.index } },
+    )
+  }
+  return undefined
+}
+
+// -- the file ---------------------------------------------------------------
+
+const entryFields = [
+  'prompt',
+  'repository',
+  'repo',
+  'source',
+  'branch',
+  'title',
+  'labels',
+  'requirePlanApproval',
+  'automationMode',
+  'metadata',
+  'idempotencyKey',
+] as const
+const automationModes: readonly AutomationMode[] = ['AUTOMATION_MODE_UNSPECIFIED', 'AUTO_CREATE_PR']
+
+/**
+ * Reads a task file: YAML or JSON (JSON is YAML), either a list of entries or
+ * `{tasks: [...]}`. Entries use the names of `POST /api/v1/tasks`, plus `repo`
+ * for `repository` and `idempotencyKey`. A malformed file (syntax, shape, an
+ * unknown field, a wrong type) is refused as a whole, every problem listed, so
+ * that a typo never half-creates a batch.
+ */
+export function parseTaskFile(text: string, fileName: string): TaskFileEntry[] {
+  const lineCounter = new LineCounter()
+  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  const syntax = document.errors[0]
+  if (syntax) {
+    // Positions are offsets unless the parser prettified its message; the line counter turns them into lines.
+    const position = syntax.linePos?.[0] ?? lineCounter.linePos(syntax.pos[0])
+    const where = position ? `${fileName}:${position.line}:${position.col}` : fileName
+    throw new ValidationError(
+      `${where}: ${firstLineOf(syntax.message)}${position ? ` (line ${position.line}, column ${position.col})` : ''}`,
+      { context: { file: fileName, ...(position ? { line: position.line, column: position.col } : {}) } },
+    )
+  }
+  let list: Node | null = document.contents
+  if (isMap(list)) {
+    const keys = list.items.map((pair) => String((pair.key as { value?: unknown } | null)?.value ?? pair.key))
+    const extra = keys.filter((key) => key !== 'tasks')
+    if (extra.length > 0 || !keys.includes('tasks')) {
+      throw new ValidationError(
+        `${fileName}: expected a list of tasks, or a mapping with only "tasks:" holding that list${extra.length > 0 ? `; found ${extra.map((key) => `"${key}"`).join(', ')}` : ''}.`,
+        { context: { file: fileName } },
+      )
+    }
+    list = list.get('tasks', true) as Node | null
+  }
+  if (!isSeq(list)) {
+    throw new ValidationError(`${fileName}: expected a list of tasks (or "tasks:" holding one).`, {
+      context: { file: fileName },
+    })
+  }
+  const data = document.toJS({ maxAliasCount: 100 }) as unknown
+  const values = (Array.isArray(data) ? data : (data as { tasks: unknown[] }).tasks) ?? []
+  if (values.length === 0) throw new ValidationError(`${fileName}: the list of tasks is empty.`)
+
+  const problems: string[] = []
+  const entries: TaskFileEntry[] = []
+  values.forEach((value, position) => {
+    const index = position + 1
+    const node = list.items[position]
+    const offset = isNode(node) ? node.range?.[0] : undefined
+    const line = offset === undefined ? undefined : lineCounter.linePos(offset).line
+    const entry = readEntry(value, index, line, problems)
+    if (entry) entries.push(entry)
+  })
+  if (problems.length > 0) {
+    const shown = problems.slice(0, 20)
+    const more = problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : ''
+    throw new ValidationError(`${fileName}: nothing was created, fix these first:\n  ${shown.join('\n  ')}${more}`, {
+      context: { file: fileName, problems },
+    })
+  }
+  return entries
+}
+
+function readEntry(
+  value: unknown,
+  index: number,
+  line: number | undefined,
+  problems: string[],
+): TaskFileEntry | undefined {
+  const at = `entry ${index}${line === undefined ? '' : ` (line ${line})`}`
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    problems.push(`${at}: expected a mapping with at least "prompt" and "repository", got ${kindOf(value)}`)
+    return undefined
+  }
+  const fields = value as Record<string, unknown>
+  const before = problems.length
+  for (const name of Object.keys(fields)) {
+    if (!(entryFields as readonly string[]).includes(name)) {
+      problems.push(`${at}: unknown field "${name}" (known: ${entryFields.join(', ')})`)
+    }
+  }
+  const text = (name: string): string | undefined => {
+    const field = fields[name]
+    if (field === undefined || field === null) return undefined
+    if (typeof field === 'string') return field
+    problems.push(
+      `${at}: "${name}" must be a string, got ${kindOf(field)}${typeof field === 'number' ? ' (quote it)' : ''}`,
+    )
+    return undefined
+  }
+  const prompt = text('prompt') ?? ''
+  const repository = text('repository')
+  const repo = text('repo')
+  if (repository !== undefined && repo !== undefined && repository !== repo) {
+    problems.push(`${at}: "repo" and "repository" differ; give one of them`)
+  }
+  const source = text('source')
+  const branch = text('branch')
+  const title = text('title')
+  const idempotencyKey = text('idempotencyKey')
+  let labels: string[] | undefined
+  const rawLabels = fields.labels
+  if (typeof rawLabels === 'string') labels = [rawLabels]
+  else if (Array.isArray(rawLabels) && rawLabels.every((label) => typeof label === 'string')) labels = rawLabels
+  else if (rawLabels !== undefined && rawLabels !== null) {
+    problems.push(`${at}: "labels" must be a list of strings`)
+  }
+  const requirePlanApproval = fields.requirePlanApproval
+  if (requirePlanApproval !== undefined && typeof requirePlanApproval !== 'boolean') {
+    problems.push(`${at}: "requirePlanApproval" must be true or false, got ${kindOf(requirePlanApproval)}`)
+  }
+  const automationMode = fields.automationMode
+  if (automationMode !== undefined && !automationModes.includes(automationMode as AutomationMode)) {
+    problems.push(`${at}: "automationMode" must be one of ${automationModes.join(', ')}`)
+  }
+  const metadata = fields.metadata
+  if (metadata !== undefined && (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))) {
+    problems.push(`${at}: "metadata" must be a mapping`)
+  }
+  if (idempotencyKey !== undefined && idempotencyKey.trim() === '') {
+    problems.push(`${at}: "idempotencyKey" is empty`)
+  }
+  if (problems.length > before) return undefined
+  const repositoryName = repository ?? repo
+  const input: TaskInput = {
+    prompt,
+    ...(repositoryName === undefined ? {} : { repository: repositoryName }),
+    ...(source === undefined ? {} : { source }),
+    ...(branch === undefined ? {} : { branch }),
+    ...(title === undefined ? {} : { title }),
+    ...(labels === undefined ? {} : { labels }),
+    ...(typeof requirePlanApproval === 'boolean' ? { requirePlanApproval } : {}),
+    ...(automationMode === undefined ? {} : { automationMode: automationMode as AutomationMode }),
+    ...(metadata === undefined ? {} : { metadata: metadata as Record<string, unknown> }),
+  }
+  return {
+    index,
+    ...(line === undefined ? {} : { line }),
+    input,
+    ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+  }
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'nothing'
+  if (Array.isArray(value)) return 'a list'
+  if (typeof value === 'object') return 'a mapping'
+  return `${typeof value} ${JSON.stringify(value)}`
+}
+
+function firstLineOf(text: string): string {
+  return text.split('\n', 1)[0] ?? text
+}

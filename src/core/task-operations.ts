@@ -1,0 +1,438 @@
+import { InvalidStateError, isJjmError, TaskNotFoundError, ValidationError } from './errors.js'
+import type { JulesClient, Session } from './jules/client.js'
+import { pullRequestOf, taskStateOf } from './jules/session-view.js'
+import type { Clock, Logger, NewTaskEvent, TaskStore, TaskUpdate } from './ports.js'
+import {
+  awaitingPerson,
+  type ChatMessage,
+  isKnownState,
+  isTerminal,
+  type SourceFile,
+  type Task,
+  type TaskEvent,
+  type TaskState,
+  taskStates,
+} from './task.js'
+
+/** The operations that send something to the agent. */
+export type TaskOperation = 'message' | 'approve' | 'resume'
+
+/**
+ * What `jjm message|approve|resume` and `POST /api/v1/tasks/{id}/message|approve|resume`
+ * answer: the operation was accepted by Jules at `at`. The agent's reply comes
+ * later, as activities seen by the monitor.
+ */
+export interface OperationResult {
+  taskId: string
+  operation: TaskOperation
+  /** The task's state when the operation was sent. */
+  state: TaskState
+  /** RFC 3339 */
+  at: string
+}
+
+/** The fields of a task a person may change; the same names as `PATCH /api/v1/tasks/{id}`. */
+export interface TaskChanges {
+  title?: string
+  /** Replaces every label; not together with addLabels/removeLabels. */
+  labels?: string[]
+  addLabels?: string[]
+  removeLabels?: string[]
+  /** Merged into the task's metadata; a key set to null is removed. */
+  metadata?: Record<string, unknown>
+}
+
+/** What `jjm tasks delete` answers. */
+export interface DeleteResult {
+  taskId: string
+  /** False when a person declined the confirmation. */
+  deleted: boolean
+  /** True when the history went too. */
+  purged: boolean
+  /** RFC 3339 */
+  at: string
+}
+
+/** How `waitForTask` ended; each has its own exit code in `jjm tasks wait`. */
+export type WaitOutcome = 'reached' | 'failed' | 'ended' | 'needs_person' | 'timed_out'
+
+export interface WaitOptions {
+  /** States to wait for; default `['completed']`. */
+  until?: string[]
+  /** Give up after this long (clock milliseconds); default: never. */
+  timeoutMs?: number
+  /** Between two looks at Jules; default 10 s. */
+  pollIntervalMs?: number
+  /** Called with the task after every look at Jules. */
+  onProgress?: (task: Task) => void
+}
+
+export interface WaitResult {
+  task: Task
+  outcome: WaitOutcome
+}
+
+/** The plan the agent proposed, from the latest `plan_generated` event. */
+export interface PlanView {
+  at: string
+  steps: Array<{ title: string; description: string }>
+}
+
+/** What `jjm tasks show` prints beside the task. */
+export interface TaskDetails {
+  plan: PlanView | null
+  /** The latest messages, oldest first. */
+  chatMessages: ChatMessage[]
+  sourceFiles: SourceFile[]
+  /** Newest first. */
+  events: TaskEvent[]
+}
+
+export type Sleep = (ms: number) => Promise<void>
+
+export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** What `jjm resume` sends when no text is given: Jules has no resume method, only messages. */
+export const defaultResumeText = 'Please continue with the task.'
+
+export interface TaskOperationsDeps {
+  jules: JulesClient
+  store: TaskStore
+  clock: Clock
+  logger: Logger
+  publish: (update: TaskUpdate) => Promise<void>
+  sleep: Sleep
+  resumeText: string
+}
+
+const maxMessageLength = 100_000
+const maxTitleLength = 500
+const defaultPollIntervalMs = 10_000
+const labelPattern = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$/
+const activeStates = taskStates.filter((state) => !isTerminal(state))
+
+/**
+ * The operations on an existing task, behind JobManager: each refreshes the
+ * task from Jules once, validates its state, calls Jules, records the event
+ * and publishes the change.
+ */
+export class TaskOperations {
+  constructor(private readonly deps: TaskOperationsDeps) {}
+
+  async update(task: Task, changes: TaskChanges): Promise<Task> {
+    const wanted = normaliseChanges(changes)
+    const { store, clock } = this.deps
+    // Re-read just before writing: the row is replaced whole, and the monitor may have moved the state.
+    const current = (await store.getTask(task.id)) ?? task
+    const now = iso(clock.now())
+    const data: Record<string, unknown> = {}
+    const next: Task = { ...current }
+    if (wanted.title !== undefined && wanted.title !== current.title) {
+      data.title = { from: current.title, to: wanted.title }
+      next.title = wanted.title
+    }
+    const labels = labelsAfter(current.labels, wanted)
+    if (!sameList(labels, current.labels)) {
+      data.labels = { from: current.labels, to: labels }
+      next.labels = labels
+    }
+    if (wanted.metadata !== undefined) {
+      const metadata = { ...current.metadata }
+      for (const [key, value] of Object.entries(wanted.metadata)) {
+        if (value === null) delete metadata[key]
+        else metadata[key] = value
+      }
+      if (JSON.stringify(metadata) !== JSON.stringify(current.metadata)) {
+        data.metadata = { from: current.metadata, to: metadata }
+        next.metadata = metadata
+      }
+    }
+    if (Object.keys(data).length === 0) return current
+    next.updatedAt = now
+    await store.updateTask(next, [{ type: 'updated', data, at: now }])
+    this.deps.logger.info('task updated', { taskId: task.id, fields: Object.keys(data) })
+    await this.deps.publish({ taskId: task.id, type: 'updated', task: next, at: now })
+    return next
+  }
+
+  async delete(task: Task, options: { purge?: boolean } = {}): Promise<DeleteResult> {
+    const purge = options.purge === true
+    const removed = await this.deps.store.deleteTask(task.id, { purge })
+    if (!removed) throw new TaskNotFoundError(task.id)
+    const at = iso(this.deps.clock.now())
+    this.deps.logger.info('task deleted', { taskId: task.id, purge })
+    await this.deps.publish({ taskId: task.id, type: 'deleted', ...(purge ? {} : { task }), at })
+    return { taskId: task.id, deleted: true, purged: purge, at }
+  }
+
+  async sendMessage(task: Task, text: string): Promise<OperationResult> {
+    const message = typeof text === 'string' ? text.trim() : ''
+    if (message === '') throw new ValidationError('A message needs some text: `jjm message ID "your answer"`.')
+    if (message.length > maxMessageLength) {
+      throw new ValidationError(`The message is ${message.length} characters; the limit is ${maxMessageLength}.`)
+    }
+    const current = await this.refresh(task)
+    if (isTerminal(current.state)) {
+      throw refused(current, 'message', activeStates, `messages go only to a task that has not finished`)
+    }
+    await this.deps.jules.sendMessage(current.sessionName, message)
+    const at = iso(this.deps.clock.now())
+    await this.deps.store.logEvent(current.id, { type: 'message_sent', data: { text: message }, at })
+    await this.deps.store.addChatMessages(current.id, [{ role: 'user', text: message, activityId: null, at }])
+    return this.done(current, 'message', 'message_sent', at)
+  }
+
+  async approvePlan(task: Task): Promise<OperationResult> {
+    const current = await this.refresh(task)
+    if (current.state !== 'awaiting_plan_approval') {
+      throw refused(
+        current,
+        'approve',
+        ['awaiting_plan_approval'],
+        'only a task awaiting plan approval can be approved',
+      )
+    }
+    await this.deps.jules.approvePlan(current.sessionName)
+    const at = iso(this.deps.clock.now())
+    await this.deps.store.logEvent(current.id, { type: 'plan_approved', data: { by: 'user' }, at })
+    return this.done(current, 'approve', 'plan_approved', at)
+  }
+
+  async resume(task: Task, text?: string): Promise<OperationResult> {
+    const message = text?.trim() || this.deps.resumeText
+    const current = await this.refresh(task)
+    if (current.state !== 'paused') {
+      throw refused(current, 'resume', ['paused'], 'only a paused task can be resumed')
+    }
+    // Jules has no resume method: a message asking the agent to continue is what resumes a session.
+    await this.deps.jules.sendMessage(current.sessionName, message)
+    const at = iso(this.deps.clock.now())
+    await this.deps.store.logEvent(current.id, { type: 'resumed', data: { text: message }, at })
+    return this.done(current, 'resume', 'resumed', at)
+  }
+
+  async wait(task: Task, options: WaitOptions = {}): Promise<WaitResult> {
+    const until = new Set(options.until && options.until.length > 0 ? options.until : ['completed'])
+    for (const state of until) {
+      if (!isKnownState(state)) {
+        throw new ValidationError(`Unknown state "${state}". Use one of: ${taskStates.join(', ')}.`, {
+          context: { state },
+        })
+      }
+    }
+    const interval = options.pollIntervalMs ?? defaultPollIntervalMs
+    if (!(interval > 0)) throw new ValidationError('The poll interval must be more than 0.')
+    if (options.timeoutMs !== undefined && !(options.timeoutMs >= 0)) {
+      throw new ValidationError('The timeout must not be negative.')
+    }
+    const { clock, logger } = this.deps
+    const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : clock.now() + options.timeoutMs
+    let current = task
+    for (;;) {
+      try {
+        current = await this.refresh(current)
+      } catch (error) {
+        // A long wait outlives a passing outage; anything else (a session gone, a bad key) ends it.
+        if (!isJjmError(error) || !['JJM_JULES_UNAVAILABLE', 'JJM_RATE_LIMITED'].includes(error.code)) throw error
+        logger.warn('could not reach Jules while waiting; trying again', { taskId: task.id, code: error.code })
+      }
+      options.onProgress?.(current)
+      if (until.has(current.state)) return { task: current, outcome: 'reached' }
+      if (current.state === 'failed') return { task: current, outcome: 'failed' }
+      if (isTerminal(current.state)) return { task: current, outcome: 'ended' }
+      if (awaitingPerson(current.state)) return { task: current, outcome: 'needs_person' }
+      const remaining = deadline - clock.now()
+      if (remaining <= 0) return { task: current, outcome: 'timed_out' }
+      await this.deps.sleep(Math.min(interval, remaining))
+    }
+  }
+
+  async details(task: Task, options: { messages?: number; events?: number } = {}): Promise<TaskDetails> {
+    const { store } = this.deps
+    const [relations, plans, events] = await Promise.all([
+      store.getRelations([task.id], { messagesPerTask: options.messages ?? 5 }),
+      store.getEvents(task.id, { types: ['plan_generated'], limit: 1 }),
+      store.getEvents(task.id, { limit: options.events ?? 10 }),
+    ])
+    const related = relations.get(task.id)
+    const planEvent = plans.items[0]
+    return {
+      plan: planEvent ? planOf(planEvent) : null,
+      chatMessages: related?.chatMessages ?? [],
+      sourceFiles: related?.sourceFiles ?? [],
+      events: events.items,
+    }
+  }
+
+  /**
+   * Reads the session once and records what moved (the same events as a
+   * monitor pass), so that an operation is validated against Jules' state,
+   * not a stale local one. A finished task is not read again.
+   */
+  async refresh(task: Task): Promise<Task> {
+    if (isTerminal(task.state)) return task
+    const { jules, store, clock } = this.deps
+    const session = await jules.getSession(task.sessionName)
+    const now = iso(clock.now())
+    const state = taskStateOf(session)
+    const pullRequest = pullRequestOf(session) ?? task.pullRequest
+    const events: NewTaskEvent[] = []
+    if (state !== task.state) events.push({ type: 'state_changed', data: { from: task.state, to: state }, at: now })
+    if (pullRequest && pullRequest.url !== task.pullRequest?.url) {
+      events.push({ type: 'pull_request', data: { ...pullRequest }, at: now })
+    }
+    const becameTerminal = isTerminal(state)
+    if (becameTerminal && state === 'completed') {
+      events.push({ type: 'completed', data: { pullRequestUrl: pullRequest?.url ?? null }, at: now })
+    }
+    if (becameTerminal && state === 'failed') {
+      events.push({ type: 'failed', data: { reason: await this.failureReason(session) }, at: now })
+    }
+    // Nothing moved: leave the row alone rather than race the monitor over lastSyncedAt.
+    if (events.length === 0) return task
+    const updated: Task = {
+      ...task,
+      state,
+      url: session.url ?? task.url,
+      pullRequest,
+      updatedAt: now,
+      completedAt: becameTerminal ? (session.updateTime ?? now) : task.completedAt,
+      lastSyncedAt: now,
+    }
+    await store.updateTask(updated, events)
+    this.deps.logger.info('task changed', { taskId: task.id, from: task.state, to: state })
+    await this.deps.publish({ taskId: task.id, type: events.at(-1)?.type ?? 'updated', task: updated, at: now })
+    return updated
+  }
+
+  private async done(task: Task, operation: TaskOperation, type: string, at: string): Promise<OperationResult> {
+    this.deps.logger.info(`task ${operation} sent`, { taskId: task.id, state: task.state })
+    await this.deps.publish({ taskId: task.id, type, task, at })
+    return { taskId: task.id, operation, state: task.state, at }
+  }
+
+  private async failureReason(session: Session): Promise<string | null> {
+    try {
+      let reason: string | null = null
+      let pageToken: string | undefined
+      do {
+        const page = await this.deps.jules.listActivities(session.name, {
+          pageSize: 100,
+          ...(pageToken ? { pageToken } : {}),
+        })
+        for (const activity of page.activities) reason = activity.sessionFailed?.reason ?? reason
+        pageToken = page.nextPageToken
+      } while (pageToken)
+      return reason
+    } catch (error) {
+      this.deps.logger.warn('could not read the failure reason', { sessionName: session.name, error })
+      return null
+    }
+  }
+}
+
+function refused(task: Task, operation: TaskOperation, wanted: readonly string[], rule: string): InvalidStateError {
+  const waiting = awaitingPerson(task.state)
+  const next = isTerminal(task.state)
+    ? ' It has finished.'
+    : waiting
+      ? ` It waits for ${waiting}.`
+      : ' Follow it with `jjm tasks wait` or `jjm monitor --once`.'
+  const needs = wanted.length === 1 ? wanted[0] : `one of ${wanted.join(', ')}`
+  return new InvalidStateError(`Task ${task.id} is ${task.state}: ${rule} (${operation} needs ${needs}).${next}`, {
+    context: { taskId: task.id, state: task.state, wanted: [...wanted] },
+  })
+}
+
+interface NormalisedChanges {
+  title?: string
+  labels?: string[]
+  addLabels: string[]
+  removeLabels: string[]
+  metadata?: Record<string, unknown>
+}
+
+function normaliseChanges(changes: TaskChanges): NormalisedChanges {
+  const { title, labels, addLabels, removeLabels, metadata } = changes
+  if (
+    title === undefined &&
+    labels === undefined &&
+    addLabels === undefined &&
+    removeLabels === undefined &&
+    metadata === undefined
+  ) {
+    throw new ValidationError('Nothing to change: give a title, labels or metadata.')
+  }
+  if (labels !== undefined && (addLabels !== undefined || removeLabels !== undefined)) {
+    throw new ValidationError('Either replace the labels or add and remove some, not both.')
+  }
+  const result: NormalisedChanges = {
+    addLabels: checkedLabels(addLabels ?? []),
+    removeLabels: (removeLabels ?? []).map((label) => label.trim()),
+  }
+  if (title !== undefined) {
+    const trimmed = typeof title === 'string' ? title.trim() : ''
+    if (trimmed === '') throw new ValidationError('A title cannot be empty.')
+    if (trimmed.length > maxTitleLength) {
+      throw new ValidationError(`The title is ${trimmed.length} characters; the limit is ${maxTitleLength}.`)
+    }
+    result.title = trimmed
+  }
+  if (labels !== undefined) result.labels = checkedLabels(labels)
+  if (metadata !== undefined) {
+    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+      throw new ValidationError('Metadata must be an object of key-value pairs.')
+    }
+    for (const key of Object.keys(metadata)) {
+      if (key.trim() === '') throw new ValidationError('A metadata key cannot be empty.')
+    }
+    result.metadata = metadata
+  }
+  return result
+}
+
+/** The same rule as `tasks create`: trimmed, de-duplicated, empty ones dropped. */
+function checkedLabels(labels: string[]): string[] {
+  const unique = [...new Set(labels.map((label) => label.trim()).filter((label) => label !== ''))]
+  for (const label of unique) {
+    if (!labelPattern.test(label)) {
+      throw new ValidationError(
+        `Label "${label}" is not allowed: use up to 64 letters, digits and . _ : / - (starting with a letter or digit).`,
+        { context: { label } },
+      )
+    }
+  }
+  return unique
+}
+
+function labelsAfter(current: string[], changes: NormalisedChanges): string[] {
+  if (changes.labels !== undefined) return changes.labels
+  const removed = new Set(changes.removeLabels)
+  return [...new Set([...current, ...changes.addLabels])].filter((label) => !removed.has(label))
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((item, index) => item === b[index])
+}
+
+/** Reads a `plan_generated` event's steps, whether the data holds the plan or the plan's steps. */
+function planOf(event: TaskEvent): PlanView {
+  const data = event.data
+  const plan = isRecord(data.plan) ? data.plan : data
+  const steps = Array.isArray(plan.steps) ? plan.steps : []
+  return {
+    at: event.at,
+    steps: steps.filter(isRecord).map((step) => ({
+      title: typeof step.title === 'string' ? step.title : '',
+      description: typeof step.description === 'string' ? step.description : '',
+    })),
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString()
+}

@@ -1,0 +1,270 @@
+import assert from 'node:assert/strict'
+import { afterEach, beforeEach, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { createMany, parseTaskFile } from '../../../src/core/bulk-create.js'
+import { JulesConnectionError, ValidationError } from '../../../src/core/errors.js'
+import { createIdGenerator } from '../../../src/core/ids.js'
+import type { JulesClient } from '../../../src/core/jules/client.js'
+import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
+import { JobManager } from '../../../src/core/manager.js'
+import { silentLogger } from '../../../src/core/ports.js'
+import { type Harness, openHarness } from './harness.js'
+
+const fiveWithOneBad = `
+# Four good tasks and one on a repository Jules is not installed on.
+- prompt: Add retries to the HTTP client
+  repo: acme/api
+  labels: [backend]
+- prompt: Fix the flaky login test
+  repository: acme/web
+  requirePlanApproval: true
+- prompt: Bump Terraform providers
+  source: sources/github/acme/infra
+  automationMode: AUTO_CREATE_PR
+- prompt: Nobody can work here
+  repo: nobody/nothing
+- prompt: |
+    Update the release notes.
+    Keep them short.
+  repo: acme/mobile
+  title: Release notes
+`
+
+function managerOver(h: Harness, jules: JulesClient): JobManager {
+  return new JobManager({
+    jules,
+    store: h.storage.store,
+    clock: h.clock,
+    logger: silentLogger,
+    newId: createIdGenerator(),
+    bus: h.bus,
+  })
+}
+
+async function sessionCount(h: Harness): Promise<number> {
+  return (await h.simulator.listSessions({ pageSize: 100 })).sessions.length
+}
+
+describe('reading a task file', () => {
+  it('reads a YAML list, taking repo for repository and keeping the file order and lines', () => {
+    const entries = parseTaskFile(fiveWithOneBad, 'tasks.yaml')
+    assert.equal(entries.length, 5)
+    assert.deepEqual(entries[0], {
+      index: 1,
+      line: 3,
+      input: { prompt: 'Add retries to the HTTP client', repository: 'acme/api', labels: ['backend'] },
+    })
+    assert.equal(entries[2]?.input.source, 'sources/github/acme/infra')
+    assert.equal(entries[2]?.input.automationMode, 'AUTO_CREATE_PR')
+    assert.equal(entries[4]?.input.prompt, 'Update the release notes.\nKeep them short.\n')
+  })
+
+  it('reads JSON holding the list under "tasks", with an explicit idempotency key', () => {
+    const entries = parseTaskFile(
+      JSON.stringify({ tasks: [{ prompt: 'x', repository: 'acme/api', idempotencyKey: 'release-7' }] }),
+      'tasks.json',
+    )
+    assert.equal(entries[0]?.idempotencyKey, 'release-7')
+    assert.deepEqual(entries[0]?.input, { prompt: 'x', repository: 'acme/api' })
+  })
+
+  it('refuses an unknown field, naming the entry and the field, before anything is created', () => {
+    assert.throws(
+      () => parseTaskFile('- prompt: x\n  repo: acme/api\n- promt: y\n  repo: acme/web\n', 'tasks.yaml'),
+      (error) => {
+        assert.ok(error instanceof ValidationError)
+        assert.match(error.message, /entry 2 \(line 3\): unknown field "promt"/)
+        assert.match(error.message, /nothing was created/)
+        return true
+      },
+    )
+  })
+
+  it('refuses a number where a string belongs and asks to quote it', () => {
+    assert.throws(
+      () => parseTaskFile('- prompt: x\n  repo: acme/api\n  branch: 2024\n', 'tasks.yaml'),
+      /"branch" must be a string, got number 2024 \(quote it\)/,
+    )
+  })
+
+  it('refuses bad YAML with the line and column of the problem', () => {
+    assert.throws(
+      () => parseTaskFile('- prompt: x\n  repo: acme/api\n - prompt: [unclosed\n', 'tasks.yaml'),
+      (error) => {
+        assert.ok(error instanceof ValidationError)
+        assert.match(error.message, /^tasks\.yaml:\d+:\d+: .*\(line \d+, column \d+\)$/)
+        assert.equal(typeof error.context.line, 'number')
+        assert.equal(typeof error.context.column, 'number')
+        return true
+      },
+    )
+  })
+
+  it('refuses a file that is not a list of tasks, or an empty one', () => {
+    assert.throws(() => parseTaskFile('prompt: x\nrepo: acme/api\n', 'tasks.yaml'), /expected a list of tasks/)
+    assert.throws(() => parseTaskFile('tasks: []\n', 'tasks.yaml'), /empty/)
+    assert.throws(() => parseTaskFile('- just a string\n', 'tasks.yaml'), /entry 1 \(line 1\): expected a mapping/)
+  })
+})
+
+describe('creating the tasks of a file', () => {
+  let h: Harness
+  beforeEach(async () => {
+    h = await openHarness()
+  })
+  afterEach(async () => {
+    await h.close()
+  })
+
+  it('creates the good entries, lists the bad one, and creates nothing twice when run again', async () => {
+    const entries = parseTaskFile(fiveWithOneBad, 'tasks.yaml')
+    const progress: number[] = []
+    const first = await createMany(h.manager, entries, {
+      sourceName: '/work/tasks.yaml',
+      onProgress: ({ done }) => progress.push(done),
+    })
+    assert.equal(first.created.length, 4)
+    assert.equal(first.replayed.length, 0)
+    assert.deepEqual(
+      first.failed.map((failure) => [failure.index, failure.line, failure.repository, failure.code]),
+      [[4, 12, 'nobody/nothing', 'JJM_VALIDATION']],
+    )
+    assert.match(first.failed[0]?.message ?? '', /jjm sources list/)
+    assert.deepEqual(
+      first.created.map((task) => task.repository),
+      ['acme/api', 'acme/web', 'acme/infra', 'acme/mobile'],
+    )
+    assert.deepEqual(progress, [1, 2, 3, 4, 5])
+    assert.equal(await sessionCount(h), 4)
+
+    h.clock.advance(60_000)
+    const again = await createMany(h.manager, parseTaskFile(fiveWithOneBad, 'tasks.yaml'), {
+      sourceName: '/work/tasks.yaml',
+    })
+    assert.equal(again.created.length, 0)
+    assert.deepEqual(
+      again.replayed.map((task) => task.id),
+      first.created.map((task) => task.id),
+    )
+    assert.deepEqual(
+      again.failed.map((failure) => failure.index),
+      [4],
+    )
+    assert.equal(await sessionCount(h), 4)
+  })
+
+  it('creates only the new entry when one is added to the file', async () => {
+    const before = '- prompt: one\n  repo: acme/api\n- prompt: two\n  repo: acme/web\n'
+    await createMany(h.manager, parseTaskFile(before, 'tasks.yaml'), { sourceName: '/work/tasks.yaml' })
+    const after = `- prompt: zero\n  repo: acme/infra\n${before}`
+    const result = await createMany(h.manager, parseTaskFile(after, 'tasks.yaml'), { sourceName: '/work/tasks.yaml' })
+    assert.deepEqual(
+      result.outcomes.map((outcome) => outcome.status),
+      ['created', 'replayed', 'replayed'],
+    )
+    assert.equal(await sessionCount(h), 3)
+  })
+
+  it('says what an entry lacks in the file’s own terms', async () => {
+    const result = await createMany(
+      h.manager,
+      parseTaskFile('- repo: acme/api\n- prompt: no repository here\n', 'tasks.yaml'),
+      { sourceName: '/work/tasks.yaml' },
+    )
+    assert.match(result.failed[0]?.message ?? '', /Entry 1 \(line 1\) has no prompt/)
+    assert.match(result.failed[1]?.message ?? '', /Entry 2 \(line 2\) names no repository/)
+    assert.equal(await sessionCount(h), 0)
+  })
+
+  it('fails a repeated entry instead of merging it silently with the first', async () => {
+    const text = '- prompt: same\n  repo: acme/api\n- prompt: same\n  repo: acme/api\n'
+    const result = await createMany(h.manager, parseTaskFile(text, 'tasks.yaml'), { sourceName: '/work/tasks.yaml' })
+    assert.equal(result.created.length, 1)
+    assert.match(result.failed[0]?.message ?? '', /Entry 2 repeats entry 1/)
+    assert.equal(await sessionCount(h), 1)
+  })
+
+  it('waits out bursts of 429 and creates every entry in the end', async () => {
+    h.simulator.injectFault({ status: 429, retryAfterSeconds: 0, count: 2, methods: ['sessions.create'] })
+    h.simulator.injectFault({ status: 429, retryAfterSeconds: 0, count: 2, methods: ['sessions.create'] })
+    const text = ['acme/api', 'acme/web', 'acme/infra', 'acme/mobile']
+      .map((repo, index) => `- prompt: task ${index}\n  repo: ${repo}\n`)
+      .join('')
+    const retries: number[] = []
+    const result = await createMany(h.manager, parseTaskFile(text, 'tasks.yaml'), {
+      sourceName: '/work/tasks.yaml',
+      onRetry: ({ index }) => retries.push(index),
+    })
+    assert.equal(result.created.length, 4)
+    assert.equal(result.failed.length, 0)
+    assert.equal(retries.length, 4, 'each 429 was retried once')
+    assert.equal(await sessionCount(h), 4)
+  })
+
+  it('gives up on an entry after the attempts allowed and reports the 429', async () => {
+    h.simulator.injectFault({ status: 429, retryAfterSeconds: 0, count: 3, methods: ['sessions.create'] })
+    const result = await createMany(h.manager, parseTaskFile('- prompt: x\n  repo: acme/api\n', 'tasks.yaml'), {
+      sourceName: '/work/tasks.yaml',
+      maxAttempts: 3,
+    })
+    assert.deepEqual(
+      result.failed.map((failure) => failure.code),
+      ['JJM_RATE_LIMITED'],
+    )
+    assert.equal(result.outcomes[0]?.attempts, 3)
+  })
+
+  it('retries an entry whose answer was lost and adopts its session, creating nothing twice', async () => {
+    const inner = createSimClient(h.simulator)
+    let lose = 2
+    const flaky: JulesClient = {
+      ...inner,
+      createSession: async (request) => {
+        const session = await inner.createSession(request)
+        if (lose > 0) {
+          lose -= 1
+          throw new JulesConnectionError('Jules did not answer sessions.create within 30 s.')
+        }
+        return session
+      },
+    }
+    const text =
+      '- prompt: one\n  repo: acme/api\n- prompt: two\n  repo: acme/web\n- prompt: three\n  repo: acme/infra\n'
+    const result = await createMany(managerOver(h, flaky), parseTaskFile(text, 'tasks.yaml'), {
+      sourceName: '/work/tasks.yaml',
+      baseDelayMs: 0,
+    })
+    assert.equal(result.created.length, 3)
+    assert.equal(await sessionCount(h), 3)
+  })
+
+  it('never has more createSession calls in flight than the concurrency allows', async () => {
+    const inner = createSimClient(h.simulator)
+    let inFlight = 0
+    let most = 0
+    const counting: JulesClient = {
+      ...inner,
+      createSession: async (request) => {
+        inFlight += 1
+        most = Math.max(most, inFlight)
+        try {
+          await sleep(5)
+          return await inner.createSession(request)
+        } finally {
+          inFlight -= 1
+        }
+      },
+    }
+    const text = Array.from({ length: 8 }, (_, index) => `- prompt: task ${index}\n  repo: acme/api\n`).join('')
+    const result = await createMany(managerOver(h, counting), parseTaskFile(text, 'tasks.yaml'), {
+      sourceName: '/work/tasks.yaml',
+      concurrency: 2,
+    })
+    assert.equal(result.created.length, 8)
+    assert.equal(most, 2)
+  })
+
+  it('refuses a concurrency below 1', async () => {
+    await assert.rejects(createMany(h.manager, [], { sourceName: 'x', concurrency: 0 }), ValidationError)
+  })
+})

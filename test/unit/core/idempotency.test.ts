@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict'
+import { afterEach, beforeEach, describe, it } from 'node:test'
+import { JulesConnectionError, RateLimitedError, ValidationError } from '../../../src/core/errors.js'
+import { createIdGenerator } from '../../../src/core/ids.js'
+import type { JulesClient } from '../../../src/core/jules/client.js'
+import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
+import { JobManager } from '../../../src/core/manager.js'
+import { silentLogger, type TaskStore } from '../../../src/core/ports.js'
+import { type Harness, openHarness } from './harness.js'
+
+/** A JobManager on the harness' simulator and store, through a Jules client and store the test may wrap. */
+function managerOver(h: Harness, jules: JulesClient, store: TaskStore = h.storage.store): JobManager {
+  return new JobManager({ jules, store, clock: h.clock, logger: silentLogger, newId: createIdGenerator(), bus: h.bus })
+}
+
+/** A Jules client whose createSession loses its answer: Jules starts the session (or not) and the caller sees a timeout. */
+function losingAnswers(h: Harness, options: { reachesJules: boolean; times: number }): JulesClient {
+  const inner = createSimClient(h.simulator)
+  let left = options.times
+  return {
+    ...inner,
+    createSession: async (request) => {
+      if (left <= 0) return inner.createSession(request)
+      left -= 1
+      if (options.reachesJules) await inner.createSession(request)
+      throw new JulesConnectionError('Jules did not answer sessions.create within 30 s.')
+    },
+  }
+}
+
+async function sessionCount(h: Harness): Promise<number> {
+  return (await h.simulator.listSessions({ pageSize: 100 })).sessions.length
+}
+
+const input = { prompt: 'Add retries to the HTTP client', repository: 'acme/api', labels: ['backend'] }
+
+describe('creating a task under an idempotency key', () => {
+  let h: Harness
+  beforeEach(async () => {
+    h = await openHarness()
+  })
+  afterEach(async () => {
+    await h.close()
+  })
+
+  it('returns the first task for the same key and starts one session at Jules', async () => {
+    const first = await h.manager.createTaskWithOutcome(input, { idempotencyKey: 'deploy-1' })
+    h.clock.advance(5_000)
+    const again = await h.manager.createTaskWithOutcome(
+      { repository: 'acme/api', labels: ['backend'], prompt: '  Add retries to the HTTP client ' },
+      { idempotencyKey: 'deploy-1' },
+    )
+    assert.equal(first.outcome, 'created')
+    assert.equal(again.outcome, 'replayed')
+    assert.deepEqual(again.task, first.task)
+    assert.equal(await sessionCount(h), 1)
+    assert.equal((await h.manager.listTasks()).items.length, 1)
+  })
+
+  it('refuses the same key with another request, naming the key', async () => {
+    await h.manager.createTask(input, { idempotencyKey: 'deploy-2' })
+    await assert.rejects(
+      h.manager.createTask({ ...input, prompt: 'Something else' }, { idempotencyKey: 'deploy-2' }),
+      (error) => {
+        assert.ok(error instanceof ValidationError)
+        assert.equal(error.code, 'JJM_VALIDATION')
+        assert.match(error.message, /"deploy-2" was already used for another request/)
+        return true
+      },
+    )
+    assert.equal(await sessionCount(h), 1)
+  })
+
+  it('adopts the session Jules started when the first answer was lost, so one session exists in all', async () => {
+    const flaky = managerOver(h, losingAnswers(h, { reachesJules: true, times: 1 }))
+    await assert.rejects(flaky.createTask(input, { idempotencyKey: 'deploy-3' }), (error) => {
+      assert.ok(error instanceof JulesConnectionError)
+      assert.match(error.message, /retry with the same idempotency key \("deploy-3"\)/)
+      return true
+    })
+    assert.equal(await sessionCount(h), 1, 'Jules started the session although the caller saw a timeout')
+    assert.equal((await h.manager.listTasks()).items.length, 0)
+
+    h.clock.advance(30_000)
+    const retried = await flaky.createTaskWithOutcome(input, { idempotencyKey: 'deploy-3' })
+    assert.equal(retried.outcome, 'adopted')
+    const [session] = (await h.simulator.listSessions()).sessions
+    assert.equal(retried.task.sessionName, session?.name)
+    assert.equal(await sessionCount(h), 1)
+
+    const replay = await flaky.createTaskWithOutcome(input, { idempotencyKey: 'deploy-3' })
+    assert.equal(replay.outcome, 'replayed')
+    assert.equal(replay.task.id, retried.task.id)
+  })
+
+  it('creates the session on retry when the lost attempt never reached Jules', async () => {
+    const flaky = managerOver(h, losingAnswers(h, { reachesJules: false, times: 1 }))
+    await assert.rejects(flaky.createTask(input, { idempotencyKey: 'deploy-4' }), JulesConnectionError)
+    assert.equal(await sessionCount(h), 0)
+    const retried = await flaky.createTaskWithOutcome(input, { idempotencyKey: 'deploy-4' })
+    assert.equal(retried.outcome, 'created')
+    assert.equal(await sessionCount(h), 1)
+  })
+
+  it('never adopts a session that is already another task, even with the same prompt', async () => {
+    const other = await h.manager.createTask(input)
+    const flaky = managerOver(h, losingAnswers(h, { reachesJules: false, times: 1 }))
+    await assert.rejects(flaky.createTask(input, { idempotencyKey: 'deploy-5' }), JulesConnectionError)
+    const retried = await flaky.createTaskWithOutcome(input, { idempotencyKey: 'deploy-5' })
+    assert.equal(retried.outcome, 'created')
+    assert.notEqual(retried.task.sessionName, other.sessionName)
+    assert.equal(await sessionCount(h), 2)
+  })
+
+  it('never adopts a matching session started well before the first attempt', async () => {
+    await h.simulator.createSession({ prompt: input.prompt, sourceContext: { source: 'sources/github/acme/api' } })
+    h.clock.advance(2 * 60_000)
+    const flaky = managerOver(h, losingAnswers(h, { reachesJules: false, times: 1 }))
+    await assert.rejects(flaky.createTask(input, { idempotencyKey: 'deploy-6' }), JulesConnectionError)
+    const retried = await flaky.createTaskWithOutcome(input, { idempotencyKey: 'deploy-6' })
+    assert.equal(retried.outcome, 'created')
+    assert.equal(await sessionCount(h), 2)
+  })
+
+  it('records the session of an attempt whose recording failed, without asking Jules for another', async () => {
+    let failures = 1
+    const store = h.storage.store
+    const failingOnce = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === 'createTask' && failures > 0) {
+          return async () => {
+            failures -= 1
+            throw new Error('database is locked')
+          }
+        }
+        const value = Reflect.get(target, property, receiver)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    const manager = managerOver(h, createSimClient(h.simulator), failingOnce)
+    await assert.rejects(
+      manager.createTask(input, { idempotencyKey: 'deploy-7' }),
+      /retry with the same idempotency key/,
+    )
+    const retried = await manager.createTaskWithOutcome(input, { idempotencyKey: 'deploy-7' })
+    assert.equal(retried.outcome, 'adopted')
+    assert.equal(await sessionCount(h), 1)
+    assert.equal((await h.manager.listTasks()).items.length, 1)
+  })
+
+  it('lets the same key try again after Jules refused it with 429', async () => {
+    h.simulator.injectFault({ status: 429, retryAfterSeconds: 0, methods: ['sessions.create'] })
+    await assert.rejects(h.manager.createTask(input, { idempotencyKey: 'deploy-8' }), RateLimitedError)
+    const retried = await h.manager.createTaskWithOutcome(input, { idempotencyKey: 'deploy-8' })
+    assert.equal(retried.outcome, 'created')
+    assert.equal(await sessionCount(h), 1)
+  })
+
+  it('refuses a key with spaces or of more than 255 characters before calling Jules', async () => {
+    await assert.rejects(h.manager.createTask(input, { idempotencyKey: 'two words' }), ValidationError)
+    await assert.rejects(h.manager.createTask(input, { idempotencyKey: 'k'.repeat(256) }), ValidationError)
+    assert.equal(await sessionCount(h), 0)
+  })
+
+  it('creates a task per call without a key, as before', async () => {
+    await h.manager.createTask(input)
+    await h.manager.createTask(input)
+    assert.equal(await sessionCount(h), 2)
+  })
+})
