@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -12,39 +11,9 @@ import { Simulator } from '../../src/core/jules/sim/engine.js'
 import { startSimServer } from '../../src/core/jules/sim/http.js'
 import { MemorySimStateStore } from '../../src/core/jules/sim/memory-store.js'
 import type { Task } from '../../src/core/task.js'
-
-const root = new URL('../..', import.meta.url).pathname
-const runJs = join(root, 'bin', 'run.js')
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
+import { jjm, json, root } from '../support/cli.js'
 
 /** Runs the real, built `bin/run.js` as a user would, with standard input closed. */
-function jjm(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [runJs, ...args],
-      { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: env.HOME ?? '', ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
-        resolve({ code, stdout, stderr })
-      },
-    )
-    child.stdin?.end()
-  })
-}
-
-function json<T>(run: Run): T {
-  try {
-    return JSON.parse(run.stdout) as T
-  } catch {
-    throw new Error(`not JSON (exit ${run.code}):\n${run.stdout}\n--- stderr ---\n${run.stderr}`)
-  }
-}
 
 describe('jjm tasks create --from and --idempotency-key, end to end', { timeout: 180_000 }, () => {
   let dir: string

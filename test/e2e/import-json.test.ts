@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -9,40 +8,9 @@ import { ExitCode } from '../../src/core/errors.js'
 import type { Task, TaskPage } from '../../src/core/task.js'
 import type { ImportReport } from '../../src/plugins/storage-json/import.js'
 import { buildTask } from '../../src/testing/build-task.js'
-
-const root = new URL('../..', import.meta.url).pathname
-const runJs = join(root, 'bin', 'run.js')
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
+import { jjm, json, root } from '../support/cli.js'
 
 /** Runs the real, built `bin/run.js` as a user would, in its own home, data and config directories. */
-function jjm(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [runJs, ...args],
-      { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
-        resolve({ code, stdout, stderr })
-      },
-    )
-    // As from cron: standard input is empty, not an open pipe.
-    child.stdin?.end()
-  })
-}
-
-function json<T>(run: Run): T {
-  try {
-    return JSON.parse(run.stdout) as T
-  } catch {
-    throw new Error(`not JSON (exit ${run.code}):\n${run.stdout}\n--- stderr ---\n${run.stderr}`)
-  }
-}
 
 /** A task as the original job manager wrote it: snake_case, with its history inline. */
 function legacyRecord(task: Task): Record<string, unknown> {

@@ -1,44 +1,14 @@
 import assert from 'node:assert/strict'
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { Task, TaskPage } from '../../src/core/task.js'
-
-const root = new URL('../..', import.meta.url).pathname
-const runJs = join(root, 'bin', 'run.js')
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
+import { jjm, json, root, runJs } from '../support/cli.js'
 
 /** Runs the real, built `bin/run.js` as a user would, in its own data and config directories. */
-function jjm(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [runJs, ...args],
-      { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
-        resolve({ code, stdout, stderr })
-      },
-    )
-    child.stdin?.end()
-  })
-}
-
-function json<T>(run: Run): T {
-  try {
-    return JSON.parse(run.stdout) as T
-  } catch {
-    throw new Error(`not JSON (exit ${run.code}):\n${run.stdout}\n--- stderr ---\n${run.stderr}`)
-  }
-}
 
 describe('jjm end to end, through the mcp adapter against `jjm mcp serve`', { timeout: 180_000 }, () => {
   let dir: string

@@ -1,46 +1,15 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { Task, TaskPage } from '../../src/core/task.js'
+import { jjm, json, root } from '../support/cli.js'
 
-const root = new URL('../..', import.meta.url).pathname
-const runJs = join(root, 'bin', 'run.js')
 const fixturePlugin = join(root, 'test', 'fixtures', 'jjm-plugin-fixture')
 
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
-
 /** Runs the real, built `bin/run.js` as a user would, in its own home, data, config and cache directories. */
-function jjm(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [runJs, ...args],
-      { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
-        resolve({ code, stdout, stderr })
-      },
-    )
-    // As from cron: standard input is empty, not an open pipe.
-    child.stdin?.end()
-  })
-}
-
-function json<T>(run: Run): T {
-  try {
-    return JSON.parse(run.stdout) as T
-  } catch {
-    throw new Error(`not JSON (exit ${run.code}):\n${run.stdout}\n--- stderr ---\n${run.stderr}`)
-  }
-}
 
 describe('a backend plugin linked with `jjm plugins link`', { timeout: 180_000 }, () => {
   let dir: string

@@ -1,42 +1,11 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import type { Task, TaskPage } from '../../src/core/task.js'
+import { jjm, json } from '../support/cli.js'
 import { postgres, redis } from '../support/services.js'
-
-const root = new URL('../..', import.meta.url).pathname
-const runJs = join(root, 'bin', 'run.js')
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-function jjm(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [runJs, ...args],
-      { cwd: root, env, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr })
-      },
-    )
-    child.stdin?.end()
-  })
-}
-
-function json<T>(run: Run): T {
-  try {
-    return JSON.parse(run.stdout) as T
-  } catch {
-    throw new Error(`not JSON (exit ${run.code}):\n${run.stdout}\n--- stderr ---\n${run.stderr}`)
-  }
-}
 
 describe('a team on one PostgreSQL and one Redis', { timeout: 120_000 }, () => {
   it('sets up a new database on first use and shares tasks between processes without stale cache reads', async (t) => {
