@@ -9,10 +9,12 @@ import { Migration20261125000000_initial } from './Migration20261125000000_initi
 import { Migration20261125120000_soft_delete } from './Migration20261125120000_soft_delete.js'
 import { Migration20261125180000_api_keys } from './Migration20261125180000_api_keys.js'
 import { Migration20261125200000_sync_and_intents } from './Migration20261125200000_sync_and_intents.js'
+import { Migration20261125210000_notification_outbox } from './Migration20261125210000_notification_outbox.js'
 
 export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261125000000_initial', class: Migration20261125000000_initial },
   { name: 'Migration20261125120000_soft_delete', class: Migration20261125120000_soft_delete },
   { name: 'Migration20261125180000_api_keys', class: Migration20261125180000_api_keys },
   { name: 'Migration20261125200000_sync_and_intents', class: Migration20261125200000_sync_and_intents },
+  { name: 'Migration20261125210000_notification_outbox', class: Migration20261125210000_notification_outbox },
 ]

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import { resolve } from 'node:path'
 import type { JjmConfig } from './config.js'
 import { ConfigurationError } from './errors.js'
-import type { Cache, EventBus, Logger, SchemaManager, SimStateStore, TaskStore } from './ports.js'
+import type { NotifierRoute } from './notifications.js'
+import type { Cache, EventBus, Logger, Notifier, SchemaManager, SimStateStore, TaskStore } from './ports.js'
 
 /** What a storage backend gives core once opened. */
 export interface StorageHandle {
@@ -67,7 +68,23 @@ export interface CacheBackend {
   open(options: CacheOpenOptions): Promise<CacheHandle>
 }
 
-export type Backend = StorageBackend | CacheBackend
+export interface NotifierOpenOptions {
+  /** The route from `notifiers:` that selected this backend, with the backend's own settings (url, secret, …). */
+  route: NotifierRoute
+  config: JjmConfig
+  logger: Logger
+}
+
+/** A notifier backend, as a plugin registers it: selected by `backend:` in a `notifiers:` entry. */
+export interface NotifierBackend {
+  kind: 'notifier'
+  /** The name a `notifiers:` entry selects it by, e.g. `webhook`. */
+  name: string
+  description: string
+  open(options: NotifierOpenOptions): Promise<Notifier>
+}
+
+export type Backend = StorageBackend | CacheBackend | NotifierBackend
 
 /** The answer of a `jjm:backends` hook: the backends one plugin provides. */
 export interface BackendRegistration {
@@ -132,6 +149,10 @@ export class BackendRegistry {
     return this.find('cache', name) as CacheBackend
   }
 
+  notifier(name: string): NotifierBackend {
+    return this.find('notifier', name) as NotifierBackend
+  }
+
   private find(kind: Backend['kind'], name: string): Backend {
     const found = this.entries.find((entry) => entry.backend.kind === kind && entry.backend.name === name)
     if (found) return found.backend
@@ -139,7 +160,7 @@ export class BackendRegistry {
       .map((entry) => `${entry.name} (from ${entry.plugin})`)
       .join(', ')
     throw new ConfigurationError(
-      `No ${kind} backend is named "${name}". Available: ${available || 'none'}. Choose one with --${kind}, JJM_${kind.toUpperCase()} or ${kind}.backend, or install the plugin that provides it (jjm plugins install).`,
+      `No ${kind} backend is named "${name}". Available: ${available || 'none'}. ${kind === 'notifier' ? 'Choose one with backend: in a notifiers: entry' : `Choose one with --${kind}, JJM_${kind.toUpperCase()} or ${kind}.backend`}, or install the plugin that provides it (jjm plugins install).`,
       { context: { kind, name } },
     )
   }

@@ -51,9 +51,11 @@ import type {
   Clock,
   CreationIntent,
   EventQuery,
+  EventWriteOptions,
   Logger,
   NewChatMessage,
   NewTaskEvent,
+  OutboxEntry,
   SyncCursor,
   SyncWrite,
   TaskRelations,
@@ -215,7 +217,11 @@ export class CachedTaskStore implements TaskStore {
     return page
   }
 
-  async createTask(task: Task, events: NewTaskEvent[], options?: { idempotencyKey?: string }): Promise<void> {
+  async createTask(
+    task: Task,
+    events: NewTaskEvent[],
+    options?: { idempotencyKey?: string } & EventWriteOptions,
+  ): Promise<void> {
     // A new task changes lists only: its own key was never cached (absent tasks are not).
     try {
       await this.store.createTask(task, events, options)
@@ -224,10 +230,10 @@ export class CachedTaskStore implements TaskStore {
     }
   }
 
-  async updateTask(task: Task, events: NewTaskEvent[], sync?: SyncWrite): Promise<void> {
+  async updateTask(task: Task, events: NewTaskEvent[], sync?: SyncWrite, options?: EventWriteOptions): Promise<void> {
     // Invalidate even when the write failed: a write that timed out may still have committed.
     try {
-      await this.store.updateTask(task, events, sync)
+      await this.store.updateTask(task, events, sync, options)
     } finally {
       await this.invalidate([task.id])
     }
@@ -288,8 +294,21 @@ export class CachedTaskStore implements TaskStore {
     return this.store.getEvents(taskId, query)
   }
 
-  logEvent(taskId: string, event: NewTaskEvent): Promise<TaskEvent> {
-    return this.store.logEvent(taskId, event)
+  logEvent(taskId: string, event: NewTaskEvent, options?: EventWriteOptions): Promise<TaskEvent> {
+    return this.store.logEvent(taskId, event, options)
+  }
+
+  // The outbox is never cached: every claim must see the database.
+  claimNotifications(limit: number, now: string): Promise<OutboxEntry[]> {
+    return this.store.claimNotifications(limit, now)
+  }
+
+  markNotificationDelivered(id: string, at: string): Promise<void> {
+    return this.store.markNotificationDelivered(id, at)
+  }
+
+  markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void> {
+    return this.store.markNotificationFailed(id, error, nextAttemptAt)
   }
 
   addChatMessages(taskId: string, messages: NewChatMessage[]): Promise<number> {

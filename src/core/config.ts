@@ -10,6 +10,7 @@ import { homedir } from 'node:os'
 import { dirname, extname, isAbsolute, join, resolve } from 'node:path'
 import type { ZodType } from 'zod'
 import { ConfigurationError } from './errors.js'
+import type { NotifierRoute } from './notifications.js'
 
 /** The configuration every part of jjm reads; produced by {@link loadConfig}. */
 export interface JjmConfig {
@@ -43,6 +44,8 @@ export interface JjmConfig {
   }
   /** `requestsPerMinute`: the ceiling on requests to Jules (a token bucket shared by all syncs). */
   monitor: { concurrency: number; requestsPerMinute: number }
+  /** Where notifications go and which events each target gets; empty: none are sent. */
+  notifiers: NotifierRoute[]
   dataDir: string
   /** The config file that was read, if any. */
   configFile?: string
@@ -79,7 +82,7 @@ export const julesBackends = ['rest', 'sim', 'mcp'] as const
 /** Where one value came from; named in every error about it. */
 type Source = { kind: 'file'; path: string } | { kind: 'env'; name: string } | { kind: 'flag'; name: string }
 
-type LeafKind = 'enum' | 'string' | 'stringList' | 'path' | 'httpUrl' | 'int' | 'number'
+type LeafKind = 'enum' | 'string' | 'stringList' | 'path' | 'httpUrl' | 'int' | 'number' | 'routes'
 
 /** One settable key: its type, its env var and flag, and how to explain a bad value. */
 interface Leaf {
@@ -226,6 +229,15 @@ const leaves: readonly Leaf[] = [
     env: 'JJM_MONITOR_REQUESTS_PER_MINUTE',
     expected: 'a whole number of requests per minute, at least 1',
   },
+  {
+    key: 'notifiers',
+    kind: 'routes',
+    env: 'JJM_NOTIFIERS',
+    // Entries hold webhook secrets and credential URLs: a bad value is never echoed.
+    secret: true,
+    expected:
+      'a list of notifier entries, each with a backend name and its settings, e.g. [{ backend: webhook, url: https://…, events: [failed] }] (in the environment, a JSON array)',
+  },
   // Only settable in the file: moving the data dir moves the default database with it.
   { key: 'dataDir', kind: 'path', expected: 'a directory path' },
 ]
@@ -248,6 +260,7 @@ const defaults: Record<string, unknown> = {
   'log.format': 'auto',
   'monitor.concurrency': 4,
   'monitor.requestsPerMinute': 60,
+  notifiers: [],
 }
 
 const defaultFileNames = ['config.yaml', 'config.yml', 'config.json']
@@ -350,6 +363,7 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
       concurrency: requiredNumber(values, 'monitor.concurrency'),
       requestsPerMinute: requiredNumber(values, 'monitor.requestsPerMinute'),
     },
+    notifiers: values.get('notifiers') as NotifierRoute[],
     dataDir,
     configFile,
   }
@@ -365,7 +379,30 @@ export function describeConfig(config: JjmConfig): JjmConfig {
   if (copy.jules.apiKey !== undefined) copy.jules.apiKey = redactSecret(copy.jules.apiKey)
   if (copy.storage.url !== undefined) copy.storage.url = redactUrl(copy.storage.url)
   if (copy.cache.url !== undefined) copy.cache.url = redactUrl(copy.cache.url)
+  copy.notifiers = copy.notifiers.map(redactRoute)
   return copy
+}
+
+/** Webhook URLs of Slack and the like are credentials themselves: only their origin is shown. */
+function redactRoute(route: NotifierRoute): NotifierRoute {
+  const copy: NotifierRoute = { ...route }
+  for (const [key, value] of Object.entries(copy)) {
+    if (typeof value !== 'string') continue
+    if (/secret|password|pass|token|routingkey|key$/i.test(key)) copy[key] = '(redacted)'
+    else if (/url$/i.test(key)) copy[key] = redactRouteUrl(value)
+  }
+  return copy
+}
+
+function redactRouteUrl(url: string): string {
+  try {
+    const parsed = new URL(url)
+    return parsed.pathname === '/' && parsed.search === '' && parsed.password === ''
+      ? url
+      : `${parsed.protocol}//${parsed.host}/…(redacted)`
+  } catch {
+    return '(redacted)'
+  }
 }
 
 function redactSecret(secret: string): string {
@@ -524,7 +561,7 @@ function unknownKey(key: string, name: string, prefix: string, path: string): Co
 }
 
 function parseEnvValue(leaf: Leaf, name: string, raw: string): unknown {
-  if (leaf.kind === 'stringList') {
+  if (leaf.kind === 'stringList' || leaf.kind === 'routes') {
     try {
       return JSON.parse(raw) as unknown
     } catch {
@@ -552,6 +589,14 @@ function schemaFor(z: typeof import('zod').z, leaf: Leaf): ZodType {
       return z.string().trim().min(1)
     case 'stringList':
       return z.array(z.string())
+    case 'routes':
+      return z.array(
+        z.looseObject({
+          backend: z.string().trim().min(1),
+          name: z.string().trim().min(1).optional(),
+          events: z.array(z.string().trim().min(1)).min(1).optional(),
+        }),
+      )
     case 'httpUrl':
       return z.url({ protocol: /^https?$/ })
     case 'int':

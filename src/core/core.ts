@@ -7,7 +7,9 @@ import { createIdGenerator } from './ids.js'
 import type { JulesClient } from './jules/client.js'
 import { JobManager } from './manager.js'
 import { Monitor } from './monitor.js'
-import type { Clock, EventBus, Logger, TaskStore } from './ports.js'
+import { NotificationCenter, routeNames } from './notifications.js'
+import { NotifyingTaskStore } from './notifying-store.js'
+import type { Clock, EventBus, Logger, Notifier, TaskStore } from './ports.js'
 
 export interface CoreOptions {
   config: JjmConfig
@@ -48,9 +50,18 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     await storage.close()
     throw error
   }
-  const store: TaskStore = cache.cache
+  const cachedStore: TaskStore = cache.cache
     ? new CachedTaskStore(storage.store, cache.cache, { logger, clock })
     : storage.store
+  let notifications: NotificationCenter
+  try {
+    notifications = notificationCenter(config, registry, cachedStore, clock, logger)
+  } catch (error) {
+    await cachedStore.close()
+    await cache.close()
+    throw error
+  }
+  const store: TaskStore = notifications.enabled ? new NotifyingTaskStore(cachedStore, notifications) : cachedStore
   const bus = cache.bus
   const jules = lazyJulesClient(config.jules.backend, () =>
     createJulesClient(config, storage, logger, clock, options.version),
@@ -65,6 +76,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     bus,
     concurrency: config.monitor.concurrency,
     requestsPerMinute: config.monitor.requestsPerMinute,
+    notifications,
   })
   return {
     config,
@@ -84,6 +96,40 @@ export async function openCore(options: CoreOptions): Promise<Core> {
       await cache.close()
     },
   }
+}
+
+/**
+ * Routing and delivery of the configured notifiers. Unknown backend names are
+ * refused at once; the notifiers themselves (undici, nodemailer) open at the
+ * first delivery, so that a command that sends nothing never loads them.
+ */
+function notificationCenter(
+  config: JjmConfig,
+  registry: BackendRegistry,
+  store: TaskStore,
+  clock: Clock,
+  logger: Logger,
+): NotificationCenter {
+  const routes = config.notifiers
+  const backends = routes.map((route) => registry.notifier(route.backend))
+  const names = routeNames(routes)
+  return new NotificationCenter({
+    routes,
+    store,
+    clock,
+    logger: logger.child({ component: 'notifications' }),
+    openNotifiers: async () => {
+      const notifiers = new Map<string, Notifier>()
+      for (const [index, backend] of backends.entries()) {
+        const route = routes[index]
+        const name = names[index]
+        if (route === undefined || name === undefined) continue
+        const notifier = await backend.open({ route, config, logger })
+        notifiers.set(name, { name, send: (notification) => notifier.send(notification) })
+      }
+      return notifiers
+    },
+  })
 }
 
 /** Builds the Jules adapter named in config. Heavy modules load only here. */

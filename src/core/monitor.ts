@@ -4,6 +4,7 @@ import { ExitCode, isJjmError, RateLimitedError } from './errors.js'
 import type { Activity, JulesClient, Session } from './jules/client.js'
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
 import { publishUpdate } from './manager.js'
+import type { NotificationCenter } from './notifications.js'
 import { PollSchedule } from './poll-schedule.js'
 import type { Clock, EventBus, Logger, NewTaskEvent, SyncCursor, TaskStore } from './ports.js'
 import { JulesThrottle, type RateLimitPause, type Sleep } from './rate-limit.js'
@@ -26,6 +27,8 @@ export interface MonitorDeps {
   waitingFactor?: number
   /** How the engine waits for a token or out a 429; tests advance a ManualClock instead. */
   sleep?: Sleep
+  /** Delivers the notification outbox at the end of every pass (best effort, never throws). */
+  notifications?: Pick<NotificationCenter, 'deliver'>
 }
 
 export interface SyncOptions {
@@ -137,6 +140,8 @@ export class Monitor {
         })
       }),
     )
+    // What this pass (and earlier ones, and other commands) put in the outbox, with retries that are due.
+    await this.deps.notifications?.deliver()
     // Report in the order of the task list, not in the order the syncs finished.
     const order = new Map(tasks.map((task, index) => [task.id, index]))
     const byTask = (a: { taskId: string }, b: { taskId: string }) =>

@@ -59,22 +59,34 @@ export interface TaskRelations {
 /** A new history line; the store assigns `id` (and `at` when absent). */
 export type NewTaskEvent = Omit<TaskEvent, 'id' | 'taskId' | 'at'> & { at?: string }
 
+/** What an event write may carry beside the events: the notifications they cause, written in the same transaction. */
+export interface EventWriteOptions {
+  notifications?: NewNotification[]
+}
+
 /**
  * Where tasks and their history live. Every method that writes more than one
- * row does so in one transaction; failures surface as StorageError.
+ * row does so in one transaction; failures surface as StorageError. It is also
+ * the notification outbox: notifications are written with the events that
+ * cause them and kept until delivered or given up.
  */
-export interface TaskStore {
+export interface TaskStore extends NotificationOutbox {
   /**
    * Inserts a new task together with its first events; with `idempotencyKey`,
    * marks that creation intent done (bound to the task) in the same transaction.
    */
-  createTask(task: Task, events: NewTaskEvent[], options?: { idempotencyKey?: string }): Promise<void>
+  createTask(
+    task: Task,
+    events: NewTaskEvent[],
+    options?: { idempotencyKey?: string } & EventWriteOptions,
+  ): Promise<void>
   /**
    * Replaces a task's fields and appends events, atomically; with `sync`, the
    * sync cursor, chat messages and source files are written in the same
    * transaction, so an interrupted sync repeats as a whole or not at all.
+   * `options.notifications` go to the outbox in that transaction too.
    */
-  updateTask(task: Task, events: NewTaskEvent[], sync?: SyncWrite): Promise<void>
+  updateTask(task: Task, events: NewTaskEvent[], sync?: SyncWrite, options?: EventWriteOptions): Promise<void>
   /** Where the task's activity sync has got to; undefined before its first sync. */
   getSyncCursor(taskId: string): Promise<SyncCursor | undefined>
   /**
@@ -99,8 +111,8 @@ export interface TaskStore {
   listActiveTasks(): Promise<Task[]>
   /** Newest first. */
   getEvents(taskId: string, query?: EventQuery): Promise<Page<TaskEvent>>
-  /** Appends one history line to an existing task. */
-  logEvent(taskId: string, event: NewTaskEvent): Promise<TaskEvent>
+  /** Appends one history line to an existing task (and its notifications to the outbox, in one transaction). */
+  logEvent(taskId: string, event: NewTaskEvent, options?: EventWriteOptions): Promise<TaskEvent>
   /**
    * Deletes a task. Without `purge` the task disappears from lists and lookups
    * but its history stays, with a `deleted` event appended; with `purge` the
@@ -219,4 +231,66 @@ export interface EventBus {
   /** True when updates published by other processes arrive too (Redis); false for an in-process bus. */
   readonly crossProcess?: boolean
   close(): Promise<void>
+}
+
+/** One message for people about one task event, as a notifier sends it. */
+export interface Notification {
+  /** The outbox entry's id: stable across retries, so a receiver can drop duplicates. */
+  id: string
+  taskId: string
+  /** What happened, as routing names it: `awaiting_plan_approval`, `completed_with_pr`, `failed`, or an event type. */
+  eventType: string
+  /** One line, e.g. "Plan awaiting approval: Fix the login bug". */
+  title: string
+  /** A readable sentence or two. */
+  text: string
+  /** Where to look: the pull request, else the session in the Jules web app. */
+  url?: string
+  task: Task
+  /** RFC 3339: when the event happened. */
+  at: string
+}
+
+/** What one event sends to one notifier: the notification without the id the outbox gives it. */
+export type NotificationPayload = Omit<Notification, 'id'>
+
+/** A new outbox entry, written in the same transaction as its event. */
+export interface NewNotification {
+  /** The route's name (see routeNames in notifications.ts). */
+  notifier: string
+  taskId: string
+  eventType: string
+  payload: NotificationPayload
+}
+
+/** One outbox entry as delivery sees it. */
+export interface OutboxEntry extends NewNotification {
+  id: string
+  /** Failed attempts so far. */
+  attempts: number
+}
+
+/** The notification outbox: entries waiting for delivery, kept until delivered or given up. */
+export interface NotificationOutbox {
+  /**
+   * Takes up to `limit` entries due at `now` (neither delivered nor given up,
+   * next attempt not after `now`), oldest first, and holds them back from
+   * other claims for a lease of a few minutes; an entry whose delivery is
+   * interrupted is taken again after the lease (at least once).
+   */
+  claimNotifications(limit: number, now: string): Promise<OutboxEntry[]>
+  markNotificationDelivered(id: string, at: string): Promise<void>
+  /** Counts one more failed attempt; `nextAttemptAt` null gives up for good. */
+  markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void>
+}
+
+/** Where notifications go (console, webhook, Slack, PagerDuty, email); built by a notifier backend. */
+export interface Notifier {
+  /** The route's name, as the outbox records it. */
+  name: string
+  /**
+   * Delivers one notification. Throws NotificationDeliveryError with
+   * `permanent: true` when retrying cannot help (a 4xx other than 429).
+   */
+  send(notification: Notification): Promise<void>
 }

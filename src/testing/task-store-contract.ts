@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict'
 import { describe, it, type TestContext } from 'node:test'
 import { StorageError, TaskNotFoundError, toJjmError, ValidationError } from '../core/errors.js'
-import type { NewChatMessage, SyncCursor, TaskStore } from '../core/ports.js'
+import type { NewChatMessage, NewNotification, SyncCursor, TaskStore } from '../core/ports.js'
 import type { Task, TaskFilter } from '../core/task.js'
 import { buildTask } from './build-task.js'
 
@@ -742,6 +742,88 @@ export function describeTaskStoreContract(
       })
     })
 
+    describe('notification outbox', () => {
+      storeTest(
+        'keeps the notifications written with a creation, an update and a logged event until delivered',
+        async (store) => {
+          const task = buildTask({ state: 'planning' })
+          await store.createTask(task, [{ type: 'created', data: {}, at: minuteOf(0) }], {
+            notifications: [notification(task, 'webhook', 'created', 0)],
+          })
+          const waiting: Task = { ...task, state: 'awaiting_plan_approval', updatedAt: minuteOf(1) }
+          await store.updateTask(
+            waiting,
+            [{ type: 'state_changed', data: { from: 'planning', to: 'awaiting_plan_approval' }, at: minuteOf(1) }],
+            { cursor: syncCursor(1, []) },
+            { notifications: [notification(waiting, 'webhook', 'awaiting_plan_approval', 1)] },
+          )
+          await store.logEvent(
+            task.id,
+            { type: 'failed', data: { reason: 'boom' }, at: minuteOf(2) },
+            { notifications: [notification(waiting, 'slack', 'failed', 2)] },
+          )
+          await store.updateTask(waiting, [{ type: 'progress', data: {}, at: minuteOf(3) }])
+
+          assert.deepEqual(await store.claimNotifications(10, minuteOf(-1)), [], 'nothing is due before its event')
+          const claimed = await store.claimNotifications(10, minuteOf(5))
+          assert.deepEqual(
+            claimed.map((entry) => [entry.notifier, entry.eventType, entry.taskId, entry.attempts]),
+            [
+              ['webhook', 'created', task.id, 0],
+              ['webhook', 'awaiting_plan_approval', task.id, 0],
+              ['slack', 'failed', task.id, 0],
+            ],
+          )
+          assert.deepEqual(claimed[1]?.payload, notification(waiting, 'webhook', 'awaiting_plan_approval', 1).payload)
+          assert.equal(new Set(claimed.map((entry) => entry.id)).size, 3, 'every entry has its own id')
+
+          assert.deepEqual(await store.claimNotifications(10, minuteOf(6)), [], 'a claimed entry is held back')
+          for (const entry of claimed.slice(0, 2)) await store.markNotificationDelivered(entry.id, minuteOf(6))
+          // Past the lease, what was claimed but never marked is due again: at least once.
+          const again = await store.claimNotifications(10, minuteOf(60))
+          assert.deepEqual(
+            again.map((entry) => entry.id),
+            [claimed[2]?.id],
+          )
+        },
+      )
+
+      storeTest('counts failed attempts, retries when due, and gives up for good', async (store) => {
+        const task = buildTask()
+        await store.createTask(task, [{ type: 'created', data: {} }], {
+          notifications: [notification(task, 'webhook', 'failed', 0), notification(task, 'webhook', 'failed', 0)],
+        })
+        const [first, second] = await store
+          .claimNotifications(1, minuteOf(1))
+          .then(async (one) => [...one, ...(await store.claimNotifications(5, minuteOf(1)))])
+        assert.ok(first !== undefined && second !== undefined, 'the limit is respected and the rest claimed next')
+        await store.markNotificationFailed(first.id, 'HTTP 500', minuteOf(20))
+        await store.markNotificationFailed(second.id, 'HTTP 400', null)
+        assert.deepEqual(await store.claimNotifications(10, minuteOf(19)), [])
+        const retried = await store.claimNotifications(10, minuteOf(20))
+        assert.deepEqual(
+          retried.map((entry) => [entry.id, entry.attempts]),
+          [[first.id, 1]],
+        )
+        await store.markNotificationDelivered(first.id, minuteOf(21))
+        assert.deepEqual(await store.claimNotifications(10, minuteOf(600)), [], 'a given-up entry never comes back')
+      })
+
+      storeTest('writes no notification of an update that fails', async (store) => {
+        const task = buildTask()
+        await createTasks(store, [task])
+        const unwritable = { type: 'progress', data: { size: 1n } as unknown as Record<string, unknown> }
+        await assert.rejects(
+          store.updateTask(task, [unwritable], undefined, { notifications: [notification(task, 'webhook', 'x', 0)] }),
+        )
+        await assert.rejects(
+          store.updateTask(buildTask(), [], undefined, { notifications: [notification(task, 'webhook', 'x', 0)] }),
+          refusedAs(TaskNotFoundError),
+        )
+        assert.deepEqual(await store.claimNotifications(10, minuteOf(10)), [])
+      })
+    })
+
     describe('getRelations', () => {
       storeTest('loads the files and latest messages of many tasks at once', async (store) => {
         const busy = buildTask()
@@ -799,6 +881,23 @@ const hashB = 'b'.repeat(64)
 
 function syncCursor(minute: number, names: string[]): SyncCursor {
   return { sessionUpdateTime: minuteOf(minute), lastActivityTime: minuteOf(minute), lastActivityNames: names }
+}
+
+function notification(task: Task, notifier: string, eventType: string, minute: number): NewNotification {
+  return {
+    notifier,
+    taskId: task.id,
+    eventType,
+    payload: {
+      taskId: task.id,
+      eventType,
+      title: `${eventType}: ${task.title}`,
+      text: `Task ${task.id}: ${eventType}`,
+      url: 'https://jules.google.com/session/1',
+      task,
+      at: minuteOf(minute),
+    },
+  }
 }
 
 function minuteOf(n: number): string {

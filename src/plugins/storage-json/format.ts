@@ -16,10 +16,13 @@
  *                        "sourceFiles": [{ "path", "changeType" }] } },
  *   "simSessions": { "<id>": { "id", "createdAt", "state" } },
  *   "creationIntents": { "<key>": { "key", "requestHash", "state", "sessionName", "taskId",
- *                                   "error", "createdAt", "updatedAt" } } }
+ *                                   "error", "createdAt", "updatedAt" } },
+ *   "notificationOutbox": [{ "id", "notifier", "taskId", "eventType", "payload", "attempts",
+ *                            "nextAttemptAt", "deliveredAt", "failedAt", "lastError", "createdAt" }] }
  * ```
  *
- * (`simSessions` and `creationIntents` only when they hold something; files
+ * (`simSessions`, `creationIntents` and `notificationOutbox` only when they
+ * hold something; a delivered notification leaves the outbox; files
  * without them, or without `syncCursor`, are read as having none.)
  *
  * and reads, besides, the older bare shape `{ "<id>": { …task… } }` (no
@@ -30,7 +33,7 @@ import { open } from 'node:fs/promises'
 import { monotonicFactory } from 'ulidx'
 import { StorageError } from '../../core/errors.js'
 import { repositoryOf, sourceNameOf, toSourceName } from '../../core/jules/names.js'
-import type { CreationIntent, SimSessionRecord, SyncCursor } from '../../core/ports.js'
+import type { CreationIntent, NotificationPayload, SimSessionRecord, SyncCursor } from '../../core/ports.js'
 import type { AutomationMode, ChatMessage, PullRequest, SourceFile, Task, TaskEvent } from '../../core/task.js'
 
 export const formatVersion = 1
@@ -60,6 +63,21 @@ export interface InvalidRecord {
   reason: string
 }
 
+/** One notification waiting for delivery (or given up), as the file keeps it. */
+export interface OutboxRecord {
+  id: string
+  notifier: string
+  taskId: string
+  eventType: string
+  payload: NotificationPayload
+  attempts: number
+  nextAttemptAt: string
+  deliveredAt: string | null
+  failedAt: string | null
+  lastError: string | null
+  createdAt: string
+}
+
 /** What a JSON store file holds once read. */
 export interface JsonStoreContents {
   /** Which form the file was in; `missing` when there was no file (or an empty one). */
@@ -71,6 +89,8 @@ export interface JsonStoreContents {
   simSessions: SimSessionRecord[]
   /** Creations under idempotency keys, in the order of the file. */
   creationIntents: CreationIntent[]
+  /** Notifications not yet delivered, oldest first. */
+  notificationOutbox: OutboxRecord[]
 }
 
 /** What identifies one version of a file on disk, to notice that another process rewrote it. */
@@ -90,7 +110,15 @@ export interface ParseOptions {
 const generateId = monotonicFactory()
 
 export function emptyContents(): JsonStoreContents {
-  return { shape: 'missing', tasks: [], invalid: [], invalidRaw: new Map(), simSessions: [], creationIntents: [] }
+  return {
+    shape: 'missing',
+    tasks: [],
+    invalid: [],
+    invalidRaw: new Map(),
+    simSessions: [],
+    creationIntents: [],
+    notificationOutbox: [],
+  }
 }
 
 /**
@@ -165,6 +193,7 @@ export function parseJsonStore(text: string, path: string, options: ParseOptions
   let records: Record<string, unknown>
   let simSessions: SimSessionRecord[] = []
   let creationIntents: CreationIntent[] = []
+  let notificationOutbox: OutboxRecord[] = []
   let shape: JsonStoreContents['shape']
   if ('version' in document) {
     if (document.version !== formatVersion) {
@@ -185,6 +214,7 @@ export function parseJsonStore(text: string, path: string, options: ParseOptions
     records = document.tasks
     simSessions = parseSimSessions(document.simSessions, path)
     creationIntents = parseCreationIntents(document.creationIntents, path)
+    notificationOutbox = parseNotificationOutbox(document.notificationOutbox, path)
     shape = 'versioned'
   } else {
     records = document
@@ -211,7 +241,7 @@ export function parseJsonStore(text: string, path: string, options: ParseOptions
       invalidRaw.set(key, raw)
     }
   }
-  return { shape, tasks, invalid, invalidRaw, simSessions, creationIntents }
+  return { shape, tasks, invalid, invalidRaw, simSessions, creationIntents, notificationOutbox }
 }
 
 /** The text of a JSON store in the versioned form: pretty-printed, as people read and diff these files. */
@@ -220,6 +250,7 @@ export function serialiseJsonStore(contents: {
   invalidRaw: ReadonlyMap<string, unknown>
   simSessions: Iterable<SimSessionRecord>
   creationIntents?: Iterable<CreationIntent>
+  notificationOutbox?: readonly OutboxRecord[]
 }): string {
   const tasks: Record<string, unknown> = {}
   for (const stored of contents.tasks) tasks[stored.task.id] = toRecord(stored)
@@ -232,6 +263,8 @@ export function serialiseJsonStore(contents: {
   const creationIntents: Record<string, unknown> = {}
   for (const intent of contents.creationIntents ?? []) creationIntents[intent.key] = intent
   if (Object.keys(creationIntents).length > 0) document.creationIntents = creationIntents
+  if (contents.notificationOutbox !== undefined && contents.notificationOutbox.length > 0)
+    document.notificationOutbox = contents.notificationOutbox
   return `${JSON.stringify(document, null, 2)}\n`
 }
 
@@ -518,6 +551,44 @@ function parseCreationIntents(value: unknown, path: string): CreationIntent[] {
       error: text('error') ?? null,
       createdAt,
       updatedAt,
+    }
+  })
+}
+
+function parseNotificationOutbox(value: unknown, path: string): OutboxRecord[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value))
+    throw corruptFile(path, `has ${describeJson(value)} where the "notificationOutbox" list was expected`)
+  return value.map((raw: unknown, index) => {
+    const nullable = (field: unknown): string | null => (typeof field === 'string' ? field : null)
+    if (
+      !isObject(raw) ||
+      typeof raw.id !== 'string' ||
+      typeof raw.notifier !== 'string' ||
+      typeof raw.taskId !== 'string' ||
+      typeof raw.eventType !== 'string' ||
+      !isObject(raw.payload) ||
+      typeof raw.attempts !== 'number' ||
+      typeof raw.nextAttemptAt !== 'string' ||
+      typeof raw.createdAt !== 'string'
+    ) {
+      throw corruptFile(
+        path,
+        `has a notificationOutbox entry (number ${index + 1}) without id, notifier, taskId, eventType, payload, attempts, nextAttemptAt and createdAt`,
+      )
+    }
+    return {
+      id: raw.id,
+      notifier: raw.notifier,
+      taskId: raw.taskId,
+      eventType: raw.eventType,
+      payload: raw.payload as unknown as NotificationPayload,
+      attempts: raw.attempts,
+      nextAttemptAt: raw.nextAttemptAt,
+      deliveredAt: nullable(raw.deliveredAt),
+      failedAt: nullable(raw.failedAt),
+      lastError: nullable(raw.lastError),
+      createdAt: raw.createdAt,
     }
   })
 }

@@ -16,9 +16,12 @@ import { isJjmError, StorageError, TaskNotFoundError, ValidationError } from '..
 import type {
   CreationIntent,
   EventQuery,
+  EventWriteOptions,
   Logger,
   NewChatMessage,
+  NewNotification,
   NewTaskEvent,
+  OutboxEntry,
   SimSessionRecord,
   SimStateStore,
   SyncCursor,
@@ -39,6 +42,7 @@ import {
 import {
   type FileSignature,
   type JsonStoreContents,
+  type OutboxRecord,
   parseJsonStore,
   readJsonStoreFile,
   type StoredTask,
@@ -94,6 +98,8 @@ interface State {
   invalidRaw: Map<string, unknown>
   simSessions: Map<string, SimSessionRecord>
   creationIntents: Map<string, CreationIntent>
+  /** Oldest first; a delivered entry is removed. */
+  notificationOutbox: OutboxRecord[]
 }
 
 /** The file, its content in memory, and the queue that serialises every access to both. */
@@ -201,6 +207,7 @@ class JsonFile {
         invalidRaw: state.invalidRaw,
         simSessions: state.simSessions.values(),
         creationIntents: state.creationIntents.values(),
+        notificationOutbox: state.notificationOutbox,
       })
     } catch (error) {
       throw new StorageError(
@@ -231,6 +238,7 @@ function toState(contents: JsonStoreContents): State {
     invalidRaw: contents.invalidRaw,
     simSessions: new Map(contents.simSessions.map((session) => [session.id, session])),
     creationIntents: new Map(contents.creationIntents.map((intent) => [intent.key, intent])),
+    notificationOutbox: contents.notificationOutbox,
   }
 }
 
@@ -243,13 +251,21 @@ async function signatureOf(path: string): Promise<FileSignature | undefined> {
   }
 }
 
+/** How long a claimed notification is held back from other claims while it is being delivered. */
+const notificationLeaseMs = 5 * 60_000
+
 /** A TaskStore over one JSON file. Everything it returns is a copy: callers cannot change the store by accident. */
 export class JsonTaskStore implements TaskStore {
   constructor(private readonly file: JsonFile) {}
 
-  async createTask(task: Task, events: NewTaskEvent[], options: { idempotencyKey?: string } = {}): Promise<void> {
+  async createTask(
+    task: Task,
+    events: NewTaskEvent[],
+    options: { idempotencyKey?: string } & EventWriteOptions = {},
+  ): Promise<void> {
     const record = normaliseTask(task)
     const history = this.toEvents(task.id, events)
+    const outbox = this.toOutbox(options.notifications)
     const key = options.idempotencyKey
     const at = new Date(this.file.now()).toISOString()
     await this.file.write('create task', (state) => {
@@ -280,6 +296,7 @@ export class JsonTaskStore implements TaskStore {
         syncCursor: null,
         extra: {},
       })
+      state.notificationOutbox.push(...outbox)
       if (intent !== undefined) {
         state.creationIntents.set(intent.key, {
           ...intent,
@@ -293,9 +310,15 @@ export class JsonTaskStore implements TaskStore {
     })
   }
 
-  async updateTask(task: Task, events: NewTaskEvent[], sync?: SyncWrite): Promise<void> {
+  async updateTask(
+    task: Task,
+    events: NewTaskEvent[],
+    sync?: SyncWrite,
+    options: EventWriteOptions = {},
+  ): Promise<void> {
     const record = normaliseTask(task)
     const history = this.toEvents(task.id, events)
+    const outbox = this.toOutbox(options.notifications)
     const cursor = sync === undefined ? undefined : copyCursor(sync.cursor)
     const messages = this.toChatMessages(task.id, sync?.chatMessages ?? [])
     const files = sync?.sourceFiles === undefined ? undefined : uniqueFiles(task.id, sync.sourceFiles)
@@ -323,6 +346,7 @@ export class JsonTaskStore implements TaskStore {
       if (cursor !== undefined) stored.syncCursor = cursor
       appendChatMessages(stored, messages)
       if (files !== undefined) stored.sourceFiles = files
+      state.notificationOutbox.push(...outbox)
     })
   }
 
@@ -494,11 +518,13 @@ export class JsonTaskStore implements TaskStore {
     })
   }
 
-  async logEvent(taskId: string, event: NewTaskEvent): Promise<TaskEvent> {
+  async logEvent(taskId: string, event: NewTaskEvent, options: EventWriteOptions = {}): Promise<TaskEvent> {
     const [logged] = this.toEvents(taskId, [event])
     if (logged === undefined) throw new Error('toEvents returned nothing for one event')
+    const outbox = this.toOutbox(options.notifications)
     await this.file.write('log event', (state) => {
       visible(state, taskId).events.push(logged)
+      state.notificationOutbox.push(...outbox)
     })
     return structuredClone(logged)
   }
@@ -605,6 +631,63 @@ export class JsonTaskStore implements TaskStore {
       activityId: message.activityId ?? null,
       at: normaliseInstant(message.at, 'at'),
     }))
+  }
+
+  async claimNotifications(limit: number, now: string): Promise<OutboxEntry[]> {
+    const at = Date.parse(now)
+    const lease = new Date(at + notificationLeaseMs).toISOString()
+    return this.file.write('claim notifications', (state) => {
+      const due = state.notificationOutbox
+        .filter(
+          (entry) => entry.deliveredAt === null && entry.failedAt === null && Date.parse(entry.nextAttemptAt) <= at,
+        )
+        .sort((a, b) => Date.parse(a.nextAttemptAt) - Date.parse(b.nextAttemptAt) || (a.id < b.id ? -1 : 1))
+        .slice(0, Math.max(1, limit))
+      // The lease: an entry whose delivery is interrupted is due again after it.
+      for (const entry of due) entry.nextAttemptAt = lease
+      return due.map(({ id, notifier, taskId, eventType, payload, attempts }) =>
+        structuredClone({ id, notifier, taskId, eventType, payload, attempts }),
+      )
+    })
+  }
+
+  async markNotificationDelivered(id: string, _at: string): Promise<void> {
+    await this.file.write('mark a notification delivered', (state) => {
+      // The file keeps what is still to do, not a log of what was sent.
+      state.notificationOutbox = state.notificationOutbox.filter((entry) => entry.id !== id)
+    })
+  }
+
+  async markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void> {
+    const failedAt = new Date(this.file.now()).toISOString()
+    await this.file.write('mark a notification failed', (state) => {
+      const entry = state.notificationOutbox.find((candidate) => candidate.id === id)
+      if (entry === undefined) return
+      entry.attempts += 1
+      entry.lastError = error.slice(0, 2000)
+      if (nextAttemptAt === null) entry.failedAt = failedAt
+      else entry.nextAttemptAt = normaliseInstant(nextAttemptAt, 'nextAttemptAt')
+    })
+  }
+
+  private toOutbox(notifications: NewNotification[] | undefined): OutboxRecord[] {
+    const createdAt = new Date(this.file.now()).toISOString()
+    return (notifications ?? []).map((notification) => {
+      const due = Date.parse(notification.payload.at)
+      return {
+        id: this.file.newId(),
+        notifier: notification.notifier,
+        taskId: notification.taskId,
+        eventType: notification.eventType,
+        payload: structuredClone(notification.payload),
+        attempts: 0,
+        nextAttemptAt: Number.isNaN(due) ? createdAt : new Date(due).toISOString(),
+        deliveredAt: null,
+        failedAt: null,
+        lastError: null,
+        createdAt,
+      }
+    })
   }
 
   private toEvents(taskId: string, events: NewTaskEvent[]): TaskEvent[] {

@@ -13,7 +13,7 @@
  * Only `sql-store.ts` imports this module, and only from inside
  * `openSqlStore`, so that the ORM is loaded when a store is opened.
  */
-import { EntitySchema } from '@mikro-orm/core'
+import { EntitySchema, LockMode } from '@mikro-orm/core'
 import type { SyncCursor } from '../../core/ports.js'
 import type { PullRequest } from '../../core/task.js'
 
@@ -108,6 +108,30 @@ export interface CreationIntentRow {
   error: string | null
   createdAt: Date
   updatedAt: Date
+}
+
+/**
+ * One notification waiting for delivery (or kept as delivered or given up),
+ * written in the same transaction as the event it tells of. No foreign key to
+ * the task: a purge must not drop a notification not yet sent (its payload
+ * carries the task as it was).
+ */
+export interface NotificationOutboxRow {
+  id: string
+  /** The route's name from `notifiers:`. */
+  notifier: string
+  taskId: string
+  eventType: string
+  payload: Record<string, unknown>
+  /** Failed attempts so far. */
+  attempts: number
+  /** Not taken before this instant: the backoff, or the lease of a claim in progress. */
+  nextAttemptAt: Date
+  deliveredAt: Date | null
+  /** Set when delivery was given up for good. */
+  failedAt: Date | null
+  lastError: string | null
+  createdAt: Date
 }
 
 export interface SimSessionRow {
@@ -225,6 +249,32 @@ export const CreationIntentSchema = new EntitySchema<CreationIntentRow>({
   },
 })
 
+/**
+ * How PostgreSQL claims outbox entries (`FOR UPDATE SKIP LOCKED`): two daemons
+ * never take the same entry at once. Exported from here, the module that
+ * loads the ORM, so that the store needs no runtime import of it.
+ */
+export const claimLockMode = LockMode.PESSIMISTIC_PARTIAL_WRITE
+
+export const NotificationOutboxSchema = new EntitySchema<NotificationOutboxRow>({
+  name: 'NotificationOutbox',
+  tableName: 'notification_outbox',
+  properties: {
+    id: { type: 'string', length: idLength, primary: true },
+    notifier: { type: 'string' },
+    taskId: { type: 'string', length: idLength },
+    eventType: { type: 'string', length: 64 },
+    payload: { type: 'json' },
+    attempts: { type: 'integer' },
+    nextAttemptAt: { type: 'datetime' },
+    deliveredAt: { type: 'datetime', nullable: true },
+    failedAt: { type: 'datetime', nullable: true },
+    lastError: { type: 'text', nullable: true },
+    createdAt: { type: 'datetime' },
+  },
+  indexes: [{ name: 'notification_outbox_next_attempt_at_index', properties: ['nextAttemptAt'] }],
+})
+
 export const SimSessionSchema = new EntitySchema<SimSessionRow>({
   name: 'SimSession',
   tableName: 'sim_session',
@@ -242,5 +292,6 @@ export const entities = [
   SourceFileSchema,
   ApiKeySchema,
   CreationIntentSchema,
+  NotificationOutboxSchema,
   SimSessionSchema,
 ]

@@ -1,10 +1,20 @@
 /** Conversions between the domain's JSON shapes and the database rows. */
 import { monotonicFactory } from 'ulidx'
-import type { CreationIntent, NewChatMessage, NewTaskEvent, SimSessionRecord, SyncCursor } from '../../core/ports.js'
+import type {
+  CreationIntent,
+  NewChatMessage,
+  NewNotification,
+  NewTaskEvent,
+  NotificationPayload,
+  OutboxEntry,
+  SimSessionRecord,
+  SyncCursor,
+} from '../../core/ports.js'
 import type { AutomationMode, ChatMessage, SourceFile, Task, TaskEvent } from '../../core/task.js'
 import type {
   ChatMessageRow,
   CreationIntentRow,
+  NotificationOutboxRow,
   SimSessionRow,
   SourceFileRow,
   TaskEventRow,
@@ -84,6 +94,35 @@ export function toEventRow(taskId: string, event: NewTaskEvent): TaskEventRow {
 
 export function toEvent(row: TaskEventRow): TaskEvent {
   return { id: row.id, taskId: row.task, type: row.type, data: row.data, at: toIso(row.at) }
+}
+
+/** A new outbox row: due at once, i.e. at the time of its event. */
+export function toOutboxRow(notification: NewNotification): NotificationOutboxRow {
+  const due = Date.parse(notification.payload.at)
+  return {
+    id: nextId(),
+    notifier: notification.notifier,
+    taskId: notification.taskId,
+    eventType: notification.eventType,
+    payload: notification.payload as unknown as Record<string, unknown>,
+    attempts: 0,
+    nextAttemptAt: Number.isNaN(due) ? new Date() : new Date(due),
+    deliveredAt: null,
+    failedAt: null,
+    lastError: null,
+    createdAt: new Date(),
+  }
+}
+
+export function toOutboxEntry(row: NotificationOutboxRow): OutboxEntry {
+  return {
+    id: row.id,
+    notifier: row.notifier,
+    taskId: row.taskId,
+    eventType: row.eventType,
+    payload: row.payload as unknown as NotificationPayload,
+    attempts: row.attempts,
+  }
 }
 
 export function toChatMessageRow(taskId: string, message: NewChatMessage): ChatMessageRow {

@@ -18,9 +18,12 @@ import { StorageError, TaskNotFoundError, ValidationError } from '../../core/err
 import type {
   CreationIntent,
   EventQuery,
+  EventWriteOptions,
   Logger,
   NewChatMessage,
+  NewNotification,
   NewTaskEvent,
+  OutboxEntry,
   SchemaManager,
   SimSessionRecord,
   SimStateStore,
@@ -42,6 +45,8 @@ import {
   toDate,
   toEvent,
   toEventRow,
+  toOutboxEntry,
+  toOutboxRow,
   toSimSession,
   toSourceFile,
   toSyncCursor,
@@ -110,6 +115,9 @@ const minPrefixLength = 4
 /** Ids per `in (...)` list, far below SQLite's and PostgreSQL's parameter limits. */
 const idsPerQuery = 500
 const rowsPerInsert = 500
+
+/** How long a claimed notification is held back from other claims while it is being delivered. */
+const notificationLeaseMs = 5 * 60_000
 const defaultMessagesPerTask = 3
 
 type Entities = typeof import('./entities.js')
@@ -337,7 +345,11 @@ class SqlTaskStore implements TaskStore {
     private readonly closeStorage: () => Promise<void>,
   ) {}
 
-  async createTask(task: Task, events: NewTaskEvent[], options: { idempotencyKey?: string } = {}): Promise<void> {
+  async createTask(
+    task: Task,
+    events: NewTaskEvent[],
+    options: { idempotencyKey?: string } & EventWriteOptions = {},
+  ): Promise<void> {
     const { TaskSchema, TaskEventSchema } = this.entities
     const key = options.idempotencyKey
     try {
@@ -348,6 +360,7 @@ class SqlTaskStore implements TaskStore {
             TaskEventSchema,
             events.map((event) => toEventRow(task.id, event)),
           )
+        await this.insertNotifications(em, options.notifications)
         if (key !== undefined) await this.completeCreation(em, key, task)
       })
     } catch (error) {
@@ -364,7 +377,12 @@ class SqlTaskStore implements TaskStore {
     }
   }
 
-  async updateTask(task: Task, events: NewTaskEvent[], sync?: SyncWrite): Promise<void> {
+  async updateTask(
+    task: Task,
+    events: NewTaskEvent[],
+    sync?: SyncWrite,
+    options: EventWriteOptions = {},
+  ): Promise<void> {
     const { TaskSchema, TaskEventSchema } = this.entities
     const { id, ...fields } = toTaskRow(task)
     const changes: Partial<TaskRow> = sync === undefined ? fields : { ...fields, syncCursor: toSyncCursor(sync.cursor) }
@@ -384,6 +402,7 @@ class SqlTaskStore implements TaskStore {
         // old cursor, so the repeat reads the same activities and writes them all.
         if (messages.length > 0) await this.insertChatMessages(em, messages)
         if (sync?.sourceFiles !== undefined) await this.replaceSourceFiles(em, id, sync.sourceFiles)
+        await this.insertNotifications(em, options.notifications)
       }),
     )
   }
@@ -578,11 +597,17 @@ class SqlTaskStore implements TaskStore {
     return { items, nextCursor }
   }
 
-  async logEvent(taskId: string, event: NewTaskEvent): Promise<TaskEvent> {
+  async logEvent(taskId: string, event: NewTaskEvent, options: EventWriteOptions = {}): Promise<TaskEvent> {
     const row = toEventRow(taskId, event)
+    const notifications = options.notifications ?? []
     try {
       // One statement: the foreign key tells an unknown task, with no read before the write.
-      await this.em.fork().insert(this.entities.TaskEventSchema, row)
+      if (notifications.length === 0) await this.em.fork().insert(this.entities.TaskEventSchema, row)
+      else
+        await this.em.fork().transactional(async (em) => {
+          await em.insert(this.entities.TaskEventSchema, row)
+          await this.insertNotifications(em, notifications)
+        })
     } catch (error) {
       throw this.unknownTaskOr(error, taskId, 'log an event')
     }
@@ -702,8 +727,69 @@ class SqlTaskStore implements TaskStore {
     return relations
   }
 
+  async claimNotifications(limit: number, now: string): Promise<OutboxEntry[]> {
+    const { NotificationOutboxSchema, claimLockMode } = this.entities
+    const at = new Date(now)
+    const postgres = this.at.dialect.name === 'postgresql'
+    return guarded('claim notifications', this.at, () =>
+      this.em.fork().transactional(async (em) => {
+        const rows = await em.find(
+          NotificationOutboxSchema,
+          { deliveredAt: null, failedAt: null, nextAttemptAt: { $lte: at } },
+          {
+            orderBy: { nextAttemptAt: 'asc', id: 'asc' },
+            limit: Math.max(1, limit),
+            disableIdentityMap: true,
+            // Two daemons never claim the same entry; SQLite serialises writers anyway.
+            ...(postgres ? { lockMode: claimLockMode } : {}),
+          },
+        )
+        if (rows.length === 0) return []
+        // The lease: an entry whose delivery is interrupted is due again after it.
+        await em.nativeUpdate(
+          NotificationOutboxSchema,
+          { id: { $in: rows.map((row) => row.id) } },
+          { nextAttemptAt: new Date(at.getTime() + notificationLeaseMs) },
+        )
+        return rows.map(toOutboxEntry)
+      }),
+    )
+  }
+
+  async markNotificationDelivered(id: string, at: string): Promise<void> {
+    await guarded('mark a notification delivered', this.at, () =>
+      this.em.fork().nativeUpdate(this.entities.NotificationOutboxSchema, { id }, { deliveredAt: new Date(at) }),
+    )
+  }
+
+  async markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void> {
+    const { NotificationOutboxSchema } = this.entities
+    await guarded('mark a notification failed', this.at, () =>
+      this.em.fork().transactional(async (em) => {
+        const row = await em.findOne(NotificationOutboxSchema, { id }, { disableIdentityMap: true })
+        if (row === null) return
+        await em.nativeUpdate(
+          NotificationOutboxSchema,
+          { id },
+          {
+            attempts: row.attempts + 1,
+            lastError: error.slice(0, 2000),
+            ...(nextAttemptAt === null ? { failedAt: new Date() } : { nextAttemptAt: new Date(nextAttemptAt) }),
+          },
+        )
+      }),
+    )
+  }
+
   close(): Promise<void> {
     return this.closeStorage()
+  }
+
+  /** Writes notifications to the outbox inside `em`'s transaction, beside the events that cause them. */
+  private async insertNotifications(em: SqlEntityManager, notifications: NewNotification[] | undefined): Promise<void> {
+    if (notifications === undefined || notifications.length === 0) return
+    const rows = notifications.map(toOutboxRow)
+    for (const batch of chunks(rows, rowsPerInsert)) await em.insertMany(this.entities.NotificationOutboxSchema, batch)
   }
 
   /** Inserts chat messages inside `em`'s transaction; returns how many were new. */

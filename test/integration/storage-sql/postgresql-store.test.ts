@@ -15,7 +15,8 @@ const initialMigration = 'Migration20261125000000_initial'
 const softDeleteMigration = 'Migration20261125120000_soft_delete'
 const apiKeysMigration = 'Migration20261125180000_api_keys'
 const syncMigration = 'Migration20261125200000_sync_and_intents'
-const allMigrations = [initialMigration, softDeleteMigration, apiKeysMigration, syncMigration]
+const outboxMigration = 'Migration20261125210000_notification_outbox'
+const allMigrations = [initialMigration, softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration]
 
 interface Database {
   url: string
@@ -133,6 +134,7 @@ describe('openSqlStore on PostgreSQL', () => {
           assert.match(error.message, new RegExp(softDeleteMigration))
           assert.match(error.message, new RegExp(apiKeysMigration))
           assert.match(error.message, new RegExp(syncMigration))
+          assert.match(error.message, new RegExp(outboxMigration))
           return true
         })
         await assert.rejects(openSqlStore({ dialect: 'postgresql', url, migrate: 'check' }), MigrationRequiredError)
@@ -156,11 +158,13 @@ describe('openSqlStore on PostgreSQL', () => {
             'api_key',
             'chat_message',
             'creation_intent',
+            'notification_outbox',
             'sim_session',
             'source_file',
             'task',
             'task_event',
           ])
+          assert.deepEqual(await storage.schema.down(), [outboxMigration])
           assert.deepEqual(await storage.schema.down(), [syncMigration])
           assert.deepEqual(await tablesOf(url), [
             'api_key',
@@ -171,9 +175,11 @@ describe('openSqlStore on PostgreSQL', () => {
             'task_event',
           ])
           assert.deepEqual(await storage.store.getTask(task.id), task)
-          assert.deepEqual(await storage.schema.up(), [syncMigration])
+          assert.deepEqual(await storage.schema.up(), [syncMigration, outboxMigration])
+          assert.ok((await tablesOf(url)).includes('notification_outbox'))
           assert.equal(await storage.store.getSyncCursor(task.id), undefined, 'down dropped the cursors')
           assert.equal((await storage.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt)).created, true)
+          assert.deepEqual(await storage.schema.down(), [outboxMigration])
           assert.deepEqual(await storage.schema.down(), [syncMigration])
           assert.deepEqual(await storage.schema.down(), [apiKeysMigration])
           assert.deepEqual(await tablesOf(url), ['chat_message', 'sim_session', 'source_file', 'task', 'task_event'])
@@ -181,9 +187,14 @@ describe('openSqlStore on PostgreSQL', () => {
           assert.deepEqual(await storage.schema.down(), [softDeleteMigration])
           assert.deepEqual(await storage.schema.status(), {
             executed: [initialMigration],
-            pending: [softDeleteMigration, apiKeysMigration, syncMigration],
+            pending: [softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration],
           })
-          assert.deepEqual(await storage.schema.up(), [softDeleteMigration, apiKeysMigration, syncMigration])
+          assert.deepEqual(await storage.schema.up(), [
+            softDeleteMigration,
+            apiKeysMigration,
+            syncMigration,
+            outboxMigration,
+          ])
           assert.ok((await tablesOf(url)).includes('api_key'))
         })
         assert.equal(await schemaDifference(url), '', 'down then up gives back the same schema')
@@ -195,6 +206,7 @@ describe('openSqlStore on PostgreSQL', () => {
           )
           await assert.rejects(storage.schema.down({ to: 'Migration_nope' }), ValidationError)
           assert.deepEqual(await storage.schema.down({ to: initialMigration }), [
+            outboxMigration,
             syncMigration,
             apiKeysMigration,
             softDeleteMigration,

@@ -56,6 +56,7 @@ describe('loadConfig', () => {
       cache: { backend: 'memory' },
       log: { level: 'warn', format: 'auto' },
       monitor: { concurrency: 4, requestsPerMinute: 60 },
+      notifiers: [],
       dataDir: sources.dataDir,
     })
   })

@@ -23,7 +23,8 @@ const initialMigration = 'Migration20261125000000_initial'
 const softDeleteMigration = 'Migration20261125120000_soft_delete'
 const apiKeysMigration = 'Migration20261125180000_api_keys'
 const syncMigration = 'Migration20261125200000_sync_and_intents'
-const allMigrations = [initialMigration, softDeleteMigration, apiKeysMigration, syncMigration]
+const outboxMigration = 'Migration20261125210000_notification_outbox'
+const allMigrations = [initialMigration, softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration]
 const tempDirs: string[] = []
 
 after(async () => {
@@ -220,7 +221,12 @@ describe('openSqlStore on SQLite', () => {
         await assert.rejects(storage.store.listTasks({}), MigrationRequiredError)
         await assert.rejects(storage.schema.up({ to: 'Migration_nope' }), ValidationError)
         assert.deepEqual(await storage.schema.up({ to: initialMigration }), [initialMigration])
-        assert.deepEqual(await storage.schema.up(), [softDeleteMigration, apiKeysMigration, syncMigration])
+        assert.deepEqual(await storage.schema.up(), [
+          softDeleteMigration,
+          apiKeysMigration,
+          syncMigration,
+          outboxMigration,
+        ])
         assert.deepEqual((await storage.store.listTasks({})).items, [])
       } finally {
         await storage.close()
@@ -237,13 +243,18 @@ describe('openSqlStore on SQLite', () => {
         assert.ok(error instanceof MigrationRequiredError)
         assert.match(error.message, /jjm migrate up/)
         assert.match(error.message, new RegExp(softDeleteMigration))
-        assert.deepEqual(error.context.pending, [softDeleteMigration, apiKeysMigration, syncMigration])
+        assert.deepEqual(error.context.pending, [softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration])
         return true
       })
       // Nothing was changed behind the operator's back.
       const after = await openSqlStore({ dialect: 'sqlite', path, migrate: 'none' })
       try {
-        assert.deepEqual((await after.schema.status()).pending, [softDeleteMigration, apiKeysMigration, syncMigration])
+        assert.deepEqual((await after.schema.status()).pending, [
+          softDeleteMigration,
+          apiKeysMigration,
+          syncMigration,
+          outboxMigration,
+        ])
       } finally {
         await after.close()
       }
@@ -290,23 +301,29 @@ describe('openSqlStore on SQLite', () => {
           cursor: { sessionUpdateTime: task.updatedAt, lastActivityTime: task.updatedAt, lastActivityNames: ['a1'] },
         })
         await first.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt)
+        assert.deepEqual(await first.schema.down(), [outboxMigration])
         assert.deepEqual(await first.schema.down(), [syncMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration, softDeleteMigration, apiKeysMigration],
-          pending: [syncMigration],
+          pending: [syncMigration, outboxMigration],
         })
         assert.deepEqual(await first.store.getTask(task.id), task)
         assert.deepEqual(await first.schema.down(), [apiKeysMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration, softDeleteMigration],
-          pending: [apiKeysMigration, syncMigration],
+          pending: [apiKeysMigration, syncMigration, outboxMigration],
         })
         assert.deepEqual(await first.schema.down(), [softDeleteMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration],
-          pending: [softDeleteMigration, apiKeysMigration, syncMigration],
+          pending: [softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration],
         })
-        assert.deepEqual(await first.schema.up(), [softDeleteMigration, apiKeysMigration, syncMigration])
+        assert.deepEqual(await first.schema.up(), [
+          softDeleteMigration,
+          apiKeysMigration,
+          syncMigration,
+          outboxMigration,
+        ])
       } finally {
         await first.close()
       }
@@ -341,15 +358,20 @@ describe('openSqlStore on SQLite', () => {
           'api_key',
           'chat_message',
           'creation_intent',
+          'notification_outbox',
           'sim_session',
           'source_file',
           'task',
           'task_event',
         ])
-        assert.deepEqual(await storage.schema.down({ to: apiKeysMigration }), [syncMigration, apiKeysMigration])
+        assert.deepEqual(await storage.schema.down({ to: apiKeysMigration }), [
+          outboxMigration,
+          syncMigration,
+          apiKeysMigration,
+        ])
         assert.deepEqual(await tablesOf(path), ['chat_message', 'sim_session', 'source_file', 'task', 'task_event'])
         assert.deepEqual(await storage.store.getTask(task.id), task)
-        assert.deepEqual(await storage.schema.up(), [apiKeysMigration, syncMigration])
+        assert.deepEqual(await storage.schema.up(), [apiKeysMigration, syncMigration, outboxMigration])
         assert.ok((await tablesOf(path)).includes('api_key'))
         assert.ok((await tablesOf(path)).includes('creation_intent'))
         assert.deepEqual(await storage.store.getTask(task.id), task)
@@ -398,6 +420,7 @@ describe('openSqlStore on SQLite', () => {
       try {
         await assert.rejects(storage.schema.down({ to: 'Migration_nope' }), ValidationError)
         assert.deepEqual(await storage.schema.down({ to: initialMigration }), [
+          outboxMigration,
           syncMigration,
           apiKeysMigration,
           softDeleteMigration,

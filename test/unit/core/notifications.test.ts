@@ -1,0 +1,351 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { ManualClock } from '../../../src/core/clock.js'
+import { describeConfig, loadConfig } from '../../../src/core/config.js'
+import { ConfigurationError } from '../../../src/core/errors.js'
+import { createIdGenerator } from '../../../src/core/ids.js'
+import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
+import { Simulator } from '../../../src/core/jules/sim/engine.js'
+import { JobManager } from '../../../src/core/manager.js'
+import { Monitor } from '../../../src/core/monitor.js'
+import {
+  deliverNotifications,
+  NotificationCenter,
+  NotificationDeliveryError,
+  notificationBackoffMs,
+  routeEvent,
+  routeNames,
+} from '../../../src/core/notifications.js'
+import { NotifyingTaskStore } from '../../../src/core/notifying-store.js'
+import type {
+  LogContext,
+  Logger,
+  Notification,
+  NotificationOutbox,
+  Notifier,
+  OutboxEntry,
+} from '../../../src/core/ports.js'
+import { silentLogger } from '../../../src/core/ports.js'
+import type { Task } from '../../../src/core/task.js'
+import { openSqlStore } from '../../../src/plugins/storage-sql/sql-store.js'
+import { buildTask } from '../../../src/testing/build-task.js'
+
+const at = '2026-11-25T10:00:00.000Z'
+
+function stateChanged(to: string) {
+  return { type: 'state_changed', data: { from: 'planning', to }, at }
+}
+
+describe('routeEvent', () => {
+  const task = buildTask({ title: 'Fix login', repository: 'acme/api', url: 'https://jules.google.com/session/1' })
+  const routes = [{ backend: 'webhook', url: 'https://example.com/hook' }]
+
+  it('sends the default situations: plan approval, feedback, completion with a PR, failure', () => {
+    const withPr: Task = {
+      ...task,
+      pullRequest: { url: 'https://github.com/acme/api/pull/7', title: 'x', description: '' },
+    }
+    const routed = [
+      routeEvent(task, stateChanged('awaiting_plan_approval'), routes),
+      routeEvent(task, stateChanged('awaiting_user_feedback'), routes),
+      routeEvent(withPr, { type: 'completed', data: { pullRequestUrl: withPr.pullRequest?.url ?? null }, at }, routes),
+      routeEvent(task, { type: 'failed', data: { reason: 'tests broke' }, at }, routes),
+    ]
+    assert.deepEqual(
+      routed.map((list) => list.map((item) => [item.notifier, item.payload.eventType])),
+      [
+        [['webhook', 'awaiting_plan_approval']],
+        [['webhook', 'awaiting_user_feedback']],
+        [['webhook', 'completed_with_pr']],
+        [['webhook', 'failed']],
+      ],
+    )
+    const [pr] = routed[2] ?? []
+    assert.equal(pr?.payload.url, 'https://github.com/acme/api/pull/7', 'a completion links to the pull request')
+    assert.match(pr?.payload.title ?? '', /Pull request ready: Fix login/)
+    const [failed] = routed[3] ?? []
+    assert.match(failed?.payload.text ?? '', /failed: tests broke/)
+    assert.equal(failed?.payload.url, task.url, 'other notifications link to the session')
+    assert.equal(failed?.payload.at, at)
+    assert.deepEqual(failed?.payload.task, task)
+  })
+
+  it('sends nothing by default for other events, or a completion without a pull request', () => {
+    assert.deepEqual(routeEvent(task, stateChanged('in_progress'), routes), [])
+    assert.deepEqual(routeEvent(task, { type: 'created', data: {}, at }, routes), [])
+    assert.deepEqual(routeEvent(task, { type: 'completed', data: { pullRequestUrl: null }, at }, routes), [])
+    assert.deepEqual(routeEvent(task, { type: 'failed', data: {}, at }, []), [], 'no routes, no notifications')
+  })
+
+  it('sends what a route asks for: situations, raw event types, or everything', () => {
+    const custom = [
+      { backend: 'slack', url: 'https://hooks.slack.com/x', events: ['completed', 'pull_request'] },
+      { backend: 'console', events: ['*'] },
+      { backend: 'pagerduty', routingKey: 'k', events: ['failed'] },
+    ]
+    const completed = routeEvent(task, { type: 'completed', data: { pullRequestUrl: null }, at }, custom)
+    assert.deepEqual(
+      completed.map((item) => [item.notifier, item.payload.eventType]),
+      [
+        ['slack', 'completed'],
+        ['console', 'completed'],
+      ],
+    )
+    const pr = routeEvent(
+      task,
+      { type: 'pull_request', data: { url: 'https://github.com/acme/api/pull/8' }, at },
+      custom,
+    )
+    assert.deepEqual(
+      pr.map((item) => [item.notifier, item.payload.eventType, item.payload.url]),
+      [
+        ['slack', 'pull_request', 'https://github.com/acme/api/pull/8'],
+        ['console', 'pull_request', 'https://github.com/acme/api/pull/8'],
+      ],
+    )
+  })
+
+  it('names routes by backend, numbering a backend used twice, unless a name is given', () => {
+    assert.deepEqual(
+      routeNames([
+        { backend: 'webhook' },
+        { backend: 'webhook' },
+        { backend: 'slack', name: 'team-channel' },
+        { backend: 'webhook' },
+      ]),
+      ['webhook', 'webhook-2', 'team-channel', 'webhook-3'],
+    )
+  })
+})
+
+/** An outbox in memory, enough to drive deliverNotifications. */
+class MemoryOutbox implements NotificationOutbox {
+  readonly entries: Array<
+    OutboxEntry & { nextAttemptAt: string; delivered: boolean; failed: boolean; errors: string[] }
+  > = []
+
+  add(notifier: string, id: string): void {
+    const task = buildTask()
+    this.entries.push({
+      id,
+      notifier,
+      taskId: task.id,
+      eventType: 'failed',
+      payload: { taskId: task.id, eventType: 'failed', title: 'Failed', text: 'It failed.', task, at },
+      attempts: 0,
+      nextAttemptAt: at,
+      delivered: false,
+      failed: false,
+      errors: [],
+    })
+  }
+
+  async claimNotifications(limit: number, now: string): Promise<OutboxEntry[]> {
+    return this.entries
+      .filter((entry) => !entry.delivered && !entry.failed && Date.parse(entry.nextAttemptAt) <= Date.parse(now))
+      .slice(0, limit)
+      .map(({ id, notifier, taskId, eventType, payload, attempts }) => ({
+        id,
+        notifier,
+        taskId,
+        eventType,
+        payload,
+        attempts,
+      }))
+  }
+
+  async markNotificationDelivered(id: string): Promise<void> {
+    const entry = this.entries.find((candidate) => candidate.id === id)
+    if (entry) entry.delivered = true
+  }
+
+  async markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void> {
+    const entry = this.entries.find((candidate) => candidate.id === id)
+    if (!entry) return
+    entry.attempts += 1
+    entry.errors.push(error)
+    if (nextAttemptAt === null) entry.failed = true
+    else entry.nextAttemptAt = nextAttemptAt
+  }
+}
+
+function recordingLogger(): Logger & { lines: Array<[string, string, LogContext | undefined]> } {
+  const lines: Array<[string, string, LogContext | undefined]> = []
+  const logger = {
+    lines,
+    debug: (message: string, context?: LogContext) => lines.push(['debug', message, context]),
+    info: (message: string, context?: LogContext) => lines.push(['info', message, context]),
+    warn: (message: string, context?: LogContext) => lines.push(['warn', message, context]),
+    error: (message: string, context?: LogContext) => lines.push(['error', message, context]),
+    child: () => logger,
+  }
+  return logger
+}
+
+/** A notifier that fails with the given errors, in order, then succeeds. */
+function scriptedNotifier(name: string, failures: Error[]): Notifier & { sent: Notification[] } {
+  const sent: Notification[] = []
+  return {
+    name,
+    sent,
+    async send(notification) {
+      const failure = failures.shift()
+      if (failure) throw failure
+      sent.push(notification)
+    },
+  }
+}
+
+describe('deliverNotifications', () => {
+  it('retries a failing target with growing waits, then delivers', async () => {
+    const outbox = new MemoryOutbox()
+    outbox.add('webhook', 'n1')
+    const clock = new ManualClock(at)
+    const target = scriptedNotifier('webhook', [new Error('HTTP 500'), new NotificationDeliveryError('HTTP 503')])
+    const notifiers = new Map([['webhook', target]])
+    const logger = recordingLogger()
+    const pass = () => deliverNotifications({ store: outbox, notifiers, clock, logger })
+
+    assert.deepEqual(await pass(), { delivered: 0, retrying: 1, failed: [] })
+    assert.deepEqual(await pass(), { delivered: 0, retrying: 0, failed: [] }, 'not due again before its backoff')
+    clock.advance(notificationBackoffMs(1))
+    assert.deepEqual(await pass(), { delivered: 0, retrying: 1, failed: [] })
+    assert.equal(outbox.entries[0]?.nextAttemptAt, new Date(clock.now() + notificationBackoffMs(2)).toISOString())
+    clock.advance(notificationBackoffMs(2))
+    assert.deepEqual(await pass(), { delivered: 1, retrying: 0, failed: [] })
+    assert.equal(target.sent[0]?.id, 'n1', 'the notification carries its outbox id, stable across retries')
+    assert.deepEqual(outbox.entries[0]?.errors, ['HTTP 500', 'HTTP 503'])
+    assert.equal(logger.lines.filter(([level]) => level === 'warn').length, 2)
+  })
+
+  it('gives up at once on a permanent refusal and reports it', async () => {
+    const outbox = new MemoryOutbox()
+    outbox.add('webhook', 'n1')
+    const logger = recordingLogger()
+    const target = scriptedNotifier('webhook', [new NotificationDeliveryError('HTTP 400', { permanent: true })])
+    const report = await deliverNotifications({
+      store: outbox,
+      notifiers: new Map([['webhook', target]]),
+      clock: new ManualClock(at),
+      logger,
+    })
+    assert.equal(report.failed.length, 1)
+    assert.equal(report.failed[0]?.error, 'HTTP 400')
+    assert.equal(outbox.entries[0]?.failed, true)
+    assert.ok(logger.lines.some(([level, message]) => level === 'error' && /will not be retried/.test(message)))
+  })
+
+  it('gives up after maxAttempts failures, and on a notifier no longer configured', async () => {
+    const outbox = new MemoryOutbox()
+    outbox.add('webhook', 'n1')
+    outbox.add('gone', 'n2')
+    const clock = new ManualClock(at)
+    const failures = Array.from({ length: 5 }, () => new Error('HTTP 502'))
+    const notifiers = new Map([['webhook', scriptedNotifier('webhook', failures)]])
+    const failed: string[] = []
+    for (let pass = 0; pass < 5; pass += 1) {
+      const report = await deliverNotifications({
+        store: outbox,
+        notifiers,
+        clock,
+        logger: silentLogger,
+        maxAttempts: 3,
+      })
+      failed.push(...report.failed.map((entry) => entry.id))
+      clock.advance(3_600_000)
+    }
+    assert.deepEqual(failed, ['n2', 'n1'])
+    assert.equal(outbox.entries[0]?.attempts, 3)
+    assert.equal(outbox.entries[1]?.attempts, 1)
+  })
+})
+
+describe('notifications from task events', () => {
+  it('writes a notification with the event that causes it and delivers it at the end of a monitor pass', async () => {
+    const clock = new ManualClock(at)
+    const storage = await openSqlStore({ dialect: 'sqlite', path: ':memory:' })
+    const simulator = new Simulator({ store: storage.sim, clock, runSeconds: 20 })
+    const jules = createSimClient(simulator)
+    const received = scriptedNotifier('webhook', [])
+    const center = new NotificationCenter({
+      routes: [{ backend: 'webhook', url: 'https://example.com/hook' }],
+      openNotifiers: async () => new Map([['webhook', received]]),
+      store: storage.store,
+      clock,
+      logger: silentLogger,
+    })
+    const store = new NotifyingTaskStore(storage.store, center)
+    const manager = new JobManager({ jules, store, clock, logger: silentLogger, newId: createIdGenerator() })
+    const monitor = new Monitor({
+      jules,
+      store,
+      clock,
+      logger: silentLogger,
+      concurrency: 2,
+      notifications: center,
+      sleep: async (ms) => clock.advance(ms),
+    })
+    try {
+      const task = await manager.createTask({
+        prompt: 'Fix the login',
+        repository: 'acme/api',
+        requirePlanApproval: true,
+      })
+      for (let pass = 0; pass < 10 && received.sent.length === 0; pass += 1) {
+        clock.advance(30_000)
+        await monitor.syncOnce({ force: true })
+      }
+      assert.deepEqual(
+        received.sent.map((notification) => [notification.taskId, notification.eventType]),
+        [[task.id, 'awaiting_plan_approval']],
+      )
+      assert.match(received.sent[0]?.text ?? '', new RegExp(`jjm approve ${task.id}`))
+      assert.deepEqual(await storage.store.claimNotifications(10, '2999-01-01T00:00:00.000Z'), [], 'delivered once')
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+describe('notifiers in the config', () => {
+  async function configFrom(text: string) {
+    const dir = await mkdtemp(join(tmpdir(), 'jjm-notif-config-'))
+    await writeFile(join(dir, 'config.yaml'), text)
+    return loadConfig({ configDir: dir, dataDir: dir, env: {} })
+  }
+
+  it('reads the notifiers list with each backend settings, and none by default', async () => {
+    const config = await configFrom(
+      'notifiers:\n  - backend: webhook\n    url: https://example.com/hook\n    secret: s3cret-value\n    events: [failed]\n  - backend: console\n',
+    )
+    assert.deepEqual(config.notifiers, [
+      { backend: 'webhook', url: 'https://example.com/hook', secret: 's3cret-value', events: ['failed'] },
+      { backend: 'console' },
+    ])
+    assert.deepEqual((await configFrom('log:\n  level: info\n')).notifiers, [])
+  })
+
+  it('refuses an entry without a backend and never echoes its secrets', async () => {
+    await assert.rejects(
+      configFrom('notifiers:\n  - url: https://example.com/hook\n    secret: s3cret-value\n'),
+      (error) => {
+        assert.ok(error instanceof ConfigurationError)
+        assert.match(error.message, /notifiers/)
+        assert.doesNotMatch(JSON.stringify({ message: error.message, context: error.context }), /s3cret-value/)
+        return true
+      },
+    )
+  })
+
+  it('hides secrets and credential URLs when the config is printed', async () => {
+    const config = await configFrom(
+      'notifiers:\n  - backend: slack\n    url: https://hooks.slack.com/services/T0/B0/XyZ\n  - backend: pagerduty\n    routingKey: R0UT1NG\n',
+    )
+    const printed = JSON.stringify(describeConfig(config))
+    assert.doesNotMatch(printed, /XyZ|R0UT1NG/)
+    assert.match(printed, /https:\/\/hooks\.slack\.com/)
+  })
+})
