@@ -512,7 +512,6 @@ class McpJulesClient implements JulesClient {
     const { Client, StdioClientTransport } = this.sdk
     if (this.starts > 0) {
       this.logger.warn('The Jules MCP server is not running; starting it again', {
-        command: this.commandLine,
         starts: this.starts,
         lastWords: this.current ? lastWords(this.current.stderr.text()) : undefined,
       })
