@@ -23,7 +23,7 @@ export abstract class JjmCommand<T extends typeof Command> extends Command {
   static override baseFlags = {
     jules: Flags.string({
       helpGroup: globalGroup,
-      summary: 'Jules backend: rest (the Jules API), sim (built-in simulator, no network).',
+      summary: 'Jules backend: rest (the Jules API), sim (built-in simulator, no network), mcp (a Jules MCP server).',
       options: ['rest', 'sim', 'mcp'],
     }),
     storage: Flags.string({ helpGroup: globalGroup, summary: 'Storage backend, e.g. sqlite.' }),

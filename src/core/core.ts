@@ -184,6 +184,8 @@ export async function createJulesClient(
         command,
         args: config.jules.mcp?.args ?? [],
         timeoutMs: config.jules.timeoutMs,
+        maxAttempts: config.jules.maxAttempts,
+        breaker: config.jules.breaker,
         logger: logger.child({ jules: 'mcp' }),
         version,
       })
