@@ -9,3 +9,4 @@ export { allTasksChannel, InProcessEventBus, taskChannel } from './core/event-bu
 export type { JulesClient } from './core/jules/client.js'
 export type * from './core/ports.js'
 export * from './core/task.js'
+export * from './core/representation.js'
