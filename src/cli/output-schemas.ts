@@ -82,10 +82,10 @@ export const commandOutputs = {
 
 export type OutputCommandId = keyof typeof commandOutputs
 
-/** What every command prints with `--json` when it fails with a jjm error. */
+/** What every command prints with `--json` when it fails. */
 export const commandError = {
   schema: errorSchema,
-  description: 'Printed instead of the result when the command fails with a jjm error (exit code above 9).',
+  description: 'Printed instead of the result when the command fails; the exit code says how (see `jjm --help`).',
 }
 
 /** The file a command's schema lives in: `tasks:list` → `tasks-list.json`. */

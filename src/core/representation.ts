@@ -372,14 +372,16 @@ export const simServerSchema = z
 export const errorSchema = z
   .strictObject({
     error: z.strictObject({
-      code: z.string().describe('Stable machine-readable code, e.g. JJM_TASK_NOT_FOUND.'),
+      code: z
+        .string()
+        .describe('Stable machine-readable code, e.g. JJM_TASK_NOT_FOUND; JJM_USAGE for a bad flag or argument.'),
       message: z.string().describe('What happened and what to do next.'),
       context: jsonObject.optional().describe('What a reader needs to act on it, e.g. {taskId, state, wanted}.'),
     }),
   })
   .meta({
     id: 'CommandError',
-    description: 'What any command prints on standard output with --json when it fails with a jjm error.',
+    description: 'What any command prints on standard output with --json when it fails.',
   })
 
 // -- JSON Schema ------------------------------------------------------------

@@ -148,4 +148,12 @@ describe('--json output matches the committed schemas, end to end', { timeout: 2
     assert.equal(run.code, 13, run.stderr)
     assertMatches('error.json', run)
   })
+
+  it('prints a usage error as the error schema describes, and exits 2', async () => {
+    const run = await jjm(['tasks', 'list', '--no-such-flag', '--json'], env)
+    assert.equal(run.code, 2, run.stderr)
+    const { error } = assertMatches('error.json', run) as { error: { code: string; message: string } }
+    assert.equal(error.code, 'JJM_USAGE')
+    assert.match(error.message, /--no-such-flag/)
+  })
 })
