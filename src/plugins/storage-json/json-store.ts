@@ -14,7 +14,9 @@ import { monotonicFactory } from 'ulidx'
 import writeFileAtomic from 'write-file-atomic'
 import { isJjmError, StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
 import type {
+  CreationClaim,
   CreationIntent,
+  CreationLease,
   EventQuery,
   EventWriteOptions,
   Logger,
@@ -357,14 +359,13 @@ export class JsonTaskStore implements TaskStore {
     })
   }
 
-  async beginCreation(
-    key: string,
-    requestHash: string,
-    at: string,
-  ): Promise<{ intent: CreationIntent; created: boolean }> {
+  async beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim> {
     const now = normaliseInstant(at, 'at')
+    const expiresAt = normaliseInstant(lease.expiresAt, 'lease.expiresAt')
+    // One write at a time in this process: the check and the claim below cannot interleave with another begin.
     return this.file.write('record a creation intent', (state) => {
       const existing = state.creationIntents.get(key)
+      const leased = { leaseHolder: lease.holder, leaseExpiresAt: expiresAt, updatedAt: now }
       if (existing === undefined) {
         const intent: CreationIntent = {
           key,
@@ -374,18 +375,30 @@ export class JsonTaskStore implements TaskStore {
           taskId: null,
           error: null,
           createdAt: now,
-          updatedAt: now,
+          ...leased,
         }
         state.creationIntents.set(key, intent)
-        return { intent: structuredClone(intent), created: true }
+        return { intent: structuredClone(intent), created: true, claimed: true }
+      }
+      const leaseLive = existing.leaseExpiresAt !== null && Date.parse(existing.leaseExpiresAt) > Date.parse(now)
+      if (existing.state === 'done' || existing.requestHash !== requestHash || leaseLive) {
+        return { intent: structuredClone(existing), created: false, claimed: false }
       }
       // A failed attempt may be tried again, with the same request only.
-      if (existing.state === 'failed' && existing.requestHash === requestHash) {
-        const retaken: CreationIntent = { ...existing, state: 'pending', error: null, updatedAt: now }
-        state.creationIntents.set(key, retaken)
-        return { intent: structuredClone(retaken), created: true }
-      }
-      return { intent: structuredClone(existing), created: false }
+      const created = existing.state === 'failed'
+      const claimed: CreationIntent = created
+        ? { ...existing, state: 'pending', error: null, ...leased }
+        : { ...existing, ...leased }
+      state.creationIntents.set(key, claimed)
+      return { intent: structuredClone(claimed), created, claimed: true }
+    })
+  }
+
+  async releaseCreation(key: string, holder: string): Promise<void> {
+    await this.file.write('release a creation intent', (state) => {
+      const intent = state.creationIntents.get(key)
+      if (intent?.leaseHolder !== holder) return
+      state.creationIntents.set(key, { ...intent, leaseHolder: null, leaseExpiresAt: null })
     })
   }
 

@@ -16,7 +16,8 @@ import type { SqlEntityManager } from '@mikro-orm/knex'
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql'
 import { StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
 import type {
-  CreationIntent,
+  CreationClaim,
+  CreationLease,
   EventQuery,
   EventWriteOptions,
   Logger,
@@ -416,13 +417,10 @@ class SqlTaskStore implements TaskStore {
     return row?.syncCursor == null ? undefined : toSyncCursor(row.syncCursor)
   }
 
-  async beginCreation(
-    key: string,
-    requestHash: string,
-    at: string,
-  ): Promise<{ intent: CreationIntent; created: boolean }> {
+  async beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim> {
     const { CreationIntentSchema } = this.entities
     const now = toDate(at)
+    const leased = { leaseHolder: lease.holder, leaseExpiresAt: toDate(lease.expiresAt), updatedAt: now }
     const row: CreationIntentRow = {
       key,
       requestHash,
@@ -431,7 +429,7 @@ class SqlTaskStore implements TaskStore {
       task: null,
       error: null,
       createdAt: now,
-      updatedAt: now,
+      ...leased,
     }
     return guarded('record a creation intent', this.at, async () => {
       const em = this.em.fork()
@@ -443,17 +441,45 @@ class SqlTaskStore implements TaskStore {
         .onConflict('key')
         .ignore()
         .execute('run')
-      if (inserted.affectedRows > 0) return { intent: toCreationIntent(row), created: true }
-      // A failed attempt may be tried again with the same request; the
-      // conditional update lets one racer, not two, take it over.
+      if (inserted.affectedRows > 0) return { intent: toCreationIntent(row), created: true, claimed: true }
+      // Each claim is one conditional update: the database re-checks "no live
+      // lease" on the row as it is when the update runs (PostgreSQL re-reads a
+      // row another connection just changed; SQLite runs one writer at a time),
+      // so of two racers one matches and the other finds the lease taken.
+      const claimable = {
+        key,
+        requestHash,
+        $or: [{ leaseExpiresAt: null }, { leaseExpiresAt: { $lte: now } }],
+      }
+      // A failed attempt may be tried again, with the same request only.
       const retaken = await em.nativeUpdate(
         CreationIntentSchema,
-        { key, state: 'failed', requestHash },
-        { state: 'pending', error: null, updatedAt: now },
+        { ...claimable, state: 'failed' },
+        { state: 'pending', error: null, ...leased },
       )
+      const takenOver =
+        retaken > 0
+          ? 0
+          : await em.nativeUpdate(
+              CreationIntentSchema,
+              { ...claimable, state: { $in: ['pending', 'session_created'] } },
+              leased,
+            )
       const existing = await em.findOneOrFail(CreationIntentSchema, { key }, { disableIdentityMap: true })
-      return { intent: toCreationIntent(existing), created: retaken > 0 }
+      return { intent: toCreationIntent(existing), created: retaken > 0, claimed: retaken + takenOver > 0 }
     })
+  }
+
+  async releaseCreation(key: string, holder: string): Promise<void> {
+    await guarded('release a creation intent', this.at, () =>
+      this.em
+        .fork()
+        .nativeUpdate(
+          this.entities.CreationIntentSchema,
+          { key, leaseHolder: holder },
+          { leaseHolder: null, leaseExpiresAt: null },
+        ),
+    )
   }
 
   async noteCreationSession(key: string, sessionName: string, at: string): Promise<void> {
