@@ -17,6 +17,7 @@ import type { PostgreSqlDriver } from '@mikro-orm/postgresql'
 import { StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
 import type {
   CreationClaim,
+  CreationIntent,
   CreationLease,
   EventQuery,
   EventWriteOptions,
@@ -103,6 +104,8 @@ export interface SqlStorage {
   store: TaskStore
   sim: SimStateStore
   schema: SchemaManager
+  /** Every creation intent, oldest first: what `jjm migrate import-sqlite` copies beside the tasks. */
+  listCreationIntents(): Promise<CreationIntent[]>
   /** Closes the database; the store, sim and schema are unusable afterwards. */
   close(): Promise<void>
 }
@@ -169,7 +172,7 @@ export async function openSqlStore(options: SqlStoreOptions): Promise<SqlStorage
   }
   const store = new SqlTaskStore(em, entities, at, close)
   const sim = new SqlSimStateStore(em, entities, at)
-  return { store, sim, schema, close }
+  return { store, sim, schema, listCreationIntents: () => store.listCreationIntents(), close }
 }
 
 async function openSqlite(options: SqliteStoreOptions, logger: Logger): Promise<OpenedOrm> {
@@ -468,6 +471,15 @@ class SqlTaskStore implements TaskStore {
       const existing = await em.findOneOrFail(CreationIntentSchema, { key }, { disableIdentityMap: true })
       return { intent: toCreationIntent(existing), created: retaken > 0, claimed: retaken + takenOver > 0 }
     })
+  }
+
+  async listCreationIntents(): Promise<CreationIntent[]> {
+    const rows = await guarded('list creation intents', this.at, () =>
+      this.em
+        .fork()
+        .find(this.entities.CreationIntentSchema, {}, { orderBy: { createdAt: 'asc', key: 'asc' }, disableIdentityMap: true }),
+    )
+    return rows.map(toCreationIntent)
   }
 
   async releaseCreation(key: string, holder: string): Promise<void> {
