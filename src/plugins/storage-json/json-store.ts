@@ -13,6 +13,7 @@ import { dirname, resolve } from 'node:path'
 import { monotonicFactory } from 'ulidx'
 import writeFileAtomic from 'write-file-atomic'
 import { isJjmError, StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
+import { decodeCursor, encodeCursor, type PageCursor, pageSize, parseTimeBound } from '../../core/page-cursor.js'
 import type {
   CreationClaim,
   CreationIntent,
@@ -50,7 +51,7 @@ import {
   type StoredTask,
   serialiseJsonStore,
 } from './format.js'
-import { type Cursor, decodeCursor, encodeCursor, normaliseInstant, pageSize, parseBound } from './paging.js'
+import { normaliseInstant } from './paging.js'
 
 export interface JsonStoreOptions {
   /** The JSON file; `:memory:` for a store that never touches the disk. The file and its directory are created on the first write. */
@@ -460,10 +461,10 @@ export class JsonTaskStore implements TaskStore {
   async listTasks(filter: TaskFilter): Promise<Page<Task>> {
     const limit = pageSize(filter.limit)
     const after = decodeCursor(filter.cursor)
-    const since = parseBound(filter.since, 'since')
-    const until = parseBound(filter.until, 'until')
-    const updatedSince = parseBound(filter.updatedSince, 'updatedSince')
-    const updatedUntil = parseBound(filter.updatedUntil, 'updatedUntil')
+    const since = parseTimeBound(filter.since, 'since')
+    const until = parseTimeBound(filter.until, 'until')
+    const updatedSince = parseTimeBound(filter.updatedSince, 'updatedSince')
+    const updatedUntil = parseTimeBound(filter.updatedUntil, 'updatedUntil')
     const states = filter.states !== undefined && filter.states.length > 0 ? new Set(filter.states) : undefined
     const search = filter.search === undefined || filter.search === '' ? undefined : filter.search.toLowerCase()
     const within = (value: string, from: number | undefined, to: number | undefined): boolean => {
@@ -510,8 +511,8 @@ export class JsonTaskStore implements TaskStore {
   async getEvents(taskId: string, query: EventQuery = {}): Promise<Page<TaskEvent>> {
     const limit = pageSize(query.limit)
     const after = decodeCursor(query.cursor)
-    const since = parseBound(query.since, 'since')
-    const until = parseBound(query.until, 'until')
+    const since = parseTimeBound(query.since, 'since')
+    const until = parseTimeBound(query.until, 'until')
     const types = query.types !== undefined && query.types.length > 0 ? new Set(query.types) : undefined
     return this.file.read('get events', (state) => {
       // Deleted (not purged) tasks keep their history.
@@ -791,7 +792,7 @@ function newestFirst(a: Task, b: Task): number {
 }
 
 /** True when `task` sorts after the cursor's task in newest-first order. */
-function comesAfter(task: Task, cursor: Cursor): boolean {
+function comesAfter(task: Task, cursor: PageCursor): boolean {
   const ms = Date.parse(task.createdAt)
   return ms < cursor.atMs || (ms === cursor.atMs && task.id < cursor.id)
 }
@@ -820,7 +821,7 @@ function byPath(files: SourceFile[]): SourceFile[] {
  */
 function paginate<T extends { id: string }>(
   ordered: T[],
-  after: Cursor | undefined,
+  after: PageCursor | undefined,
   limit: number,
   timeOf: (item: T) => string,
   direction: 'asc' | 'desc',

@@ -15,6 +15,7 @@ import type { FilterQuery, MigrationObject, Logger as OrmLogger } from '@mikro-o
 import type { SqlEntityManager } from '@mikro-orm/knex'
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql'
 import { StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
+import { decodeCursor, encodeCursor, pageSize, parseTimeBound } from '../../core/page-cursor.js'
 import type {
   CreationClaim,
   CreationIntent,
@@ -38,7 +39,6 @@ import { silentLogger } from '../../core/ports.js'
 import type { ChatMessage, Page, SourceFile, Task, TaskEvent, TaskFilter } from '../../core/task.js'
 import type { ChatMessageRow, CreationIntentRow, SimSessionRow, TaskEventRow, TaskRow } from './entities.js'
 import { applyMigrationPolicy, MigrationManager, type MigrationPolicy, type OrmMigrator } from './migration-manager.js'
-import { decodeCursor, encodeCursor, pageSize, parseInstant } from './pagination.js'
 import {
   nextId,
   toChatMessage,
@@ -66,8 +66,8 @@ import {
   toStorageError,
 } from './storage-errors.js'
 
+export { defaultPageSize, maxPageSize } from '../../core/page-cursor.js'
 export type { MigrationPolicy } from './migration-manager.js'
-export { defaultPageSize, maxPageSize } from './pagination.js'
 
 interface CommonStoreOptions {
   logger?: Logger
@@ -334,10 +334,10 @@ function afterCursor(column: string, cursor: { at: string; id: string }, directi
 /** Time range conditions on `column`: `since` included, `until` excluded. */
 function timeRange(column: string, since: string | undefined, until: string | undefined, names: [string, string]) {
   const conditions: Array<Record<string, unknown>> = []
-  const from = parseInstant(since, names[0])
-  const to = parseInstant(until, names[1])
-  if (from !== undefined) conditions.push({ [column]: { $gte: from } })
-  if (to !== undefined) conditions.push({ [column]: { $lt: to } })
+  const from = parseTimeBound(since, names[0])
+  const to = parseTimeBound(until, names[1])
+  if (from !== undefined) conditions.push({ [column]: { $gte: new Date(from) } })
+  if (to !== undefined) conditions.push({ [column]: { $lt: new Date(to) } })
   return conditions
 }
 
@@ -477,7 +477,11 @@ class SqlTaskStore implements TaskStore {
     const rows = await guarded('list creation intents', this.at, () =>
       this.em
         .fork()
-        .find(this.entities.CreationIntentSchema, {}, { orderBy: { createdAt: 'asc', key: 'asc' }, disableIdentityMap: true }),
+        .find(
+          this.entities.CreationIntentSchema,
+          {},
+          { orderBy: { createdAt: 'asc', key: 'asc' }, disableIdentityMap: true },
+        ),
     )
     return rows.map(toCreationIntent)
   }
