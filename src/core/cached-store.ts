@@ -49,7 +49,8 @@ import { systemClock } from './clock.js'
 import type {
   Cache,
   Clock,
-  CreationIntent,
+  CreationClaim,
+  CreationLease,
   EventQuery,
   EventWriteOptions,
   Logger,
@@ -245,8 +246,12 @@ export class CachedTaskStore implements TaskStore {
     return this.store.getSyncCursor(taskId)
   }
 
-  beginCreation(key: string, requestHash: string, at: string): Promise<{ intent: CreationIntent; created: boolean }> {
-    return this.store.beginCreation(key, requestHash, at)
+  beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim> {
+    return this.store.beginCreation(key, requestHash, at, lease)
+  }
+
+  releaseCreation(key: string, holder: string): Promise<void> {
+    return this.store.releaseCreation(key, holder)
   }
 
   noteCreationSession(key: string, sessionName: string, at: string): Promise<void> {

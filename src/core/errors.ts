@@ -117,6 +117,24 @@ export class InvalidStateError extends JjmError {
   }
 }
 
+/**
+ * Another attempt to create a task under the same idempotency key is running
+ * right now (it holds the key's lease). Retrying after it finishes replays its
+ * answer; if it died, the lease runs out and a retry takes over.
+ */
+export class IdempotencyConflictError extends JjmError {
+  constructor(message: string, options?: JjmErrorOptions) {
+    super(message, 'JJM_IDEMPOTENCY_CONFLICT', ExitCode.invalidState, 409, options)
+  }
+}
+
+/** An idempotency key already used for a different request: a new request needs a new key. */
+export class IdempotencyKeyReusedError extends JjmError {
+  constructor(message: string, options?: JjmErrorOptions) {
+    super(message, 'JJM_IDEMPOTENCY_KEY_REUSED', ExitCode.validation, 422, options)
+  }
+}
+
 /** Jules could not be reached, or answered with a server error. */
 export class JulesConnectionError extends JjmError {
   constructor(message: string, options?: JjmErrorOptions) {
@@ -167,6 +185,8 @@ const classByCode: Readonly<Record<string, (message: string, options: JjmErrorOp
   JJM_VALIDATION: (message, options) => new ValidationError(message, options),
   JJM_AUTHENTICATION: (message, options) => new AuthenticationError(message, options),
   JJM_INVALID_STATE: (message, options) => new InvalidStateError(message, options),
+  JJM_IDEMPOTENCY_CONFLICT: (message, options) => new IdempotencyConflictError(message, options),
+  JJM_IDEMPOTENCY_KEY_REUSED: (message, options) => new IdempotencyKeyReusedError(message, options),
   JJM_JULES_UNAVAILABLE: (message, options) => new JulesConnectionError(message, options),
   JJM_RATE_LIMITED: (message, options) => new RateLimitedError(message, options),
   JJM_OPERATION_FAILED: (message, options) => new OperationFailedError(message, options),
@@ -208,7 +228,7 @@ export const exitCodeHelp: ReadonlyArray<readonly [number, string]> = [
   [ExitCode.validation, 'invalid input'],
   [ExitCode.authentication, 'Jules refused the API key'],
   [ExitCode.taskNotFound, 'task not found'],
-  [ExitCode.invalidState, 'operation not allowed in the task state'],
+  [ExitCode.invalidState, 'operation not allowed in the task state, or idempotency key in use'],
   [ExitCode.julesConnection, 'Jules unreachable or failing'],
   [ExitCode.rateLimited, 'rate limited'],
   [ExitCode.operationFailed, 'operation failed'],

@@ -7,7 +7,8 @@
  */
 import type { NotificationCenter } from './notifications.js'
 import type {
-  CreationIntent,
+  CreationClaim,
+  CreationLease,
   EventQuery,
   EventWriteOptions,
   NewChatMessage,
@@ -81,8 +82,12 @@ export class NotifyingTaskStore implements TaskStore {
     return this.store.getSyncCursor(taskId)
   }
 
-  beginCreation(key: string, requestHash: string, at: string): Promise<{ intent: CreationIntent; created: boolean }> {
-    return this.store.beginCreation(key, requestHash, at)
+  beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim> {
+    return this.store.beginCreation(key, requestHash, at, lease)
+  }
+
+  releaseCreation(key: string, holder: string): Promise<void> {
+    return this.store.releaseCreation(key, holder)
   }
 
   noteCreationSession(key: string, sessionName: string, at: string): Promise<void> {

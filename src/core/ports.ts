@@ -47,6 +47,33 @@ export interface CreationIntent {
   error: string | null
   createdAt: string
   updatedAt: string
+  /** The attempt working on the intent now (see CreationLease); null when none holds it. */
+  leaseHolder: string | null
+  /** RFC 3339: when the holder's lease runs out; null when none holds it. */
+  leaseExpiresAt: string | null
+}
+
+/**
+ * One attempt's claim on a creation intent: while it lasts, only its holder
+ * calls Jules under the key, so two processes retrying one key at the same
+ * moment cannot both start a session. An attempt that outlives its lease is
+ * presumed dead, and the next one takes the intent over.
+ */
+export interface CreationLease {
+  /** Identifies the attempt; unique per attempt (a random UUID). */
+  holder: string
+  /** RFC 3339. */
+  expiresAt: string
+}
+
+/** What beginCreation did. */
+export interface CreationClaim {
+  /** The intent as it is after the call. */
+  intent: CreationIntent
+  /** A new attempt starts from scratch: the intent was just recorded, or a failed one was taken over. */
+  created: boolean
+  /** The caller now holds the lease and may work on the intent; false when another attempt holds a live one, the intent is done, or the request differs. */
+  claimed: boolean
 }
 
 /** What a list of tasks shows beside each task, loaded for many tasks at once (never one query per task). */
@@ -91,10 +118,16 @@ export interface TaskStore extends NotificationOutbox {
   getSyncCursor(taskId: string): Promise<SyncCursor | undefined>
   /**
    * Records, before Jules is called, the intent to create a task under an
-   * idempotency key. When the key is already known, records nothing and
-   * returns the earlier intent with `created: false`.
+   * idempotency key, and claims it for the caller's attempt with `lease`, in
+   * one atomic step (two racing callers, in any processes, never both claim).
+   * A known key is claimed only when its request hash is the same, it is not
+   * done, and nobody else holds a lease that is live at `at`; otherwise the
+   * intent is returned unchanged with `claimed: false`. A failed intent that is
+   * claimed becomes pending again (`created: true`).
    */
-  beginCreation(key: string, requestHash: string, at: string): Promise<{ intent: CreationIntent; created: boolean }>
+  beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim>
+  /** Gives up the lease of attempt `holder` on `key`, if it still holds it, so that a retry need not wait for it to expire. */
+  releaseCreation(key: string, holder: string): Promise<void>
   /** Binds a pending intent to the session Jules created, right after Jules answered. */
   noteCreationSession(key: string, sessionName: string, at: string): Promise<void>
   /** Marks an intent failed (Jules refused it), so that the same key may try again. */

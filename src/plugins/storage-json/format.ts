@@ -16,7 +16,7 @@
  *                        "sourceFiles": [{ "path", "changeType" }] } },
  *   "simSessions": { "<id>": { "id", "createdAt", "state" } },
  *   "creationIntents": { "<key>": { "key", "requestHash", "state", "sessionName", "taskId",
- *                                   "error", "createdAt", "updatedAt" } },
+ *                                   "error", "createdAt", "updatedAt", "leaseHolder", "leaseExpiresAt" } },
  *   "notificationOutbox": [{ "id", "notifier", "taskId", "eventType", "payload", "attempts",
  *                            "nextAttemptAt", "deliveredAt", "failedAt", "lastError", "createdAt" }] }
  * ```
@@ -551,6 +551,9 @@ function parseCreationIntents(value: unknown, path: string): CreationIntent[] {
       error: text('error') ?? null,
       createdAt,
       updatedAt,
+      // Files written before leases existed have none: nobody holds those intents.
+      leaseHolder: text('leaseHolder') ?? null,
+      leaseExpiresAt: text('leaseExpiresAt') ?? null,
     }
   })
 }

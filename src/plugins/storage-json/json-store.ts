@@ -13,8 +13,11 @@ import { dirname, resolve } from 'node:path'
 import { monotonicFactory } from 'ulidx'
 import writeFileAtomic from 'write-file-atomic'
 import { isJjmError, StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
+import { decodeCursor, encodeCursor, type PageCursor, pageSize, parseTimeBound } from '../../core/page-cursor.js'
 import type {
+  CreationClaim,
   CreationIntent,
+  CreationLease,
   EventQuery,
   EventWriteOptions,
   Logger,
@@ -48,7 +51,7 @@ import {
   type StoredTask,
   serialiseJsonStore,
 } from './format.js'
-import { type Cursor, decodeCursor, encodeCursor, normaliseInstant, pageSize, parseBound } from './paging.js'
+import { normaliseInstant } from './paging.js'
 
 export interface JsonStoreOptions {
   /** The JSON file; `:memory:` for a store that never touches the disk. The file and its directory are created on the first write. */
@@ -357,14 +360,13 @@ export class JsonTaskStore implements TaskStore {
     })
   }
 
-  async beginCreation(
-    key: string,
-    requestHash: string,
-    at: string,
-  ): Promise<{ intent: CreationIntent; created: boolean }> {
+  async beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim> {
     const now = normaliseInstant(at, 'at')
+    const expiresAt = normaliseInstant(lease.expiresAt, 'lease.expiresAt')
+    // One write at a time in this process: the check and the claim below cannot interleave with another begin.
     return this.file.write('record a creation intent', (state) => {
       const existing = state.creationIntents.get(key)
+      const leased = { leaseHolder: lease.holder, leaseExpiresAt: expiresAt, updatedAt: now }
       if (existing === undefined) {
         const intent: CreationIntent = {
           key,
@@ -374,18 +376,30 @@ export class JsonTaskStore implements TaskStore {
           taskId: null,
           error: null,
           createdAt: now,
-          updatedAt: now,
+          ...leased,
         }
         state.creationIntents.set(key, intent)
-        return { intent: structuredClone(intent), created: true }
+        return { intent: structuredClone(intent), created: true, claimed: true }
+      }
+      const leaseLive = existing.leaseExpiresAt !== null && Date.parse(existing.leaseExpiresAt) > Date.parse(now)
+      if (existing.state === 'done' || existing.requestHash !== requestHash || leaseLive) {
+        return { intent: structuredClone(existing), created: false, claimed: false }
       }
       // A failed attempt may be tried again, with the same request only.
-      if (existing.state === 'failed' && existing.requestHash === requestHash) {
-        const retaken: CreationIntent = { ...existing, state: 'pending', error: null, updatedAt: now }
-        state.creationIntents.set(key, retaken)
-        return { intent: structuredClone(retaken), created: true }
-      }
-      return { intent: structuredClone(existing), created: false }
+      const created = existing.state === 'failed'
+      const claimed: CreationIntent = created
+        ? { ...existing, state: 'pending', error: null, ...leased }
+        : { ...existing, ...leased }
+      state.creationIntents.set(key, claimed)
+      return { intent: structuredClone(claimed), created, claimed: true }
+    })
+  }
+
+  async releaseCreation(key: string, holder: string): Promise<void> {
+    await this.file.write('release a creation intent', (state) => {
+      const intent = state.creationIntents.get(key)
+      if (intent?.leaseHolder !== holder) return
+      state.creationIntents.set(key, { ...intent, leaseHolder: null, leaseExpiresAt: null })
     })
   }
 
@@ -447,10 +461,10 @@ export class JsonTaskStore implements TaskStore {
   async listTasks(filter: TaskFilter): Promise<Page<Task>> {
     const limit = pageSize(filter.limit)
     const after = decodeCursor(filter.cursor)
-    const since = parseBound(filter.since, 'since')
-    const until = parseBound(filter.until, 'until')
-    const updatedSince = parseBound(filter.updatedSince, 'updatedSince')
-    const updatedUntil = parseBound(filter.updatedUntil, 'updatedUntil')
+    const since = parseTimeBound(filter.since, 'since')
+    const until = parseTimeBound(filter.until, 'until')
+    const updatedSince = parseTimeBound(filter.updatedSince, 'updatedSince')
+    const updatedUntil = parseTimeBound(filter.updatedUntil, 'updatedUntil')
     const states = filter.states !== undefined && filter.states.length > 0 ? new Set(filter.states) : undefined
     const search = filter.search === undefined || filter.search === '' ? undefined : filter.search.toLowerCase()
     const within = (value: string, from: number | undefined, to: number | undefined): boolean => {
@@ -497,8 +511,8 @@ export class JsonTaskStore implements TaskStore {
   async getEvents(taskId: string, query: EventQuery = {}): Promise<Page<TaskEvent>> {
     const limit = pageSize(query.limit)
     const after = decodeCursor(query.cursor)
-    const since = parseBound(query.since, 'since')
-    const until = parseBound(query.until, 'until')
+    const since = parseTimeBound(query.since, 'since')
+    const until = parseTimeBound(query.until, 'until')
     const types = query.types !== undefined && query.types.length > 0 ? new Set(query.types) : undefined
     return this.file.read('get events', (state) => {
       // Deleted (not purged) tasks keep their history.
@@ -778,7 +792,7 @@ function newestFirst(a: Task, b: Task): number {
 }
 
 /** True when `task` sorts after the cursor's task in newest-first order. */
-function comesAfter(task: Task, cursor: Cursor): boolean {
+function comesAfter(task: Task, cursor: PageCursor): boolean {
   const ms = Date.parse(task.createdAt)
   return ms < cursor.atMs || (ms === cursor.atMs && task.id < cursor.id)
 }
@@ -807,7 +821,7 @@ function byPath(files: SourceFile[]): SourceFile[] {
  */
 function paginate<T extends { id: string }>(
   ordered: T[],
-  after: Cursor | undefined,
+  after: PageCursor | undefined,
   limit: number,
   timeOf: (item: T) => string,
   direction: 'asc' | 'desc',

@@ -108,6 +108,9 @@ export interface CreationIntentRow {
   error: string | null
   createdAt: Date
   updatedAt: Date
+  /** The attempt holding the intent's lease, until leaseExpiresAt; null when none does. */
+  leaseHolder: string | null
+  leaseExpiresAt: Date | null
 }
 
 /**
@@ -246,6 +249,8 @@ export const CreationIntentSchema = new EntitySchema<CreationIntentRow>({
     error: { type: 'text', nullable: true },
     createdAt: { type: 'datetime' },
     updatedAt: { type: 'datetime' },
+    leaseHolder: { type: 'string', length: 64, nullable: true },
+    leaseExpiresAt: { type: 'datetime', nullable: true },
   },
 })
 

@@ -174,5 +174,7 @@ export function toCreationIntent(row: CreationIntentRow): CreationIntent {
     error: row.error ?? null,
     createdAt: toIso(row.createdAt),
     updatedAt: toIso(row.updatedAt),
+    leaseHolder: row.leaseHolder ?? null,
+    leaseExpiresAt: row.leaseExpiresAt == null ? null : toIso(row.leaseExpiresAt),
   }
 }

@@ -15,8 +15,11 @@ import type { FilterQuery, MigrationObject, Logger as OrmLogger } from '@mikro-o
 import type { SqlEntityManager } from '@mikro-orm/knex'
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql'
 import { StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
+import { decodeCursor, encodeCursor, pageSize, parseTimeBound } from '../../core/page-cursor.js'
 import type {
+  CreationClaim,
   CreationIntent,
+  CreationLease,
   EventQuery,
   EventWriteOptions,
   Logger,
@@ -36,7 +39,6 @@ import { silentLogger } from '../../core/ports.js'
 import type { ChatMessage, Page, SourceFile, Task, TaskEvent, TaskFilter } from '../../core/task.js'
 import type { ChatMessageRow, CreationIntentRow, SimSessionRow, TaskEventRow, TaskRow } from './entities.js'
 import { applyMigrationPolicy, MigrationManager, type MigrationPolicy, type OrmMigrator } from './migration-manager.js'
-import { decodeCursor, encodeCursor, pageSize, parseInstant } from './pagination.js'
 import {
   nextId,
   toChatMessage,
@@ -64,8 +66,8 @@ import {
   toStorageError,
 } from './storage-errors.js'
 
+export { defaultPageSize, maxPageSize } from '../../core/page-cursor.js'
 export type { MigrationPolicy } from './migration-manager.js'
-export { defaultPageSize, maxPageSize } from './pagination.js'
 
 interface CommonStoreOptions {
   logger?: Logger
@@ -102,6 +104,8 @@ export interface SqlStorage {
   store: TaskStore
   sim: SimStateStore
   schema: SchemaManager
+  /** Every creation intent, oldest first: what `jjm migrate import-sqlite` copies beside the tasks. */
+  listCreationIntents(): Promise<CreationIntent[]>
   /** Closes the database; the store, sim and schema are unusable afterwards. */
   close(): Promise<void>
 }
@@ -168,7 +172,7 @@ export async function openSqlStore(options: SqlStoreOptions): Promise<SqlStorage
   }
   const store = new SqlTaskStore(em, entities, at, close)
   const sim = new SqlSimStateStore(em, entities, at)
-  return { store, sim, schema, close }
+  return { store, sim, schema, listCreationIntents: () => store.listCreationIntents(), close }
 }
 
 async function openSqlite(options: SqliteStoreOptions, logger: Logger): Promise<OpenedOrm> {
@@ -330,10 +334,10 @@ function afterCursor(column: string, cursor: { at: string; id: string }, directi
 /** Time range conditions on `column`: `since` included, `until` excluded. */
 function timeRange(column: string, since: string | undefined, until: string | undefined, names: [string, string]) {
   const conditions: Array<Record<string, unknown>> = []
-  const from = parseInstant(since, names[0])
-  const to = parseInstant(until, names[1])
-  if (from !== undefined) conditions.push({ [column]: { $gte: from } })
-  if (to !== undefined) conditions.push({ [column]: { $lt: to } })
+  const from = parseTimeBound(since, names[0])
+  const to = parseTimeBound(until, names[1])
+  if (from !== undefined) conditions.push({ [column]: { $gte: new Date(from) } })
+  if (to !== undefined) conditions.push({ [column]: { $lt: new Date(to) } })
   return conditions
 }
 
@@ -416,13 +420,10 @@ class SqlTaskStore implements TaskStore {
     return row?.syncCursor == null ? undefined : toSyncCursor(row.syncCursor)
   }
 
-  async beginCreation(
-    key: string,
-    requestHash: string,
-    at: string,
-  ): Promise<{ intent: CreationIntent; created: boolean }> {
+  async beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim> {
     const { CreationIntentSchema } = this.entities
     const now = toDate(at)
+    const leased = { leaseHolder: lease.holder, leaseExpiresAt: toDate(lease.expiresAt), updatedAt: now }
     const row: CreationIntentRow = {
       key,
       requestHash,
@@ -431,7 +432,7 @@ class SqlTaskStore implements TaskStore {
       task: null,
       error: null,
       createdAt: now,
-      updatedAt: now,
+      ...leased,
     }
     return guarded('record a creation intent', this.at, async () => {
       const em = this.em.fork()
@@ -443,17 +444,58 @@ class SqlTaskStore implements TaskStore {
         .onConflict('key')
         .ignore()
         .execute('run')
-      if (inserted.affectedRows > 0) return { intent: toCreationIntent(row), created: true }
-      // A failed attempt may be tried again with the same request; the
-      // conditional update lets one racer, not two, take it over.
+      if (inserted.affectedRows > 0) return { intent: toCreationIntent(row), created: true, claimed: true }
+      // Each claim is one conditional update: the database re-checks "no live
+      // lease" on the row as it is when the update runs (PostgreSQL re-reads a
+      // row another connection just changed; SQLite runs one writer at a time),
+      // so of two racers one matches and the other finds the lease taken.
+      const claimable = {
+        key,
+        requestHash,
+        $or: [{ leaseExpiresAt: null }, { leaseExpiresAt: { $lte: now } }],
+      }
+      // A failed attempt may be tried again, with the same request only.
       const retaken = await em.nativeUpdate(
         CreationIntentSchema,
-        { key, state: 'failed', requestHash },
-        { state: 'pending', error: null, updatedAt: now },
+        { ...claimable, state: 'failed' },
+        { state: 'pending', error: null, ...leased },
       )
+      const takenOver =
+        retaken > 0
+          ? 0
+          : await em.nativeUpdate(
+              CreationIntentSchema,
+              { ...claimable, state: { $in: ['pending', 'session_created'] } },
+              leased,
+            )
       const existing = await em.findOneOrFail(CreationIntentSchema, { key }, { disableIdentityMap: true })
-      return { intent: toCreationIntent(existing), created: retaken > 0 }
+      return { intent: toCreationIntent(existing), created: retaken > 0, claimed: retaken + takenOver > 0 }
     })
+  }
+
+  async listCreationIntents(): Promise<CreationIntent[]> {
+    const rows = await guarded('list creation intents', this.at, () =>
+      this.em
+        .fork()
+        .find(
+          this.entities.CreationIntentSchema,
+          {},
+          { orderBy: { createdAt: 'asc', key: 'asc' }, disableIdentityMap: true },
+        ),
+    )
+    return rows.map(toCreationIntent)
+  }
+
+  async releaseCreation(key: string, holder: string): Promise<void> {
+    await guarded('release a creation intent', this.at, () =>
+      this.em
+        .fork()
+        .nativeUpdate(
+          this.entities.CreationIntentSchema,
+          { key, leaseHolder: holder },
+          { leaseHolder: null, leaseExpiresAt: null },
+        ),
+    )
   }
 
   async noteCreationSession(key: string, sessionName: string, at: string): Promise<void> {
