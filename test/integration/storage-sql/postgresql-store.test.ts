@@ -16,7 +16,15 @@ const softDeleteMigration = 'Migration20261125120000_soft_delete'
 const apiKeysMigration = 'Migration20261125180000_api_keys'
 const syncMigration = 'Migration20261125200000_sync_and_intents'
 const outboxMigration = 'Migration20261125210000_notification_outbox'
-const allMigrations = [initialMigration, softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration]
+const retentionMigration = 'Migration20261126090000_notification_outbox_retention'
+const allMigrations = [
+  initialMigration,
+  softDeleteMigration,
+  apiKeysMigration,
+  syncMigration,
+  outboxMigration,
+  retentionMigration,
+]
 
 interface Database {
   url: string
@@ -164,7 +172,7 @@ describe('openSqlStore on PostgreSQL', () => {
             'task',
             'task_event',
           ])
-          assert.deepEqual(await storage.schema.down(), [outboxMigration])
+          assert.deepEqual(await storage.schema.down({ to: outboxMigration }), [retentionMigration, outboxMigration])
           assert.deepEqual(await storage.schema.down(), [syncMigration])
           assert.deepEqual(await tablesOf(url), [
             'api_key',
@@ -175,11 +183,11 @@ describe('openSqlStore on PostgreSQL', () => {
             'task_event',
           ])
           assert.deepEqual(await storage.store.getTask(task.id), task)
-          assert.deepEqual(await storage.schema.up(), [syncMigration, outboxMigration])
+          assert.deepEqual(await storage.schema.up(), [syncMigration, outboxMigration, retentionMigration])
           assert.ok((await tablesOf(url)).includes('notification_outbox'))
           assert.equal(await storage.store.getSyncCursor(task.id), undefined, 'down dropped the cursors')
           assert.equal((await storage.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt)).created, true)
-          assert.deepEqual(await storage.schema.down(), [outboxMigration])
+          assert.deepEqual(await storage.schema.down({ to: outboxMigration }), [retentionMigration, outboxMigration])
           assert.deepEqual(await storage.schema.down(), [syncMigration])
           assert.deepEqual(await storage.schema.down(), [apiKeysMigration])
           assert.deepEqual(await tablesOf(url), ['chat_message', 'sim_session', 'source_file', 'task', 'task_event'])
@@ -187,13 +195,14 @@ describe('openSqlStore on PostgreSQL', () => {
           assert.deepEqual(await storage.schema.down(), [softDeleteMigration])
           assert.deepEqual(await storage.schema.status(), {
             executed: [initialMigration],
-            pending: [softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration],
+            pending: [softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration, retentionMigration],
           })
           assert.deepEqual(await storage.schema.up(), [
             softDeleteMigration,
             apiKeysMigration,
             syncMigration,
             outboxMigration,
+            retentionMigration,
           ])
           assert.ok((await tablesOf(url)).includes('api_key'))
         })
@@ -206,6 +215,7 @@ describe('openSqlStore on PostgreSQL', () => {
           )
           await assert.rejects(storage.schema.down({ to: 'Migration_nope' }), ValidationError)
           assert.deepEqual(await storage.schema.down({ to: initialMigration }), [
+            retentionMigration,
             outboxMigration,
             syncMigration,
             apiKeysMigration,

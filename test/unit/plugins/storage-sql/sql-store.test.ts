@@ -24,7 +24,15 @@ const softDeleteMigration = 'Migration20261125120000_soft_delete'
 const apiKeysMigration = 'Migration20261125180000_api_keys'
 const syncMigration = 'Migration20261125200000_sync_and_intents'
 const outboxMigration = 'Migration20261125210000_notification_outbox'
-const allMigrations = [initialMigration, softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration]
+const retentionMigration = 'Migration20261126090000_notification_outbox_retention'
+const allMigrations = [
+  initialMigration,
+  softDeleteMigration,
+  apiKeysMigration,
+  syncMigration,
+  outboxMigration,
+  retentionMigration,
+]
 const tempDirs: string[] = []
 
 after(async () => {
@@ -226,6 +234,7 @@ describe('openSqlStore on SQLite', () => {
           apiKeysMigration,
           syncMigration,
           outboxMigration,
+          retentionMigration,
         ])
         assert.deepEqual((await storage.store.listTasks({})).items, [])
       } finally {
@@ -243,7 +252,13 @@ describe('openSqlStore on SQLite', () => {
         assert.ok(error instanceof MigrationRequiredError)
         assert.match(error.message, /jjm migrate up/)
         assert.match(error.message, new RegExp(softDeleteMigration))
-        assert.deepEqual(error.context.pending, [softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration])
+        assert.deepEqual(error.context.pending, [
+          softDeleteMigration,
+          apiKeysMigration,
+          syncMigration,
+          outboxMigration,
+          retentionMigration,
+        ])
         return true
       })
       // Nothing was changed behind the operator's back.
@@ -254,6 +269,7 @@ describe('openSqlStore on SQLite', () => {
           apiKeysMigration,
           syncMigration,
           outboxMigration,
+          retentionMigration,
         ])
       } finally {
         await after.close()
@@ -301,28 +317,29 @@ describe('openSqlStore on SQLite', () => {
           cursor: { sessionUpdateTime: task.updatedAt, lastActivityTime: task.updatedAt, lastActivityNames: ['a1'] },
         })
         await first.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt)
-        assert.deepEqual(await first.schema.down(), [outboxMigration])
+        assert.deepEqual(await first.schema.down({ to: outboxMigration }), [retentionMigration, outboxMigration])
         assert.deepEqual(await first.schema.down(), [syncMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration, softDeleteMigration, apiKeysMigration],
-          pending: [syncMigration, outboxMigration],
+          pending: [syncMigration, outboxMigration, retentionMigration],
         })
         assert.deepEqual(await first.store.getTask(task.id), task)
         assert.deepEqual(await first.schema.down(), [apiKeysMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration, softDeleteMigration],
-          pending: [apiKeysMigration, syncMigration, outboxMigration],
+          pending: [apiKeysMigration, syncMigration, outboxMigration, retentionMigration],
         })
         assert.deepEqual(await first.schema.down(), [softDeleteMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration],
-          pending: [softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration],
+          pending: [softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration, retentionMigration],
         })
         assert.deepEqual(await first.schema.up(), [
           softDeleteMigration,
           apiKeysMigration,
           syncMigration,
           outboxMigration,
+          retentionMigration,
         ])
       } finally {
         await first.close()
@@ -365,13 +382,19 @@ describe('openSqlStore on SQLite', () => {
           'task_event',
         ])
         assert.deepEqual(await storage.schema.down({ to: apiKeysMigration }), [
+          retentionMigration,
           outboxMigration,
           syncMigration,
           apiKeysMigration,
         ])
         assert.deepEqual(await tablesOf(path), ['chat_message', 'sim_session', 'source_file', 'task', 'task_event'])
         assert.deepEqual(await storage.store.getTask(task.id), task)
-        assert.deepEqual(await storage.schema.up(), [apiKeysMigration, syncMigration, outboxMigration])
+        assert.deepEqual(await storage.schema.up(), [
+          apiKeysMigration,
+          syncMigration,
+          outboxMigration,
+          retentionMigration,
+        ])
         assert.ok((await tablesOf(path)).includes('api_key'))
         assert.ok((await tablesOf(path)).includes('creation_intent'))
         assert.deepEqual(await storage.store.getTask(task.id), task)
@@ -420,6 +443,7 @@ describe('openSqlStore on SQLite', () => {
       try {
         await assert.rejects(storage.schema.down({ to: 'Migration_nope' }), ValidationError)
         assert.deepEqual(await storage.schema.down({ to: initialMigration }), [
+          retentionMigration,
           outboxMigration,
           syncMigration,
           apiKeysMigration,
