@@ -256,7 +256,7 @@ export type NotificationPayload = Omit<Notification, 'id'>
 
 /** A new outbox entry, written in the same transaction as its event. */
 export interface NewNotification {
-  /** The route's name (see routeNames in notifications.ts). */
+  /** The route's id (see routeId in notifications.ts). */
   notifier: string
   taskId: string
   eventType: string
