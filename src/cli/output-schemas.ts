@@ -14,6 +14,9 @@ import type MigrateImportSqlite from '../commands/migrate/import-sqlite.js'
 import type MigrateStatus from '../commands/migrate/status.js'
 import type MigrateUp from '../commands/migrate/up.js'
 import type Monitor from '../commands/monitor.js'
+import type NotificationsList from '../commands/notifications/list.js'
+import type NotificationsPrune from '../commands/notifications/prune.js'
+import type NotificationsRetry from '../commands/notifications/retry.js'
 import type Resume from '../commands/resume.js'
 import type { SimServeResult } from '../commands/sim/serve.js'
 import type SourcesList from '../commands/sources/list.js'
@@ -32,6 +35,9 @@ import {
   migrationsAppliedSchema,
   migrationsRevertedSchema,
   monitorReportSchema,
+  notificationPageSchema,
+  notificationPruneSchema,
+  notificationRetrySchema,
   operationResultSchema,
   type SameShape,
   simServerSchema,
@@ -67,6 +73,9 @@ export const commandOutputs = {
   'migrate:import-sqlite': { schema: importReportSchema, description: 'What the copy did.' },
   'migrate:status': { schema: migrationStatusSchema, description: 'The schema migrations of the database.' },
   'migrate:up': { schema: migrationsAppliedSchema, description: 'The migrations applied.' },
+  'notifications:list': { schema: notificationPageSchema, description: 'One page of the notification outbox.' },
+  'notifications:prune': { schema: notificationPruneSchema, description: 'What the prune deleted.' },
+  'notifications:retry': { schema: notificationRetrySchema, description: 'What the retry delivered.' },
   'sim:serve': { schema: simServerSchema, description: 'Printed once the simulator listens; it runs until stopped.' },
   'sources:list': { schema: sourcePageSchema, description: 'One page of the repositories Jules can work on.' },
   'tasks:create': {
@@ -112,6 +121,9 @@ export type CommandOutputChecks = [
   Expect<SameShape<Result<typeof MigrateImportSqlite>, Printed<'migrate:import-sqlite'>>>,
   Expect<SameShape<Result<typeof MigrateStatus>, Printed<'migrate:status'>>>,
   Expect<SameShape<Result<typeof MigrateUp>, Printed<'migrate:up'>>>,
+  Expect<SameShape<Result<typeof NotificationsList>, Printed<'notifications:list'>>>,
+  Expect<SameShape<Result<typeof NotificationsPrune>, Printed<'notifications:prune'>>>,
+  Expect<SameShape<Result<typeof NotificationsRetry>, Printed<'notifications:retry'>>>,
   Expect<SameShape<SimServeResult, Printed<'sim:serve'>>>,
   Expect<SameShape<Result<typeof SourcesList>, Printed<'sources:list'>>>,
   Expect<SameShape<Result<typeof TasksCreate>, Printed<'tasks:create'>>>,

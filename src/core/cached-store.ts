@@ -56,6 +56,9 @@ import type {
   Logger,
   NewChatMessage,
   NewTaskEvent,
+  NotificationPruneOptions,
+  NotificationQuery,
+  NotificationRecord,
   OutboxEntry,
   SyncCursor,
   SyncWrite,
@@ -314,6 +317,18 @@ export class CachedTaskStore implements TaskStore {
 
   markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void> {
     return this.store.markNotificationFailed(id, error, nextAttemptAt)
+  }
+
+  listNotifications(query?: NotificationQuery): Promise<Page<NotificationRecord>> {
+    return this.store.listNotifications(query)
+  }
+
+  requeueNotifications(ids: string[], now: string): Promise<number> {
+    return this.store.requeueNotifications(ids, now)
+  }
+
+  pruneNotifications(options: NotificationPruneOptions): Promise<{ delivered: number; failed: number }> {
+    return this.store.pruneNotifications(options)
   }
 
   addChatMessages(taskId: string, messages: NewChatMessage[]): Promise<number> {

@@ -46,6 +46,12 @@ export interface JjmConfig {
   monitor: { concurrency: number; requestsPerMinute: number }
   /** Where notifications go and which events each target gets; empty: none are sent. */
   notifiers: NotifierRoute[]
+  /**
+   * How long the outbox keeps notifications once done: delivered ones for
+   * `keepDeliveredDays`, given-up ones longer (`keepFailedDays`) so that
+   * people can still retry them. Pending ones are kept until done.
+   */
+  notifications: { keepDeliveredDays: number; keepFailedDays: number }
   dataDir: string
   /** The config file that was read, if any. */
   configFile?: string
@@ -238,6 +244,20 @@ const leaves: readonly Leaf[] = [
     expected:
       'a list of notifier entries, each with a backend name and its settings, e.g. [{ backend: webhook, url: https://…, events: [failed] }] (in the environment, a JSON array)',
   },
+  {
+    key: 'notifications.keepDeliveredDays',
+    kind: 'number',
+    min: 0,
+    env: 'JJM_NOTIFICATIONS_KEEP_DELIVERED_DAYS',
+    expected: 'a number of days, at least 0 (e.g. 7)',
+  },
+  {
+    key: 'notifications.keepFailedDays',
+    kind: 'number',
+    min: 0,
+    env: 'JJM_NOTIFICATIONS_KEEP_FAILED_DAYS',
+    expected: 'a number of days, at least 0 (e.g. 30)',
+  },
   // Only settable in the file: moving the data dir moves the default database with it.
   { key: 'dataDir', kind: 'path', expected: 'a directory path' },
 ]
@@ -261,6 +281,8 @@ const defaults: Record<string, unknown> = {
   'monitor.concurrency': 4,
   'monitor.requestsPerMinute': 60,
   notifiers: [],
+  'notifications.keepDeliveredDays': 7,
+  'notifications.keepFailedDays': 30,
 }
 
 const defaultFileNames = ['config.yaml', 'config.yml', 'config.json']
@@ -364,6 +386,10 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
       requestsPerMinute: requiredNumber(values, 'monitor.requestsPerMinute'),
     },
     notifiers: values.get('notifiers') as NotifierRoute[],
+    notifications: {
+      keepDeliveredDays: requiredNumber(values, 'notifications.keepDeliveredDays'),
+      keepFailedDays: requiredNumber(values, 'notifications.keepFailedDays'),
+    },
     dataDir,
     configFile,
   }

@@ -14,6 +14,9 @@ import type {
   NewChatMessage,
   NewNotification,
   NewTaskEvent,
+  NotificationPruneOptions,
+  NotificationQuery,
+  NotificationRecord,
   OutboxEntry,
   SyncCursor,
   SyncWrite,
@@ -76,6 +79,18 @@ export class NotifyingTaskStore implements TaskStore {
 
   markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void> {
     return this.store.markNotificationFailed(id, error, nextAttemptAt)
+  }
+
+  listNotifications(query?: NotificationQuery): Promise<Page<NotificationRecord>> {
+    return this.store.listNotifications(query)
+  }
+
+  requeueNotifications(ids: string[], now: string): Promise<number> {
+    return this.store.requeueNotifications(ids, now)
+  }
+
+  pruneNotifications(options: NotificationPruneOptions): Promise<{ delivered: number; failed: number }> {
+    return this.store.pruneNotifications(options)
   }
 
   getSyncCursor(taskId: string): Promise<SyncCursor | undefined> {

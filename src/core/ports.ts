@@ -97,7 +97,7 @@ export interface EventWriteOptions {
  * the notification outbox: notifications are written with the events that
  * cause them and kept until delivered or given up.
  */
-export interface TaskStore extends NotificationOutbox {
+export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
   /**
    * Inserts a new task together with its first events; with `idempotencyKey`,
    * marks that creation intent done (bound to the task) in the same transaction.
@@ -289,7 +289,7 @@ export type NotificationPayload = Omit<Notification, 'id'>
 
 /** A new outbox entry, written in the same transaction as its event. */
 export interface NewNotification {
-  /** The route's name (see routeNames in notifications.ts). */
+  /** The route's id (see routeId in notifications.ts). */
   notifier: string
   taskId: string
   eventType: string
@@ -315,6 +315,74 @@ export interface NotificationOutbox {
   markNotificationDelivered(id: string, at: string): Promise<void>
   /** Counts one more failed attempt; `nextAttemptAt` null gives up for good. */
   markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void>
+}
+
+/** What people do with the outbox beside delivery: look at it, retry, clean up. */
+export interface NotificationOutboxAdmin {
+  /**
+   * Outbox entries, newest first (by `createdAt`, then id), cursor-paginated
+   * like every list: `jjm notifications list`. Delivered entries are kept
+   * until pruned, so that people can see what was sent.
+   */
+  listNotifications(query?: NotificationQuery): Promise<Page<NotificationRecord>>
+  /**
+   * Puts entries that are not delivered back to pending, due at `now`, with
+   * no attempts and no error: a retry by a person. Delivered and unknown ids
+   * are left alone. Returns how many entries it changed.
+   */
+  requeueNotifications(ids: string[], now: string): Promise<number>
+  /**
+   * Deletes at most `limit` delivered entries delivered before
+   * `deliveredBefore` and at most `limit` failed entries given up before
+   * `failedBefore`; pending entries are never deleted. Returns what it deleted.
+   */
+  pruneNotifications(options: NotificationPruneOptions): Promise<{ delivered: number; failed: number }>
+}
+
+/** Where one outbox entry stands: waiting (or retrying), sent, or given up for good. */
+export type NotificationState = 'pending' | 'delivered' | 'failed'
+
+export const notificationStates: readonly NotificationState[] = ['pending', 'delivered', 'failed']
+
+/** One outbox entry as people and scripts see it (`jjm notifications list --json`). */
+export interface NotificationRecord {
+  id: string
+  taskId: string
+  /** As routing names it: `awaiting_plan_approval`, `completed_with_pr`, `failed`, or an event type. */
+  eventType: string
+  /** The route's id (see routeId in notifications.ts). */
+  notifier: string
+  state: NotificationState
+  /** The notification's one-line title. */
+  title: string
+  /** Failed attempts so far. */
+  attempts: number
+  lastError: string | null
+  /** RFC 3339: when a pending entry is tried next (or the lease of a delivery in progress ends); null otherwise. */
+  nextAttemptAt: string | null
+  deliveredAt: string | null
+  /** When delivery was given up. */
+  failedAt: string | null
+  createdAt: string
+}
+
+export interface NotificationQuery {
+  /** Any of these states; all when absent or empty. */
+  states?: NotificationState[]
+  taskId?: string
+  /** Only these entries. */
+  ids?: string[]
+  limit?: number
+  cursor?: string
+}
+
+export interface NotificationPruneOptions {
+  /** RFC 3339 */
+  deliveredBefore: string
+  /** RFC 3339 */
+  failedBefore: string
+  /** The most entries of each state deleted by one call: a pass stays cheap however large the backlog. */
+  limit: number
 }
 
 /** Where notifications go (console, webhook, Slack, PagerDuty, email); built by a notifier backend. */

@@ -13,7 +13,8 @@
 import { z } from 'zod'
 import type { SourceView } from './manager.js'
 import type { AwaitingTask, MonitorReport, SyncFailure, TaskChange } from './monitor.js'
-import type { MigrationStatus, TaskUpdate } from './ports.js'
+import type { NotificationPruneResult, NotificationRetryResult } from './notification-admin.js'
+import type { MigrationStatus, NotificationRecord, TaskUpdate } from './ports.js'
 import type { RateLimitPause } from './rate-limit.js'
 import {
   type AutomationMode,
@@ -401,6 +402,50 @@ export function toJsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'output
   }) as Record<string, unknown>
 }
 
+// -- notifications ----------------------------------------------------------
+
+export const notificationSchema = z
+  .strictObject({
+    id: z.string().describe('The outbox entry; stable across retries (receivers drop duplicates by it).'),
+    taskId: z.string(),
+    eventType: z
+      .string()
+      .describe('As routing names it: awaiting_plan_approval, completed_with_pr, failed, or an event type.'),
+    notifier: z.string().describe('The route id: its name, or backend-<hash of its settings>.'),
+    state: z.enum(['pending', 'delivered', 'failed']),
+    title: z.string(),
+    attempts: count.describe('Failed attempts so far.'),
+    lastError: z.string().nullable(),
+    nextAttemptAt: timestamp.nullable(),
+    deliveredAt: timestamp.nullable(),
+    failedAt: timestamp.nullable().describe('When delivery was given up.'),
+    createdAt: timestamp,
+  })
+  .meta({ id: 'Notification', description: 'One notification in the outbox.' })
+
+export const notificationPageSchema = pageOf(notificationSchema, 'NotificationPage', 'notifications')
+
+export const notificationRetrySchema = z
+  .strictObject({
+    items: z.array(notificationSchema).describe('The notifications retried, as they stand after the attempt.'),
+    delivered: count,
+    pending: count.describe('Failed again; retried later with backoff.'),
+    failed: count.describe('Refused for good again.'),
+    skipped: z
+      .array(notificationSchema)
+      .describe('With --failed: left alone because no configured route has their id.'),
+  })
+  .meta({ id: 'NotificationRetry', description: 'What a retry did.' })
+
+export const notificationPruneSchema = z
+  .strictObject({
+    delivered: count,
+    failed: count,
+    deliveredBefore: timestamp,
+    failedBefore: timestamp,
+  })
+  .meta({ id: 'NotificationPrune', description: 'What a prune deleted.' })
+
 // -- drift checks -----------------------------------------------------------
 
 /** True when A and B are assignable to each other. */
@@ -434,4 +479,7 @@ export type RepresentationChecks = [
   Expect<SameShape<z.output<typeof monitorReportSchema>, MonitorReport>>,
   Expect<SameShape<z.output<typeof sourceSchema>, SourceView>>,
   Expect<SameShape<z.output<typeof migrationStatusSchema>, MigrationStatus & { storage: string }>>,
+  Expect<SameShape<z.output<typeof notificationSchema>, NotificationRecord>>,
+  Expect<SameShape<z.output<typeof notificationRetrySchema>, NotificationRetryResult>>,
+  Expect<SameShape<z.output<typeof notificationPruneSchema>, NotificationPruneResult>>,
 ]

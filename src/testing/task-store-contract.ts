@@ -880,6 +880,177 @@ export function describeTaskStoreContract(
         )
         assert.deepEqual(await store.claimNotifications(10, minuteOf(10)), [])
       })
+
+      /** Three entries of `first` and one of `second`, each in its own write: delivered, given up, retrying, untouched. */
+      const outboxOfFour = async (store: TaskStore) => {
+        const first = buildTask()
+        const second = buildTask()
+        await store.createTask(first, [{ type: 'created', data: {}, at: minuteOf(0) }], {
+          notifications: [notification(first, 'webhook', 'awaiting_plan_approval', 0)],
+        })
+        await store.logEvent(
+          first.id,
+          { type: 'failed', data: {}, at: minuteOf(1) },
+          { notifications: [notification(first, 'slack-team', 'failed', 1)] },
+        )
+        await store.logEvent(
+          first.id,
+          { type: 'progress', data: {}, at: minuteOf(2) },
+          { notifications: [notification(first, 'webhook', 'progress', 2)] },
+        )
+        await store.createTask(second, [{ type: 'created', data: {}, at: minuteOf(3) }], {
+          notifications: [notification(second, 'webhook', 'completed_with_pr', 3)],
+        })
+        const claimed = await store.claimNotifications(3, minuteOf(5))
+        const [delivered, failed, retrying] = claimed.map((entry) => entry.id)
+        assert.ok(delivered !== undefined && failed !== undefined && retrying !== undefined)
+        await store.markNotificationDelivered(delivered, minuteOf(6))
+        await store.markNotificationFailed(failed, 'HTTP 404 from the target', null)
+        await store.markNotificationFailed(retrying, 'HTTP 503', minuteOf(20))
+        const [untouched] = (await store.listNotifications({ taskId: second.id })).items.map((record) => record.id)
+        assert.ok(untouched !== undefined)
+        return { first, second, ids: { delivered, failed, retrying, untouched } }
+      }
+
+      storeTest('lists notifications newest first with their state, filtered and page by page', async (store) => {
+        const { first, second, ids } = await outboxOfFour(store)
+        const all = await store.listNotifications()
+        assert.deepEqual(
+          all.items.map((record) => [record.id, record.state]),
+          [
+            [ids.untouched, 'pending'],
+            [ids.retrying, 'pending'],
+            [ids.failed, 'failed'],
+            [ids.delivered, 'delivered'],
+          ],
+        )
+        assert.equal(all.nextCursor, null)
+        const [untouched, retrying, failed, delivered] = all.items
+        assert.deepEqual(
+          { ...delivered, createdAt: undefined },
+          {
+            id: ids.delivered,
+            taskId: first.id,
+            eventType: 'awaiting_plan_approval',
+            notifier: 'webhook',
+            state: 'delivered',
+            title: `awaiting_plan_approval: ${first.title}`,
+            attempts: 0,
+            lastError: null,
+            nextAttemptAt: null,
+            deliveredAt: minuteOf(6),
+            failedAt: null,
+            createdAt: undefined,
+          },
+        )
+        assert.ok(!Number.isNaN(Date.parse(delivered?.createdAt ?? '')), 'createdAt is an instant')
+        assert.equal(failed?.notifier, 'slack-team')
+        assert.equal(failed?.attempts, 1)
+        assert.equal(failed?.lastError, 'HTTP 404 from the target')
+        assert.equal(failed?.nextAttemptAt, null)
+        assert.ok(!Number.isNaN(Date.parse(failed?.failedAt ?? '')), 'failedAt is an instant')
+        assert.deepEqual(
+          [retrying?.attempts, retrying?.lastError, retrying?.nextAttemptAt, retrying?.failedAt],
+          [1, 'HTTP 503', minuteOf(20), null],
+        )
+        assert.deepEqual(
+          [untouched?.taskId, untouched?.attempts, untouched?.nextAttemptAt],
+          [second.id, 0, minuteOf(3)],
+        )
+
+        const ofStates = await store.listNotifications({ states: ['failed', 'delivered'] })
+        assert.deepEqual(
+          ofStates.items.map((record) => record.id),
+          [ids.failed, ids.delivered],
+        )
+        const ofFirst = await store.listNotifications({ taskId: first.id, states: ['pending'] })
+        assert.deepEqual(
+          ofFirst.items.map((record) => record.id),
+          [ids.retrying],
+        )
+        const chosen = await store.listNotifications({ ids: [ids.delivered, ids.untouched, 'no-such-id'] })
+        assert.deepEqual(
+          chosen.items.map((record) => record.id),
+          [ids.untouched, ids.delivered],
+        )
+
+        const page1 = await store.listNotifications({ limit: 3 })
+        assert.equal(page1.items.length, 3)
+        assert.ok(page1.nextCursor)
+        const page2 = await store.listNotifications({ limit: 3, cursor: page1.nextCursor })
+        assert.deepEqual(
+          page2.items.map((record) => record.id),
+          [ids.delivered],
+        )
+        assert.equal(page2.nextCursor, null)
+        await assert.rejects(store.listNotifications({ cursor: 'not a cursor!' }), refusedAs(ValidationError))
+      })
+
+      storeTest(
+        'retries failed and pending notifications at once with no attempts, never a delivered one',
+        async (store) => {
+          const { ids } = await outboxOfFour(store)
+          const changed = await store.requeueNotifications(
+            [ids.failed, ids.retrying, ids.delivered, 'no-such-id'],
+            minuteOf(8),
+          )
+          assert.equal(changed, 2)
+          const after = new Map((await store.listNotifications()).items.map((record) => [record.id, record]))
+          for (const id of [ids.failed, ids.retrying]) {
+            const record = after.get(id)
+            assert.deepEqual(
+              [record?.state, record?.attempts, record?.lastError, record?.failedAt, record?.nextAttemptAt],
+              ['pending', 0, null, null, minuteOf(8)],
+            )
+          }
+          assert.equal(after.get(ids.delivered)?.state, 'delivered')
+          assert.deepEqual(
+            (await store.claimNotifications(10, minuteOf(8))).map((entry) => [entry.id, entry.attempts]).sort(),
+            [
+              [ids.untouched, 0],
+              [ids.failed, 0],
+              [ids.retrying, 0],
+            ].sort(),
+            'requeued entries are due at once, the delivered one is not',
+          )
+        },
+      )
+
+      storeTest(
+        'prunes old delivered and given-up notifications, a bounded batch at a time, never pending ones',
+        async (store) => {
+          const task = buildTask()
+          await store.createTask(task, [{ type: 'created', data: {}, at: minuteOf(0) }], {
+            notifications: [0, 1, 2, 3, 4].map((minute) => notification(task, 'webhook', 'failed', minute)),
+          })
+          const [old1, old2, recent, failed, pending] = (await store.claimNotifications(10, minuteOf(5))).map(
+            (entry) => entry.id,
+          )
+          assert.ok(old1 && old2 && recent && failed && pending)
+          await store.markNotificationDelivered(old1, minuteOf(10))
+          await store.markNotificationDelivered(old2, minuteOf(11))
+          await store.markNotificationDelivered(recent, minuteOf(100))
+          await store.markNotificationFailed(failed, 'HTTP 410', null)
+          await store.markNotificationFailed(pending, 'HTTP 500', minuteOf(6))
+          const hourAgo = new Date(Date.now() - 3_600_000).toISOString()
+          const future = new Date(Date.UTC(2100, 0, 1)).toISOString()
+          const remaining = async () => (await store.listNotifications()).items.map((record) => record.id).sort()
+
+          const keepFailed = { deliveredBefore: minuteOf(50), failedBefore: hourAgo }
+          assert.deepEqual(await store.pruneNotifications({ ...keepFailed, limit: 1 }), { delivered: 1, failed: 0 })
+          assert.deepEqual(await store.pruneNotifications({ ...keepFailed, limit: 5 }), { delivered: 1, failed: 0 })
+          assert.deepEqual(await store.pruneNotifications({ ...keepFailed, limit: 5 }), { delivered: 0, failed: 0 })
+          assert.deepEqual(await remaining(), [recent, failed, pending].sort())
+
+          const everything = { deliveredBefore: future, failedBefore: future, limit: 5 }
+          assert.deepEqual(await store.pruneNotifications(everything), { delivered: 1, failed: 1 })
+          assert.deepEqual(await remaining(), [pending], 'a pending notification is never pruned, however old')
+          assert.deepEqual(
+            (await store.claimNotifications(10, minuteOf(6))).map((entry) => entry.id),
+            [pending],
+          )
+        },
+      )
     })
 
     describe('getRelations', () => {

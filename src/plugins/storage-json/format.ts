@@ -22,7 +22,7 @@
  * ```
  *
  * (`simSessions`, `creationIntents` and `notificationOutbox` only when they
- * hold something; a delivered notification leaves the outbox; files
+ * hold something; delivered and given-up notifications stay until pruned; files
  * without them, or without `syncCursor`, are read as having none.)
  *
  * and reads, besides, the older bare shape `{ "<id>": { …task… } }` (no
@@ -89,7 +89,7 @@ export interface JsonStoreContents {
   simSessions: SimSessionRecord[]
   /** Creations under idempotency keys, in the order of the file. */
   creationIntents: CreationIntent[]
-  /** Notifications not yet delivered, oldest first. */
+  /** Notifications pending, delivered or given up (until pruned), oldest first. */
   notificationOutbox: OutboxRecord[]
 }
 

@@ -24,6 +24,9 @@ import type {
   NewChatMessage,
   NewNotification,
   NewTaskEvent,
+  NotificationPruneOptions,
+  NotificationQuery,
+  NotificationRecord,
   OutboxEntry,
   SimSessionRecord,
   SimStateStore,
@@ -665,10 +668,11 @@ export class JsonTaskStore implements TaskStore {
     })
   }
 
-  async markNotificationDelivered(id: string, _at: string): Promise<void> {
+  async markNotificationDelivered(id: string, at: string): Promise<void> {
     await this.file.write('mark a notification delivered', (state) => {
-      // The file keeps what is still to do, not a log of what was sent.
-      state.notificationOutbox = state.notificationOutbox.filter((entry) => entry.id !== id)
+      // Kept, like in SQL, so that `jjm notifications list` shows what was sent; pruned after the retention.
+      const entry = state.notificationOutbox.find((candidate) => candidate.id === id)
+      if (entry !== undefined) entry.deliveredAt = normaliseInstant(at, 'at')
     })
   }
 
@@ -681,6 +685,63 @@ export class JsonTaskStore implements TaskStore {
       entry.lastError = error.slice(0, 2000)
       if (nextAttemptAt === null) entry.failedAt = failedAt
       else entry.nextAttemptAt = normaliseInstant(nextAttemptAt, 'nextAttemptAt')
+    })
+  }
+
+  async listNotifications(query: NotificationQuery = {}): Promise<Page<NotificationRecord>> {
+    const limit = pageSize(query.limit)
+    const after = decodeCursor(query.cursor)
+    const states = query.states !== undefined && query.states.length > 0 ? new Set(query.states) : undefined
+    const ids = query.ids === undefined ? undefined : new Set(query.ids)
+    return this.file.read('list notifications', (state) => {
+      const ordered = state.notificationOutbox
+        .map(toNotificationRecord)
+        .filter(
+          (record) =>
+            (states === undefined || states.has(record.state)) &&
+            (query.taskId === undefined || record.taskId === query.taskId) &&
+            (ids === undefined || ids.has(record.id)),
+        )
+        .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || compareStrings(b.id, a.id))
+      return paginate(ordered, after, limit, (record) => record.createdAt, 'desc')
+    })
+  }
+
+  async requeueNotifications(ids: string[], now: string): Promise<number> {
+    const due = normaliseInstant(now, 'now')
+    const wanted = new Set(ids)
+    return this.file.write('retry notifications', (state) => {
+      let changed = 0
+      for (const entry of state.notificationOutbox) {
+        if (!wanted.has(entry.id) || entry.deliveredAt !== null) continue
+        Object.assign(entry, { attempts: 0, failedAt: null, lastError: null, nextAttemptAt: due })
+        changed += 1
+      }
+      return changed
+    })
+  }
+
+  async pruneNotifications(options: NotificationPruneOptions): Promise<{ delivered: number; failed: number }> {
+    const deliveredBefore = Date.parse(options.deliveredBefore)
+    const failedBefore = Date.parse(options.failedBefore)
+    const limit = Math.max(1, options.limit)
+    const expired = (entry: OutboxRecord): 'delivered' | 'failed' | undefined => {
+      if (entry.deliveredAt !== null) return Date.parse(entry.deliveredAt) < deliveredBefore ? 'delivered' : undefined
+      if (entry.failedAt !== null) return Date.parse(entry.failedAt) < failedBefore ? 'failed' : undefined
+      return undefined
+    }
+    const counted = { delivered: 0, failed: 0 }
+    // Reading first spares a rewrite of the whole file when there is nothing to prune (most monitor passes).
+    const any = await this.file.read('prune notifications', (state) => state.notificationOutbox.some(expired))
+    if (!any) return counted
+    return this.file.write('prune notifications', (state) => {
+      state.notificationOutbox = state.notificationOutbox.filter((entry) => {
+        const kind = expired(entry)
+        if (kind === undefined || counted[kind] >= limit) return true
+        counted[kind] += 1
+        return false
+      })
+      return counted
     })
   }
 
@@ -843,6 +904,24 @@ function paginate<T extends { id: string }>(
   const last = items.at(-1)
   const nextCursor = rest.length > limit && last !== undefined ? encodeCursor(timeOf(last), last.id) : null
   return { items: structuredClone(items), nextCursor }
+}
+
+function toNotificationRecord(entry: OutboxRecord): NotificationRecord {
+  const state = entry.deliveredAt !== null ? 'delivered' : entry.failedAt !== null ? 'failed' : 'pending'
+  return {
+    id: entry.id,
+    taskId: entry.taskId,
+    eventType: entry.eventType,
+    notifier: entry.notifier,
+    state,
+    title: typeof entry.payload.title === 'string' ? entry.payload.title : '',
+    attempts: entry.attempts,
+    lastError: entry.lastError,
+    nextAttemptAt: state === 'pending' ? entry.nextAttemptAt : null,
+    deliveredAt: entry.deliveredAt,
+    failedAt: entry.failedAt,
+    createdAt: entry.createdAt,
+  }
 }
 
 /** Code-unit order, as SQL's binary collation sorts ids and paths. */

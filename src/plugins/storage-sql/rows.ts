@@ -6,6 +6,7 @@ import type {
   NewNotification,
   NewTaskEvent,
   NotificationPayload,
+  NotificationRecord,
   OutboxEntry,
   SimSessionRecord,
   SyncCursor,
@@ -122,6 +123,26 @@ export function toOutboxEntry(row: NotificationOutboxRow): OutboxEntry {
     eventType: row.eventType,
     payload: row.payload as unknown as NotificationPayload,
     attempts: row.attempts,
+  }
+}
+
+/** An outbox row as `jjm notifications list` shows it; the state follows from which instant is set. */
+export function toNotificationRecord(row: NotificationOutboxRow): NotificationRecord {
+  const state = row.deliveredAt !== null ? 'delivered' : row.failedAt !== null ? 'failed' : 'pending'
+  const title = (row.payload as { title?: unknown }).title
+  return {
+    id: row.id,
+    taskId: row.taskId,
+    eventType: row.eventType,
+    notifier: row.notifier,
+    state,
+    title: typeof title === 'string' ? title : '',
+    attempts: row.attempts,
+    lastError: row.lastError,
+    nextAttemptAt: state === 'pending' ? toIso(row.nextAttemptAt) : null,
+    deliveredAt: row.deliveredAt === null ? null : toIso(row.deliveredAt),
+    failedAt: row.failedAt === null ? null : toIso(row.failedAt),
+    createdAt: toIso(row.createdAt),
   }
 }
 

@@ -26,6 +26,10 @@ import type {
   NewChatMessage,
   NewNotification,
   NewTaskEvent,
+  NotificationPruneOptions,
+  NotificationQuery,
+  NotificationRecord,
+  NotificationState,
   OutboxEntry,
   SchemaManager,
   SimSessionRecord,
@@ -37,7 +41,14 @@ import type {
 } from '../../core/ports.js'
 import { silentLogger } from '../../core/ports.js'
 import type { ChatMessage, Page, SourceFile, Task, TaskEvent, TaskFilter } from '../../core/task.js'
-import type { ChatMessageRow, CreationIntentRow, SimSessionRow, TaskEventRow, TaskRow } from './entities.js'
+import type {
+  ChatMessageRow,
+  CreationIntentRow,
+  NotificationOutboxRow,
+  SimSessionRow,
+  TaskEventRow,
+  TaskRow,
+} from './entities.js'
 import { applyMigrationPolicy, MigrationManager, type MigrationPolicy, type OrmMigrator } from './migration-manager.js'
 import {
   nextId,
@@ -47,6 +58,7 @@ import {
   toDate,
   toEvent,
   toEventRow,
+  toNotificationRecord,
   toOutboxEntry,
   toOutboxRow,
   toSimSession,
@@ -821,6 +833,76 @@ class SqlTaskStore implements TaskStore {
         )
       }),
     )
+  }
+
+  async listNotifications(query: NotificationQuery = {}): Promise<Page<NotificationRecord>> {
+    const limit = pageSize(query.limit)
+    const after = decodeCursor(query.cursor)
+    const conditions: FilterQuery<NotificationOutboxRow>[] = []
+    const states = new Set(query.states ?? [])
+    if (states.size > 0 && states.size < 3) {
+      const byState: Record<NotificationState, FilterQuery<NotificationOutboxRow>> = {
+        pending: { deliveredAt: null, failedAt: null },
+        delivered: { deliveredAt: { $ne: null } },
+        failed: { deliveredAt: null, failedAt: { $ne: null } },
+      }
+      conditions.push({ $or: [...states].map((state) => byState[state]) })
+    }
+    if (query.taskId !== undefined) conditions.push({ taskId: query.taskId })
+    if (query.ids !== undefined) conditions.push({ id: { $in: query.ids } })
+    if (after !== undefined) conditions.push(afterCursor('createdAt', after, 'desc'))
+    const rows = await guarded('list notifications', this.at, () =>
+      this.em.fork().find(this.entities.NotificationOutboxSchema, conditions.length === 0 ? {} : { $and: conditions }, {
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        limit: limit + 1,
+        disableIdentityMap: true,
+      }),
+    )
+    const items = rows.slice(0, limit).map(toNotificationRecord)
+    const last = items[items.length - 1]
+    const nextCursor = rows.length > limit && last !== undefined ? encodeCursor(last.createdAt, last.id) : null
+    return { items, nextCursor }
+  }
+
+  async requeueNotifications(ids: string[], now: string): Promise<number> {
+    let changed = 0
+    for (const batch of chunks(ids, idsPerQuery)) {
+      changed += await guarded('retry notifications', this.at, () =>
+        this.em
+          .fork()
+          .nativeUpdate(
+            this.entities.NotificationOutboxSchema,
+            { id: { $in: batch }, deliveredAt: null },
+            { attempts: 0, failedAt: null, lastError: null, nextAttemptAt: new Date(now) },
+          ),
+      )
+    }
+    return changed
+  }
+
+  async pruneNotifications(options: NotificationPruneOptions): Promise<{ delivered: number; failed: number }> {
+    const { NotificationOutboxSchema } = this.entities
+    const limit = Math.max(1, options.limit)
+    // Select the ids first (by the indexed instant, bounded), then delete them: SQLite has no DELETE … LIMIT.
+    const prune = (operation: string, where: FilterQuery<NotificationOutboxRow>) =>
+      guarded(operation, this.at, async () => {
+        const em = this.em.fork()
+        const rows = await em.find(NotificationOutboxSchema, where, {
+          fields: ['id'],
+          limit,
+          disableIdentityMap: true,
+        })
+        if (rows.length === 0) return 0
+        return em.nativeDelete(NotificationOutboxSchema, { id: { $in: rows.map((row) => row.id) } })
+      })
+    const delivered = await prune('prune delivered notifications', {
+      deliveredAt: { $lt: new Date(options.deliveredBefore) },
+    })
+    const failed = await prune('prune failed notifications', {
+      deliveredAt: null,
+      failedAt: { $lt: new Date(options.failedBefore) },
+    })
+    return { delivered, failed }
   }
 
   close(): Promise<void> {

@@ -18,6 +18,7 @@ const apiKeysMigration = 'Migration20261125180000_api_keys'
 const syncMigration = 'Migration20261125200000_sync_and_intents'
 const outboxMigration = 'Migration20261125210000_notification_outbox'
 const leaseMigration = 'Migration20261126010000_intent_lease'
+const retentionMigration = 'Migration20261126090000_notification_outbox_retention'
 const allMigrations = [
   initialMigration,
   softDeleteMigration,
@@ -25,6 +26,7 @@ const allMigrations = [
   syncMigration,
   outboxMigration,
   leaseMigration,
+  retentionMigration,
 ]
 
 interface Database {
@@ -176,8 +178,11 @@ describe('openSqlStore on PostgreSQL', () => {
             'task',
             'task_event',
           ])
-          assert.deepEqual(await storage.schema.down(), [leaseMigration])
-          assert.deepEqual(await storage.schema.down(), [outboxMigration])
+          assert.deepEqual(await storage.schema.down({ to: outboxMigration }), [
+            retentionMigration,
+            leaseMigration,
+            outboxMigration,
+          ])
           assert.deepEqual(await storage.schema.down(), [syncMigration])
           assert.deepEqual(await tablesOf(url), [
             'api_key',
@@ -188,7 +193,12 @@ describe('openSqlStore on PostgreSQL', () => {
             'task_event',
           ])
           assert.deepEqual(await storage.store.getTask(task.id), task)
-          assert.deepEqual(await storage.schema.up(), [syncMigration, outboxMigration, leaseMigration])
+          assert.deepEqual(await storage.schema.up(), [
+            syncMigration,
+            outboxMigration,
+            leaseMigration,
+            retentionMigration,
+          ])
           assert.ok((await tablesOf(url)).includes('notification_outbox'))
           assert.equal(await storage.store.getSyncCursor(task.id), undefined, 'down dropped the cursors')
           assert.equal(
@@ -200,8 +210,11 @@ describe('openSqlStore on PostgreSQL', () => {
             ).created,
             true,
           )
-          assert.deepEqual(await storage.schema.down(), [leaseMigration])
-          assert.deepEqual(await storage.schema.down(), [outboxMigration])
+          assert.deepEqual(await storage.schema.down({ to: outboxMigration }), [
+            retentionMigration,
+            leaseMigration,
+            outboxMigration,
+          ])
           assert.deepEqual(await storage.schema.down(), [syncMigration])
           assert.deepEqual(await storage.schema.down(), [apiKeysMigration])
           assert.deepEqual(await tablesOf(url), ['chat_message', 'sim_session', 'source_file', 'task', 'task_event'])
@@ -209,7 +222,14 @@ describe('openSqlStore on PostgreSQL', () => {
           assert.deepEqual(await storage.schema.down(), [softDeleteMigration])
           assert.deepEqual(await storage.schema.status(), {
             executed: [initialMigration],
-            pending: [softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration, leaseMigration],
+            pending: [
+              softDeleteMigration,
+              apiKeysMigration,
+              syncMigration,
+              outboxMigration,
+              leaseMigration,
+              retentionMigration,
+            ],
           })
           assert.deepEqual(await storage.schema.up(), [
             softDeleteMigration,
@@ -217,6 +237,7 @@ describe('openSqlStore on PostgreSQL', () => {
             syncMigration,
             outboxMigration,
             leaseMigration,
+            retentionMigration,
           ])
           assert.ok((await tablesOf(url)).includes('api_key'))
         })
@@ -229,6 +250,7 @@ describe('openSqlStore on PostgreSQL', () => {
           )
           await assert.rejects(storage.schema.down({ to: 'Migration_nope' }), ValidationError)
           assert.deepEqual(await storage.schema.down({ to: initialMigration }), [
+            retentionMigration,
             leaseMigration,
             outboxMigration,
             syncMigration,

@@ -26,6 +26,7 @@ const apiKeysMigration = 'Migration20261125180000_api_keys'
 const syncMigration = 'Migration20261125200000_sync_and_intents'
 const outboxMigration = 'Migration20261125210000_notification_outbox'
 const leaseMigration = 'Migration20261126010000_intent_lease'
+const retentionMigration = 'Migration20261126090000_notification_outbox_retention'
 const allMigrations = [
   initialMigration,
   softDeleteMigration,
@@ -33,6 +34,7 @@ const allMigrations = [
   syncMigration,
   outboxMigration,
   leaseMigration,
+  retentionMigration,
 ]
 const tempDirs: string[] = []
 
@@ -247,6 +249,7 @@ describe('openSqlStore on SQLite', () => {
           syncMigration,
           outboxMigration,
           leaseMigration,
+          retentionMigration,
         ])
         assert.deepEqual((await storage.store.listTasks({})).items, [])
       } finally {
@@ -270,6 +273,7 @@ describe('openSqlStore on SQLite', () => {
           syncMigration,
           outboxMigration,
           leaseMigration,
+          retentionMigration,
         ])
         return true
       })
@@ -282,6 +286,7 @@ describe('openSqlStore on SQLite', () => {
           syncMigration,
           outboxMigration,
           leaseMigration,
+          retentionMigration,
         ])
       } finally {
         await after.close()
@@ -332,23 +337,33 @@ describe('openSqlStore on SQLite', () => {
           holder: 'test',
           expiresAt: task.createdAt,
         })
-        assert.deepEqual(await first.schema.down(), [leaseMigration])
-        assert.deepEqual(await first.schema.down(), [outboxMigration])
+        assert.deepEqual(await first.schema.down({ to: outboxMigration }), [
+          retentionMigration,
+          leaseMigration,
+          outboxMigration,
+        ])
         assert.deepEqual(await first.schema.down(), [syncMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration, softDeleteMigration, apiKeysMigration],
-          pending: [syncMigration, outboxMigration, leaseMigration],
+          pending: [syncMigration, outboxMigration, leaseMigration, retentionMigration],
         })
         assert.deepEqual(await first.store.getTask(task.id), task)
         assert.deepEqual(await first.schema.down(), [apiKeysMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration, softDeleteMigration],
-          pending: [apiKeysMigration, syncMigration, outboxMigration, leaseMigration],
+          pending: [apiKeysMigration, syncMigration, outboxMigration, leaseMigration, retentionMigration],
         })
         assert.deepEqual(await first.schema.down(), [softDeleteMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration],
-          pending: [softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration, leaseMigration],
+          pending: [
+            softDeleteMigration,
+            apiKeysMigration,
+            syncMigration,
+            outboxMigration,
+            leaseMigration,
+            retentionMigration,
+          ],
         })
         assert.deepEqual(await first.schema.up(), [
           softDeleteMigration,
@@ -356,6 +371,7 @@ describe('openSqlStore on SQLite', () => {
           syncMigration,
           outboxMigration,
           leaseMigration,
+          retentionMigration,
         ])
       } finally {
         await first.close()
@@ -406,6 +422,7 @@ describe('openSqlStore on SQLite', () => {
           'task_event',
         ])
         assert.deepEqual(await storage.schema.down({ to: apiKeysMigration }), [
+          retentionMigration,
           leaseMigration,
           outboxMigration,
           syncMigration,
@@ -413,7 +430,13 @@ describe('openSqlStore on SQLite', () => {
         ])
         assert.deepEqual(await tablesOf(path), ['chat_message', 'sim_session', 'source_file', 'task', 'task_event'])
         assert.deepEqual(await storage.store.getTask(task.id), task)
-        assert.deepEqual(await storage.schema.up(), [apiKeysMigration, syncMigration, outboxMigration, leaseMigration])
+        assert.deepEqual(await storage.schema.up(), [
+          apiKeysMigration,
+          syncMigration,
+          outboxMigration,
+          leaseMigration,
+          retentionMigration,
+        ])
         assert.ok((await tablesOf(path)).includes('api_key'))
         assert.ok((await tablesOf(path)).includes('creation_intent'))
         assert.deepEqual(await storage.store.getTask(task.id), task)
@@ -462,6 +485,7 @@ describe('openSqlStore on SQLite', () => {
       try {
         await assert.rejects(storage.schema.down({ to: 'Migration_nope' }), ValidationError)
         assert.deepEqual(await storage.schema.down({ to: initialMigration }), [
+          retentionMigration,
           leaseMigration,
           outboxMigration,
           syncMigration,
