@@ -73,6 +73,17 @@ export interface MonitorReport {
   rateLimited?: RateLimitPause | null
 }
 
+/** One pass: its report, and the tasks it looked at as they stood after it (for a live view). */
+export interface MonitorPass {
+  report: MonitorReport
+  /**
+   * Every task that was active when the pass began, in the pass's order, as
+   * stored after it: a task that finished during the pass is here with its
+   * final state, and gone from the next pass.
+   */
+  tasks: Task[]
+}
+
 /**
  * The sync engine: one pass reads every due active task's session from
  * Jules and, when the session moved, its new activities; it records what
@@ -102,6 +113,11 @@ export class Monitor {
   }
 
   async syncOnce(options: SyncOptions = {}): Promise<MonitorReport> {
+    return (await this.pass(options)).report
+  }
+
+  /** {@link syncOnce}, with the tasks it looked at. */
+  async pass(options: SyncOptions = {}): Promise<MonitorPass> {
     const { store, clock } = this.deps
     const startedAt = new Date(clock.now()).toISOString()
     const tasks = await store.listActiveTasks()
@@ -114,6 +130,7 @@ export class Monitor {
     const changes: TaskChange[] = []
     const awaiting: AwaitingTask[] = []
     const errors: SyncFailure[] = []
+    const after = new Map<string, Task>()
     this.passPause = null
 
     const noteAwaiting = (task: Task) => {
@@ -132,6 +149,7 @@ export class Monitor {
           try {
             const { updated, change } = await this.syncTask(task)
             this.schedule.polled(updated, clock.now())
+            after.set(updated.id, updated)
             if (change) changes.push(change)
             noteAwaiting(updated)
           } catch (error) {
@@ -146,7 +164,7 @@ export class Monitor {
     const order = new Map(tasks.map((task, index) => [task.id, index]))
     const byTask = (a: { taskId: string }, b: { taskId: string }) =>
       (order.get(a.taskId) ?? 0) - (order.get(b.taskId) ?? 0)
-    return {
+    const report: MonitorReport = {
       startedAt,
       finishedAt: new Date(clock.now()).toISOString(),
       checked: tasks.length,
@@ -156,6 +174,7 @@ export class Monitor {
       polled: due.size,
       rateLimited: this.passPause ?? this.throttle.currentPause(),
     }
+    return { report, tasks: tasks.map((task) => after.get(task.id) ?? task) }
   }
 
   /**
