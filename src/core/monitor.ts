@@ -1,14 +1,20 @@
 import pLimit from 'p-limit'
-import { advanceCursor, type ChangedFile, digestActivities, listNewActivities } from './activity-sync.js'
+import {
+  advanceCursor,
+  bindSentMessages,
+  type ChangedFile,
+  digestActivities,
+  listNewActivities,
+} from './activity-sync.js'
 import { ExitCode, isJjmError, RateLimitedError } from './errors.js'
 import type { Activity, JulesClient, Session } from './jules/client.js'
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
 import { publishUpdate } from './manager.js'
 import type { NotificationCenter } from './notifications.js'
 import { PollSchedule } from './poll-schedule.js'
-import type { Clock, EventBus, Logger, NewTaskEvent, SyncCursor, TaskStore } from './ports.js'
+import type { Clock, EventBus, Logger, MessageBinding, NewTaskEvent, SyncCursor, TaskStore } from './ports.js'
 import { JulesThrottle, type RateLimitPause, type Sleep } from './rate-limit.js'
-import { awaitingPerson, isTerminal, type Task, type TaskState } from './task.js'
+import { awaitingPerson, type ChatMessage, isTerminal, type Task, type TaskState } from './task.js'
 
 export interface MonitorDeps {
   jules: JulesClient
@@ -194,6 +200,7 @@ export class Monitor {
       cursor === undefined || cursor.sessionUpdateTime !== (session.updateTime ?? null) || state !== task.state
     let nextCursor: SyncCursor = cursor ?? { sessionUpdateTime: null, lastActivityTime: null, lastActivityNames: [] }
     let chatMessages: Parameters<TaskStore['addChatMessages']>[1] = []
+    let boundMessages: MessageBinding[] = []
     let sourceFiles: ChangedFile[] | undefined
     let failureReason: string | null = null
 
@@ -205,6 +212,12 @@ export class Monitor {
       const digest = digestActivities(fresh.activities)
       events.push(...digest.events)
       chatMessages = digest.chatMessages
+      if (chatMessages.some((message) => message.role === 'user')) {
+        // Messages sent through jjm are recorded already: bind them to their activities instead of adding copies.
+        const bound = bindSentMessages(chatMessages, await this.chatMessagesOf(task.id))
+        chatMessages = bound.chatMessages
+        boundMessages = bound.boundMessages
+      }
       failureReason = digest.failureReason
       if (digest.changedFiles.length > 0) sourceFiles = await this.mergeFiles(task.id, digest.changedFiles)
       nextCursor = advanceCursor(
@@ -244,6 +257,7 @@ export class Monitor {
     await store.updateTask(updated, events, {
       cursor: nextCursor,
       ...(chatMessages.length > 0 ? { chatMessages } : {}),
+      ...(boundMessages.length > 0 ? { boundMessages } : {}),
       ...(sourceFiles === undefined ? {} : { sourceFiles }),
     })
     if (events.length === 0) return { updated, change: undefined }
@@ -284,6 +298,18 @@ export class Monitor {
       }
       throw error
     }
+  }
+
+  /** Every chat message of the task, oldest first. */
+  private async chatMessagesOf(taskId: string): Promise<ChatMessage[]> {
+    const messages: ChatMessage[] = []
+    let cursor: string | undefined
+    do {
+      const page = await this.deps.store.listChatMessages(taskId, { limit: 200, ...(cursor ? { cursor } : {}) })
+      messages.push(...page.items)
+      cursor = page.nextCursor || undefined
+    } while (cursor)
+    return messages
   }
 
   /** The task's changed files with a new change set's laid over them: later change sets may cover only part of the work. */

@@ -159,7 +159,10 @@ export interface ChatMessage {
   taskId: string
   role: 'user' | 'agent'
   text: string
-  /** The Jules activity it came from; a sync that repeats records it once. */
+  /**
+   * The Jules activity it came from; a sync that repeats records it once.
+   * Null for a message sent through jjm until the sync binds it to the activity Jules made of it.
+   */
   activityId: string | null
   /** RFC 3339 */
   at: string
