@@ -88,7 +88,7 @@ describe('jjm monitor --watch end to end, against the HTTP simulator', { timeout
     // `timeout` interrupts the watch as Ctrl-C would, after a few passes.
     const command = [
       'stty cols 120 rows 40;',
-      `timeout --preserve-status -s INT 4 '${process.execPath}' '${runJs}' monitor --watch --interval 1`,
+      `timeout --preserve-status -s INT 6 '${process.execPath}' '${runJs}' monitor --watch --interval 1`,
     ].join(' ')
     const run = await new Promise<{ code: number; stdout: string }>((resolve) => {
       execFile(
