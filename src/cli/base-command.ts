@@ -84,6 +84,13 @@ export abstract class JjmCommand<T extends typeof Command> extends Command {
     return this.configPromise
   }
 
+  /**
+   * Where log lines go instead of stderr, as plain lines: set (before the
+   * core opens) by a command that redraws the terminal, where a line written
+   * beside its frame would break the redraw.
+   */
+  protected logStream: NodeJS.WritableStream | undefined
+
   protected async logger(): Promise<Logger> {
     if (!this.commandLogger) {
       const config = await this.jjmConfig()
@@ -91,6 +98,9 @@ export abstract class JjmCommand<T extends typeof Command> extends Command {
         level: config.log.level,
         format: config.log.format,
         ...(config.log.file ? { file: config.log.file } : {}),
+        ...(this.logStream
+          ? { stream: this.logStream, isTTY: false, format: config.log.format === 'json' ? 'json' : 'pretty' }
+          : {}),
       })
       this.commandLogger = this.rootLogger.child({ command: this.id ?? 'jjm' })
     }

@@ -8,11 +8,16 @@ export interface Column<T> {
   value: (row: T) => string
 }
 
-/** A plain table for people; scripts use --json. */
-export function renderTable<T>(rows: T[], columns: Array<Column<T>>): string {
+/** A plain table for people; scripts use --json. `tight` drops the cell padding, for a terminal's width. */
+export function renderTable<T>(rows: T[], columns: Array<Column<T>>, options: { tight?: boolean } = {}): string {
   const table = new Table({
     head: columns.map((column) => column.header),
-    style: { head: [], border: [], compact: true },
+    style: {
+      head: [],
+      border: [],
+      compact: true,
+      ...(options.tight ? { 'padding-left': 0, 'padding-right': 0 } : {}),
+    },
     chars: {
       top: '',
       'top-mid': '',
@@ -41,12 +46,18 @@ export function renderTable<T>(rows: T[], columns: Array<Column<T>>): string {
 
 /** "3m ago", "2h ago", "5d ago" relative to now. */
 export function age(iso: string | null, now = Date.now()): string {
-  if (!iso) return '-'
-  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000))
-  if (seconds < 60) return `${seconds}s ago`
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ago`
-  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h ago`
-  return `${Math.floor(seconds / 86_400)}d ago`
+  if (!iso || Number.isNaN(Date.parse(iso))) return '-'
+  return `${shortDuration(now - Date.parse(iso))} ago`
+}
+
+/** "45s", "3m", "2h", "5d": the largest whole unit, rounded down; negative spans (clock skew) are 0s. */
+export function shortDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return '-'
+  const seconds = Math.max(0, Math.round(ms / 1000))
+  if (seconds < 60) return `${seconds}s`
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h`
+  return `${Math.floor(seconds / 86_400)}d`
 }
 
 export function truncate(text: string, width: number): string {

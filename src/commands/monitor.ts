@@ -1,8 +1,9 @@
+import { constants } from 'node:os'
 import { Flags } from '@oclif/core'
 import { JjmCommand } from '../cli/base-command.js'
 import type { Core } from '../core/core.js'
 import { ExitCode, ValidationError } from '../core/errors.js'
-import { type MonitorReport, monitorExitCode } from '../core/monitor.js'
+import { type MonitorPass, type MonitorReport, monitorExitCode } from '../core/monitor.js'
 
 export default class Monitor extends JjmCommand<typeof Monitor> {
   static override summary = 'Sync every active task from Jules and record what changed.'
@@ -12,7 +13,9 @@ export default class Monitor extends JjmCommand<typeof Monitor> {
   21  a task waits for a person (plan approval, an answer, a resume)
   22  some tasks could not be synced (the others were)
   23  another monitor run holds the lock on this database: nothing was done
-With --watch, a pass every --interval until interrupted (or until no task is active, with --until-done).`
+With --watch, a pass every --interval until interrupted (or until no task is active, with --until-done).
+On a terminal it shows a table of the active tasks, redrawn after every pass: state, age, what each waits for
+and when it was last synced. Otherwise it prints one line per change.`
 
   static override examples = [
     '<%= config.bin %> monitor --once',
@@ -40,6 +43,14 @@ With --watch, a pass every --interval until interrupted (or until no task is act
       )
     }
     if (this.flags.realtime) return this.followUpdates()
+    // A table redrawn in place for a person at a terminal; lines for a pipe, a log file or --json.
+    const live =
+      this.flags.watch && process.stdout.isTTY === true && !this.jsonEnabled()
+        ? new (await import('../cli/live-monitor.js')).LiveMonitorView(process.stdout, {
+            intervalSeconds: this.flags.interval,
+          })
+        : undefined
+    if (live) this.logStream = live.logStream
     const { monitor, storage, clock } = await this.core()
     // One monitor per database at a time: two overlapping runs would sync the same tasks twice.
     const release = storage.tryLock ? await storage.tryLock('monitor') : async () => {}
@@ -50,13 +61,17 @@ With --watch, a pass every --interval until interrupted (or until no task is act
       return { startedAt: now, finishedAt: now, checked: 0, changes: [], awaitingPerson: [], errors: [] }
     }
     try {
-      return await this.monitorRuns(monitor)
+      return await this.monitorRuns(monitor, live && ((pass) => live.show(pass, clock.now())))
     } finally {
+      live?.done()
       await release()
     }
   }
 
-  private async monitorRuns(monitor: Core['monitor']): Promise<MonitorReport> {
+  private async monitorRuns(
+    monitor: Core['monitor'],
+    show: ((pass: MonitorPass) => void) | undefined,
+  ): Promise<MonitorReport> {
     if (this.flags.once) {
       const report = await monitor.syncOnce({ force: true })
       this.printReport(report)
@@ -64,18 +79,38 @@ With --watch, a pass every --interval until interrupted (or until no task is act
       return report
     }
     let stopped = false
-    const stop = () => {
+    const stop = (signal: NodeJS.Signals) => {
+      // A second Ctrl-C ends at once a pass that hangs (on Jules, say), as the default handler would.
+      if (stopped) process.exit(128 + (constants.signals[signal] ?? 0))
       stopped = true
     }
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
-    let report = await monitor.syncOnce()
-    this.printReport(report)
-    while (!stopped && !(this.flags['until-done'] && report.checked === 0)) {
-      await sleepUnless(this.flags.interval * 1000, () => stopped)
-      if (stopped) break
-      report = await monitor.syncOnce()
-      this.printReport(report)
+    // `on`, not `once`: log-update's cursor restorer re-raises a signal when it finds itself its only listener.
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+    try {
+      return await this.watch(monitor, show, () => stopped)
+    } finally {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+    }
+  }
+
+  private async watch(
+    monitor: Core['monitor'],
+    show: ((pass: MonitorPass) => void) | undefined,
+    stopped: () => boolean,
+  ): Promise<MonitorReport> {
+    const passOnce = async (): Promise<MonitorReport> => {
+      const pass = await monitor.pass()
+      if (show) show(pass)
+      else this.printReport(pass.report)
+      return pass.report
+    }
+    let report = await passOnce()
+    while (!stopped() && !(this.flags['until-done'] && report.checked === 0)) {
+      await sleepUnless(this.flags.interval * 1000, stopped)
+      if (stopped()) break
+      report = await passOnce()
     }
     process.exitCode = report.errors.length > 0 ? monitorExitCode(report) : 0
     return report

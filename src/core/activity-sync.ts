@@ -6,8 +6,8 @@
  */
 import { isJjmError, ValidationError } from './errors.js'
 import type { Activity, ListActivitiesRequest, ListActivitiesResponse } from './jules/client.js'
-import type { NewChatMessage, NewTaskEvent, SyncCursor } from './ports.js'
-import type { SourceFile } from './task.js'
+import type { MessageBinding, NewChatMessage, NewTaskEvent, SyncCursor } from './ports.js'
+import type { ChatMessage, SourceFile } from './task.js'
 
 export type ChangedFile = Omit<SourceFile, 'taskId'>
 
@@ -218,6 +218,43 @@ export function digestActivities(activities: readonly Activity[]): ActivityDiges
     changedFiles: [...files].map(([path, changeType]) => ({ path, changeType })),
     failureReason,
   }
+}
+
+/**
+ * Which new user messages are ones jjm sent and recorded already. `jjm
+ * message` records the message at once, without an activity (Jules answers
+ * sendMessage with nothing to name it by); the sync later reads the
+ * userMessaged activity Jules made of it. Each such activity is paired with
+ * the oldest recorded, unbound user message of the same text, and becomes a
+ * binding instead of a second copy; the others stay new messages.
+ *
+ * `recorded` is every message the task has, oldest first. An activity that
+ * is recorded already is left to the store's by-activity deduplication.
+ */
+export function bindSentMessages(
+  incoming: readonly NewChatMessage[],
+  recorded: readonly ChatMessage[],
+): { chatMessages: NewChatMessage[]; boundMessages: MessageBinding[] } {
+  const known = new Set(recorded.map((message) => message.activityId).filter((id) => id !== null))
+  const unbound = recorded.filter((message) => message.role === 'user' && message.activityId === null)
+  const chatMessages: NewChatMessage[] = []
+  const boundMessages: MessageBinding[] = []
+  for (const message of incoming) {
+    const activityId = message.activityId
+    const index =
+      message.role === 'user' && activityId !== null && !known.has(activityId)
+        ? unbound.findIndex((sent) => sent.text.trim() === message.text.trim())
+        : -1
+    const sent = unbound[index]
+    if (activityId === null || sent === undefined) {
+      chatMessages.push(message)
+      continue
+    }
+    unbound.splice(index, 1)
+    known.add(activityId)
+    boundMessages.push({ messageId: sent.id, activityId, at: message.at })
+  }
+  return { chatMessages, boundMessages }
 }
 
 /** The activity's kind field (`planGenerated`, `agentMessaged`, …, or one this jjm does not know). */

@@ -1,5 +1,11 @@
 import pLimit from 'p-limit'
-import { advanceCursor, type ChangedFile, digestActivities, listNewActivities } from './activity-sync.js'
+import {
+  advanceCursor,
+  bindSentMessages,
+  type ChangedFile,
+  digestActivities,
+  listNewActivities,
+} from './activity-sync.js'
 import { ExitCode, isJjmError, RateLimitedError } from './errors.js'
 import type { Activity, JulesClient, Session } from './jules/client.js'
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
@@ -7,9 +13,9 @@ import { publishUpdate } from './manager.js'
 import type { NotificationAdmin } from './notification-admin.js'
 import type { NotificationCenter } from './notifications.js'
 import { PollSchedule } from './poll-schedule.js'
-import type { Clock, EventBus, Logger, NewTaskEvent, SyncCursor, TaskStore } from './ports.js'
+import type { Clock, EventBus, Logger, MessageBinding, NewTaskEvent, SyncCursor, TaskStore } from './ports.js'
 import { JulesThrottle, type RateLimitPause, type Sleep } from './rate-limit.js'
-import { awaitingPerson, isTerminal, type Task, type TaskState } from './task.js'
+import { awaitingPerson, type ChatMessage, isTerminal, type Task, type TaskState } from './task.js'
 
 export interface MonitorDeps {
   jules: JulesClient
@@ -76,6 +82,17 @@ export interface MonitorReport {
   rateLimited?: RateLimitPause | null
 }
 
+/** One pass: its report, and the tasks it looked at as they stood after it (for a live view). */
+export interface MonitorPass {
+  report: MonitorReport
+  /**
+   * Every task that was active when the pass began, in the pass's order, as
+   * stored after it: a task that finished during the pass is here with its
+   * final state, and gone from the next pass.
+   */
+  tasks: Task[]
+}
+
 /**
  * The sync engine: one pass reads every due active task's session from
  * Jules and, when the session moved, its new activities; it records what
@@ -105,6 +122,11 @@ export class Monitor {
   }
 
   async syncOnce(options: SyncOptions = {}): Promise<MonitorReport> {
+    return (await this.pass(options)).report
+  }
+
+  /** {@link syncOnce}, with the tasks it looked at. */
+  async pass(options: SyncOptions = {}): Promise<MonitorPass> {
     const { store, clock } = this.deps
     const startedAt = new Date(clock.now()).toISOString()
     const tasks = await store.listActiveTasks()
@@ -117,6 +139,7 @@ export class Monitor {
     const changes: TaskChange[] = []
     const awaiting: AwaitingTask[] = []
     const errors: SyncFailure[] = []
+    const after = new Map<string, Task>()
     this.passPause = null
 
     const noteAwaiting = (task: Task) => {
@@ -135,6 +158,7 @@ export class Monitor {
           try {
             const { updated, change } = await this.syncTask(task)
             this.schedule.polled(updated, clock.now())
+            after.set(updated.id, updated)
             if (change) changes.push(change)
             noteAwaiting(updated)
           } catch (error) {
@@ -150,7 +174,7 @@ export class Monitor {
     const order = new Map(tasks.map((task, index) => [task.id, index]))
     const byTask = (a: { taskId: string }, b: { taskId: string }) =>
       (order.get(a.taskId) ?? 0) - (order.get(b.taskId) ?? 0)
-    return {
+    const report: MonitorReport = {
       startedAt,
       finishedAt: new Date(clock.now()).toISOString(),
       checked: tasks.length,
@@ -160,6 +184,7 @@ export class Monitor {
       polled: due.size,
       rateLimited: this.passPause ?? this.throttle.currentPause(),
     }
+    return { report, tasks: tasks.map((task) => after.get(task.id) ?? task) }
   }
 
   /**
@@ -179,6 +204,7 @@ export class Monitor {
       cursor === undefined || cursor.sessionUpdateTime !== (session.updateTime ?? null) || state !== task.state
     let nextCursor: SyncCursor = cursor ?? { sessionUpdateTime: null, lastActivityTime: null, lastActivityNames: [] }
     let chatMessages: Parameters<TaskStore['addChatMessages']>[1] = []
+    let boundMessages: MessageBinding[] = []
     let sourceFiles: ChangedFile[] | undefined
     let failureReason: string | null = null
 
@@ -190,6 +216,12 @@ export class Monitor {
       const digest = digestActivities(fresh.activities)
       events.push(...digest.events)
       chatMessages = digest.chatMessages
+      if (chatMessages.some((message) => message.role === 'user')) {
+        // Messages sent through jjm are recorded already: bind them to their activities instead of adding copies.
+        const bound = bindSentMessages(chatMessages, await this.chatMessagesOf(task.id))
+        chatMessages = bound.chatMessages
+        boundMessages = bound.boundMessages
+      }
       failureReason = digest.failureReason
       if (digest.changedFiles.length > 0) sourceFiles = await this.mergeFiles(task.id, digest.changedFiles)
       nextCursor = advanceCursor(
@@ -229,6 +261,7 @@ export class Monitor {
     await store.updateTask(updated, events, {
       cursor: nextCursor,
       ...(chatMessages.length > 0 ? { chatMessages } : {}),
+      ...(boundMessages.length > 0 ? { boundMessages } : {}),
       ...(sourceFiles === undefined ? {} : { sourceFiles }),
     })
     if (events.length === 0) return { updated, change: undefined }
@@ -269,6 +302,18 @@ export class Monitor {
       }
       throw error
     }
+  }
+
+  /** Every chat message of the task, oldest first. */
+  private async chatMessagesOf(taskId: string): Promise<ChatMessage[]> {
+    const messages: ChatMessage[] = []
+    let cursor: string | undefined
+    do {
+      const page = await this.deps.store.listChatMessages(taskId, { limit: 200, ...(cursor ? { cursor } : {}) })
+      messages.push(...page.items)
+      cursor = page.nextCursor || undefined
+    } while (cursor)
+    return messages
   }
 
   /** The task's changed files with a new change set's laid over them: later change sets may cover only part of the work. */

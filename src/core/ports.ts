@@ -33,6 +33,21 @@ export interface SyncWrite {
   chatMessages?: NewChatMessage[]
   /** When present, replaces the task's set of changed files. */
   sourceFiles?: Array<Omit<SourceFile, 'taskId'>>
+  /**
+   * User messages jjm recorded when it sent them, before Jules had made an
+   * activity of them, each now bound to its activity (activityId and `at`
+   * set), so that the conversation holds every message once. A message that
+   * is already bound is left as it is.
+   */
+  boundMessages?: MessageBinding[]
+}
+
+/** A user message recorded without an activity (`messageId`), and the activity Jules made of it. */
+export interface MessageBinding {
+  messageId: string
+  activityId: string
+  /** The activity's createTime: Jules' clock, the one its replies carry. */
+  at: string
 }
 
 /** The record of one attempt to create a task under an idempotency key. */

@@ -35,18 +35,19 @@ export function isKnownState(state: string): state is KnownTaskState {
   return (taskStates as readonly string[]).includes(state)
 }
 
-/** What the task waits for, in words for people, or undefined when it waits for nobody. */
-export function awaitingPerson(state: TaskState): string | undefined {
-  switch (state) {
-    case 'awaiting_plan_approval':
-      return 'plan approval (jjm approve)'
-    case 'awaiting_user_feedback':
-      return 'an answer to the agent (jjm message)'
-    case 'paused':
-      return 'a resume (jjm resume)'
-    default:
-      return undefined
-  }
+/** What a person must do for a task in each waiting state: briefly (a table column) and in full (a sentence). */
+const personActions: Readonly<Record<string, { brief: string; full: string }>> = {
+  awaiting_plan_approval: { brief: 'plan approval', full: 'plan approval (jjm approve)' },
+  awaiting_user_feedback: { brief: 'your answer', full: 'an answer to the agent (jjm message)' },
+  paused: { brief: 'resume', full: 'a resume (jjm resume)' },
+}
+
+/**
+ * What the task waits for, in words for people, or undefined when it waits
+ * for nobody: `full` names the command to run, `brief` fits a table column.
+ */
+export function awaitingPerson(state: TaskState, form: 'full' | 'brief' = 'full'): string | undefined {
+  return Object.hasOwn(personActions, state) ? personActions[state]?.[form] : undefined
 }
 
 export type AutomationMode = 'AUTOMATION_MODE_UNSPECIFIED' | 'AUTO_CREATE_PR'
@@ -158,7 +159,10 @@ export interface ChatMessage {
   taskId: string
   role: 'user' | 'agent'
   text: string
-  /** The Jules activity it came from; a sync that repeats records it once. */
+  /**
+   * The Jules activity it came from; a sync that repeats records it once.
+   * Null for a message sent through jjm until the sync binds it to the activity Jules made of it.
+   */
   activityId: string | null
   /** RFC 3339 */
   at: string

@@ -593,6 +593,52 @@ export function describeTaskStoreContract(
         assert.deepEqual(await store.listSourceFiles(task.id), [], 'an empty list of files replaces them')
       })
 
+      storeTest('binds a message recorded without an activity to its activity, keeping it once', async (store) => {
+        const task = buildTask({ state: 'awaiting_user_feedback' })
+        await createTasks(store, [task])
+        // As `jjm message` records it: before Jules has made an activity of it.
+        await store.addChatMessages(task.id, [
+          { role: 'user', text: 'Only the code', activityId: null, at: minuteOf(2) },
+        ])
+        const [sent] = (await store.listChatMessages(task.id)).items
+        assert.ok(sent)
+
+        const sync = {
+          cursor: syncCursor(3, ['sessions/1/activities/a2']),
+          chatMessages: [chatMessage('a2', 'Understood', 'agent', 3)],
+          boundMessages: [{ messageId: sent.id, activityId: 'a1', at: minuteOf(1) }],
+        }
+        await store.updateTask(task, [], sync)
+        const conversation = () =>
+          store
+            .listChatMessages(task.id)
+            .then((page) => page.items.map(({ id, activityId, text, at }) => ({ id, activityId, text, at })))
+        const bound = [
+          { id: sent.id, activityId: 'a1', text: 'Only the code', at: minuteOf(1) },
+          {
+            id: (await store.listChatMessages(task.id)).items[1]?.id,
+            activityId: 'a2',
+            text: 'Understood',
+            at: minuteOf(3),
+          },
+        ]
+        assert.deepEqual(await conversation(), bound, 'bound in place, at the time of its activity')
+
+        // The sync repeated, and the activity read again as a message: nothing changes.
+        await store.updateTask(task, [], sync)
+        await store.updateTask(task, [], {
+          cursor: sync.cursor,
+          chatMessages: [chatMessage('a1', 'Only the code', 'user', 1)],
+        })
+        assert.deepEqual(await conversation(), bound)
+        // A message already bound keeps its activity.
+        await store.updateTask(task, [], {
+          ...sync,
+          boundMessages: [{ messageId: sent.id, activityId: 'a9', at: minuteOf(9) }],
+        })
+        assert.deepEqual(await conversation(), bound)
+      })
+
       storeTest('writes nothing of a sync whose event cannot be written', async (store) => {
         const task = buildTask({ state: 'planning' })
         await createTasks(store, [task])

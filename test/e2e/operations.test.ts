@@ -109,6 +109,21 @@ describe('jjm task operations end to end, against the HTTP simulator', { timeout
     assert.equal(human.code, 0, human.stderr)
     assert.match(human.stdout, /Latest messages:[\s\S]*user\s+Only the code, please\./)
     assert.match(human.stdout, /message_sent/)
+
+    // The sync then reads the message back from Jules as a userMessaged activity: still one message.
+    clock.advance(1_000)
+    const pass = await jjm(['monitor', '--once'], env)
+    assert.ok([0, 20, 21].includes(pass.code), pass.stderr)
+    const storage = await openSqlStore({ dialect: 'sqlite', path: db })
+    try {
+      const user = (await storage.store.listChatMessages(task.id)).items.filter((message) => message.role === 'user')
+      assert.equal(user.length, 1, 'the message is stored once')
+      assert.ok(user[0]?.activityId, 'bound to the activity Jules made of it')
+    } finally {
+      await storage.close()
+    }
+    const shown = await jjm(['tasks', 'show', task.id], env)
+    assert.equal(shown.stdout.match(/user\s+Only the code, please\./g)?.length, 1, shown.stdout)
   })
 
   it('resumes a paused task, which then runs to completion', async () => {

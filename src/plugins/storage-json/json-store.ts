@@ -21,6 +21,7 @@ import type {
   EventQuery,
   EventWriteOptions,
   Logger,
+  MessageBinding,
   NewChatMessage,
   NewNotification,
   NewTaskEvent,
@@ -327,6 +328,10 @@ export class JsonTaskStore implements TaskStore {
     const outbox = this.toOutbox(options.notifications)
     const cursor = sync === undefined ? undefined : copyCursor(sync.cursor)
     const messages = this.toChatMessages(task.id, sync?.chatMessages ?? [])
+    const bindings = (sync?.boundMessages ?? []).map((binding) => ({
+      ...binding,
+      at: normaliseInstant(binding.at, 'at'),
+    }))
     const files = sync?.sourceFiles === undefined ? undefined : uniqueFiles(task.id, sync.sourceFiles)
     await this.file.write('update task', (state) => {
       const stored = visible(state, record.id)
@@ -351,6 +356,7 @@ export class JsonTaskStore implements TaskStore {
       // The file is written once, with all of it, or not at all: a sync repeats whole.
       if (cursor !== undefined) stored.syncCursor = cursor
       appendChatMessages(stored, messages)
+      bindMessages(stored, bindings)
       if (files !== undefined) stored.sourceFiles = files
       state.notificationOutbox.push(...outbox)
     })
@@ -820,6 +826,16 @@ function appendChatMessages(stored: StoredTask, incoming: ChatMessage[]): number
     added += 1
   }
   return added
+}
+
+/** Binds messages recorded without an activity to their activities; one already bound stays as it is. */
+function bindMessages(stored: StoredTask, bindings: MessageBinding[]): void {
+  for (const { messageId, activityId, at } of bindings) {
+    const message = stored.chatMessages.find((candidate) => candidate.id === messageId && candidate.activityId === null)
+    if (message === undefined) continue
+    message.activityId = activityId
+    message.at = at
+  }
 }
 
 /** One entry per path; the last one given wins, as a later patch line would. */

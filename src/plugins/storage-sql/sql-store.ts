@@ -23,6 +23,7 @@ import type {
   EventQuery,
   EventWriteOptions,
   Logger,
+  MessageBinding,
   NewChatMessage,
   NewNotification,
   NewTaskEvent,
@@ -417,6 +418,7 @@ class SqlTaskStore implements TaskStore {
         // One transaction with the cursor: a sync interrupted here leaves the
         // old cursor, so the repeat reads the same activities and writes them all.
         if (messages.length > 0) await this.insertChatMessages(em, messages)
+        await this.bindMessages(em, id, sync?.boundMessages)
         if (sync?.sourceFiles !== undefined) await this.replaceSourceFiles(em, id, sync.sourceFiles)
         await this.insertNotifications(em, options.notifications)
       }),
@@ -930,6 +932,21 @@ class SqlTaskStore implements TaskStore {
       added += result.affectedRows
     }
     return added
+  }
+
+  /** Binds messages recorded without an activity to their activities, inside `em`'s transaction. */
+  private async bindMessages(
+    em: SqlEntityManager,
+    taskId: string,
+    bindings: MessageBinding[] | undefined,
+  ): Promise<void> {
+    for (const { messageId, activityId, at } of bindings ?? []) {
+      await em.nativeUpdate(
+        this.entities.ChatMessageSchema,
+        { id: messageId, task: taskId, activityId: null },
+        { activityId, at: toDate(at) },
+      )
+    }
   }
 
   /** Replaces a task's changed files inside `em`'s transaction; returns how many rows it wrote. */

@@ -3,12 +3,15 @@ import { describe, it } from 'node:test'
 import {
   activityFilterOf,
   advanceCursor,
+  bindSentMessages,
   changedFilesOf,
   digestActivities,
   isNewActivity,
   timeKey,
 } from '../../../src/core/activity-sync.js'
 import type { Activity } from '../../../src/core/jules/client.js'
+import type { NewChatMessage } from '../../../src/core/ports.js'
+import type { ChatMessage } from '../../../src/core/task.js'
 
 function activity(id: string, createTime: string, fields: Partial<Activity> = {}): Activity {
   return { name: `sessions/1/activities/${id}`, id, createTime, ...fields }
@@ -128,5 +131,47 @@ describe('activity sync', () => {
       { path: 'x.txt', changeType: 'modified' },
       { path: 'y.txt', changeType: 'added' },
     ])
+  })
+})
+
+describe('binding messages sent through jjm to their activities', () => {
+  function sent(id: string, text: string, activityId: string | null = null): ChatMessage {
+    return { id, taskId: 't', role: 'user', text, activityId, at: '2026-01-01T00:00:10Z' }
+  }
+  function read(activityId: string, text: string, role: 'user' | 'agent' = 'user'): NewChatMessage {
+    return { role, text, activityId, at: '2026-01-01T00:00:09Z' }
+  }
+
+  it('binds each user activity to the oldest unbound message of its text, instead of adding a copy', () => {
+    const result = bindSentMessages(
+      [read('a1', 'yes'), read('a2', 'Done', 'agent'), read('a3', 'yes')],
+      [sent('m1', 'yes'), sent('m2', 'no'), sent('m3', 'yes')],
+    )
+    assert.deepEqual(result.boundMessages, [
+      { messageId: 'm1', activityId: 'a1', at: '2026-01-01T00:00:09Z' },
+      { messageId: 'm3', activityId: 'a3', at: '2026-01-01T00:00:09Z' },
+    ])
+    assert.deepEqual(result.chatMessages, [read('a2', 'Done', 'agent')])
+  })
+
+  it('keeps as new a user message sent elsewhere, and one more than jjm sent', () => {
+    const result = bindSentMessages(
+      [read('a1', 'yes'), read('a2', 'yes'), read('a3', 'from the web')],
+      [sent('m1', 'yes')],
+    )
+    assert.deepEqual(
+      result.boundMessages.map((binding) => binding.messageId),
+      ['m1'],
+    )
+    assert.deepEqual(result.chatMessages, [read('a2', 'yes'), read('a3', 'from the web')])
+  })
+
+  it('never binds a message already bound, nor an activity already recorded', () => {
+    const result = bindSentMessages(
+      [read('a1', 'yes')],
+      [sent('m1', 'yes', 'a0'), sent('m2', 'yes', 'a1'), sent('m3', 'yes')],
+    )
+    assert.deepEqual(result.boundMessages, [], 'a1 is recorded: the store drops the repeat')
+    assert.deepEqual(result.chatMessages, [read('a1', 'yes')])
   })
 })

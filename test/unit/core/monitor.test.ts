@@ -289,6 +289,54 @@ describe('Monitor activity sync', () => {
     assert.equal((await h.manager.getTask(task.id)).state, 'in_progress')
   })
 
+  it('keeps a message sent through jjm once when the sync reads it back from Jules', async () => {
+    const task = await h.manager.createTask({ prompt: 'x [sim:feedback]', repository: 'acme/api' })
+    h.clock.advance(11_000)
+    await h.monitor.syncOnce()
+    await h.manager.sendMessage(task.id, 'Only the code, please.')
+    // The same words again later: a second message, not a repeat of the first.
+    h.clock.advance(1_000)
+    await h.manager.sendMessage(task.id, 'Only the code, please.')
+    h.clock.advance(1_000)
+    await h.monitor.syncOnce({ force: true })
+    await h.monitor.syncOnce({ force: true })
+
+    const user = (await h.storage.store.listChatMessages(task.id)).items.filter((message) => message.role === 'user')
+    assert.equal(user.length, 2, 'each message sent is stored once')
+    const activities = (await h.simulator.listActivities(task.sessionName, { pageSize: 100 })).activities
+      .filter((activity) => activity.userMessaged)
+      .map((activity) => activity.name)
+    assert.deepEqual(
+      user.map((message) => message.activityId),
+      activities,
+      'each bound to its own activity, in order',
+    )
+  })
+
+  it('repeats an interrupted sync of a sent message whole, keeping the message once', async () => {
+    const task = await h.manager.createTask({ prompt: 'x [sim:feedback]', repository: 'acme/api' })
+    h.clock.advance(11_000)
+    await h.monitor.syncOnce()
+    await h.manager.sendMessage(task.id, 'Only the code, please.')
+    h.clock.advance(1_000)
+    const monitor = new Monitor({
+      jules: createSimClient(h.simulator),
+      store: failingStore(h.storage.store, 1),
+      clock: h.clock,
+      logger: silentLogger,
+      concurrency: 4,
+    })
+    assert.equal((await monitor.syncOnce({ force: true })).errors[0]?.code, 'JJM_STORAGE')
+    await monitor.syncOnce({ force: true })
+    await monitor.syncOnce({ force: true })
+    const user = (await h.storage.store.listChatMessages(task.id)).items.filter((message) => message.role === 'user')
+    assert.deepEqual(
+      user.map((message) => message.text),
+      ['Only the code, please.'],
+    )
+    assert.ok(user[0]?.activityId, 'bound to its activity')
+  })
+
   it('keeps requests to Jules under the per-minute ceiling', async () => {
     for (const repository of ['acme/api', 'acme/web', 'acme/infra']) {
       await h.manager.createTask({ prompt: 'x', repository })
