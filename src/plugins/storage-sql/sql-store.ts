@@ -14,6 +14,7 @@ import type { BetterSqliteDriver } from '@mikro-orm/better-sqlite'
 import type { FilterQuery, MigrationObject, Logger as OrmLogger } from '@mikro-orm/core'
 import type { SqlEntityManager } from '@mikro-orm/knex'
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql'
+import type { ApiKeyStore } from '../../core/api-keys.js'
 import { StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
 import type {
   CreationIntent,
@@ -34,6 +35,7 @@ import type {
 } from '../../core/ports.js'
 import { silentLogger } from '../../core/ports.js'
 import type { ChatMessage, Page, SourceFile, Task, TaskEvent, TaskFilter } from '../../core/task.js'
+import { SqlApiKeyStore } from './api-key-store.js'
 import type { ChatMessageRow, CreationIntentRow, SimSessionRow, TaskEventRow, TaskRow } from './entities.js'
 import { applyMigrationPolicy, MigrationManager, type MigrationPolicy, type OrmMigrator } from './migration-manager.js'
 import { decodeCursor, encodeCursor, pageSize, parseInstant } from './pagination.js'
@@ -102,6 +104,7 @@ export interface SqlStorage {
   store: TaskStore
   sim: SimStateStore
   schema: SchemaManager
+  apiKeys: ApiKeyStore
   /** Closes the database; the store, sim and schema are unusable afterwards. */
   close(): Promise<void>
 }
@@ -168,7 +171,8 @@ export async function openSqlStore(options: SqlStoreOptions): Promise<SqlStorage
   }
   const store = new SqlTaskStore(em, entities, at, close)
   const sim = new SqlSimStateStore(em, entities, at)
-  return { store, sim, schema, close }
+  const apiKeys = new SqlApiKeyStore(em, entities, at)
+  return { store, sim, schema, apiKeys, close }
 }
 
 async function openSqlite(options: SqliteStoreOptions, logger: Logger): Promise<OpenedOrm> {
