@@ -12,25 +12,18 @@ type JsonSchema = Record<string, unknown>
 
 export function buildOpenApiDocument(routes: Route[], version: string): JsonSchema {
   const components: Record<string, JsonSchema> = {}
-  const register = (schema: ZodType): JsonSchema => {
-    const json = z.toJSONSchema(schema, { target: 'draft-2020-12', unrepresentable: 'any', io: 'input' }) as JsonSchema
-    const { $schema: _ignored, id, ...rest } = json
-    if (typeof id === 'string') {
-      components[id] = rest
-      return { $ref: `#/components/schemas/${id}` }
+  /** Adds a schema (and every schema with an id inside it) to the components; answers how to refer to it. */
+  const register = (schema: ZodType, io: 'input' | 'output' = 'input'): JsonSchema => {
+    const json = z.toJSONSchema(schema, { target: 'draft-2020-12', unrepresentable: 'any', io }) as JsonSchema
+    const { $schema: _ignored, $defs, ...root } = json
+    for (const [id, definition] of Object.entries(($defs ?? {}) as Record<string, JsonSchema>)) {
+      components[id] ??= definition
     }
-    return rest
+    return root
   }
   for (const [id, schema] of Object.entries(responseSchemas)) {
-    const {
-      $schema: _ignored,
-      id: _id,
-      ...rest
-    } = z.toJSONSchema(schema, {
-      target: 'draft-2020-12',
-      unrepresentable: 'any',
-    }) as JsonSchema
-    components[id] ??= rest
+    const root = register(schema, 'output')
+    if (root.$ref === undefined) components[id] ??= root
   }
   components.Problem = problemSchema
   const paths: Record<string, Record<string, unknown>> = {}
@@ -41,17 +34,17 @@ export function buildOpenApiDocument(routes: Route[], version: string): JsonSche
       parameters.push({ name: name.slice(1), in: 'path', required: true, schema: { type: 'string' } })
     }
     if (route.query !== undefined) {
-      const query = register(route.query)
-      const properties = (('$ref' in query ? components[String(query.$ref).split('/').pop() ?? ''] : query)
-        ?.properties ?? {}) as Record<string, JsonSchema>
-      for (const [name, schema] of Object.entries(properties)) {
-        parameters.push({
-          name,
-          in: 'query',
-          required: false,
-          schema,
-          ...(schema.description ? { description: schema.description } : {}),
-        })
+      // Query parameters are listed one by one, not as a component.
+      const json = z.toJSONSchema(route.query, {
+        target: 'draft-2020-12',
+        unrepresentable: 'any',
+        io: 'input',
+      }) as JsonSchema
+      const defs = (json.$defs ?? {}) as Record<string, JsonSchema>
+      const root = typeof json.$ref === 'string' ? defs[json.$ref.split('/').pop() ?? ''] : json
+      for (const [name, schema] of Object.entries((root?.properties ?? {}) as Record<string, JsonSchema>)) {
+        const { description, ...rest } = schema
+        parameters.push({ name, in: 'query', required: false, schema: rest, ...(description ? { description } : {}) })
       }
     }
     for (const header of route.headers ?? []) {
@@ -94,10 +87,6 @@ export function buildOpenApiDocument(routes: Route[], version: string): JsonSche
     }
     paths[path][route.method.toLowerCase()] = operation
   }
-  for (const schema of Object.values(components)) {
-    // zod writes local references as "#/$defs/…" when it inlines; components live under #/components/schemas.
-    rewriteRefs(schema)
-  }
   const problemResponses = Object.fromEntries(
     allProblemStatuses.map((status) => [
       `Problem${status}`,
@@ -124,9 +113,10 @@ export function buildOpenApiDocument(routes: Route[], version: string): JsonSche
       name,
       description: tagDescriptions[name] ?? name,
     })),
-    paths,
+    paths: rewriteRefs(paths),
     components: {
-      schemas: components,
+      // zod writes references as "#/$defs/…"; the components live under #/components/schemas.
+      schemas: rewriteRefs(components),
       responses: problemResponses,
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'An API key from `jjm api-keys create`.' },
@@ -245,17 +235,18 @@ const problemSchema: JsonSchema = {
   },
 }
 
-function rewriteRefs(node: unknown): void {
+function rewriteRefs<T>(node: T): T {
   if (Array.isArray(node)) {
     for (const item of node) rewriteRefs(item)
-    return
+    return node
   }
-  if (node === null || typeof node !== 'object') return
+  if (node === null || typeof node !== 'object') return node
   const record = node as Record<string, unknown>
   if (typeof record.$ref === 'string' && record.$ref.startsWith('#/$defs/')) {
     record.$ref = `#/components/schemas/${record.$ref.slice('#/$defs/'.length)}`
   }
   for (const value of Object.values(record)) rewriteRefs(value)
+  return node
 }
 
 function docsPage(routes: Route[], version: string): string {

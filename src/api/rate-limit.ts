@@ -77,9 +77,13 @@ export class RateLimits {
 
   /** @throws RateLimitedError when the address failed to authenticate too often lately. */
   async checkAuthAllowed(address: string): Promise<void> {
-    const outcome = await this.authLimiter().get(address)
+    const limiter = this.authLimiter()
+    const outcome = await limiter.get(address)
     if (outcome !== null && outcome.remainingPoints <= 0 && outcome.msBeforeNext > 0) {
-      const seconds = Math.ceil(outcome.msBeforeNext / 1000)
+      // Counting this attempt too goes over the limit, which starts (or keeps) the block.
+      const blocked = await limiter.consume(address).catch((rejected: unknown) => rejected)
+      const ms = blocked instanceof this.flexible.RateLimiterRes ? blocked.msBeforeNext : outcome.msBeforeNext
+      const seconds = Math.ceil(ms / 1000)
       throw new RateLimitedError(
         `Too many requests with a missing or invalid API key from this address; try again in ${seconds} s.`,
         { retryAfterSeconds: seconds },

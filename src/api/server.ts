@@ -85,6 +85,13 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete'
     app[method](route.path, ((req: ApiRequest, res: ApiResponse, next: Next) => {
       req.route = route.path
+      try {
+        // `sessions%2F123` names a session: path parameters arrive encoded.
+        for (const [name, value] of Object.entries(req.params)) req.params[name] = decodeURIComponent(value)
+      } catch {
+        next(new HttpError(400, 'JJM_VALIDATION', `The path ${req.path} is not correctly percent-encoded.`))
+        return
+      }
       handle(route, auth, req, res).catch(next)
     }) as never)
   }
