@@ -202,6 +202,27 @@ const problemDescriptions: Record<number, string> = {
   503: 'A dependency (Jules, the database) is unavailable.',
 }
 
+/** Every problem code the API answers with, for the /docs page. */
+const problemCatalogue: ReadonlyArray<readonly [number, string, string]> = [
+  [400, 'JJM_VALIDATION', 'The request is not valid; `errors` lists each field at fault.'],
+  [401, 'JJM_UNAUTHORIZED', 'No API key, or one that is unknown, revoked or expired.'],
+  [403, 'JJM_FORBIDDEN', 'The key lacks the scope the endpoint needs (read, write, admin).'],
+  [404, 'JJM_TASK_NOT_FOUND', 'No task matches the id, session name or prefix.'],
+  [404, 'JJM_API_KEY_NOT_FOUND', 'No API key matches the id, name or prefix.'],
+  [404, 'JJM_NOT_FOUND', 'Nothing at this path.'],
+  [405, 'JJM_METHOD_NOT_ALLOWED', 'The path exists; `Allow` lists its methods.'],
+  [409, 'JJM_INVALID_STATE', 'The task is not in the state the operation needs.'],
+  [409, 'JJM_IDEMPOTENCY_CONFLICT', 'A request with the same Idempotency-Key is still running; retry later.'],
+  [413, 'JJM_PAYLOAD_TOO_LARGE', 'The body is over api.bodyLimitBytes.'],
+  [415, 'JJM_UNSUPPORTED_MEDIA_TYPE', 'The body is not application/json.'],
+  [422, 'JJM_IDEMPOTENCY_KEY_REUSED', 'The Idempotency-Key was used before with another body.'],
+  [429, 'JJM_RATE_LIMITED', 'Over the key’s rate limit, or too many failed authentications; see Retry-After.'],
+  [500, 'JJM_INTERNAL', 'jjm failed unexpectedly; the server log has the request id.'],
+  [502, 'JJM_OPERATION_FAILED', 'Jules refused or failed the operation.'],
+  [503, 'JJM_JULES_UNAVAILABLE', 'Jules is unreachable or failing.'],
+  [503, 'JJM_STORAGE', 'The database is unavailable.'],
+]
+
 const tagDescriptions: Record<string, string> = {
   tasks: 'Tasks: jjm records of Jules sessions.',
   operations: 'What a person does for a task: answer, approve, resume.',
@@ -216,7 +237,11 @@ const problemSchema: JsonSchema = {
   description: 'An RFC 9457 problem document.',
   required: ['type', 'title', 'status', 'detail', 'instance', 'code', 'requestId'],
   properties: {
-    type: { type: 'string', format: 'uri' },
+    type: {
+      type: 'string',
+      format: 'uri-reference',
+      description: 'Where this kind of problem is explained: /docs#problem-…',
+    },
     title: { type: 'string' },
     status: { type: 'integer' },
     detail: { type: 'string' },
@@ -257,6 +282,12 @@ function docsPage(routes: Route[], version: string): string {
         `<tr><td><code>${route.method}</code></td><td><code>${html(route.path.replace(/:([A-Za-z]+)/g, '{$1}'))}</code></td><td>${route.scope}</td><td>${html(route.summary)}${route.description ? `<br><small>${html(route.description)}</small>` : ''}</td></tr>`,
     )
     .join('\n')
+  const problemRows = problemCatalogue
+    .map(
+      ([status, code, meaning]) =>
+        `<tr id="problem-${code.replace(/^JJM_/, '').toLowerCase().replaceAll('_', '-')}"><td>${status}</td><td><code>${code}</code></td><td>${html(meaning)}</td></tr>`,
+    )
+    .join('\n')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>jjm API ${html(version)}</title>
 <style>body{font:15px/1.5 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;vertical-align:top}code{white-space:nowrap}</style>
@@ -266,6 +297,11 @@ function docsPage(routes: Route[], version: string): string {
 Authenticate with <code>Authorization: Bearer KEY</code> or <code>X-API-Key: KEY</code> (create keys with <code>jjm api-keys create</code>). Errors are <code>application/problem+json</code>.</p>
 <table><thead><tr><th>Method</th><th>Path</th><th>Scope</th><th>What it does</th></tr></thead><tbody>
 ${rows}
+</tbody></table>
+<h2 id="problems">Problems</h2>
+<p>Every error is an RFC 9457 problem document; its <code>type</code> points at one of these, and <code>code</code> is stable for scripts.</p>
+<table><thead><tr><th>Status</th><th>code</th><th>Meaning</th></tr></thead><tbody>
+${problemRows}
 </tbody></table></body></html>
 `
 }

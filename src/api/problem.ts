@@ -25,7 +25,8 @@ export interface Problem {
   retryAfterSeconds?: number
 }
 
-export const problemTypeBase = 'https://jjm.dev/problems/'
+/** Problem types are relative URIs to the daemon's own documentation page, where each code is explained. */
+export const problemTypeBase = '/docs#problem-'
 
 /** An error that exists only on the HTTP face (413, 415, 405…); the CLI never sees one. */
 export class HttpError extends JjmError {

@@ -29,7 +29,9 @@ describe('the REST API: keys, scopes and problem documents', () => {
     assert.equal(answer.body.status, 401)
     assert.equal(answer.body.instance, '/api/v1/tasks')
     assert.match(answer.body.detail, /jjm api-keys create/)
-    assert.ok(answer.body.type.startsWith('https://'))
+    assert.equal(answer.body.type, '/docs#problem-unauthorized', 'the type points at its explanation')
+    const docs = await api.call('GET', '/docs', { key: null })
+    assert.match(docs.text, /id="problem-unauthorized"/)
   })
 
   it('accepts the key in X-API-Key as well as Authorization: Bearer', async () => {
