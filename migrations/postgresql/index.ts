@@ -10,6 +10,8 @@ import { Migration20261125120000_soft_delete } from './Migration20261125120000_s
 import { Migration20261125180000_api_keys } from './Migration20261125180000_api_keys.js'
 import { Migration20261125200000_sync_and_intents } from './Migration20261125200000_sync_and_intents.js'
 import { Migration20261125210000_notification_outbox } from './Migration20261125210000_notification_outbox.js'
+import { Migration20261126010000_intent_lease } from './Migration20261126010000_intent_lease.js'
+import { Migration20261126090000_notification_outbox_retention } from './Migration20261126090000_notification_outbox_retention.js'
 
 export const postgresqlMigrations: MigrationObject[] = [
   { name: 'Migration20261125000000_initial', class: Migration20261125000000_initial },
@@ -17,4 +19,9 @@ export const postgresqlMigrations: MigrationObject[] = [
   { name: 'Migration20261125180000_api_keys', class: Migration20261125180000_api_keys },
   { name: 'Migration20261125200000_sync_and_intents', class: Migration20261125200000_sync_and_intents },
   { name: 'Migration20261125210000_notification_outbox', class: Migration20261125210000_notification_outbox },
+  { name: 'Migration20261126010000_intent_lease', class: Migration20261126010000_intent_lease },
+  {
+    name: 'Migration20261126090000_notification_outbox_retention',
+    class: Migration20261126090000_notification_outbox_retention,
+  },
 ]

@@ -1,9 +1,19 @@
 /**
- * The response bodies the routes name, by component id. Filled from
- * src/core/representation.ts (the schemas `--json` output is checked
- * against too) once that lands; the API-only ones live here.
+ * The response bodies the routes name, by component id: the representation
+ * schemas that `--json` output is checked against too (one source of truth),
+ * and the few that only the API answers.
  */
 import { type ZodType, z } from 'zod'
+import {
+  apiKeyPageSchema,
+  apiKeySchema,
+  createdApiKeySchema,
+  operationResultSchema,
+  taskEventPageSchema,
+  taskPageSchema,
+  taskSchema,
+  taskUpdateSchema,
+} from '../core/representation.js'
 
 const check = z.strictObject({
   status: z.enum(['pass', 'fail']),
@@ -12,6 +22,14 @@ const check = z.strictObject({
 })
 
 export const responseSchemas: Record<string, ZodType> = {
+  Task: taskSchema,
+  TaskPage: taskPageSchema,
+  TaskEventPage: taskEventPageSchema,
+  TaskUpdate: taskUpdateSchema,
+  OperationResult: operationResultSchema,
+  ApiKey: apiKeySchema,
+  ApiKeyPage: apiKeyPageSchema,
+  CreatedApiKey: createdApiKeySchema,
   TaskStatus: z.strictObject({
     taskId: z.string(),
     state: z.string(),

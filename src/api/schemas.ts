@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { apiKeyScopes } from '../core/api-keys.js'
+import { taskChangesSchema, taskInputSchema } from '../core/representation.js'
 import { taskStates } from '../core/task.js'
 
 const instant = z.iso
@@ -54,33 +55,11 @@ export const eventListQuery = z
   })
   .meta({ id: 'EventListQuery' })
 
-export const createTaskBody = z
-  .object({
-    prompt: z.string().min(1).meta({ description: 'What Jules should do.' }),
-    repository: z.string().optional().meta({ description: 'owner/repo; or give source.' }),
-    source: z.string().optional().meta({ description: 'sources/github/{owner}/{repo}; or give repository.' }),
-    branch: z.string().optional(),
-    title: z.string().max(500).optional(),
-    labels: z.array(label).max(50).optional(),
-    requirePlanApproval: z.boolean().optional(),
-    automationMode: z.enum(['AUTOMATION_MODE_UNSPECIFIED', 'AUTO_CREATE_PR']).optional(),
-    metadata: metadata.optional(),
-  })
-  .strict()
-  .refine((body) => body.repository !== undefined || body.source !== undefined, {
-    message: 'give repository (owner/repo) or source',
-    path: ['repository'],
-  })
-  .meta({ id: 'TaskInput', description: 'A new task: the same names as a `jjm tasks create --from` file.' })
+/** `POST /api/v1/tasks`: the representation's TaskInput (the same names as a `--from` file). */
+export const createTaskBody = taskInputSchema
 
-export const patchTaskBody = z
-  .object({
-    title: z.string().min(1).max(500).optional(),
-    labels: z.array(label).max(50).optional(),
-    metadata: metadata.optional(),
-  })
-  .strict()
-  .meta({ id: 'TaskPatch', description: 'The fields to change; metadata is merged.' })
+/** `PATCH /api/v1/tasks/{id}`: the representation's TaskChanges (the same as `jjm tasks update`). */
+export const patchTaskBody = taskChangesSchema
 
 export const putTaskBody = z
   .object({

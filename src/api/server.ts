@@ -144,7 +144,13 @@ function streamRoutes(streams: StreamHub): Route[] {
       summary: 'Every task update as Server-Sent Events (`event: task`); resumes from `Last-Event-ID` or `?since=`.',
       description:
         'The same updates over WebSocket: `GET /api/v1/ws` (optionally `?taskId=`), one JSON message per update.',
-      responses: { 200: { description: 'An event stream.', mediaType: 'text/event-stream' } },
+      responses: {
+        200: {
+          description: 'An event stream; the `data` of each `task` event is a TaskUpdate.',
+          mediaType: 'text/event-stream',
+          schema: 'TaskUpdate',
+        },
+      },
       handler: (req, res) => streams.serveSse(req, res, undefined),
     },
     {
@@ -153,7 +159,13 @@ function streamRoutes(streams: StreamHub): Route[] {
       scope: 'read',
       tag: 'monitoring',
       summary: "One task's updates as Server-Sent Events; resumes from `Last-Event-ID` or `?since=`.",
-      responses: { 200: { description: 'An event stream.', mediaType: 'text/event-stream' } },
+      responses: {
+        200: {
+          description: 'An event stream; the `data` of each `task` event is a TaskUpdate.',
+          mediaType: 'text/event-stream',
+          schema: 'TaskUpdate',
+        },
+      },
       handler: (req, res) => streams.serveSse(req, res, req.params.id),
     },
   ]

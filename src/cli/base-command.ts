@@ -1,8 +1,8 @@
-import { Command, Flags, type Interfaces } from '@oclif/core'
+import { Command, Errors, Flags, type Interfaces } from '@oclif/core'
 import { BackendRegistry } from '../core/backends.js'
 import { type JjmConfig, loadConfig } from '../core/config.js'
 import type { Core } from '../core/core.js'
-import { ConfigurationError, isJjmError, toJjmError } from '../core/errors.js'
+import { ConfigurationError, ExitCode, isJjmError, toJjmError } from '../core/errors.js'
 import { createLogger } from '../core/log.js'
 import type { Logger } from '../core/ports.js'
 import './hooks.js'
@@ -23,7 +23,7 @@ export abstract class JjmCommand<T extends typeof Command> extends Command {
   static override baseFlags = {
     jules: Flags.string({
       helpGroup: globalGroup,
-      summary: 'Jules backend: rest (the Jules API), sim (built-in simulator, no network).',
+      summary: 'Jules backend: rest (the Jules API), sim (built-in simulator, no network), mcp (a Jules MCP server).',
       options: ['rest', 'sim', 'mcp'],
     }),
     storage: Flags.string({ helpGroup: globalGroup, summary: 'Storage backend, e.g. sqlite.' }),
@@ -133,7 +133,15 @@ export abstract class JjmCommand<T extends typeof Command> extends Command {
 
   protected override async catch(thrown: Error & { exitCode?: number }): Promise<unknown> {
     const error = toJjmError(thrown)
-    if (!isJjmError(error)) return super.catch(thrown)
+    if (!isJjmError(error)) {
+      if (!this.jsonEnabled() || thrown instanceof Errors.ExitError) return super.catch(thrown)
+      // oclif would print the whole error, parser input and config included, and exit 1 even for a
+      // usage error: scripts get the documented error shape (schemas/error.json) and the usage exit code.
+      const exitCode = (thrown as { oclif?: { exit?: number } }).oclif?.exit ?? ExitCode.unexpected
+      const code = exitCode === ExitCode.usage ? 'JJM_USAGE' : 'JJM_UNEXPECTED'
+      this.logJson({ error: { code, message: thrown.message } })
+      return this.exit(exitCode)
+    }
     if (this.jsonEnabled()) {
       this.logJson({ error: { code: error.code, message: error.message, context: error.context } })
     } else {

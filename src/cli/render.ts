@@ -1,4 +1,5 @@
 import Table from 'cli-table3'
+import type { NotificationRecord } from '../core/ports.js'
 import { awaitingPerson, type Task, type TaskEvent } from '../core/task.js'
 import type { TaskDetails } from '../core/task-operations.js'
 
@@ -60,6 +61,25 @@ export const taskColumns: Array<Column<Task>> = [
   { header: 'CREATED', value: (task) => age(task.createdAt) },
   { header: 'PR', value: (task) => task.pullRequest?.url ?? '' },
 ]
+
+export const notificationColumns: Array<Column<NotificationRecord>> = [
+  { header: 'ID', value: (record) => record.id },
+  { header: 'TASK', value: (record) => record.taskId },
+  { header: 'EVENT', value: (record) => record.eventType },
+  { header: 'NOTIFIER', value: (record) => record.notifier },
+  { header: 'STATE', value: (record) => record.state },
+  { header: 'ATTEMPTS', value: (record) => String(record.attempts) },
+  { header: 'LAST ERROR', value: (record) => truncate(record.lastError ?? '', 48) },
+  { header: 'WHEN', value: (record) => notificationWhen(record) },
+]
+
+/** "next in 4m", "delivered 2h ago", "gave up 3d ago": the exact instants are in --json. */
+function notificationWhen(record: NotificationRecord, now = Date.now()): string {
+  if (record.state === 'delivered') return `delivered ${age(record.deliveredAt, now)}`
+  if (record.state === 'failed') return `gave up ${age(record.failedAt, now)}`
+  const wait = record.nextAttemptAt === null ? 0 : Date.parse(record.nextAttemptAt) - now
+  return wait <= 0 ? 'next now' : `next in ${age(new Date(now - wait).toISOString(), now).replace(' ago', '')}`
+}
 
 /** The block `jjm tasks show` prints; `details` adds the plan, the latest messages and the changed files. */
 export function renderTask(task: Task, events: TaskEvent[], details?: Omit<TaskDetails, 'events'>): string {

@@ -11,6 +11,7 @@ import { isMap, isNode, isSeq, LineCounter, type Node, parseDocument } from 'yam
 import { canonicalHash } from './canonical-json.js'
 import { isJjmError, JulesConnectionError, RateLimitedError, toJjmError, ValidationError } from './errors.js'
 import type { CreateTaskOptions, CreateTaskResult } from './manager.js'
+import { automationModeSchema, taskFileEntrySchema } from './representation.js'
 import type { AutomationMode, Task, TaskInput } from './task.js'
 
 /** The free plan runs 3 sessions at once; more at once only earns 429s there. */
@@ -256,20 +257,9 @@ function missingField(entry: TaskFileEntry): ValidationError | undefined {
 
 // -- the file ---------------------------------------------------------------
 
-const entryFields = [
-  'prompt',
-  'repository',
-  'repo',
-  'source',
-  'branch',
-  'title',
-  'labels',
-  'requirePlanApproval',
-  'automationMode',
-  'metadata',
-  'idempotencyKey',
-] as const
-const automationModes: readonly AutomationMode[] = ['AUTOMATION_MODE_UNSPECIFIED', 'AUTO_CREATE_PR']
+// The names come from the file's schema, so that the parser and the published schema cannot disagree.
+const entryFields = Object.keys(taskFileEntrySchema.shape)
+const automationModes: readonly AutomationMode[] = automationModeSchema.options
 
 /**
  * Reads a task file: YAML or JSON (JSON is YAML), either a list of entries or

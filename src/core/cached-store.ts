@@ -49,12 +49,16 @@ import { systemClock } from './clock.js'
 import type {
   Cache,
   Clock,
-  CreationIntent,
+  CreationClaim,
+  CreationLease,
   EventQuery,
   EventWriteOptions,
   Logger,
   NewChatMessage,
   NewTaskEvent,
+  NotificationPruneOptions,
+  NotificationQuery,
+  NotificationRecord,
   OutboxEntry,
   SyncCursor,
   SyncWrite,
@@ -245,8 +249,12 @@ export class CachedTaskStore implements TaskStore {
     return this.store.getSyncCursor(taskId)
   }
 
-  beginCreation(key: string, requestHash: string, at: string): Promise<{ intent: CreationIntent; created: boolean }> {
-    return this.store.beginCreation(key, requestHash, at)
+  beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim> {
+    return this.store.beginCreation(key, requestHash, at, lease)
+  }
+
+  releaseCreation(key: string, holder: string): Promise<void> {
+    return this.store.releaseCreation(key, holder)
   }
 
   noteCreationSession(key: string, sessionName: string, at: string): Promise<void> {
@@ -309,6 +317,18 @@ export class CachedTaskStore implements TaskStore {
 
   markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void> {
     return this.store.markNotificationFailed(id, error, nextAttemptAt)
+  }
+
+  listNotifications(query?: NotificationQuery): Promise<Page<NotificationRecord>> {
+    return this.store.listNotifications(query)
+  }
+
+  requeueNotifications(ids: string[], now: string): Promise<number> {
+    return this.store.requeueNotifications(ids, now)
+  }
+
+  pruneNotifications(options: NotificationPruneOptions): Promise<{ delivered: number; failed: number }> {
+    return this.store.pruneNotifications(options)
   }
 
   addChatMessages(taskId: string, messages: NewChatMessage[]): Promise<number> {

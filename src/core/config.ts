@@ -47,6 +47,12 @@ export interface JjmConfig {
   /** Where notifications go and which events each target gets; empty: none are sent. */
   notifiers: NotifierRoute[]
   /**
+   * How long the outbox keeps notifications once done: delivered ones for
+   * `keepDeliveredDays`, given-up ones longer (`keepFailedDays`) so that
+   * people can still retry them. Pending ones are kept until done.
+   */
+  notifications: { keepDeliveredDays: number; keepFailedDays: number }
+  /**
    * The daemon's REST API. `rateLimit`: requests per minute for a key that
    * sets none; `authFailuresPerMinute`: failed authentications one address may
    * make before it is refused for 15 minutes.
@@ -253,6 +259,20 @@ const leaves: readonly Leaf[] = [
       'a list of notifier entries, each with a backend name and its settings, e.g. [{ backend: webhook, url: https://…, events: [failed] }] (in the environment, a JSON array)',
   },
   {
+    key: 'notifications.keepDeliveredDays',
+    kind: 'number',
+    min: 0,
+    env: 'JJM_NOTIFICATIONS_KEEP_DELIVERED_DAYS',
+    expected: 'a number of days, at least 0 (e.g. 7)',
+  },
+  {
+    key: 'notifications.keepFailedDays',
+    kind: 'number',
+    min: 0,
+    env: 'JJM_NOTIFICATIONS_KEEP_FAILED_DAYS',
+    expected: 'a number of days, at least 0 (e.g. 30)',
+  },
+  {
     key: 'api.host',
     kind: 'string',
     env: 'JJM_API_HOST',
@@ -298,6 +318,8 @@ const defaults: Record<string, unknown> = {
   'monitor.concurrency': 4,
   'monitor.requestsPerMinute': 60,
   notifiers: [],
+  'notifications.keepDeliveredDays': 7,
+  'notifications.keepFailedDays': 30,
   'api.host': '127.0.0.1',
   'api.port': 8080,
   'api.corsOrigins': [],
@@ -408,6 +430,10 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
       requestsPerMinute: requiredNumber(values, 'monitor.requestsPerMinute'),
     },
     notifiers: values.get('notifiers') as NotifierRoute[],
+    notifications: {
+      keepDeliveredDays: requiredNumber(values, 'notifications.keepDeliveredDays'),
+      keepFailedDays: requiredNumber(values, 'notifications.keepFailedDays'),
+    },
     api: {
       host: requiredString(values, 'api.host'),
       port: requiredNumber(values, 'api.port'),

@@ -8,6 +8,7 @@ import { createIdGenerator } from './ids.js'
 import type { JulesClient } from './jules/client.js'
 import { JobManager } from './manager.js'
 import { Monitor } from './monitor.js'
+import { NotificationAdmin } from './notification-admin.js'
 import { NotificationCenter, routeNames } from './notifications.js'
 import { NotifyingTaskStore } from './notifying-store.js'
 import type { Clock, EventBus, Logger, Notifier, TaskStore } from './ports.js'
@@ -28,6 +29,8 @@ export interface Core {
   clock: Clock
   manager: JobManager
   monitor: Monitor
+  /** The notification outbox as people see it: list, retry, prune. */
+  notifications: NotificationAdmin
   jules: JulesClient
   storage: StorageHandle
   /** The store as core uses it: behind the cache when one is configured. */
@@ -75,6 +78,14 @@ export async function openCore(options: CoreOptions): Promise<Core> {
   const newId = createIdGenerator()
   let apiKeyService: ApiKeyService | undefined
   const manager = new JobManager({ jules, store, clock, logger, newId, bus })
+  const outbox = new NotificationAdmin({
+    store,
+    deliver: () => notifications.deliver(),
+    routeIds: routeNames(config.notifiers),
+    clock,
+    logger: logger.child({ component: 'notifications' }),
+    retention: config.notifications,
+  })
   const monitor = new Monitor({
     jules,
     store,
@@ -84,12 +95,14 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     concurrency: config.monitor.concurrency,
     requestsPerMinute: config.monitor.requestsPerMinute,
     notifications,
+    outboxCleanup: outbox,
   })
   return {
     config,
     clock,
     manager,
     monitor,
+    notifications: outbox,
     jules,
     storage,
     store,
@@ -201,6 +214,8 @@ export async function createJulesClient(
         command,
         args: config.jules.mcp?.args ?? [],
         timeoutMs: config.jules.timeoutMs,
+        maxAttempts: config.jules.maxAttempts,
+        breaker: config.jules.breaker,
         logger: logger.child({ jules: 'mcp' }),
         version,
       })

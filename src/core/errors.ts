@@ -98,14 +98,30 @@ export class AuthenticationError extends JjmError {
   }
 }
 
-export class TaskNotFoundError extends JjmError {
+/** Something the user named does not exist: a task, a notification. One exit code (13) and HTTP 404 for all. */
+export abstract class NotFoundError extends JjmError {
+  constructor(message: string, code: string, options?: JjmErrorOptions) {
+    super(message, code, ExitCode.taskNotFound, 404, options)
+  }
+}
+
+export class TaskNotFoundError extends NotFoundError {
   constructor(taskRef: string, options: JjmErrorOptions = {}) {
+    super(`No task matches "${taskRef}". Run \`jjm tasks list\` to see the ids you can use.`, 'JJM_TASK_NOT_FOUND', {
+      ...options,
+      context: { taskId: taskRef, ...options.context },
+    })
+  }
+}
+
+/** No outbox entry has this id (never written, or pruned). */
+export class NotificationNotFoundError extends NotFoundError {
+  constructor(ids: readonly string[], options: JjmErrorOptions = {}) {
+    const named = ids.map((id) => `"${id}"`).join(', ')
     super(
-      `No task matches "${taskRef}". Run \`jjm tasks list\` to see the ids you can use.`,
-      'JJM_TASK_NOT_FOUND',
-      ExitCode.taskNotFound,
-      404,
-      { ...options, context: { taskId: taskRef, ...options.context } },
+      `No notification has the id ${named}. Run \`jjm notifications list\` to see the ids you can use (delivered and failed ones are pruned after their retention).`,
+      'JJM_NOTIFICATION_NOT_FOUND',
+      { ...options, context: { notificationIds: [...ids], ...options.context } },
     )
   }
 }
@@ -114,6 +130,24 @@ export class TaskNotFoundError extends JjmError {
 export class InvalidStateError extends JjmError {
   constructor(message: string, options?: JjmErrorOptions) {
     super(message, 'JJM_INVALID_STATE', ExitCode.invalidState, 409, options)
+  }
+}
+
+/**
+ * Another attempt to create a task under the same idempotency key is running
+ * right now (it holds the key's lease). Retrying after it finishes replays its
+ * answer; if it died, the lease runs out and a retry takes over.
+ */
+export class IdempotencyConflictError extends JjmError {
+  constructor(message: string, options?: JjmErrorOptions) {
+    super(message, 'JJM_IDEMPOTENCY_CONFLICT', ExitCode.invalidState, 409, options)
+  }
+}
+
+/** An idempotency key already used for a different request: a new request needs a new key. */
+export class IdempotencyKeyReusedError extends JjmError {
+  constructor(message: string, options?: JjmErrorOptions) {
+    super(message, 'JJM_IDEMPOTENCY_KEY_REUSED', ExitCode.validation, 422, options)
   }
 }
 
@@ -167,6 +201,8 @@ const classByCode: Readonly<Record<string, (message: string, options: JjmErrorOp
   JJM_VALIDATION: (message, options) => new ValidationError(message, options),
   JJM_AUTHENTICATION: (message, options) => new AuthenticationError(message, options),
   JJM_INVALID_STATE: (message, options) => new InvalidStateError(message, options),
+  JJM_IDEMPOTENCY_CONFLICT: (message, options) => new IdempotencyConflictError(message, options),
+  JJM_IDEMPOTENCY_KEY_REUSED: (message, options) => new IdempotencyKeyReusedError(message, options),
   JJM_JULES_UNAVAILABLE: (message, options) => new JulesConnectionError(message, options),
   JJM_RATE_LIMITED: (message, options) => new RateLimitedError(message, options),
   JJM_OPERATION_FAILED: (message, options) => new OperationFailedError(message, options),
@@ -193,6 +229,10 @@ export function toJjmError(error: unknown): unknown {
     const taskId = options.context?.taskId
     return new TaskNotFoundError(typeof taskId === 'string' ? taskId : error.message, options)
   }
+  if (code === 'JJM_NOTIFICATION_NOT_FOUND') {
+    const ids = options.context?.notificationIds
+    return new NotificationNotFoundError(Array.isArray(ids) ? ids.map(String) : [error.message], options)
+  }
   if (code.startsWith('JJM_JULES_') && code !== 'JJM_JULES_UNAVAILABLE') {
     return new OperationFailedError(error.message, options, code)
   }
@@ -207,8 +247,8 @@ export const exitCodeHelp: ReadonlyArray<readonly [number, string]> = [
   [ExitCode.configuration, 'configuration error'],
   [ExitCode.validation, 'invalid input'],
   [ExitCode.authentication, 'Jules refused the API key'],
-  [ExitCode.taskNotFound, 'task not found'],
-  [ExitCode.invalidState, 'operation not allowed in the task state'],
+  [ExitCode.taskNotFound, 'not found (task, notification)'],
+  [ExitCode.invalidState, 'operation not allowed in the task state, or idempotency key in use'],
   [ExitCode.julesConnection, 'Jules unreachable or failing'],
   [ExitCode.rateLimited, 'rate limited'],
   [ExitCode.operationFailed, 'operation failed'],

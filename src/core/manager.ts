@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto'
 import { canonicalHash } from './canonical-json.js'
 import {
   AuthenticationError,
+  IdempotencyConflictError,
+  IdempotencyKeyReusedError,
   InvalidStateError,
   isJjmError,
   JulesConnectionError,
@@ -13,7 +16,7 @@ import type { IdGenerator } from './ids.js'
 import type { JulesClient, Session, Source } from './jules/client.js'
 import { parseRepository, repositoryOf, sourceNameOf, toSourceName } from './jules/names.js'
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
-import type { Clock, CreationIntent, EventBus, EventQuery, Logger, TaskStore } from './ports.js'
+import type { Clock, CreationClaim, CreationIntent, EventBus, EventQuery, Logger, TaskStore } from './ports.js'
 import type { AutomationMode, Page, Task, TaskEvent, TaskFilter, TaskInput } from './task.js'
 import { isKnownState, taskStates } from './task.js'
 import {
@@ -75,6 +78,13 @@ export interface CreateTaskResult {
 const maxPromptLength = 100_000
 /** How far Jules' clock may be behind ours when matching a session to an earlier attempt. */
 const creationClockSkewMs = 60_000
+/**
+ * How long one attempt under an idempotency key holds it. Longer than an
+ * attempt takes (a default-branch lookup, a createSession with its retries,
+ * two writes), so a live attempt is never taken over; short enough that a
+ * retry after a crash waits a little only.
+ */
+export const creationLeaseMs = 120_000
 const reconcilePageSize = 50
 /** Bounds the look for an earlier attempt's session when very many sessions are recent. */
 const reconcileMaxPages = 20
@@ -206,20 +216,48 @@ export class JobManager {
   }
 
   private async createIdempotently(request: NormalisedInput, key: string): Promise<CreateTaskResult> {
-    const { jules, store, clock, logger } = this.deps
+    const { store, clock, logger } = this.deps
     const log = logger.child({ operation: 'tasks.create', repository: request.repository, idempotencyKey: key })
     const requestHash = canonicalHash(request)
-    const { intent, created } = await store.beginCreation(key, requestHash, isoAt(clock.now()))
-    if (!created) {
-      if (intent.requestHash !== requestHash) {
-        throw new ValidationError(
-          `The idempotency key "${key}" was already used for another request. Use a new key for a different task.`,
-          { context: { idempotencyKey: key } },
-        )
+    const now = clock.now()
+    const lease = { holder: randomUUID(), expiresAt: isoAt(now + creationLeaseMs) }
+    const claim = await store.beginCreation(key, requestHash, isoAt(now), lease)
+    const { intent } = claim
+    if (intent.requestHash !== requestHash) {
+      throw new IdempotencyKeyReusedError(
+        `The idempotency key "${key}" was already used for another request. Use a new key for a different task.`,
+        { context: { idempotencyKey: key } },
+      )
+    }
+    if (intent.state === 'done') return { task: await this.taskOfIntent(intent), outcome: 'replayed' }
+    if (!claim.claimed) {
+      throw new IdempotencyConflictError(
+        `Another attempt to create a task with the idempotency key "${key}" is in progress. Retry later with the same key: it then returns that attempt's task.`,
+        { context: { idempotencyKey: key, leaseExpiresAt: intent.leaseExpiresAt } },
+      )
+    }
+    try {
+      return await this.createUnderLease(request, key, claim, log)
+    } finally {
+      try {
+        await store.releaseCreation(key, lease.holder)
+      } catch (error) {
+        // The lease then runs out on its own; a retry before that is told to wait.
+        log.warn('could not release the idempotency key', { error })
       }
+    }
+  }
+
+  /** The work of one attempt that holds the key's lease: reconcile what an earlier attempt left, then create. */
+  private async createUnderLease(
+    request: NormalisedInput,
+    key: string,
+    { intent, created }: CreationClaim,
+    log: Logger,
+  ): Promise<CreateTaskResult> {
+    const { jules, store, clock } = this.deps
+    if (!created) {
       switch (intent.state) {
-        case 'done':
-          return { task: await this.taskOfIntent(intent), outcome: 'replayed' }
         case 'session_created': {
           // Jules answered an earlier attempt and only the recording was lost: record that session.
           if (intent.sessionName === null) throw new StorageError(`The creation under key "${key}" names no session.`)
@@ -228,7 +266,7 @@ export class JobManager {
           return { task: await this.recordTask(request, session, key, log), outcome: 'adopted' }
         }
         case 'pending': {
-          // An earlier attempt may have timed out after Jules accepted it: look before creating.
+          // An earlier attempt may have timed out (or died) after Jules accepted it: look before creating.
           const session = await this.findAcceptedSession(request, intent)
           if (session) {
             log.info('adopting the session an earlier attempt under this key created', { sessionName: session.name })

@@ -4,6 +4,7 @@ import { ExitCode, isJjmError, RateLimitedError } from './errors.js'
 import type { Activity, JulesClient, Session } from './jules/client.js'
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
 import { publishUpdate } from './manager.js'
+import type { NotificationAdmin } from './notification-admin.js'
 import type { NotificationCenter } from './notifications.js'
 import { PollSchedule } from './poll-schedule.js'
 import type { Clock, EventBus, Logger, NewTaskEvent, SyncCursor, TaskStore } from './ports.js'
@@ -29,6 +30,8 @@ export interface MonitorDeps {
   sleep?: Sleep
   /** Delivers the notification outbox at the end of every pass (best effort, never throws). */
   notifications?: Pick<NotificationCenter, 'deliver'>
+  /** Deletes a bounded batch of notifications past their retention after every pass (best effort, never throws). */
+  outboxCleanup?: Pick<NotificationAdmin, 'pruneExpired'>
 }
 
 export interface SyncOptions {
@@ -142,6 +145,7 @@ export class Monitor {
     )
     // What this pass (and earlier ones, and other commands) put in the outbox, with retries that are due.
     await this.deps.notifications?.deliver()
+    await this.deps.outboxCleanup?.pruneExpired()
     // Report in the order of the task list, not in the order the syncs finished.
     const order = new Map(tasks.map((task, index) => [task.id, index]))
     const byTask = (a: { taskId: string }, b: { taskId: string }) =>

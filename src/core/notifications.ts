@@ -3,6 +3,7 @@
  * (routing, a pure function), and the delivery of the outbox with retries,
  * backoff, and a give-up for targets that keep refusing.
  */
+import { canonicalHash } from './canonical-json.js'
 import type {
   Clock,
   Logger,
@@ -35,7 +36,7 @@ export const defaultNotificationEvents: readonly string[] = [
 export interface NotifierRoute {
   /** The notifier backend's name: console, webhook, slack, pagerduty, email, or a plugin's. */
   backend: string
-  /** How the outbox names this target; default `{backend}` or `{backend}-{n}` when several share a backend. */
+  /** How the outbox names this target (best: give one); default derived from its content ({@link routeId}). */
   name?: string
   /** Situations or event types that go to it; default {@link defaultNotificationEvents}. */
   events?: string[]
@@ -43,20 +44,40 @@ export interface NotifierRoute {
 }
 
 export interface RoutedNotification {
-  /** The route's name ({@link routeNames}). */
+  /** The route's id ({@link routeId}). */
   notifier: string
   payload: NotificationPayload
 }
 
-/** The names of the routes, in order: `{backend}`, or `{backend}-{n}` for the n-th (from 2) of one backend; `name` wins. */
+/**
+ * Settings that say how to authenticate to a target, not which target it is:
+ * rotating a webhook secret or an SMTP password must not orphan deliveries.
+ */
+const credentialSettings = new Set(['secret', 'pass', 'password', 'token'])
+
+/**
+ * The id under which the outbox records a route's deliveries: its `name`, or
+ * else `{backend}-{hash}`, where the hash (8 hex digits of SHA-256) covers the
+ * route's target: every setting but `name`, `events` and credentials. An id
+ * does not depend on the route's position, so reordering `notifiers:` never
+ * sends pending deliveries elsewhere; changing an unnamed route's url or
+ * recipients does give it a new id (hence: give routes a name). A route with
+ * no settings at all (`console`) is its backend's name.
+ */
+export function routeId(route: NotifierRoute): string {
+  if (typeof route.name === 'string' && route.name.trim() !== '') return route.name.trim()
+  const target: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(route)) {
+    if (key === 'backend' || key === 'name' || key === 'events' || credentialSettings.has(key)) continue
+    target[key] = value
+  }
+  if (Object.keys(target).length === 0) return route.backend
+  return `${route.backend}-${canonicalHash({ backend: route.backend, target }).slice(0, 8)}`
+}
+
+/** The ids of the routes, in order ({@link routeId}); two routes to one target share an id. */
 export function routeNames(routes: readonly NotifierRoute[]): string[] {
-  const seen = new Map<string, number>()
-  return routes.map((route) => {
-    const count = (seen.get(route.backend) ?? 0) + 1
-    seen.set(route.backend, count)
-    if (typeof route.name === 'string' && route.name !== '') return route.name
-    return count === 1 ? route.backend : `${route.backend}-${count}`
-  })
+  return routes.map(routeId)
 }
 
 /** The situations one event is, most specific first (a completion with a PR is both `completed_with_pr` and `completed`). */
@@ -84,14 +105,19 @@ export function routeEvent(task: Task, event: NewTaskEvent, routes: readonly Not
   const situations = situationsOf(task, event)
   const at = event.at ?? task.updatedAt
   const routed: RoutedNotification[] = []
+  const sent = new Set<string>()
   routes.forEach((route, index) => {
+    const notifier = names[index] ?? route.backend
+    // Two routes to one target (same id) would send the same message twice.
+    if (sent.has(notifier)) return
     const wanted = route.events ?? defaultNotificationEvents
     const match = wanted.includes('*')
       ? (situations[0] ?? event.type)
       : (situations.find((situation) => wanted.includes(situation)) ??
         (wanted.includes(event.type) ? event.type : undefined))
     if (match === undefined) return
-    routed.push({ notifier: names[index] ?? route.backend, payload: describe(task, event, match, at) })
+    sent.add(notifier)
+    routed.push({ notifier, payload: describe(task, event, match, at) })
   })
   return routed
 }

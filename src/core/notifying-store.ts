@@ -7,12 +7,16 @@
  */
 import type { NotificationCenter } from './notifications.js'
 import type {
-  CreationIntent,
+  CreationClaim,
+  CreationLease,
   EventQuery,
   EventWriteOptions,
   NewChatMessage,
   NewNotification,
   NewTaskEvent,
+  NotificationPruneOptions,
+  NotificationQuery,
+  NotificationRecord,
   OutboxEntry,
   SyncCursor,
   SyncWrite,
@@ -77,12 +81,28 @@ export class NotifyingTaskStore implements TaskStore {
     return this.store.markNotificationFailed(id, error, nextAttemptAt)
   }
 
+  listNotifications(query?: NotificationQuery): Promise<Page<NotificationRecord>> {
+    return this.store.listNotifications(query)
+  }
+
+  requeueNotifications(ids: string[], now: string): Promise<number> {
+    return this.store.requeueNotifications(ids, now)
+  }
+
+  pruneNotifications(options: NotificationPruneOptions): Promise<{ delivered: number; failed: number }> {
+    return this.store.pruneNotifications(options)
+  }
+
   getSyncCursor(taskId: string): Promise<SyncCursor | undefined> {
     return this.store.getSyncCursor(taskId)
   }
 
-  beginCreation(key: string, requestHash: string, at: string): Promise<{ intent: CreationIntent; created: boolean }> {
-    return this.store.beginCreation(key, requestHash, at)
+  beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim> {
+    return this.store.beginCreation(key, requestHash, at, lease)
+  }
+
+  releaseCreation(key: string, holder: string): Promise<void> {
+    return this.store.releaseCreation(key, holder)
   }
 
   noteCreationSession(key: string, sessionName: string, at: string): Promise<void> {

@@ -47,6 +47,33 @@ export interface CreationIntent {
   error: string | null
   createdAt: string
   updatedAt: string
+  /** The attempt working on the intent now (see CreationLease); null when none holds it. */
+  leaseHolder: string | null
+  /** RFC 3339: when the holder's lease runs out; null when none holds it. */
+  leaseExpiresAt: string | null
+}
+
+/**
+ * One attempt's claim on a creation intent: while it lasts, only its holder
+ * calls Jules under the key, so two processes retrying one key at the same
+ * moment cannot both start a session. An attempt that outlives its lease is
+ * presumed dead, and the next one takes the intent over.
+ */
+export interface CreationLease {
+  /** Identifies the attempt; unique per attempt (a random UUID). */
+  holder: string
+  /** RFC 3339. */
+  expiresAt: string
+}
+
+/** What beginCreation did. */
+export interface CreationClaim {
+  /** The intent as it is after the call. */
+  intent: CreationIntent
+  /** A new attempt starts from scratch: the intent was just recorded, or a failed one was taken over. */
+  created: boolean
+  /** The caller now holds the lease and may work on the intent; false when another attempt holds a live one, the intent is done, or the request differs. */
+  claimed: boolean
 }
 
 /** What a list of tasks shows beside each task, loaded for many tasks at once (never one query per task). */
@@ -70,7 +97,7 @@ export interface EventWriteOptions {
  * the notification outbox: notifications are written with the events that
  * cause them and kept until delivered or given up.
  */
-export interface TaskStore extends NotificationOutbox {
+export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
   /**
    * Inserts a new task together with its first events; with `idempotencyKey`,
    * marks that creation intent done (bound to the task) in the same transaction.
@@ -91,10 +118,16 @@ export interface TaskStore extends NotificationOutbox {
   getSyncCursor(taskId: string): Promise<SyncCursor | undefined>
   /**
    * Records, before Jules is called, the intent to create a task under an
-   * idempotency key. When the key is already known, records nothing and
-   * returns the earlier intent with `created: false`.
+   * idempotency key, and claims it for the caller's attempt with `lease`, in
+   * one atomic step (two racing callers, in any processes, never both claim).
+   * A known key is claimed only when its request hash is the same, it is not
+   * done, and nobody else holds a lease that is live at `at`; otherwise the
+   * intent is returned unchanged with `claimed: false`. A failed intent that is
+   * claimed becomes pending again (`created: true`).
    */
-  beginCreation(key: string, requestHash: string, at: string): Promise<{ intent: CreationIntent; created: boolean }>
+  beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim>
+  /** Gives up the lease of attempt `holder` on `key`, if it still holds it, so that a retry need not wait for it to expire. */
+  releaseCreation(key: string, holder: string): Promise<void>
   /** Binds a pending intent to the session Jules created, right after Jules answered. */
   noteCreationSession(key: string, sessionName: string, at: string): Promise<void>
   /** Marks an intent failed (Jules refused it), so that the same key may try again. */
@@ -256,7 +289,7 @@ export type NotificationPayload = Omit<Notification, 'id'>
 
 /** A new outbox entry, written in the same transaction as its event. */
 export interface NewNotification {
-  /** The route's name (see routeNames in notifications.ts). */
+  /** The route's id (see routeId in notifications.ts). */
   notifier: string
   taskId: string
   eventType: string
@@ -282,6 +315,74 @@ export interface NotificationOutbox {
   markNotificationDelivered(id: string, at: string): Promise<void>
   /** Counts one more failed attempt; `nextAttemptAt` null gives up for good. */
   markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void>
+}
+
+/** What people do with the outbox beside delivery: look at it, retry, clean up. */
+export interface NotificationOutboxAdmin {
+  /**
+   * Outbox entries, newest first (by `createdAt`, then id), cursor-paginated
+   * like every list: `jjm notifications list`. Delivered entries are kept
+   * until pruned, so that people can see what was sent.
+   */
+  listNotifications(query?: NotificationQuery): Promise<Page<NotificationRecord>>
+  /**
+   * Puts entries that are not delivered back to pending, due at `now`, with
+   * no attempts and no error: a retry by a person. Delivered and unknown ids
+   * are left alone. Returns how many entries it changed.
+   */
+  requeueNotifications(ids: string[], now: string): Promise<number>
+  /**
+   * Deletes at most `limit` delivered entries delivered before
+   * `deliveredBefore` and at most `limit` failed entries given up before
+   * `failedBefore`; pending entries are never deleted. Returns what it deleted.
+   */
+  pruneNotifications(options: NotificationPruneOptions): Promise<{ delivered: number; failed: number }>
+}
+
+/** Where one outbox entry stands: waiting (or retrying), sent, or given up for good. */
+export type NotificationState = 'pending' | 'delivered' | 'failed'
+
+export const notificationStates: readonly NotificationState[] = ['pending', 'delivered', 'failed']
+
+/** One outbox entry as people and scripts see it (`jjm notifications list --json`). */
+export interface NotificationRecord {
+  id: string
+  taskId: string
+  /** As routing names it: `awaiting_plan_approval`, `completed_with_pr`, `failed`, or an event type. */
+  eventType: string
+  /** The route's id (see routeId in notifications.ts). */
+  notifier: string
+  state: NotificationState
+  /** The notification's one-line title. */
+  title: string
+  /** Failed attempts so far. */
+  attempts: number
+  lastError: string | null
+  /** RFC 3339: when a pending entry is tried next (or the lease of a delivery in progress ends); null otherwise. */
+  nextAttemptAt: string | null
+  deliveredAt: string | null
+  /** When delivery was given up. */
+  failedAt: string | null
+  createdAt: string
+}
+
+export interface NotificationQuery {
+  /** Any of these states; all when absent or empty. */
+  states?: NotificationState[]
+  taskId?: string
+  /** Only these entries. */
+  ids?: string[]
+  limit?: number
+  cursor?: string
+}
+
+export interface NotificationPruneOptions {
+  /** RFC 3339 */
+  deliveredBefore: string
+  /** RFC 3339 */
+  failedBefore: string
+  /** The most entries of each state deleted by one call: a pass stays cheap however large the backlog. */
+  limit: number
 }
 
 /** Where notifications go (console, webhook, Slack, PagerDuty, email); built by a notifier backend. */

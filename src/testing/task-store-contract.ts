@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict'
 import { describe, it, type TestContext } from 'node:test'
 import { StorageError, TaskNotFoundError, toJjmError, ValidationError } from '../core/errors.js'
-import type { NewChatMessage, NewNotification, SyncCursor, TaskStore } from '../core/ports.js'
+import type { CreationLease, NewChatMessage, NewNotification, SyncCursor, TaskStore } from '../core/ports.js'
 import type { Task, TaskFilter } from '../core/task.js'
 import { buildTask } from './build-task.js'
 
@@ -638,8 +638,9 @@ export function describeTaskStoreContract(
 
     describe('creation intents', () => {
       storeTest('records an intent once: the second begin returns it unchanged', async (store) => {
-        const first = await store.beginCreation('key-1', hashA, minuteOf(1))
+        const first = await store.beginCreation('key-1', hashA, minuteOf(1), leaseOf('attempt-1', 3))
         assert.equal(first.created, true)
+        assert.equal(first.claimed, true)
         assert.deepEqual(first.intent, {
           key: 'key-1',
           requestHash: hashA,
@@ -649,51 +650,103 @@ export function describeTaskStoreContract(
           error: null,
           createdAt: minuteOf(1),
           updatedAt: minuteOf(1),
+          leaseHolder: 'attempt-1',
+          leaseExpiresAt: minuteOf(3),
         })
-        const again = await store.beginCreation('key-1', hashA, minuteOf(2))
-        assert.deepEqual(again, { intent: first.intent, created: false })
+        const again = await store.beginCreation('key-1', hashA, minuteOf(2), leaseOf('attempt-2', 4))
+        assert.deepEqual(again, { intent: first.intent, created: false, claimed: false })
         // Another request under the same key gets the first one back, for the caller to refuse.
-        assert.deepEqual(await store.beginCreation('key-1', hashB, minuteOf(3)), {
+        assert.deepEqual(await store.beginCreation('key-1', hashB, minuteOf(3), leaseOf('attempt-3', 5)), {
           intent: first.intent,
           created: false,
+          claimed: false,
         })
-        assert.equal((await store.beginCreation('key-2', hashB, minuteOf(3))).created, true)
+        assert.equal((await store.beginCreation('key-2', hashB, minuteOf(3), leaseOf('attempt-4', 5))).created, true)
       })
 
-      storeTest('lets exactly one of many concurrent begins with one key record it', async (store) => {
+      storeTest('lets exactly one of many concurrent begins with one key record and claim it', async (store) => {
         const results = await Promise.all(
-          Array.from({ length: 8 }, (_, index) => store.beginCreation('race', hashA, minuteOf(index))),
+          Array.from({ length: 8 }, (_, index) =>
+            store.beginCreation('race', hashA, minuteOf(index), leaseOf(`attempt-${index}`, 10)),
+          ),
         )
         assert.equal(results.filter((result) => result.created).length, 1)
+        assert.equal(results.filter((result) => result.claimed).length, 1)
         const winner = results.find((result) => result.created)
         assert.ok(results.every((result) => result.intent.createdAt === winner?.intent.createdAt))
+        assert.ok(results.every((result) => result.intent.leaseHolder === winner?.intent.leaseHolder))
+      })
+
+      storeTest(
+        'lets exactly one of many concurrent attempts take over an intent whose lease ran out',
+        async (store) => {
+          await store.beginCreation('race', hashA, minuteOf(1), leaseOf('dead', 3))
+          await store.noteCreationSession('race', 'sessions/777', minuteOf(2))
+          const results = await Promise.all(
+            Array.from({ length: 8 }, (_, index) =>
+              store.beginCreation('race', hashA, minuteOf(3), leaseOf(`attempt-${index}`, 5)),
+            ),
+          )
+          const winners = results.filter((result) => result.claimed)
+          assert.equal(winners.length, 1, 'the lease expiring at minute 3 is free at minute 3')
+          assert.equal(results.filter((result) => result.created).length, 0, 'a take-over starts no new attempt')
+          const intent = winners[0]?.intent
+          assert.equal(intent?.state, 'session_created', 'the new holder finds what the dead one left')
+          assert.equal(intent?.sessionName, 'sessions/777')
+          assert.equal(intent?.createdAt, minuteOf(1))
+          assert.equal(intent?.leaseExpiresAt, minuteOf(5))
+          assert.ok(results.every((result) => result.intent.leaseHolder === intent?.leaseHolder))
+        },
+      )
+
+      storeTest('keeps a live lease from everyone else until its holder releases it', async (store) => {
+        await store.beginCreation('key-1', hashA, minuteOf(1), leaseOf('holder', 10))
+        const refused = await store.beginCreation('key-1', hashA, minuteOf(9), leaseOf('other', 12))
+        assert.equal(refused.claimed, false)
+        assert.equal(refused.intent.leaseHolder, 'holder')
+
+        await store.releaseCreation('key-1', 'other')
+        assert.equal((await store.beginCreation('key-1', hashA, minuteOf(9), leaseOf('other', 12))).claimed, false)
+        await store.releaseCreation('key-1', 'holder')
+        const taken = await store.beginCreation('key-1', hashA, minuteOf(9), leaseOf('other', 12))
+        assert.equal(taken.claimed, true, 'a released key is free before its lease would have run out')
+        assert.equal(taken.created, false)
+        assert.equal(taken.intent.state, 'pending')
+        assert.equal(taken.intent.leaseHolder, 'other')
+        // Releasing a key nobody holds, or nobody ever began, is harmless.
+        await store.releaseCreation('key-1', 'holder')
+        await store.releaseCreation('never-begun', 'holder')
+        assert.equal((await store.beginCreation('key-1', hashA, minuteOf(11), leaseOf('third', 13))).claimed, false)
       })
 
       storeTest('follows an intent from pending to done, bound to its task in the same write', async (store) => {
-        await store.beginCreation('key-1', hashA, minuteOf(1))
+        await store.beginCreation('key-1', hashA, minuteOf(1), leaseOf('attempt-1', 2))
         await store.noteCreationSession('key-1', 'sessions/777', minuteOf(2))
-        const noted = await store.beginCreation('key-1', hashA, minuteOf(3))
+        const noted = await store.beginCreation('key-1', hashA, minuteOf(3), leaseOf('attempt-2', 4))
         assert.equal(noted.created, false)
         assert.equal(noted.intent.state, 'session_created')
         assert.equal(noted.intent.sessionName, 'sessions/777')
-        assert.equal(noted.intent.updatedAt, minuteOf(2))
 
         const task = buildTask({ sessionName: 'sessions/777' })
         await store.createTask(task, [{ type: 'created', data: {} }], { idempotencyKey: 'key-1' })
-        const done = (await store.beginCreation('key-1', hashA, minuteOf(4))).intent
-        assert.equal(done.state, 'done')
-        assert.equal(done.taskId, task.id)
-        assert.equal(done.sessionName, 'sessions/777')
+        const done = await store.beginCreation('key-1', hashA, minuteOf(5), leaseOf('attempt-3', 6))
+        assert.equal(done.claimed, false, 'a done intent is replayed, never claimed')
+        assert.equal(done.intent.state, 'done')
+        assert.equal(done.intent.taskId, task.id)
+        assert.equal(done.intent.sessionName, 'sessions/777')
         assert.deepEqual(await store.getTask(task.id), task)
 
         // A late failure or session note does not undo a done intent.
         await store.failCreation('key-1', 'timed out', minuteOf(5))
         await store.noteCreationSession('key-1', 'sessions/888', minuteOf(5))
-        assert.deepEqual((await store.beginCreation('key-1', hashA, minuteOf(6))).intent, done)
+        assert.deepEqual(
+          (await store.beginCreation('key-1', hashA, minuteOf(6), leaseOf('attempt-4', 7))).intent,
+          done.intent,
+        )
       })
 
       storeTest('refuses a second task under a done key, and a key never begun, recording no task', async (store) => {
-        await store.beginCreation('key-1', hashA, minuteOf(1))
+        await store.beginCreation('key-1', hashA, minuteOf(1), leaseOf('attempt-1', 3))
         await store.createTask(buildTask(), [], { idempotencyKey: 'key-1' })
         const second = buildTask()
         await assert.rejects(
@@ -714,29 +767,34 @@ export function describeTaskStoreContract(
       })
 
       storeTest('lets a failed intent be begun again with the same request', async (store) => {
-        await store.beginCreation('key-1', hashA, minuteOf(1))
+        await store.beginCreation('key-1', hashA, minuteOf(1), leaseOf('attempt-1', 3))
         await store.failCreation('key-1', 'Jules refused: unknown repository', minuteOf(2))
-        const failed = await store.beginCreation('key-1', hashB, minuteOf(3))
+        await store.releaseCreation('key-1', 'attempt-1')
+        const failed = await store.beginCreation('key-1', hashB, minuteOf(3), leaseOf('attempt-2', 5))
         assert.equal(failed.created, false, 'another request does not take over a failed key')
+        assert.equal(failed.claimed, false)
         assert.equal(failed.intent.state, 'failed')
         assert.equal(failed.intent.error, 'Jules refused: unknown repository')
 
-        const retried = await store.beginCreation('key-1', hashA, minuteOf(4))
+        const retried = await store.beginCreation('key-1', hashA, minuteOf(4), leaseOf('attempt-3', 6))
         assert.equal(retried.created, true)
+        assert.equal(retried.claimed, true)
         assert.equal(retried.intent.state, 'pending')
         assert.equal(retried.intent.error, null)
         assert.equal(retried.intent.createdAt, minuteOf(1))
         assert.equal(retried.intent.updatedAt, minuteOf(4))
-        assert.equal((await store.beginCreation('key-1', hashA, minuteOf(5))).created, false)
+        assert.equal(retried.intent.leaseHolder, 'attempt-3')
+        assert.equal((await store.beginCreation('key-1', hashA, minuteOf(5), leaseOf('attempt-4', 7))).created, false)
       })
 
       storeTest('keeps the intent of a purged task, without its task', async (store) => {
         const task = buildTask()
-        await store.beginCreation('key-1', hashA, minuteOf(1))
+        await store.beginCreation('key-1', hashA, minuteOf(1), leaseOf('attempt-1', 3))
         await store.createTask(task, [], { idempotencyKey: 'key-1' })
         assert.equal(await store.deleteTask(task.id, { purge: true }), true)
-        const { intent, created } = await store.beginCreation('key-1', hashA, minuteOf(2))
+        const { intent, created, claimed } = await store.beginCreation('key-1', hashA, minuteOf(4), leaseOf('a-2', 5))
         assert.equal(created, false, 'a purge does not let the key create a second session')
+        assert.equal(claimed, false)
         assert.equal(intent.state, 'done')
         assert.equal(intent.taskId, null)
       })
@@ -822,6 +880,177 @@ export function describeTaskStoreContract(
         )
         assert.deepEqual(await store.claimNotifications(10, minuteOf(10)), [])
       })
+
+      /** Three entries of `first` and one of `second`, each in its own write: delivered, given up, retrying, untouched. */
+      const outboxOfFour = async (store: TaskStore) => {
+        const first = buildTask()
+        const second = buildTask()
+        await store.createTask(first, [{ type: 'created', data: {}, at: minuteOf(0) }], {
+          notifications: [notification(first, 'webhook', 'awaiting_plan_approval', 0)],
+        })
+        await store.logEvent(
+          first.id,
+          { type: 'failed', data: {}, at: minuteOf(1) },
+          { notifications: [notification(first, 'slack-team', 'failed', 1)] },
+        )
+        await store.logEvent(
+          first.id,
+          { type: 'progress', data: {}, at: minuteOf(2) },
+          { notifications: [notification(first, 'webhook', 'progress', 2)] },
+        )
+        await store.createTask(second, [{ type: 'created', data: {}, at: minuteOf(3) }], {
+          notifications: [notification(second, 'webhook', 'completed_with_pr', 3)],
+        })
+        const claimed = await store.claimNotifications(3, minuteOf(5))
+        const [delivered, failed, retrying] = claimed.map((entry) => entry.id)
+        assert.ok(delivered !== undefined && failed !== undefined && retrying !== undefined)
+        await store.markNotificationDelivered(delivered, minuteOf(6))
+        await store.markNotificationFailed(failed, 'HTTP 404 from the target', null)
+        await store.markNotificationFailed(retrying, 'HTTP 503', minuteOf(20))
+        const [untouched] = (await store.listNotifications({ taskId: second.id })).items.map((record) => record.id)
+        assert.ok(untouched !== undefined)
+        return { first, second, ids: { delivered, failed, retrying, untouched } }
+      }
+
+      storeTest('lists notifications newest first with their state, filtered and page by page', async (store) => {
+        const { first, second, ids } = await outboxOfFour(store)
+        const all = await store.listNotifications()
+        assert.deepEqual(
+          all.items.map((record) => [record.id, record.state]),
+          [
+            [ids.untouched, 'pending'],
+            [ids.retrying, 'pending'],
+            [ids.failed, 'failed'],
+            [ids.delivered, 'delivered'],
+          ],
+        )
+        assert.equal(all.nextCursor, null)
+        const [untouched, retrying, failed, delivered] = all.items
+        assert.deepEqual(
+          { ...delivered, createdAt: undefined },
+          {
+            id: ids.delivered,
+            taskId: first.id,
+            eventType: 'awaiting_plan_approval',
+            notifier: 'webhook',
+            state: 'delivered',
+            title: `awaiting_plan_approval: ${first.title}`,
+            attempts: 0,
+            lastError: null,
+            nextAttemptAt: null,
+            deliveredAt: minuteOf(6),
+            failedAt: null,
+            createdAt: undefined,
+          },
+        )
+        assert.ok(!Number.isNaN(Date.parse(delivered?.createdAt ?? '')), 'createdAt is an instant')
+        assert.equal(failed?.notifier, 'slack-team')
+        assert.equal(failed?.attempts, 1)
+        assert.equal(failed?.lastError, 'HTTP 404 from the target')
+        assert.equal(failed?.nextAttemptAt, null)
+        assert.ok(!Number.isNaN(Date.parse(failed?.failedAt ?? '')), 'failedAt is an instant')
+        assert.deepEqual(
+          [retrying?.attempts, retrying?.lastError, retrying?.nextAttemptAt, retrying?.failedAt],
+          [1, 'HTTP 503', minuteOf(20), null],
+        )
+        assert.deepEqual(
+          [untouched?.taskId, untouched?.attempts, untouched?.nextAttemptAt],
+          [second.id, 0, minuteOf(3)],
+        )
+
+        const ofStates = await store.listNotifications({ states: ['failed', 'delivered'] })
+        assert.deepEqual(
+          ofStates.items.map((record) => record.id),
+          [ids.failed, ids.delivered],
+        )
+        const ofFirst = await store.listNotifications({ taskId: first.id, states: ['pending'] })
+        assert.deepEqual(
+          ofFirst.items.map((record) => record.id),
+          [ids.retrying],
+        )
+        const chosen = await store.listNotifications({ ids: [ids.delivered, ids.untouched, 'no-such-id'] })
+        assert.deepEqual(
+          chosen.items.map((record) => record.id),
+          [ids.untouched, ids.delivered],
+        )
+
+        const page1 = await store.listNotifications({ limit: 3 })
+        assert.equal(page1.items.length, 3)
+        assert.ok(page1.nextCursor)
+        const page2 = await store.listNotifications({ limit: 3, cursor: page1.nextCursor })
+        assert.deepEqual(
+          page2.items.map((record) => record.id),
+          [ids.delivered],
+        )
+        assert.equal(page2.nextCursor, null)
+        await assert.rejects(store.listNotifications({ cursor: 'not a cursor!' }), refusedAs(ValidationError))
+      })
+
+      storeTest(
+        'retries failed and pending notifications at once with no attempts, never a delivered one',
+        async (store) => {
+          const { ids } = await outboxOfFour(store)
+          const changed = await store.requeueNotifications(
+            [ids.failed, ids.retrying, ids.delivered, 'no-such-id'],
+            minuteOf(8),
+          )
+          assert.equal(changed, 2)
+          const after = new Map((await store.listNotifications()).items.map((record) => [record.id, record]))
+          for (const id of [ids.failed, ids.retrying]) {
+            const record = after.get(id)
+            assert.deepEqual(
+              [record?.state, record?.attempts, record?.lastError, record?.failedAt, record?.nextAttemptAt],
+              ['pending', 0, null, null, minuteOf(8)],
+            )
+          }
+          assert.equal(after.get(ids.delivered)?.state, 'delivered')
+          assert.deepEqual(
+            (await store.claimNotifications(10, minuteOf(8))).map((entry) => [entry.id, entry.attempts]).sort(),
+            [
+              [ids.untouched, 0],
+              [ids.failed, 0],
+              [ids.retrying, 0],
+            ].sort(),
+            'requeued entries are due at once, the delivered one is not',
+          )
+        },
+      )
+
+      storeTest(
+        'prunes old delivered and given-up notifications, a bounded batch at a time, never pending ones',
+        async (store) => {
+          const task = buildTask()
+          await store.createTask(task, [{ type: 'created', data: {}, at: minuteOf(0) }], {
+            notifications: [0, 1, 2, 3, 4].map((minute) => notification(task, 'webhook', 'failed', minute)),
+          })
+          const [old1, old2, recent, failed, pending] = (await store.claimNotifications(10, minuteOf(5))).map(
+            (entry) => entry.id,
+          )
+          assert.ok(old1 && old2 && recent && failed && pending)
+          await store.markNotificationDelivered(old1, minuteOf(10))
+          await store.markNotificationDelivered(old2, minuteOf(11))
+          await store.markNotificationDelivered(recent, minuteOf(100))
+          await store.markNotificationFailed(failed, 'HTTP 410', null)
+          await store.markNotificationFailed(pending, 'HTTP 500', minuteOf(6))
+          const hourAgo = new Date(Date.now() - 3_600_000).toISOString()
+          const future = new Date(Date.UTC(2100, 0, 1)).toISOString()
+          const remaining = async () => (await store.listNotifications()).items.map((record) => record.id).sort()
+
+          const keepFailed = { deliveredBefore: minuteOf(50), failedBefore: hourAgo }
+          assert.deepEqual(await store.pruneNotifications({ ...keepFailed, limit: 1 }), { delivered: 1, failed: 0 })
+          assert.deepEqual(await store.pruneNotifications({ ...keepFailed, limit: 5 }), { delivered: 1, failed: 0 })
+          assert.deepEqual(await store.pruneNotifications({ ...keepFailed, limit: 5 }), { delivered: 0, failed: 0 })
+          assert.deepEqual(await remaining(), [recent, failed, pending].sort())
+
+          const everything = { deliveredBefore: future, failedBefore: future, limit: 5 }
+          assert.deepEqual(await store.pruneNotifications(everything), { delivered: 1, failed: 1 })
+          assert.deepEqual(await remaining(), [pending], 'a pending notification is never pruned, however old')
+          assert.deepEqual(
+            (await store.claimNotifications(10, minuteOf(6))).map((entry) => entry.id),
+            [pending],
+          )
+        },
+      )
     })
 
     describe('getRelations', () => {
@@ -878,6 +1107,11 @@ function listIds(store: TaskStore): (filter: TaskFilter) => Promise<string[]> {
 
 const hashA = 'a'.repeat(64)
 const hashB = 'b'.repeat(64)
+
+/** A lease for attempt `holder` that runs out at minute `until`. */
+function leaseOf(holder: string, until: number): CreationLease {
+  return { holder, expiresAt: minuteOf(until) }
+}
 
 function syncCursor(minute: number, names: string[]): SyncCursor {
   return { sessionUpdateTime: minuteOf(minute), lastActivityTime: minuteOf(minute), lastActivityNames: names }

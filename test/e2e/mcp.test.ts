@@ -80,6 +80,33 @@ describe('jjm end to end, through the mcp adapter against `jjm mcp serve`', { ti
     assert.match(run.stderr, /mcp serve/)
   })
 
+  it('keeps simulated sessions across server runs with `mcp serve --db`, and forgets them without it', async () => {
+    const simDb = join(dir, 'mcp-sim.sqlite')
+    const serverArgs = (extra: string[]) => JSON.stringify([runJs, 'mcp', 'serve', '--run-seconds', '600', ...extra])
+    const withServer = (extra: string[]) => ({
+      ...env,
+      JJM_JULES: 'mcp',
+      JJM_JULES_MCP_COMMAND: process.execPath,
+      JJM_JULES_MCP_ARGS: serverArgs(extra),
+      JJM_DB: join(dir, `client-${extra.length}.sqlite`),
+    })
+
+    // Each jjm command starts its own server: the message is the second run, and needs the session.
+    const stored = withServer(['--db', simDb])
+    const created = await jjm(['tasks', 'create', '--repo', 'acme/api', 'Keep me', '--json'], stored)
+    assert.equal(created.code, 0, created.stderr)
+    const task = json<Task>(created)
+    assert.ok(existsSync(simDb), 'mcp serve --db did not create its file')
+    const sent = await jjm(['message', task.id, 'Still there?', '--json'], stored)
+    assert.equal(sent.code, 0, sent.stderr)
+
+    const inMemory = withServer([])
+    const forgotten = json<Task>(await jjm(['tasks', 'create', '--repo', 'acme/api', 'Forget me', '--json'], inMemory))
+    const lost = await jjm(['message', forgotten.id, 'Still there?'], inMemory)
+    assert.equal(lost.code, 17, lost.stderr)
+    assert.match(lost.stderr, /Jules has no sessions\//)
+  })
+
   it('writes nothing but protocol messages on stdout and ends when its client hangs up', async () => {
     const child = spawn(process.execPath, [runJs, 'mcp', 'serve'], {
       cwd: root,

@@ -5,16 +5,26 @@
  *   --omit <tool>          leave a tool out (repeatable), e.g. --omit approve_plan
  *   --text-only            answer JSON as text content only, no structuredContent
  *   --run-seconds <n>      simulated run time of a session (default 1; real seconds)
- *   --fault <status>:<op>  queue one fault, e.g. --fault 429:sessions.get, or
- *                          --fault malformed:sessions.get for an answer that is not JSON (repeatable)
+ *   --fault <status>:<op>[:<count>]
+ *                          queue a fault hitting <count> calls (default 1), e.g. --fault 429:sessions.get,
+ *                          --fault malformed:sessions.get for an answer that is not JSON, or
+ *                          --fault slow:sessions.get for an answer 8 s late (repeatable)
+ *   --db <file>            keep the simulated sessions in this JSON file, so that a restarted
+ *                          server sees them (default: in memory)
+ *   --exit <phase>:<tool>:<marker-file>
+ *                          exit (code 1) before or after running <tool> (phase `before` or `after`),
+ *                          before answering, once: only while <marker-file> does not exist, which
+ *                          it then creates (repeatable). Simulates a server dying mid-call.
  *
  * It says `ready pid=<pid>` on stderr, so a test can check that the process ends.
  */
+import { existsSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { systemClock } from '../../src/core/clock.js'
 import { Simulator } from '../../src/core/jules/sim/engine.js'
 import { serveSimMcpOverStdio } from '../../src/core/jules/sim/mcp-server.js'
 import { MemorySimStateStore } from '../../src/core/jules/sim/memory-store.js'
+import { openJsonStore } from '../../src/plugins/storage-json/json-store.js'
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +32,8 @@ const { values } = parseArgs({
     'text-only': { type: 'boolean', default: false },
     'run-seconds': { type: 'string', default: '1' },
     fault: { type: 'string', multiple: true, default: [] },
+    db: { type: 'string' },
+    exit: { type: 'string', multiple: true, default: [] },
   },
 })
 
@@ -29,17 +41,34 @@ const { values } = parseArgs({
 // fixture cannot share a manual clock with it; short runs keep tests quick.
 // A plan waits for approval until approved (autoApproveSeconds 0).
 const simulator = new Simulator({
-  store: new MemorySimStateStore(),
+  store: values.db === undefined ? new MemorySimStateStore() : (await openJsonStore({ path: values.db })).sim,
   clock: systemClock,
   runSeconds: Number(values['run-seconds']),
   autoApproveSeconds: 0,
 })
 for (const fault of values.fault) {
-  const [status, method] = fault.split(':')
-  const methods = method ? { methods: [method] } : {}
-  if (status === 'malformed') simulator.injectFault({ status: 200, malformed: true, ...methods })
-  else simulator.injectFault({ status: Number(status), ...methods })
+  const [status, method, count] = fault.split(':')
+  const options = { ...(method ? { methods: [method] } : {}), ...(count ? { count: Number(count) } : {}) }
+  if (status === 'malformed') simulator.injectFault({ status: 200, malformed: true, ...options })
+  else if (status === 'slow') simulator.injectFault({ status: 200, delayMs: 8000, ...options })
+  else simulator.injectFault({ status: Number(status), ...options })
+}
+const exits = values.exit.map((spec) => {
+  const [phase, tool, ...marker] = spec.split(':')
+  return { phase, tool, marker: marker.join(':') }
+})
+const onTool = (tool: string, phase: 'before' | 'after'): void => {
+  const exit = exits.find((candidate) => candidate.tool === tool && candidate.phase === phase)
+  if (!exit || existsSync(exit.marker)) return
+  writeFileSync(exit.marker, `${process.pid}\n`)
+  process.stderr.write(`mcp-sim-server: error: exiting ${phase} ${tool} on purpose\n`)
+  process.exit(1)
 }
 process.stderr.write(`mcp-sim-server: ready pid=${process.pid}\n`)
-const server = await serveSimMcpOverStdio({ simulator, omitTools: values.omit, textOnly: values['text-only'] })
+const server = await serveSimMcpOverStdio({
+  simulator,
+  omitTools: values.omit,
+  textOnly: values['text-only'],
+  onTool,
+})
 await server.closed

@@ -1,12 +1,13 @@
 import { JjmCommand } from '../../cli/base-command.js'
 import { age, renderTable } from '../../cli/render.js'
 import type { ApiKey } from '../../core/api-keys.js'
+import type { Page } from '../../core/task.js'
 
 export default class ApiKeysList extends JjmCommand<typeof ApiKeysList> {
   static override summary = "List the REST API's keys: prefix, name, scopes, created, last used, expiry."
   static override examples = ['<%= config.bin %> api-keys list', '<%= config.bin %> api-keys list --json']
 
-  async run(): Promise<{ items: ApiKey[]; nextCursor: string }> {
+  async run(): Promise<Page<ApiKey>> {
     const core = await this.core()
     const keys = await core.apiKeys().list()
     const now = core.clock.now()

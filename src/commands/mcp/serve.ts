@@ -28,9 +28,18 @@ jjm's mcp backend also accepts these names with a jules_ prefix. Try it with:
         args: [mcp, serve]
 
 Scenario markers in a prompt choose what the simulated agent does: [sim:fail], [sim:feedback],
-[sim:pause], [sim:slow]. Simulated sessions live in memory, for as long as the server runs.`
+[sim:pause], [sim:slow]. Simulated sessions live in memory, for as long as the server runs,
+unless --db FILE (or --storage) is given: then they are kept in that SQLite file, in the tables
+the sim backend of every jjm command uses, and the next run of the server (jjm's mcp backend
+starts one per command, and again after a crash) sees the same sessions. JJM_DB and the config
+file are not enough on their own: the server inherits the environment of the jjm that starts it,
+whose database is that jjm's own.`
 
-  static override examples = ['<%= config.bin %> mcp serve', '<%= config.bin %> mcp serve --run-seconds 5']
+  static override examples = [
+    '<%= config.bin %> mcp serve',
+    '<%= config.bin %> mcp serve --run-seconds 5',
+    '<%= config.bin %> mcp serve --db ~/.local/share/jjm/mcp-sim.sqlite',
+  ]
 
   static override flags = {
     'run-seconds': Flags.integer({ summary: 'Seconds a simulated session takes from queued to completed.', min: 1 }),
@@ -41,21 +50,33 @@ Scenario markers in a prompt choose what the simulated agent does: [sim:fail], [
     const logger = await this.logger()
     const { systemClock } = await import('../../core/clock.js')
     const { Simulator } = await import('../../core/jules/sim/engine.js')
-    const { MemorySimStateStore } = await import('../../core/jules/sim/memory-store.js')
+    const { openSimState } = await import('../../core/jules/sim/stored-state.js')
     const { serveSimMcpOverStdio } = await import('../../core/jules/sim/mcp-server.js')
+    const state = await openSimState({
+      config,
+      registry: await this.backendRegistry(),
+      logger,
+      stored: this.flags.db !== undefined || this.flags.storage !== undefined,
+    })
     const simulator = new Simulator({
-      store: new MemorySimStateStore(),
+      store: state.store,
       clock: systemClock,
       runSeconds: this.flags['run-seconds'] ?? config.sim.runSeconds,
       autoApproveSeconds: config.sim.autoApproveSeconds,
     })
     const server = await serveSimMcpOverStdio({ simulator, logger, version: this.config.version })
-    logger.info('Jules SIMULATOR serving MCP on stdio (simulated sessions; nothing reaches Jules)')
+    logger.info('Jules SIMULATOR serving MCP on stdio (simulated sessions; nothing reaches Jules)', {
+      sessionsIn: state.where,
+    })
     const stop = (): void => void server.close()
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
-    await server.closed
-    process.off('SIGINT', stop)
-    process.off('SIGTERM', stop)
+    try {
+      await server.closed
+    } finally {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      await state.close()
+    }
   }
 }

@@ -6,7 +6,8 @@ import { type ImportReport, importTasks, readImportFile } from '../../plugins/st
 
 export default class MigrateImportJson extends JjmCommand<typeof MigrateImportJson> {
   static override summary = "Copy the tasks of the original job manager's JSON file into jjm's database."
-  static override description = `Copies tasks with their events, chat messages and source files into the configured
+  static override description = `Copies tasks with their events, chat messages, source files and sync cursors (so the
+monitor carries on where it was), and the idempotency keys used so far, into the configured
 storage (SQLite by default, PostgreSQL with DATABASE_URL). A task whose id is already
 there is skipped, so running the command twice imports nothing the second time.
 Records that are not valid tasks are listed and left out; the valid ones are imported.

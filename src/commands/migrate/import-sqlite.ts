@@ -7,7 +7,8 @@ import { type ImportReport, importTasks } from '../../plugins/storage-json/impor
 
 export default class MigrateImportSqlite extends JjmCommand<typeof MigrateImportSqlite> {
   static override summary = 'Copy the tasks of a jjm SQLite database into the configured storage (e.g. PostgreSQL).'
-  static override description = `Copies every task with its events, chat messages and source files from a jjm SQLite
+  static override description = `Copies every task with its events, chat messages, source files and sync cursor (so the
+monitor carries on where it was), and the idempotency keys used so far, from a jjm SQLite
 file into the configured storage. A task whose id or Jules session is already there is
 skipped, so running the command twice copies nothing the second time. The SQLite file
 is only read; its schema must be current (run \`jjm migrate up --db FILE\` first if not).
@@ -49,7 +50,9 @@ Exit codes:
     const source = await openSqlStore({ dialect: 'sqlite', path: file, migrate: 'check', logger: await this.logger() })
     let report: ImportReport
     try {
-      report = await importTasks(await readStoreForImport(source.store), store, { dryRun })
+      report = await importTasks(await readStoreForImport(source.store, await source.listCreationIntents()), store, {
+        dryRun,
+      })
     } finally {
       await source.close()
     }

@@ -39,7 +39,7 @@ export default class TasksCreate extends JjmCommand<typeof TasksCreate> {
   static override description =
     `The prompt comes from the argument, from --prompt-file, or from standard input. The branch defaults to the repository default branch as Jules knows it.
 
-With --idempotency-key, the same key never starts a second Jules session: running the command again returns the first task, even when the first attempt timed out after Jules accepted it.
+With --idempotency-key, the same key never starts a second Jules session: running the command again returns the first task, even when the first attempt timed out after Jules accepted it. While another run with the same key is still in progress, the command refuses with exit code 14 (retry later); the same key with a different request is refused with exit code 11.
 
 With --from FILE (YAML or JSON), every entry of the file becomes a task, at most --concurrency at once. An entry has the fields of POST /api/v1/tasks: prompt, repository (or repo, or source), branch, title, labels, requirePlanApproval, automationMode, metadata, and optionally idempotencyKey. Running the same file again creates nothing twice: only entries that failed, or are new, are created. The exit code is non-zero when any entry failed.`
   static override examples = [

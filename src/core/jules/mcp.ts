@@ -28,12 +28,33 @@
  * that needs it, with code JJM_JULES_MCP_TOOL_MISSING. `jjm mcp serve` serves
  * exactly this tool set over the built-in simulator.
  *
+ * Resilience, with the rest adapter's policy (./resilience.ts: jules.maxAttempts,
+ * jules.breaker.*): a call that fails transiently (the server exited or
+ * stopped answering within jules.timeoutMs, or a tool answered 429, 500,
+ * 502, 503, 504) is tried again with exponential backoff, and the circuit
+ * breaker opens after consecutive outages. A server that exited is started
+ * again by the next attempt, so restarts are bounded by the attempts of a
+ * call and, across calls, by the breaker; a server that keeps dying ends in a
+ * JulesConnectionError quoting its stderr. What may be sent again:
+ * - reads: always;
+ * - create_session: only when the server certainly did not act on it (it
+ *   could not be started, or answered 429/503); after a death or a timeout
+ *   mid-call, a second create could start a second session, so the error
+ *   goes to the caller, whose idempotency key finds the session if there is one;
+ * - send_message and approve_plan: after a death or a timeout mid-call, jjm
+ *   first checks whether the call took effect (the user message among the
+ *   session's activities; the session no longer awaiting plan approval) and
+ *   sends it again only when it did not. The check cannot see a call that the
+ *   dying server forwarded and that Jules records only later: that window,
+ *   short, is accepted over losing a person's message.
+ * A timed-out server is not killed: a slow Jules answers the next call.
+ *
  * The SDK is loaded inside {@link createMcpClient}, so commands that never
  * reach Jules do not load it.
  */
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import type { z } from 'zod'
-import { type JjmError, JulesConnectionError, OperationFailedError } from '../errors.js'
+import { InvalidStateError, type JjmError, JulesConnectionError, OperationFailedError } from '../errors.js'
 import { type Logger, silentLogger } from '../ports.js'
 import type {
   CreateSessionRequest,
@@ -47,8 +68,9 @@ import type {
   Session,
   Source,
 } from './client.js'
-import { errorFromGoogle } from './google-errors.js'
+import { errorFromGoogle, transientHttpStatuses } from './google-errors.js'
 import { toSessionName, toSourceName } from './names.js'
+import { JulesResilience, type ResilienceOptions } from './resilience.js'
 import {
   activityPageSchema,
   googleErrorSchema,
@@ -90,7 +112,7 @@ export const mcpTools: Readonly<Record<McpMethod, McpToolSpec>> = {
   approvePlan: { tool: 'approve_plan', aliases: ['jules_approve_plan'], operation: 'sessions.approvePlan' },
 }
 
-export interface McpClientOptions {
+export interface McpClientOptions extends ResilienceOptions {
   /** The server's executable, e.g. `jjm` (for `jjm mcp serve`) or `npx`. Run without a shell. */
   command: string
   args?: string[]
@@ -101,7 +123,7 @@ export interface McpClientOptions {
    */
   env?: Record<string, string>
   cwd?: string
-  /** Deadline of the start-up handshake and of each tool call, in ms. Default 30000. */
+  /** Deadline of the start-up handshake and of each tool call (jules.timeoutMs), in ms. Default 30000. */
   timeoutMs?: number
   logger?: Logger
   /** Sent to the server as the client's version. Default `dev`. */
@@ -141,46 +163,37 @@ interface ToolResult {
 }
 
 /**
- * Spawns the MCP server, completes the MCP handshake and lists its tools
- * once, then answers JulesClient calls by calling those tools.
+ * Spawns the MCP server, completes the MCP handshake and lists its tools,
+ * then answers JulesClient calls by calling those tools. A server that exits
+ * is started again by the next call (see the module's header on resilience).
  *
  * @throws JulesConnectionError naming the command when the server cannot be
- *   started, exits, or does not complete the handshake in time.
+ *   started: not found, or exiting (or silent) before the handshake on every
+ *   one of its attempts.
  */
 export async function createMcpClient(options: McpClientOptions): Promise<JulesClient> {
   const [{ Client }, { StdioClientTransport }] = await Promise.all([
     import('@modelcontextprotocol/sdk/client/index.js'),
     import('@modelcontextprotocol/sdk/client/stdio.js'),
   ])
-  const timeoutMs = options.timeoutMs ?? defaultTimeoutMs
-  const commandLine = [options.command, ...(options.args ?? [])].join(' ')
-  const logger = (options.logger ?? silentLogger).child({ julesBackend: 'mcp', mcpCommand: options.command })
+  const client = new McpJulesClient(options, { Client, StdioClientTransport })
+  await client.start()
+  return client
+}
 
-  const transport = new StdioClientTransport({
-    command: options.command,
-    args: options.args ?? [],
-    env: { ...inheritedEnv(), ...options.env },
-    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
-    // Piped, not inherited: the server's own logs would otherwise interleave
-    // with jjm's stderr; they go to jjm's log at debug level instead.
-    stderr: 'pipe',
-  })
-  const stderr = new StderrTail(logger)
-  transport.stderr?.on('data', (chunk: Buffer) => stderr.add(chunk.toString('utf8')))
+interface Sdk {
+  Client: typeof import('@modelcontextprotocol/sdk/client/index.js').Client
+  StdioClientTransport: typeof import('@modelcontextprotocol/sdk/client/stdio.js').StdioClientTransport
+}
 
-  const client = new Client({ name: 'jjm', version: options.version ?? 'dev' }, { capabilities: {} })
-  let tools: string[]
-  try {
-    await client.connect(transport, { timeout: timeoutMs })
-    tools = await listToolNames(client, timeoutMs)
-  } catch (error) {
-    await client.close().catch(() => undefined)
-    // The pipe may still hold the last words of a server that just died.
-    await new Promise((resolve) => setImmediate(resolve))
-    throw startError(error, commandLine, timeoutMs, stderr.text())
-  }
-  logger.debug('Jules MCP server started', { tools })
-  return new McpJulesClient({ client, tools, commandLine, timeoutMs, logger, stderr })
+/** One running server process and the MCP session with it. */
+interface ServerConnection {
+  client: Client
+  offered: string[]
+  toolByMethod: Map<McpMethod, string>
+  stderr: StderrTail
+  /** False once the process exited or the transport closed: the next call starts a new one. */
+  alive: boolean
 }
 
 /** `process.env` without the unset entries the SDK's typing refuses. */
@@ -201,25 +214,6 @@ async function listToolNames(client: Client, timeoutMs: number): Promise<string[
     if (!cursor) break
   }
   return names
-}
-
-function startError(error: unknown, commandLine: string, timeoutMs: number, stderr: string): JulesConnectionError {
-  const code = (error as { code?: unknown } | null)?.code
-  const reason =
-    code === 'ENOENT'
-      ? 'the command was not found'
-      : code === 'EACCES'
-        ? 'the command is not executable'
-        : code === requestTimeoutCode
-          ? `it did not complete the MCP handshake within ${timeoutMs} ms`
-          : code === connectionClosedCode
-            ? 'it exited before completing the MCP handshake'
-            : `it failed (${error instanceof Error ? error.message : String(error)})`
-  const said = stderr ? ` It said: ${lastWords(stderr)}.` : ''
-  return new JulesConnectionError(
-    `Could not start the Jules MCP server \`${commandLine}\`: ${reason}.${said} Check jules.mcp.command (JJM_JULES_MCP_COMMAND) and jules.mcp.args; \`jjm mcp serve\` is one that works.`,
-    { cause: error, context: { command: commandLine, code: typeof code === 'string' ? code : undefined } },
-  )
 }
 
 /**
@@ -254,62 +248,99 @@ class StderrTail {
   }
 }
 
-interface McpJulesClientParts {
-  client: Client
-  tools: string[]
-  commandLine: string
-  timeoutMs: number
-  logger: Logger
-  stderr: StderrTail
+/** How a call may be repeated after a failure that leaves open whether Jules applied it. */
+interface CallSafety {
+  /** Reads: sending them again is harmless. */
+  idempotent: boolean
+  /**
+   * Tells, after such a failure, whether the call took effect at Jules
+   * (`unknown` when it cannot), so that it is sent again only when it did not.
+   * `since` is when the call was first sent (jjm's clock).
+   */
+  applied?: (since: number) => Promise<boolean | 'unknown'>
+  /** An error from a repeated call that shows the first one took effect after all. */
+  appliedWhen?: (error: unknown) => boolean
 }
+
+/** Clock difference tolerated between jjm and Jules when looking for a message jjm sent. */
+const clockSkewMs = 60_000
+/** Pages of activities read to find a message that may have been delivered; beyond, jjm cannot tell. */
+const reconcilePages = 10
 
 class McpJulesClient implements JulesClient {
   readonly kind = 'mcp'
 
-  private readonly client: Client
-  private readonly offered: string[]
-  private readonly toolByMethod = new Map<McpMethod, string>()
+  private readonly sdk: Sdk
+  private readonly options: McpClientOptions
   private readonly commandLine: string
   private readonly timeoutMs: number
   private readonly logger: Logger
-  private readonly stderr: StderrTail
-  private exited = false
+  private readonly resilience: JulesResilience
+  private current: ServerConnection | undefined
+  private starting: Promise<ServerConnection> | undefined
+  private starts = 0
+  private failedStartsInARow = 0
+  private closed = false
 
-  constructor(parts: McpJulesClientParts) {
-    this.client = parts.client
-    this.offered = parts.tools
-    this.commandLine = parts.commandLine
-    this.timeoutMs = parts.timeoutMs
-    this.logger = parts.logger
-    this.stderr = parts.stderr
-    const offered = new Set(parts.tools)
-    for (const [method, spec] of Object.entries(mcpTools) as Array<[McpMethod, McpToolSpec]>) {
-      const found = [spec.tool, ...spec.aliases].find((name) => offered.has(name))
-      if (found) this.toolByMethod.set(method, found)
-    }
-    this.client.onclose = () => {
-      this.exited = true
-    }
+  constructor(options: McpClientOptions, sdk: Sdk) {
+    this.sdk = sdk
+    this.options = options
+    this.commandLine = [options.command, ...(options.args ?? [])].join(' ')
+    this.timeoutMs = options.timeoutMs ?? defaultTimeoutMs
+    this.logger = (options.logger ?? silentLogger).child({ julesBackend: 'mcp', mcpCommand: options.command })
+    this.resilience = new JulesResilience({
+      maxAttempts: options.maxAttempts,
+      breaker: options.breaker,
+      backoff: options.backoff,
+      logger: this.logger,
+      openCircuitError: (call, { retryInSeconds, failureThreshold }) => {
+        const said = this.current?.stderr.text()
+        return new JulesConnectionError(
+          `The Jules MCP server \`${this.commandLine}\` has failed ${failureThreshold} times in a row; jjm stopped calling it and will try again after ${retryInSeconds} s.${said ? ` It last said: ${lastWords(said)}.` : ''} Check the server (jules.mcp.command) and what it needs to reach Jules.`,
+          {
+            context: {
+              breaker: 'open',
+              retryInSeconds,
+              operation: call.operation,
+              resource: call.resource,
+              command: this.commandLine,
+            },
+          },
+        )
+      },
+    })
+  }
+
+  /** Starts the server for the first time, retried like a call when it exits before the handshake. */
+  async start(): Promise<void> {
+    await this.resilience.execute({ operation: 'start', idempotent: true }, () => this.connection())
   }
 
   async listSources(request: ListSourcesRequest = {}): Promise<ListSourcesResponse> {
-    const answer = await this.call('listSources', { ...request })
+    const answer = await this.call('listSources', { ...request }, undefined, reads)
     const page = this.validate(sourcePageSchema, answer, 'listSources')
     return withToken({ sources: (page.sources ?? []).map(toSource) }, page.nextPageToken)
   }
 
   async getSource(name: string): Promise<Source> {
     const resource = toSourceName(name)
-    const answer = await this.call('getSource', { name: resource }, resource)
+    const answer = await this.call('getSource', { name: resource }, resource, reads)
     return toSource(this.validate(sourceSchema, answer, 'getSource', resource))
   }
 
+  /**
+   * Sent again only when the server certainly did not act on it (it was not
+   * running, or Jules answered 429 or 503). After a server that died or timed
+   * out during the call, Jules may have started the session, and a second
+   * create would start a second one: the error goes to the caller, whose
+   * idempotency key (`tasks create --idempotency-key`) finds that session.
+   */
   async createSession(request: CreateSessionRequest): Promise<Session> {
     const body: CreateSessionRequest = {
       ...request,
       sourceContext: { ...request.sourceContext, source: toSourceName(request.sourceContext.source) },
     }
-    const answer = await this.call('createSession', { ...body }, body.sourceContext.source)
+    const answer = await this.call('createSession', { ...body }, body.sourceContext.source, { idempotent: false })
     const session = toSession(this.validate(sessionSchema, answer, 'createSession'))
     // Input-only fields are not echoed by Jules; jjm knows what it sent.
     return {
@@ -321,12 +352,17 @@ class McpJulesClient implements JulesClient {
 
   async getSession(name: string): Promise<Session> {
     const resource = toSessionName(name)
-    const answer = await this.call('getSession', { name: resource }, resource)
+    const answer = await this.call('getSession', { name: resource }, resource, reads)
     return toSession(this.validate(sessionSchema, answer, 'getSession', resource))
   }
 
   async listSessions(request: PageRequest = {}): Promise<ListSessionsResponse> {
-    const answer = await this.call('listSessions', { pageSize: request.pageSize, pageToken: request.pageToken })
+    const answer = await this.call(
+      'listSessions',
+      { pageSize: request.pageSize, pageToken: request.pageToken },
+      undefined,
+      reads,
+    )
     const page = this.validate(sessionPageSchema, answer, 'listSessions')
     return withToken({ sessions: (page.sessions ?? []).map(toSession) }, page.nextPageToken)
   }
@@ -337,47 +373,114 @@ class McpJulesClient implements JulesClient {
       'listActivities',
       { parent: resource, pageSize: request.pageSize, pageToken: request.pageToken, filter: request.filter },
       resource,
+      reads,
     )
     const page = this.validate(activityPageSchema, answer, 'listActivities', resource)
     return withToken({ activities: (page.activities ?? []).map(toActivity) }, page.nextPageToken)
   }
 
+  /**
+   * A message the agent read twice would be answered twice, so after a
+   * failure that leaves open whether it arrived, jjm first looks for it among
+   * the session's activities since the call began (same text, from the user)
+   * and sends it again only when it is not there.
+   */
   async sendMessage(session: string, prompt: string): Promise<void> {
     const resource = toSessionName(session)
     // The answer is empty at Jules; whatever a server says instead is not jjm's business.
-    await this.call('sendMessage', { session: resource, prompt }, resource)
+    await this.call('sendMessage', { session: resource, prompt }, resource, {
+      idempotent: false,
+      applied: (since) => this.messageArrived(resource, prompt, since),
+    })
   }
 
+  /**
+   * After a failure that leaves open whether the approval arrived, jjm asks
+   * for the session: a session no longer awaiting plan approval has its
+   * approval (approving is the way out of that state), and one still waiting
+   * does not, so it is approved again. A repeated approval that Jules refuses
+   * as FAILED_PRECONDITION means the first one landed in between.
+   */
   async approvePlan(session: string): Promise<void> {
     const resource = toSessionName(session)
-    await this.call('approvePlan', { session: resource }, resource)
+    await this.call('approvePlan', { session: resource }, resource, {
+      idempotent: false,
+      applied: async () => {
+        const answer = await this.invoke('getSession', { name: resource }, resource)
+        return this.validate(sessionSchema, answer, 'getSession', resource).state !== 'AWAITING_PLAN_APPROVAL'
+      },
+      appliedWhen: (error) => error instanceof InvalidStateError,
+    })
   }
 
   /** Ends the MCP session and the server process (stdin closed, then SIGTERM, then SIGKILL). */
   async close(): Promise<void> {
-    await this.client.close()
+    this.closed = true
+    const starting = this.starting
+    await starting?.catch(() => undefined)
+    await this.current?.client.close()
   }
 
   // -------------------------------------------------------------------------
 
   /**
-   * Calls the method's tool; resolves to the JSON it answered (undefined when
-   * none). Undefined arguments vanish in the JSON-RPC message, as absent
+   * Calls the method's tool under the retry and the breaker; resolves to the
+   * JSON it answered (undefined when none).
+   */
+  private async call(
+    method: McpMethod,
+    args: Record<string, unknown>,
+    resource: string | undefined,
+    safety: CallSafety,
+  ): Promise<unknown> {
+    const spec = mcpTools[method]
+    const since = Date.now()
+    let uncertain: Error | undefined
+    const guarded = { operation: spec.operation, resource, idempotent: safety.idempotent || !!safety.applied }
+    return this.resilience.execute(guarded, async (attempt) => {
+      if (uncertain !== undefined && safety.applied) {
+        const applied = await safety.applied(since)
+        if (applied === true) {
+          this.logger.info('The earlier attempt reached Jules after all; not sending it again', {
+            operation: spec.operation,
+            resource,
+            attempt,
+          })
+          return undefined
+        }
+        if (applied === 'unknown') throw this.uncertainError(spec, resource, uncertain)
+      }
+      try {
+        return await this.invoke(method, args, resource)
+      } catch (error) {
+        if (uncertain !== undefined && safety.appliedWhen?.(error)) return undefined
+        const facts = this.resilience.factsOf(error)
+        if (facts?.transient && !facts.notApplied && error instanceof Error) uncertain = error
+        throw error
+      }
+    })
+  }
+
+  /**
+   * One call of the method's tool, starting the server first when it is not
+   * running. Undefined arguments vanish in the JSON-RPC message, as absent
    * fields do in Jules' requests.
    */
-  private async call(method: McpMethod, args: Record<string, unknown>, resource?: string): Promise<unknown> {
+  private async invoke(method: McpMethod, args: Record<string, unknown>, resource?: string): Promise<unknown> {
     const spec = mcpTools[method]
-    const tool = this.toolByMethod.get(method)
-    if (tool === undefined) throw this.missingTool(spec)
-    if (this.exited) throw this.exitedError(spec, resource)
+    const connection = await this.connection()
+    const tool = connection.toolByMethod.get(method)
+    if (tool === undefined) throw this.missingTool(spec, connection)
     const started = Date.now()
     let result: ToolResult
     try {
-      result = (await this.client.callTool({ name: tool, arguments: args }, undefined, {
+      result = (await connection.client.callTool({ name: tool, arguments: args }, undefined, {
         timeout: this.timeoutMs,
       })) as ToolResult
     } catch (error) {
-      throw this.transportError(error, spec, tool, resource)
+      // The pipe may still hold the last words of a server that just died.
+      await new Promise((resolve) => setImmediate(resolve))
+      throw this.transportError(error, spec, tool, connection, resource)
     }
     this.logger.debug('Jules MCP call', {
       tool,
@@ -388,6 +491,88 @@ class McpJulesClient implements JulesClient {
     })
     if (result.isError === true) throw this.toolError(result, spec, tool, resource)
     return this.answerOf(result, spec, tool, resource)
+  }
+
+  /** The running server, started (again) when there is none; concurrent calls share one start. */
+  private async connection(): Promise<ServerConnection> {
+    if (this.closed) {
+      throw new JulesConnectionError(
+        `The connection to the Jules MCP server \`${this.commandLine}\` was closed. Run jjm again to start it afresh.`,
+        { context: { command: this.commandLine } },
+      )
+    }
+    if (this.current?.alive) return this.current
+    this.starting ??= this.spawn().finally(() => {
+      this.starting = undefined
+    })
+    return this.starting
+  }
+
+  private async spawn(): Promise<ServerConnection> {
+    const { Client, StdioClientTransport } = this.sdk
+    if (this.starts > 0) {
+      this.logger.warn('The Jules MCP server is not running; starting it again', {
+        starts: this.starts,
+        lastWords: this.current ? lastWords(this.current.stderr.text()) : undefined,
+      })
+    }
+    this.starts += 1
+    const transport = new StdioClientTransport({
+      command: this.options.command,
+      args: this.options.args ?? [],
+      env: { ...inheritedEnv(), ...this.options.env },
+      ...(this.options.cwd === undefined ? {} : { cwd: this.options.cwd }),
+      // Piped, not inherited: the server's own logs would otherwise interleave
+      // with jjm's stderr; they go to jjm's log at debug level instead.
+      stderr: 'pipe',
+    })
+    const stderr = new StderrTail(this.logger)
+    transport.stderr?.on('data', (chunk: Buffer) => stderr.add(chunk.toString('utf8')))
+    const client = new Client({ name: 'jjm', version: this.options.version ?? 'dev' }, { capabilities: {} })
+    const connection: ServerConnection = { client, offered: [], toolByMethod: new Map(), stderr, alive: true }
+    client.onclose = () => {
+      connection.alive = false
+    }
+    try {
+      await client.connect(transport, { timeout: this.timeoutMs })
+      connection.offered = await listToolNames(client, this.timeoutMs)
+    } catch (error) {
+      connection.alive = false
+      this.failedStartsInARow += 1
+      await client.close().catch(() => undefined)
+      await new Promise((resolve) => setImmediate(resolve))
+      throw this.startError(error, stderr.text())
+    }
+    this.failedStartsInARow = 0
+    const offered = new Set(connection.offered)
+    for (const [method, spec] of Object.entries(mcpTools) as Array<[McpMethod, McpToolSpec]>) {
+      const found = [spec.tool, ...spec.aliases].find((name) => offered.has(name))
+      if (found) connection.toolByMethod.set(method, found)
+    }
+    this.current = connection
+    this.logger.debug('Jules MCP server started', { tools: connection.offered, starts: this.starts })
+    return connection
+  }
+
+  /** Whether a user message with this text appeared in the session since `since`. */
+  private async messageArrived(session: string, prompt: string, since: number): Promise<boolean | 'unknown'> {
+    const from = since - clockSkewMs
+    // Jules may ignore the filter, so each activity's time is checked here too.
+    const filter = `create_time>"${new Date(from).toISOString()}"`
+    let pageToken: string | undefined
+    for (let page = 0; page < reconcilePages; page++) {
+      const answer = await this.invoke('listActivities', { parent: session, pageSize: 100, pageToken, filter }, session)
+      const activities = this.validate(activityPageSchema, answer, 'listActivities', session).activities ?? []
+      const found = activities.some(
+        (activity) =>
+          activity.userMessaged?.userMessage === prompt &&
+          (activity.createTime === undefined || Date.parse(activity.createTime) >= from),
+      )
+      if (found) return true
+      pageToken = this.validate(activityPageSchema, answer, 'listActivities', session).nextPageToken
+      if (!pageToken) return false
+    }
+    return 'unknown'
   }
 
   private answerOf(result: ToolResult, spec: McpToolSpec, tool: string, resource?: string): unknown {
@@ -413,43 +598,71 @@ class McpJulesClient implements JulesClient {
       .slice(0, 5)
       .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
     const spec = mcpTools[method]
-    throw this.protocolError(spec, this.toolByMethod.get(method) ?? spec.tool, resource, issues.join('; '), {
-      issues,
-    })
+    const tool = this.current?.toolByMethod.get(method) ?? spec.tool
+    throw this.protocolError(spec, tool, resource, issues.join('; '), { issues })
   }
 
+  /** A failed tool: Google's error, marked for the retry as the rest adapter marks an HTTP error. */
   private toolError(result: ToolResult, spec: McpToolSpec, tool: string, resource?: string): JjmError {
     const text = textOf(result)
     const body = isRecord(result.structuredContent) ? result.structuredContent : parseJson(text)
     const google = googleErrorSchema.safeParse(body)
+    let httpStatus: number | undefined
+    let status: string | undefined
+    let message: string
     if (google.success) {
-      const { code, status, message } = google.data.error
-      const httpStatus = code ?? (status === undefined ? undefined : httpByGoogleStatus[status]) ?? 500
-      return errorFromGoogle({ httpStatus, status, message, operation: spec.operation, resource })
+      status = google.data.error.status
+      httpStatus = google.data.error.code ?? (status === undefined ? undefined : httpByGoogleStatus[status]) ?? 500
+      message = google.data.error.message ?? ''
+    } else {
+      status = googleStatusPattern.exec(text)?.[1]
+      httpStatus = status === undefined ? undefined : httpByGoogleStatus[status]
+      message = text.trim()
     }
-    const status = googleStatusPattern.exec(text)?.[1]
-    const httpStatus = status === undefined ? undefined : httpByGoogleStatus[status]
-    if (status !== undefined && httpStatus !== undefined) {
-      return errorFromGoogle({ httpStatus, status, message: text.trim(), operation: spec.operation, resource })
+    if (httpStatus === undefined) {
+      return new OperationFailedError(
+        `The Jules MCP server's tool ${tool} (${spec.operation}) failed${text.trim() ? `: ${text.trim()}` : ''}.`,
+        { context: { operation: spec.operation, resource, tool, command: this.commandLine } },
+        'JJM_JULES_MCP_TOOL_ERROR',
+      )
     }
-    return new OperationFailedError(
-      `The Jules MCP server's tool ${tool} (${spec.operation}) failed${text.trim() ? `: ${text.trim()}` : ''}.`,
-      { context: { operation: spec.operation, resource, tool, command: this.commandLine } },
-      'JJM_JULES_MCP_TOOL_ERROR',
-    )
+    const error = errorFromGoogle({ httpStatus, status, message, operation: spec.operation, resource })
+    // A 429 or a 503 (RESOURCE_EXHAUSTED, UNAVAILABLE) is Jules refusing before acting.
+    const refused = httpStatus === 429 || httpStatus === 503 || status === 'UNAVAILABLE'
+    return this.resilience.mark(error, {
+      transient: transientHttpStatuses.has(httpStatus),
+      outage: httpStatus >= 500,
+      notApplied: refused,
+      httpStatus,
+    })
   }
 
-  private transportError(error: unknown, spec: McpToolSpec, tool: string, resource?: string): JjmError {
+  private transportError(
+    error: unknown,
+    spec: McpToolSpec,
+    tool: string,
+    connection: ServerConnection,
+    resource?: string,
+  ): JjmError {
     const code = (error as { code?: unknown } | null)?.code
     const context = { operation: spec.operation, resource, tool, command: this.commandLine }
     if (code === requestTimeoutCode) {
-      return new JulesConnectionError(
-        `The Jules MCP server \`${this.commandLine}\` did not answer ${tool} (${spec.operation}) within ${this.timeoutMs} ms. Raise jules.timeoutMs if it is slow.`,
+      const timedOut = new JulesConnectionError(
+        `The Jules MCP server \`${this.commandLine}\` did not answer ${tool} (${spec.operation}) within ${this.timeoutMs} ms. Raise jules.timeoutMs (JJM_JULES_TIMEOUT_MS) if it is slow.`,
+        { cause: error, context: { ...context, timedOut: true } },
+      )
+      return this.resilience.mark(timedOut, { transient: true, outage: true, notApplied: false })
+    }
+    if (code === connectionClosedCode || !connection.alive || !(error instanceof Error && typeof code === 'number')) {
+      connection.alive = false
+      const said = connection.stderr.text()
+      const exited = new JulesConnectionError(
+        `The Jules MCP server \`${this.commandLine}\` stopped during ${tool} (${spec.operation}).${said ? ` It said: ${lastWords(said)}.` : ''} jjm starts it again on the next call.`,
         { cause: error, context },
       )
-    }
-    if (code === connectionClosedCode || this.exited || !(error instanceof Error && typeof code === 'number')) {
-      return this.exitedError(spec, resource, error)
+      // "Not connected": the SDK refused to send, so the server never saw the call.
+      const notSent = error instanceof Error && /not connected/i.test(error.message)
+      return this.resilience.mark(exited, { transient: true, outage: true, notApplied: notSent })
     }
     // A JSON-RPC error rather than an isError result: the server refused the call itself.
     return new OperationFailedError(
@@ -459,22 +672,58 @@ class McpJulesClient implements JulesClient {
     )
   }
 
-  private exitedError(spec: McpToolSpec, resource?: string, cause?: unknown): JulesConnectionError {
-    const stderr = this.stderr.text()
+  private startError(error: unknown, stderr: string): JulesConnectionError {
+    const code = (error as { code?: unknown } | null)?.code
+    const notFound = code === 'ENOENT' || code === 'EACCES'
+    const reason =
+      code === 'ENOENT'
+        ? 'the command was not found'
+        : code === 'EACCES'
+          ? 'the command is not executable'
+          : code === requestTimeoutCode
+            ? `it did not complete the MCP handshake within ${this.timeoutMs} ms`
+            : code === connectionClosedCode
+              ? 'it exited before completing the MCP handshake'
+              : `it failed (${error instanceof Error ? error.message : String(error)})`
+    const times = this.failedStartsInARow > 1 ? ` (${this.failedStartsInARow} starts in a row failed)` : ''
     const said = stderr ? ` It said: ${lastWords(stderr)}.` : ''
-    const why = cause instanceof Error && !this.exited ? ` (${cause.message})` : ''
+    const started = new JulesConnectionError(
+      `Could not start the Jules MCP server \`${this.commandLine}\`: ${reason}${times}.${said} Check jules.mcp.command (JJM_JULES_MCP_COMMAND) and jules.mcp.args; \`jjm mcp serve\` is one that works.`,
+      {
+        cause: error,
+        context: {
+          command: this.commandLine,
+          code: typeof code === 'string' ? code : undefined,
+          failedStarts: this.failedStartsInARow,
+          stderrTail: stderr.slice(-500) || undefined,
+        },
+      },
+    )
+    // A missing command stays missing; a server that died or hung at start-up may start next time.
+    // Either way no tool was called, so any call may be sent again.
+    return this.resilience.mark(started, { transient: !notFound, outage: !notFound, notApplied: true })
+  }
+
+  private uncertainError(spec: McpToolSpec, resource: string | undefined, cause: Error): JulesConnectionError {
     return new JulesConnectionError(
-      `The Jules MCP server \`${this.commandLine}\` is no longer running${why}, so ${spec.operation} failed.${said} Run jjm again to start it afresh.`,
+      `jjm cannot tell whether ${spec.operation} reached Jules before the Jules MCP server failed (${cause.message}), so it did not send it again. Check the task (jjm tasks show) before repeating it.`,
       { cause, context: { operation: spec.operation, resource, command: this.commandLine } },
     )
   }
 
-  private missingTool(spec: McpToolSpec): OperationFailedError {
+  private missingTool(spec: McpToolSpec, connection: ServerConnection): OperationFailedError {
     const accepted = [spec.tool, ...spec.aliases].join(' or ')
-    const offers = this.offered.length > 0 ? this.offered.join(', ') : 'no tools at all'
+    const offers = connection.offered.length > 0 ? connection.offered.join(', ') : 'no tools at all'
     return new OperationFailedError(
       `The Jules MCP server \`${this.commandLine}\` has no tool ${accepted}, which jjm needs for ${spec.operation}. It offers: ${offers}. Use a server with jjm's tool set (\`jjm mcp serve --help\` lists it).`,
-      { context: { operation: spec.operation, tool: spec.tool, offered: this.offered, command: this.commandLine } },
+      {
+        context: {
+          operation: spec.operation,
+          tool: spec.tool,
+          offered: connection.offered,
+          command: this.commandLine,
+        },
+      },
       'JJM_JULES_MCP_TOOL_MISSING',
     )
   }
@@ -494,6 +743,8 @@ class McpJulesClient implements JulesClient {
     )
   }
 }
+
+const reads: CallSafety = { idempotent: true }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)

@@ -1,24 +1,11 @@
 /**
  * The `rest` adapter of the JulesClient port: Google's Jules REST API
- * (v1alpha) over undici, with retries and a circuit breaker from cockatiel.
+ * (v1alpha) over undici, with the retries and circuit breaker of ./resilience.ts.
  *
  * Load this module with `await import('./rest.js')` from the factory that
  * picks the Jules backend, so that commands which never call Jules do not
  * load undici and cockatiel.
  */
-import {
-  BrokenCircuitError,
-  type CircuitBreakerPolicy,
-  ConsecutiveBreaker,
-  circuitBreaker,
-  decorrelatedJitterGenerator,
-  ExponentialBackoff,
-  handleWhen,
-  type IBackoff,
-  type IBackoffFactory,
-  type IRetryBackoffContext,
-  retry,
-} from 'cockatiel'
 import { Agent, type Dispatcher, request } from 'undici'
 import type { z } from 'zod'
 import { AuthenticationError, ConfigurationError, JulesConnectionError, OperationFailedError } from '../errors.js'
@@ -37,6 +24,7 @@ import type {
 } from './client.js'
 import { errorFromGoogle, parseRetryAfter, transientHttpStatuses } from './google-errors.js'
 import { toSessionName, toSourceName } from './names.js'
+import { JulesResilience, type ResilienceOptions } from './resilience.js'
 import {
   activityPageSchema,
   googleErrorSchema,
@@ -50,63 +38,24 @@ import {
   withToken,
 } from './wire-schemas.js'
 
-export interface RestClientOptions {
+export interface RestClientOptions extends ResilienceOptions {
   /** e.g. `https://jules.googleapis.com`; the client adds `/v1alpha`. */
   baseUrl: string
   /** Sent as `X-Goog-Api-Key`; never logged. */
   apiKey: string
   /** Deadline of one attempt (connect, headers and body), in ms. Default 30000. */
   timeoutMs?: number
-  /** Attempts per call, the first included. Default 3. */
-  maxAttempts?: number
-  breaker?: {
-    /** Consecutive failed calls that open the circuit. Default 5. */
-    failureThreshold?: number
-    /** How long the circuit stays open before one call may test Jules again, in ms. Default 30000. */
-    cooldownMs?: number
-  }
   logger?: Logger
-  backoff?: {
-    /** Default 500. */
-    initialDelayMs?: number
-    /** Cap of the exponential delay. Default 30000. */
-    maxDelayMs?: number
-    /**
-     * A `Retry-After` longer than this is not waited for: the call fails at
-     * once with the RateLimitedError (or JulesConnectionError for a 503) so
-     * the caller can decide. Default 120000.
-     */
-    maxRetryAfterMs?: number
-  }
   /** Sent as `User-Agent`; the composition root passes `jjm/<version>`. Default `jjm`. */
   userAgent?: string
   /** An undici dispatcher to use instead of the client's own Agent (tests, proxies). */
   dispatcher?: Dispatcher
 }
 
-const defaults = {
-  timeoutMs: 30_000,
-  maxAttempts: 3,
-  failureThreshold: 5,
-  cooldownMs: 30_000,
-  initialDelayMs: 500,
-  maxDelayMs: 30_000,
-  maxRetryAfterMs: 120_000,
-} as const
+const defaultTimeoutMs = 30_000
 
 // ---------------------------------------------------------------------------
 // Failures: what the retry and the breaker need to know about an error.
-
-interface FailureFacts {
-  /** Worth sending again: a network failure or a transient HTTP status. */
-  transient: boolean
-  /** Jules itself is failing or unreachable (network, 5xx), as opposed to refusing (4xx). */
-  outage: boolean
-  /** The request certainly never reached Jules (connection refused, DNS). */
-  notSent: boolean
-  httpStatus?: number
-  retryAfterMs?: number
-}
 
 const networkCodesNotSent = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT'])
 const timeoutCodes = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
@@ -155,31 +104,17 @@ export class RestJulesClient implements JulesClient {
   private readonly host: string
   private readonly apiKey: string
   private readonly timeoutMs: number
-  private readonly maxAttempts: number
-  private readonly initialDelayMs: number
-  private readonly maxDelayMs: number
-  private readonly maxRetryAfterMs: number
-  private readonly cooldownMs: number
-  private readonly failureThreshold: number
   private readonly userAgent: string
   private readonly logger: Logger
   private readonly dispatcher: Dispatcher
   private readonly ownsDispatcher: boolean
-  private readonly breaker: CircuitBreakerPolicy
-  private readonly failures = new WeakMap<Error, FailureFacts>()
-  private openedAt = 0
+  private readonly resilience: JulesResilience
 
   constructor(options: RestClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '')
     this.host = hostOf(this.baseUrl)
     this.apiKey = options.apiKey
-    this.timeoutMs = options.timeoutMs ?? defaults.timeoutMs
-    this.maxAttempts = Math.max(1, options.maxAttempts ?? defaults.maxAttempts)
-    this.initialDelayMs = options.backoff?.initialDelayMs ?? defaults.initialDelayMs
-    this.maxDelayMs = options.backoff?.maxDelayMs ?? defaults.maxDelayMs
-    this.maxRetryAfterMs = options.backoff?.maxRetryAfterMs ?? defaults.maxRetryAfterMs
-    this.cooldownMs = options.breaker?.cooldownMs ?? defaults.cooldownMs
-    this.failureThreshold = options.breaker?.failureThreshold ?? defaults.failureThreshold
+    this.timeoutMs = options.timeoutMs ?? defaultTimeoutMs
     this.userAgent = options.userAgent ?? 'jjm'
     this.logger = (options.logger ?? silentLogger).child({ julesBackend: 'rest', julesHost: this.host })
     this.ownsDispatcher = options.dispatcher === undefined
@@ -187,26 +122,17 @@ export class RestJulesClient implements JulesClient {
       options.dispatcher ??
       new Agent({ headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, connect: { timeout: this.timeoutMs } })
 
-    // The breaker wraps the retry, so one call, with all its retries, counts
-    // once. The retry already absorbs short blips; the breaker is for Jules
-    // being down across calls, and counting each attempt would let one unlucky
-    // call (3 attempts) nearly open it alone. While open, nothing is retried:
-    // every call fails at once. Only outages count (network errors, timeouts,
-    // 5xx): a 4xx or a 429 means Jules is up and answering, so those neither
-    // open the circuit nor, when they answer the half-open test call, keep it open.
-    this.breaker = circuitBreaker(
-      handleWhen((error) => this.failures.get(error)?.outage === true),
-      { halfOpenAfter: this.cooldownMs, breaker: new ConsecutiveBreaker(this.failureThreshold) },
-    )
-    this.breaker.onBreak(() => {
-      this.openedAt = Date.now()
-      this.logger.warn('Jules keeps failing: circuit breaker opened; calls fail fast until the cooldown ends', {
-        failureThreshold: this.failureThreshold,
-        cooldownMs: this.cooldownMs,
-      })
+    this.resilience = new JulesResilience({
+      maxAttempts: options.maxAttempts,
+      breaker: options.breaker,
+      backoff: options.backoff,
+      logger: this.logger,
+      openCircuitError: (call, { retryInSeconds, failureThreshold }) =>
+        new JulesConnectionError(
+          `Jules at ${this.host} has failed ${failureThreshold} times in a row; jjm stopped calling it and will try again after ${retryInSeconds} s. Check https://status.cloud.google.com and your network.`,
+          { context: { breaker: 'open', retryInSeconds, operation: call.operation, resource: call.resource } },
+        ),
     })
-    this.breaker.onHalfOpen(() => this.logger.info('Circuit breaker half-open: testing Jules with one call'))
-    this.breaker.onReset(() => this.logger.info('Circuit breaker closed: Jules answers again'))
   }
 
   async listSources(request: ListSourcesRequest = {}): Promise<ListSourcesResponse> {
@@ -339,79 +265,7 @@ export class RestJulesClient implements JulesClient {
         { context: { operation: call.operation } },
       )
     }
-    const retryPolicy = retry(
-      handleWhen((error) => this.shouldRetry(error, call)),
-      { maxAttempts: this.maxAttempts - 1, backoff: this.backoffFactory() },
-    )
-    retryPolicy.onRetry((event) => {
-      const error = 'error' in event ? event.error : undefined
-      const facts = error instanceof Error ? this.failures.get(error) : undefined
-      this.logger.warn('Retrying Jules request', {
-        operation: call.operation,
-        resource: call.resource,
-        attempt: event.attempt,
-        maxAttempts: this.maxAttempts,
-        delayMs: Math.round(event.delay),
-        status: facts?.httpStatus,
-        error: error instanceof Error ? error.message : undefined,
-      })
-    })
-    try {
-      return await this.breaker.execute(() => retryPolicy.execute(() => this.attempt(call)))
-    } catch (error) {
-      if (error instanceof BrokenCircuitError) throw this.breakerOpenError(call)
-      throw error
-    }
-  }
-
-  /**
-   * sessions.create is not idempotent: a create that reached Jules but whose
-   * answer was lost (reset, timeout, 500) may have started a session, and
-   * sending it again would start a second one, spending the user's daily
-   * quota. So it is retried only when Jules certainly did not act on it: the
-   * connection was refused or the name did not resolve (never sent), or Jules
-   * explicitly refused it (429 RESOURCE_EXHAUSTED, 503 UNAVAILABLE).
-   */
-  private shouldRetry(error: Error, call: Call): boolean {
-    const facts = this.failures.get(error)
-    if (!facts?.transient) return false
-    if (facts.retryAfterMs !== undefined && facts.retryAfterMs > this.maxRetryAfterMs) return false
-    if (call.idempotent) return true
-    return facts.notSent || facts.httpStatus === 429 || facts.httpStatus === 503
-  }
-
-  /**
-   * Exponential backoff with decorrelated jitter, capped at maxDelayMs; when
-   * Jules said `Retry-After`, at least that long. A Retry-After may exceed
-   * maxDelayMs (up to maxRetryAfterMs; beyond, shouldRetry gives up) because
-   * asking again sooner only earns another 429.
-   */
-  private backoffFactory(): IBackoffFactory<IRetryBackoffContext<unknown>> {
-    const exponential = new ExponentialBackoff({
-      generator: decorrelatedJitterGenerator,
-      initialDelay: this.initialDelayMs,
-      maxDelay: this.maxDelayMs,
-    })
-    const retryAfterOf = (context: IRetryBackoffContext<unknown>): number => {
-      const error = 'error' in context.result ? context.result.error : undefined
-      return (error instanceof Error ? this.failures.get(error)?.retryAfterMs : undefined) ?? 0
-    }
-    const wrap = (
-      inner: IBackoff<unknown>,
-      context: IRetryBackoffContext<unknown>,
-    ): IBackoff<IRetryBackoffContext<unknown>> => ({
-      duration: Math.max(inner.duration, retryAfterOf(context)),
-      next: (nextContext) => wrap(inner.next(nextContext), nextContext),
-    })
-    return { next: (context) => wrap(exponential.next(), context) }
-  }
-
-  private breakerOpenError(call: Call): JulesConnectionError {
-    const retryInSeconds = Math.max(1, Math.ceil((this.openedAt + this.cooldownMs - Date.now()) / 1000))
-    return new JulesConnectionError(
-      `Jules at ${this.host} has failed ${this.failureThreshold} times in a row; jjm stopped calling it and will try again after ${retryInSeconds} s. Check https://status.cloud.google.com and your network.`,
-      { context: { breaker: 'open', retryInSeconds, operation: call.operation, resource: call.resource } },
-    )
+    return this.resilience.execute(call, () => this.attempt(call))
   }
 
   /** One HTTP exchange; resolves to the parsed JSON answer (undefined when empty). */
@@ -476,10 +330,11 @@ export class RestJulesClient implements JulesClient {
       operation: call.operation,
       resource: call.resource,
     })
-    this.failures.set(error, {
+    // A 429 or a 503 is Jules refusing before acting: even a create may be sent again.
+    this.resilience.mark(error, {
       transient: transientHttpStatuses.has(httpStatus),
       outage: httpStatus >= 500,
-      notSent: false,
+      notApplied: httpStatus === 429 || httpStatus === 503,
       httpStatus,
       retryAfterMs: retryAfterSeconds === undefined ? undefined : retryAfterSeconds * 1000,
     })
@@ -499,10 +354,11 @@ export class RestJulesClient implements JulesClient {
         context: { operation: call.operation, resource: call.resource, host: this.host, code, timedOut },
       },
     )
-    this.failures.set(wrapped, {
+    this.resilience.mark(wrapped, {
       transient: true,
       outage: true,
-      notSent: code !== undefined && networkCodesNotSent.has(code),
+      // Connection refused or a name that did not resolve: the request never reached Jules.
+      notApplied: code !== undefined && networkCodesNotSent.has(code),
     })
     return wrapped
   }

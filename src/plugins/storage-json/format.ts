@@ -16,13 +16,13 @@
  *                        "sourceFiles": [{ "path", "changeType" }] } },
  *   "simSessions": { "<id>": { "id", "createdAt", "state" } },
  *   "creationIntents": { "<key>": { "key", "requestHash", "state", "sessionName", "taskId",
- *                                   "error", "createdAt", "updatedAt" } },
+ *                                   "error", "createdAt", "updatedAt", "leaseHolder", "leaseExpiresAt" } },
  *   "notificationOutbox": [{ "id", "notifier", "taskId", "eventType", "payload", "attempts",
  *                            "nextAttemptAt", "deliveredAt", "failedAt", "lastError", "createdAt" }] }
  * ```
  *
  * (`simSessions`, `creationIntents` and `notificationOutbox` only when they
- * hold something; a delivered notification leaves the outbox; files
+ * hold something; delivered and given-up notifications stay until pruned; files
  * without them, or without `syncCursor`, are read as having none.)
  *
  * and reads, besides, the older bare shape `{ "<id>": { …task… } }` (no
@@ -89,7 +89,7 @@ export interface JsonStoreContents {
   simSessions: SimSessionRecord[]
   /** Creations under idempotency keys, in the order of the file. */
   creationIntents: CreationIntent[]
-  /** Notifications not yet delivered, oldest first. */
+  /** Notifications pending, delivered or given up (until pruned), oldest first. */
   notificationOutbox: OutboxRecord[]
 }
 
@@ -551,6 +551,9 @@ function parseCreationIntents(value: unknown, path: string): CreationIntent[] {
       error: text('error') ?? null,
       createdAt,
       updatedAt,
+      // Files written before leases existed have none: nobody holds those intents.
+      leaseHolder: text('leaseHolder') ?? null,
+      leaseExpiresAt: text('leaseExpiresAt') ?? null,
     }
   })
 }

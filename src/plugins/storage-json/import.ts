@@ -3,8 +3,9 @@
  * into any TaskStore, idempotently: a task whose id is already in the
  * destination is skipped, so running the import twice adds nothing.
  */
+import { randomUUID } from 'node:crypto'
 import { StorageError, ValidationError } from '../../core/errors.js'
-import type { NewTaskEvent, TaskStore } from '../../core/ports.js'
+import type { CreationIntent, NewTaskEvent, TaskStore } from '../../core/ports.js'
 import type { Task } from '../../core/task.js'
 import { type InvalidRecord, readJsonStoreFile, type StoredTask } from './format.js'
 
@@ -12,6 +13,8 @@ import { type InvalidRecord, readJsonStoreFile, type StoredTask } from './format
 export interface ImportSource {
   tasks: StoredTask[]
   invalid: InvalidRecord[]
+  /** Creations under idempotency keys, so that a key used before the import still never starts a second session. */
+  creationIntents?: CreationIntent[]
 }
 
 /** What an import did (or, with `dryRun`, would do); the `--json` shape of `jjm migrate import-json`. */
@@ -47,9 +50,11 @@ export async function readImportFile(path: string): Promise<ImportSource> {
 }
 
 /**
- * Copies every valid task of `source` with its events, chat messages and
- * source files into `destination`, oldest task first. Each task and its
- * events are created in one write; its messages and files follow.
+ * Copies every valid task of `source` with its events, chat messages, source
+ * files and sync cursor into `destination`, oldest task first, then the
+ * creation intents of the keys the destination does not know yet. Each task
+ * and its events are created in one write (bound to its idempotency key, when
+ * one created it); its messages, files and cursor follow.
  *
  * A failure of the destination stops the import with its StorageError; what
  * was imported stays, and running the import again carries on from there.
@@ -67,9 +72,22 @@ export async function importTasks(
   const ordered = [...source.tasks].sort(
     (a, b) => Date.parse(a.task.createdAt) - Date.parse(b.task.createdAt) || (a.task.id < b.task.id ? -1 : 1),
   )
+  const intents = source.creationIntents ?? []
+  const doneIntents = new Map(
+    intents.flatMap((intent) => (intent.state === 'done' && intent.taskId !== null ? [[intent.taskId, intent]] : [])),
+  )
   for (const stored of ordered) {
-    const outcome = await importOne(stored, destination, report, options.dryRun === true)
+    const outcome = await importOne(
+      stored,
+      destination,
+      report,
+      options.dryRun === true,
+      doneIntents.get(stored.task.id),
+    )
     options.onTask?.(stored.task.id, outcome)
+  }
+  if (options.dryRun !== true) {
+    for (const intent of intents) if (intent.state !== 'done') await importOpenIntent(intent, destination)
   }
   return report
 }
@@ -79,6 +97,7 @@ async function importOne(
   destination: TaskStore,
   report: ImportReport,
   dryRun: boolean,
+  doneIntent: CreationIntent | undefined,
 ): Promise<'imported' | 'skipped'> {
   const { task } = stored
   const skip = (): 'skipped' => {
@@ -103,8 +122,10 @@ async function importOne(
     return 'imported'
   }
 
+  const idempotencyKey = doneIntent === undefined ? undefined : await beginIntent(doneIntent, destination)
+  const copy = withLegacyFields(task, stored.extra)
   try {
-    await destination.createTask(withLegacyFields(task, stored.extra), events)
+    await destination.createTask(copy, events, idempotencyKey === undefined ? {} : { idempotencyKey })
   } catch (error) {
     // A task deleted (not purged) in the destination is invisible to getTask but still holds
     // its id: the destination refuses it as a duplicate, which for an import means "present".
@@ -118,7 +139,36 @@ async function importOne(
     await destination.setSourceFiles(task.id, files)
     report.imported.sourceFiles += (await destination.listSourceFiles(task.id)).length
   }
+  // Without its cursor, the monitor would read the task's activities from the
+  // start again and record the events above a second time.
+  if (stored.syncCursor != null) await destination.updateTask(copy, [], { cursor: stored.syncCursor })
   return 'imported'
+}
+
+/**
+ * Records `intent` in the destination as it was first begun (same key,
+ * request hash and creation time), returning its key; undefined when the
+ * destination already knows the key, which then stays as it is there.
+ */
+async function beginIntent(intent: CreationIntent, destination: TaskStore): Promise<string | undefined> {
+  // A lease that has run out as it is taken: the import holds nobody off.
+  const holder = `import-${randomUUID()}`
+  const claim = await destination.beginCreation(intent.key, intent.requestHash, intent.createdAt, {
+    holder,
+    expiresAt: intent.createdAt,
+  })
+  await destination.releaseCreation(intent.key, holder)
+  return claim.created ? intent.key : undefined
+}
+
+/** Copies an intent that is not done: pending (a retry looks for its session), session created, or failed. */
+async function importOpenIntent(intent: CreationIntent, destination: TaskStore): Promise<void> {
+  if ((await beginIntent(intent, destination)) === undefined) return
+  if (intent.state === 'session_created' && intent.sessionName !== null) {
+    await destination.noteCreationSession(intent.key, intent.sessionName, intent.updatedAt)
+  } else if (intent.state === 'failed') {
+    await destination.failCreation(intent.key, intent.error ?? 'failed before the import', intent.updatedAt)
+  }
 }
 
 /** Fields jjm does not know travel in `metadata.legacy`, so that nothing of the old record is lost. */

@@ -13,14 +13,20 @@ import { dirname, resolve } from 'node:path'
 import { monotonicFactory } from 'ulidx'
 import writeFileAtomic from 'write-file-atomic'
 import { isJjmError, StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
+import { decodeCursor, encodeCursor, type PageCursor, pageSize, parseTimeBound } from '../../core/page-cursor.js'
 import type {
+  CreationClaim,
   CreationIntent,
+  CreationLease,
   EventQuery,
   EventWriteOptions,
   Logger,
   NewChatMessage,
   NewNotification,
   NewTaskEvent,
+  NotificationPruneOptions,
+  NotificationQuery,
+  NotificationRecord,
   OutboxEntry,
   SimSessionRecord,
   SimStateStore,
@@ -48,7 +54,7 @@ import {
   type StoredTask,
   serialiseJsonStore,
 } from './format.js'
-import { type Cursor, decodeCursor, encodeCursor, normaliseInstant, pageSize, parseBound } from './paging.js'
+import { normaliseInstant } from './paging.js'
 
 export interface JsonStoreOptions {
   /** The JSON file; `:memory:` for a store that never touches the disk. The file and its directory are created on the first write. */
@@ -357,14 +363,13 @@ export class JsonTaskStore implements TaskStore {
     })
   }
 
-  async beginCreation(
-    key: string,
-    requestHash: string,
-    at: string,
-  ): Promise<{ intent: CreationIntent; created: boolean }> {
+  async beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim> {
     const now = normaliseInstant(at, 'at')
+    const expiresAt = normaliseInstant(lease.expiresAt, 'lease.expiresAt')
+    // One write at a time in this process: the check and the claim below cannot interleave with another begin.
     return this.file.write('record a creation intent', (state) => {
       const existing = state.creationIntents.get(key)
+      const leased = { leaseHolder: lease.holder, leaseExpiresAt: expiresAt, updatedAt: now }
       if (existing === undefined) {
         const intent: CreationIntent = {
           key,
@@ -374,18 +379,30 @@ export class JsonTaskStore implements TaskStore {
           taskId: null,
           error: null,
           createdAt: now,
-          updatedAt: now,
+          ...leased,
         }
         state.creationIntents.set(key, intent)
-        return { intent: structuredClone(intent), created: true }
+        return { intent: structuredClone(intent), created: true, claimed: true }
+      }
+      const leaseLive = existing.leaseExpiresAt !== null && Date.parse(existing.leaseExpiresAt) > Date.parse(now)
+      if (existing.state === 'done' || existing.requestHash !== requestHash || leaseLive) {
+        return { intent: structuredClone(existing), created: false, claimed: false }
       }
       // A failed attempt may be tried again, with the same request only.
-      if (existing.state === 'failed' && existing.requestHash === requestHash) {
-        const retaken: CreationIntent = { ...existing, state: 'pending', error: null, updatedAt: now }
-        state.creationIntents.set(key, retaken)
-        return { intent: structuredClone(retaken), created: true }
-      }
-      return { intent: structuredClone(existing), created: false }
+      const created = existing.state === 'failed'
+      const claimed: CreationIntent = created
+        ? { ...existing, state: 'pending', error: null, ...leased }
+        : { ...existing, ...leased }
+      state.creationIntents.set(key, claimed)
+      return { intent: structuredClone(claimed), created, claimed: true }
+    })
+  }
+
+  async releaseCreation(key: string, holder: string): Promise<void> {
+    await this.file.write('release a creation intent', (state) => {
+      const intent = state.creationIntents.get(key)
+      if (intent?.leaseHolder !== holder) return
+      state.creationIntents.set(key, { ...intent, leaseHolder: null, leaseExpiresAt: null })
     })
   }
 
@@ -447,10 +464,10 @@ export class JsonTaskStore implements TaskStore {
   async listTasks(filter: TaskFilter): Promise<Page<Task>> {
     const limit = pageSize(filter.limit)
     const after = decodeCursor(filter.cursor)
-    const since = parseBound(filter.since, 'since')
-    const until = parseBound(filter.until, 'until')
-    const updatedSince = parseBound(filter.updatedSince, 'updatedSince')
-    const updatedUntil = parseBound(filter.updatedUntil, 'updatedUntil')
+    const since = parseTimeBound(filter.since, 'since')
+    const until = parseTimeBound(filter.until, 'until')
+    const updatedSince = parseTimeBound(filter.updatedSince, 'updatedSince')
+    const updatedUntil = parseTimeBound(filter.updatedUntil, 'updatedUntil')
     const states = filter.states !== undefined && filter.states.length > 0 ? new Set(filter.states) : undefined
     const search = filter.search === undefined || filter.search === '' ? undefined : filter.search.toLowerCase()
     const within = (value: string, from: number | undefined, to: number | undefined): boolean => {
@@ -497,8 +514,8 @@ export class JsonTaskStore implements TaskStore {
   async getEvents(taskId: string, query: EventQuery = {}): Promise<Page<TaskEvent>> {
     const limit = pageSize(query.limit)
     const after = decodeCursor(query.cursor)
-    const since = parseBound(query.since, 'since')
-    const until = parseBound(query.until, 'until')
+    const since = parseTimeBound(query.since, 'since')
+    const until = parseTimeBound(query.until, 'until')
     const types = query.types !== undefined && query.types.length > 0 ? new Set(query.types) : undefined
     return this.file.read('get events', (state) => {
       // Deleted (not purged) tasks keep their history.
@@ -651,10 +668,11 @@ export class JsonTaskStore implements TaskStore {
     })
   }
 
-  async markNotificationDelivered(id: string, _at: string): Promise<void> {
+  async markNotificationDelivered(id: string, at: string): Promise<void> {
     await this.file.write('mark a notification delivered', (state) => {
-      // The file keeps what is still to do, not a log of what was sent.
-      state.notificationOutbox = state.notificationOutbox.filter((entry) => entry.id !== id)
+      // Kept, like in SQL, so that `jjm notifications list` shows what was sent; pruned after the retention.
+      const entry = state.notificationOutbox.find((candidate) => candidate.id === id)
+      if (entry !== undefined) entry.deliveredAt = normaliseInstant(at, 'at')
     })
   }
 
@@ -667,6 +685,63 @@ export class JsonTaskStore implements TaskStore {
       entry.lastError = error.slice(0, 2000)
       if (nextAttemptAt === null) entry.failedAt = failedAt
       else entry.nextAttemptAt = normaliseInstant(nextAttemptAt, 'nextAttemptAt')
+    })
+  }
+
+  async listNotifications(query: NotificationQuery = {}): Promise<Page<NotificationRecord>> {
+    const limit = pageSize(query.limit)
+    const after = decodeCursor(query.cursor)
+    const states = query.states !== undefined && query.states.length > 0 ? new Set(query.states) : undefined
+    const ids = query.ids === undefined ? undefined : new Set(query.ids)
+    return this.file.read('list notifications', (state) => {
+      const ordered = state.notificationOutbox
+        .map(toNotificationRecord)
+        .filter(
+          (record) =>
+            (states === undefined || states.has(record.state)) &&
+            (query.taskId === undefined || record.taskId === query.taskId) &&
+            (ids === undefined || ids.has(record.id)),
+        )
+        .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || compareStrings(b.id, a.id))
+      return paginate(ordered, after, limit, (record) => record.createdAt, 'desc')
+    })
+  }
+
+  async requeueNotifications(ids: string[], now: string): Promise<number> {
+    const due = normaliseInstant(now, 'now')
+    const wanted = new Set(ids)
+    return this.file.write('retry notifications', (state) => {
+      let changed = 0
+      for (const entry of state.notificationOutbox) {
+        if (!wanted.has(entry.id) || entry.deliveredAt !== null) continue
+        Object.assign(entry, { attempts: 0, failedAt: null, lastError: null, nextAttemptAt: due })
+        changed += 1
+      }
+      return changed
+    })
+  }
+
+  async pruneNotifications(options: NotificationPruneOptions): Promise<{ delivered: number; failed: number }> {
+    const deliveredBefore = Date.parse(options.deliveredBefore)
+    const failedBefore = Date.parse(options.failedBefore)
+    const limit = Math.max(1, options.limit)
+    const expired = (entry: OutboxRecord): 'delivered' | 'failed' | undefined => {
+      if (entry.deliveredAt !== null) return Date.parse(entry.deliveredAt) < deliveredBefore ? 'delivered' : undefined
+      if (entry.failedAt !== null) return Date.parse(entry.failedAt) < failedBefore ? 'failed' : undefined
+      return undefined
+    }
+    const counted = { delivered: 0, failed: 0 }
+    // Reading first spares a rewrite of the whole file when there is nothing to prune (most monitor passes).
+    const any = await this.file.read('prune notifications', (state) => state.notificationOutbox.some(expired))
+    if (!any) return counted
+    return this.file.write('prune notifications', (state) => {
+      state.notificationOutbox = state.notificationOutbox.filter((entry) => {
+        const kind = expired(entry)
+        if (kind === undefined || counted[kind] >= limit) return true
+        counted[kind] += 1
+        return false
+      })
+      return counted
     })
   }
 
@@ -778,7 +853,7 @@ function newestFirst(a: Task, b: Task): number {
 }
 
 /** True when `task` sorts after the cursor's task in newest-first order. */
-function comesAfter(task: Task, cursor: Cursor): boolean {
+function comesAfter(task: Task, cursor: PageCursor): boolean {
   const ms = Date.parse(task.createdAt)
   return ms < cursor.atMs || (ms === cursor.atMs && task.id < cursor.id)
 }
@@ -807,7 +882,7 @@ function byPath(files: SourceFile[]): SourceFile[] {
  */
 function paginate<T extends { id: string }>(
   ordered: T[],
-  after: Cursor | undefined,
+  after: PageCursor | undefined,
   limit: number,
   timeOf: (item: T) => string,
   direction: 'asc' | 'desc',
@@ -829,6 +904,24 @@ function paginate<T extends { id: string }>(
   const last = items.at(-1)
   const nextCursor = rest.length > limit && last !== undefined ? encodeCursor(timeOf(last), last.id) : null
   return { items: structuredClone(items), nextCursor }
+}
+
+function toNotificationRecord(entry: OutboxRecord): NotificationRecord {
+  const state = entry.deliveredAt !== null ? 'delivered' : entry.failedAt !== null ? 'failed' : 'pending'
+  return {
+    id: entry.id,
+    taskId: entry.taskId,
+    eventType: entry.eventType,
+    notifier: entry.notifier,
+    state,
+    title: typeof entry.payload.title === 'string' ? entry.payload.title : '',
+    attempts: entry.attempts,
+    lastError: entry.lastError,
+    nextAttemptAt: state === 'pending' ? entry.nextAttemptAt : null,
+    deliveredAt: entry.deliveredAt,
+    failedAt: entry.failedAt,
+    createdAt: entry.createdAt,
+  }
 }
 
 /** Code-unit order, as SQL's binary collation sorts ids and paths. */

@@ -108,6 +108,9 @@ export interface CreationIntentRow {
   error: string | null
   createdAt: Date
   updatedAt: Date
+  /** The attempt holding the intent's lease, until leaseExpiresAt; null when none does. */
+  leaseHolder: string | null
+  leaseExpiresAt: Date | null
 }
 
 /**
@@ -246,6 +249,8 @@ export const CreationIntentSchema = new EntitySchema<CreationIntentRow>({
     error: { type: 'text', nullable: true },
     createdAt: { type: 'datetime' },
     updatedAt: { type: 'datetime' },
+    leaseHolder: { type: 'string', length: 64, nullable: true },
+    leaseExpiresAt: { type: 'datetime', nullable: true },
   },
 })
 
@@ -272,7 +277,13 @@ export const NotificationOutboxSchema = new EntitySchema<NotificationOutboxRow>(
     lastError: { type: 'text', nullable: true },
     createdAt: { type: 'datetime' },
   },
-  indexes: [{ name: 'notification_outbox_next_attempt_at_index', properties: ['nextAttemptAt'] }],
+  indexes: [
+    { name: 'notification_outbox_next_attempt_at_index', properties: ['nextAttemptAt'] },
+    // Clean-up finds expired entries by these, a bounded batch per monitor pass.
+    { name: 'notification_outbox_delivered_at_index', properties: ['deliveredAt'] },
+    { name: 'notification_outbox_failed_at_index', properties: ['failedAt'] },
+    { name: 'notification_outbox_task_id_index', properties: ['taskId'] },
+  ],
 })
 
 export const SimSessionSchema = new EntitySchema<SimSessionRow>({

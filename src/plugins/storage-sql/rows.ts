@@ -6,6 +6,7 @@ import type {
   NewNotification,
   NewTaskEvent,
   NotificationPayload,
+  NotificationRecord,
   OutboxEntry,
   SimSessionRecord,
   SyncCursor,
@@ -125,6 +126,26 @@ export function toOutboxEntry(row: NotificationOutboxRow): OutboxEntry {
   }
 }
 
+/** An outbox row as `jjm notifications list` shows it; the state follows from which instant is set. */
+export function toNotificationRecord(row: NotificationOutboxRow): NotificationRecord {
+  const state = row.deliveredAt !== null ? 'delivered' : row.failedAt !== null ? 'failed' : 'pending'
+  const title = (row.payload as { title?: unknown }).title
+  return {
+    id: row.id,
+    taskId: row.taskId,
+    eventType: row.eventType,
+    notifier: row.notifier,
+    state,
+    title: typeof title === 'string' ? title : '',
+    attempts: row.attempts,
+    lastError: row.lastError,
+    nextAttemptAt: state === 'pending' ? toIso(row.nextAttemptAt) : null,
+    deliveredAt: row.deliveredAt === null ? null : toIso(row.deliveredAt),
+    failedAt: row.failedAt === null ? null : toIso(row.failedAt),
+    createdAt: toIso(row.createdAt),
+  }
+}
+
 export function toChatMessageRow(taskId: string, message: NewChatMessage): ChatMessageRow {
   return {
     id: nextId(),
@@ -174,5 +195,7 @@ export function toCreationIntent(row: CreationIntentRow): CreationIntent {
     error: row.error ?? null,
     createdAt: toIso(row.createdAt),
     updatedAt: toIso(row.updatedAt),
+    leaseHolder: row.leaseHolder ?? null,
+    leaseExpiresAt: row.leaseExpiresAt == null ? null : toIso(row.leaseExpiresAt),
   }
 }

@@ -16,14 +16,21 @@ import type { SqlEntityManager } from '@mikro-orm/knex'
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql'
 import type { ApiKeyStore } from '../../core/api-keys.js'
 import { StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
+import { decodeCursor, encodeCursor, pageSize, parseTimeBound } from '../../core/page-cursor.js'
 import type {
+  CreationClaim,
   CreationIntent,
+  CreationLease,
   EventQuery,
   EventWriteOptions,
   Logger,
   NewChatMessage,
   NewNotification,
   NewTaskEvent,
+  NotificationPruneOptions,
+  NotificationQuery,
+  NotificationRecord,
+  NotificationState,
   OutboxEntry,
   SchemaManager,
   SimSessionRecord,
@@ -36,9 +43,15 @@ import type {
 import { silentLogger } from '../../core/ports.js'
 import type { ChatMessage, Page, SourceFile, Task, TaskEvent, TaskFilter } from '../../core/task.js'
 import { SqlApiKeyStore } from './api-key-store.js'
-import type { ChatMessageRow, CreationIntentRow, SimSessionRow, TaskEventRow, TaskRow } from './entities.js'
+import type {
+  ChatMessageRow,
+  CreationIntentRow,
+  NotificationOutboxRow,
+  SimSessionRow,
+  TaskEventRow,
+  TaskRow,
+} from './entities.js'
 import { applyMigrationPolicy, MigrationManager, type MigrationPolicy, type OrmMigrator } from './migration-manager.js'
-import { decodeCursor, encodeCursor, pageSize, parseInstant } from './pagination.js'
 import {
   nextId,
   toChatMessage,
@@ -47,6 +60,7 @@ import {
   toDate,
   toEvent,
   toEventRow,
+  toNotificationRecord,
   toOutboxEntry,
   toOutboxRow,
   toSimSession,
@@ -66,8 +80,8 @@ import {
   toStorageError,
 } from './storage-errors.js'
 
+export { defaultPageSize, maxPageSize } from '../../core/page-cursor.js'
 export type { MigrationPolicy } from './migration-manager.js'
-export { defaultPageSize, maxPageSize } from './pagination.js'
 
 interface CommonStoreOptions {
   logger?: Logger
@@ -105,6 +119,8 @@ export interface SqlStorage {
   sim: SimStateStore
   schema: SchemaManager
   apiKeys: ApiKeyStore
+  /** Every creation intent, oldest first: what `jjm migrate import-sqlite` copies beside the tasks. */
+  listCreationIntents(): Promise<CreationIntent[]>
   /** Closes the database; the store, sim and schema are unusable afterwards. */
   close(): Promise<void>
 }
@@ -172,7 +188,7 @@ export async function openSqlStore(options: SqlStoreOptions): Promise<SqlStorage
   const store = new SqlTaskStore(em, entities, at, close)
   const sim = new SqlSimStateStore(em, entities, at)
   const apiKeys = new SqlApiKeyStore(em, entities, at)
-  return { store, sim, schema, apiKeys, close }
+  return { store, sim, schema, apiKeys, listCreationIntents: () => store.listCreationIntents(), close }
 }
 
 async function openSqlite(options: SqliteStoreOptions, logger: Logger): Promise<OpenedOrm> {
@@ -334,10 +350,10 @@ function afterCursor(column: string, cursor: { at: string; id: string }, directi
 /** Time range conditions on `column`: `since` included, `until` excluded. */
 function timeRange(column: string, since: string | undefined, until: string | undefined, names: [string, string]) {
   const conditions: Array<Record<string, unknown>> = []
-  const from = parseInstant(since, names[0])
-  const to = parseInstant(until, names[1])
-  if (from !== undefined) conditions.push({ [column]: { $gte: from } })
-  if (to !== undefined) conditions.push({ [column]: { $lt: to } })
+  const from = parseTimeBound(since, names[0])
+  const to = parseTimeBound(until, names[1])
+  if (from !== undefined) conditions.push({ [column]: { $gte: new Date(from) } })
+  if (to !== undefined) conditions.push({ [column]: { $lt: new Date(to) } })
   return conditions
 }
 
@@ -420,13 +436,10 @@ class SqlTaskStore implements TaskStore {
     return row?.syncCursor == null ? undefined : toSyncCursor(row.syncCursor)
   }
 
-  async beginCreation(
-    key: string,
-    requestHash: string,
-    at: string,
-  ): Promise<{ intent: CreationIntent; created: boolean }> {
+  async beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim> {
     const { CreationIntentSchema } = this.entities
     const now = toDate(at)
+    const leased = { leaseHolder: lease.holder, leaseExpiresAt: toDate(lease.expiresAt), updatedAt: now }
     const row: CreationIntentRow = {
       key,
       requestHash,
@@ -435,7 +448,7 @@ class SqlTaskStore implements TaskStore {
       task: null,
       error: null,
       createdAt: now,
-      updatedAt: now,
+      ...leased,
     }
     return guarded('record a creation intent', this.at, async () => {
       const em = this.em.fork()
@@ -447,17 +460,58 @@ class SqlTaskStore implements TaskStore {
         .onConflict('key')
         .ignore()
         .execute('run')
-      if (inserted.affectedRows > 0) return { intent: toCreationIntent(row), created: true }
-      // A failed attempt may be tried again with the same request; the
-      // conditional update lets one racer, not two, take it over.
+      if (inserted.affectedRows > 0) return { intent: toCreationIntent(row), created: true, claimed: true }
+      // Each claim is one conditional update: the database re-checks "no live
+      // lease" on the row as it is when the update runs (PostgreSQL re-reads a
+      // row another connection just changed; SQLite runs one writer at a time),
+      // so of two racers one matches and the other finds the lease taken.
+      const claimable = {
+        key,
+        requestHash,
+        $or: [{ leaseExpiresAt: null }, { leaseExpiresAt: { $lte: now } }],
+      }
+      // A failed attempt may be tried again, with the same request only.
       const retaken = await em.nativeUpdate(
         CreationIntentSchema,
-        { key, state: 'failed', requestHash },
-        { state: 'pending', error: null, updatedAt: now },
+        { ...claimable, state: 'failed' },
+        { state: 'pending', error: null, ...leased },
       )
+      const takenOver =
+        retaken > 0
+          ? 0
+          : await em.nativeUpdate(
+              CreationIntentSchema,
+              { ...claimable, state: { $in: ['pending', 'session_created'] } },
+              leased,
+            )
       const existing = await em.findOneOrFail(CreationIntentSchema, { key }, { disableIdentityMap: true })
-      return { intent: toCreationIntent(existing), created: retaken > 0 }
+      return { intent: toCreationIntent(existing), created: retaken > 0, claimed: retaken + takenOver > 0 }
     })
+  }
+
+  async listCreationIntents(): Promise<CreationIntent[]> {
+    const rows = await guarded('list creation intents', this.at, () =>
+      this.em
+        .fork()
+        .find(
+          this.entities.CreationIntentSchema,
+          {},
+          { orderBy: { createdAt: 'asc', key: 'asc' }, disableIdentityMap: true },
+        ),
+    )
+    return rows.map(toCreationIntent)
+  }
+
+  async releaseCreation(key: string, holder: string): Promise<void> {
+    await guarded('release a creation intent', this.at, () =>
+      this.em
+        .fork()
+        .nativeUpdate(
+          this.entities.CreationIntentSchema,
+          { key, leaseHolder: holder },
+          { leaseHolder: null, leaseExpiresAt: null },
+        ),
+    )
   }
 
   async noteCreationSession(key: string, sessionName: string, at: string): Promise<void> {
@@ -783,6 +837,76 @@ class SqlTaskStore implements TaskStore {
         )
       }),
     )
+  }
+
+  async listNotifications(query: NotificationQuery = {}): Promise<Page<NotificationRecord>> {
+    const limit = pageSize(query.limit)
+    const after = decodeCursor(query.cursor)
+    const conditions: FilterQuery<NotificationOutboxRow>[] = []
+    const states = new Set(query.states ?? [])
+    if (states.size > 0 && states.size < 3) {
+      const byState: Record<NotificationState, FilterQuery<NotificationOutboxRow>> = {
+        pending: { deliveredAt: null, failedAt: null },
+        delivered: { deliveredAt: { $ne: null } },
+        failed: { deliveredAt: null, failedAt: { $ne: null } },
+      }
+      conditions.push({ $or: [...states].map((state) => byState[state]) })
+    }
+    if (query.taskId !== undefined) conditions.push({ taskId: query.taskId })
+    if (query.ids !== undefined) conditions.push({ id: { $in: query.ids } })
+    if (after !== undefined) conditions.push(afterCursor('createdAt', after, 'desc'))
+    const rows = await guarded('list notifications', this.at, () =>
+      this.em.fork().find(this.entities.NotificationOutboxSchema, conditions.length === 0 ? {} : { $and: conditions }, {
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        limit: limit + 1,
+        disableIdentityMap: true,
+      }),
+    )
+    const items = rows.slice(0, limit).map(toNotificationRecord)
+    const last = items[items.length - 1]
+    const nextCursor = rows.length > limit && last !== undefined ? encodeCursor(last.createdAt, last.id) : null
+    return { items, nextCursor }
+  }
+
+  async requeueNotifications(ids: string[], now: string): Promise<number> {
+    let changed = 0
+    for (const batch of chunks(ids, idsPerQuery)) {
+      changed += await guarded('retry notifications', this.at, () =>
+        this.em
+          .fork()
+          .nativeUpdate(
+            this.entities.NotificationOutboxSchema,
+            { id: { $in: batch }, deliveredAt: null },
+            { attempts: 0, failedAt: null, lastError: null, nextAttemptAt: new Date(now) },
+          ),
+      )
+    }
+    return changed
+  }
+
+  async pruneNotifications(options: NotificationPruneOptions): Promise<{ delivered: number; failed: number }> {
+    const { NotificationOutboxSchema } = this.entities
+    const limit = Math.max(1, options.limit)
+    // Select the ids first (by the indexed instant, bounded), then delete them: SQLite has no DELETE … LIMIT.
+    const prune = (operation: string, where: FilterQuery<NotificationOutboxRow>) =>
+      guarded(operation, this.at, async () => {
+        const em = this.em.fork()
+        const rows = await em.find(NotificationOutboxSchema, where, {
+          fields: ['id'],
+          limit,
+          disableIdentityMap: true,
+        })
+        if (rows.length === 0) return 0
+        return em.nativeDelete(NotificationOutboxSchema, { id: { $in: rows.map((row) => row.id) } })
+      })
+    const delivered = await prune('prune delivered notifications', {
+      deliveredAt: { $lt: new Date(options.deliveredBefore) },
+    })
+    const failed = await prune('prune failed notifications', {
+      deliveredAt: null,
+      failedAt: { $lt: new Date(options.failedBefore) },
+    })
+    return { delivered, failed }
   }
 
   close(): Promise<void> {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it, type TestContext } from 'node:test'
 import pg from 'pg'
 import { MigrationRequiredError, StorageError, ValidationError } from '../../../src/core/errors.js'
+import type { TaskStore } from '../../../src/core/ports.js'
 import type { Task } from '../../../src/core/task.js'
 import { openSqlStore, type PostgresStoreOptions, type SqlStorage } from '../../../src/plugins/storage-sql/sql-store.js'
 import { buildTask } from '../../../src/testing/index.js'
@@ -16,7 +17,17 @@ const softDeleteMigration = 'Migration20261125120000_soft_delete'
 const apiKeysMigration = 'Migration20261125180000_api_keys'
 const syncMigration = 'Migration20261125200000_sync_and_intents'
 const outboxMigration = 'Migration20261125210000_notification_outbox'
-const allMigrations = [initialMigration, softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration]
+const leaseMigration = 'Migration20261126010000_intent_lease'
+const retentionMigration = 'Migration20261126090000_notification_outbox_retention'
+const allMigrations = [
+  initialMigration,
+  softDeleteMigration,
+  apiKeysMigration,
+  syncMigration,
+  outboxMigration,
+  leaseMigration,
+  retentionMigration,
+]
 
 interface Database {
   url: string
@@ -153,7 +164,10 @@ describe('openSqlStore on PostgreSQL', () => {
           await storage.store.updateTask(task, [], {
             cursor: { sessionUpdateTime: task.updatedAt, lastActivityTime: task.updatedAt, lastActivityNames: ['a1'] },
           })
-          await storage.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt)
+          await storage.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt, {
+            holder: 'test',
+            expiresAt: task.createdAt,
+          })
           assert.deepEqual(await tablesOf(url), [
             'api_key',
             'chat_message',
@@ -164,7 +178,11 @@ describe('openSqlStore on PostgreSQL', () => {
             'task',
             'task_event',
           ])
-          assert.deepEqual(await storage.schema.down(), [outboxMigration])
+          assert.deepEqual(await storage.schema.down({ to: outboxMigration }), [
+            retentionMigration,
+            leaseMigration,
+            outboxMigration,
+          ])
           assert.deepEqual(await storage.schema.down(), [syncMigration])
           assert.deepEqual(await tablesOf(url), [
             'api_key',
@@ -175,11 +193,28 @@ describe('openSqlStore on PostgreSQL', () => {
             'task_event',
           ])
           assert.deepEqual(await storage.store.getTask(task.id), task)
-          assert.deepEqual(await storage.schema.up(), [syncMigration, outboxMigration])
+          assert.deepEqual(await storage.schema.up(), [
+            syncMigration,
+            outboxMigration,
+            leaseMigration,
+            retentionMigration,
+          ])
           assert.ok((await tablesOf(url)).includes('notification_outbox'))
           assert.equal(await storage.store.getSyncCursor(task.id), undefined, 'down dropped the cursors')
-          assert.equal((await storage.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt)).created, true)
-          assert.deepEqual(await storage.schema.down(), [outboxMigration])
+          assert.equal(
+            (
+              await storage.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt, {
+                holder: 'test',
+                expiresAt: task.createdAt,
+              })
+            ).created,
+            true,
+          )
+          assert.deepEqual(await storage.schema.down({ to: outboxMigration }), [
+            retentionMigration,
+            leaseMigration,
+            outboxMigration,
+          ])
           assert.deepEqual(await storage.schema.down(), [syncMigration])
           assert.deepEqual(await storage.schema.down(), [apiKeysMigration])
           assert.deepEqual(await tablesOf(url), ['chat_message', 'sim_session', 'source_file', 'task', 'task_event'])
@@ -187,13 +222,22 @@ describe('openSqlStore on PostgreSQL', () => {
           assert.deepEqual(await storage.schema.down(), [softDeleteMigration])
           assert.deepEqual(await storage.schema.status(), {
             executed: [initialMigration],
-            pending: [softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration],
+            pending: [
+              softDeleteMigration,
+              apiKeysMigration,
+              syncMigration,
+              outboxMigration,
+              leaseMigration,
+              retentionMigration,
+            ],
           })
           assert.deepEqual(await storage.schema.up(), [
             softDeleteMigration,
             apiKeysMigration,
             syncMigration,
             outboxMigration,
+            leaseMigration,
+            retentionMigration,
           ])
           assert.ok((await tablesOf(url)).includes('api_key'))
         })
@@ -206,6 +250,8 @@ describe('openSqlStore on PostgreSQL', () => {
           )
           await assert.rejects(storage.schema.down({ to: 'Migration_nope' }), ValidationError)
           assert.deepEqual(await storage.schema.down({ to: initialMigration }), [
+            retentionMigration,
+            leaseMigration,
             outboxMigration,
             syncMigration,
             apiKeysMigration,
@@ -310,21 +356,29 @@ describe('openSqlStore on PostgreSQL', () => {
   })
 
   describe('sync writes and creation intents', () => {
-    it('lets exactly one of two stores (two pools, as two daemons) record an intent under one key', async (t) => {
+    it('lets exactly one of two stores (two pools, as two daemons) claim a key, and one take it over when its lease ran out', async (t) => {
       await withDatabase(t, async ({ url }) => {
         await withStore(url, {}, async (first) => {
           await withStore(url, {}, async (second) => {
             for (let round = 0; round < 10; round++) {
               const key = `race-${round}`
-              const results = await Promise.all([
-                ...Array.from({ length: 4 }, () =>
-                  first.store.beginCreation(key, 'a'.repeat(64), new Date().toISOString()),
-                ),
-                ...Array.from({ length: 4 }, () =>
-                  second.store.beginCreation(key, 'a'.repeat(64), new Date().toISOString()),
-                ),
-              ])
-              assert.equal(results.filter((result) => result.created).length, 1, key)
+              const start = Date.now()
+              const begin = (store: TaskStore, holder: string, atMs: number) =>
+                store.beginCreation(key, 'a'.repeat(64), new Date(atMs).toISOString(), {
+                  holder,
+                  expiresAt: new Date(atMs + 60_000).toISOString(),
+                })
+              const racers = (atMs: number) =>
+                Promise.all([
+                  ...Array.from({ length: 4 }, (_, index) => begin(first.store, `first-${index}`, atMs)),
+                  ...Array.from({ length: 4 }, (_, index) => begin(second.store, `second-${index}`, atMs)),
+                ])
+              const begun = await racers(start)
+              assert.equal(begun.filter((result) => result.created).length, 1, key)
+              assert.equal(begun.filter((result) => result.claimed).length, 1, key)
+              const takenOver = await racers(start + 60_000)
+              assert.equal(takenOver.filter((result) => result.claimed).length, 1, `${key} after the lease`)
+              assert.equal(takenOver.filter((result) => result.created).length, 0, `${key} after the lease`)
             }
           })
         })

@@ -120,7 +120,7 @@ describe('CachedTaskStore', () => {
 
     it('invalidates on a sync write, and never caches cursors or creation intents', async () => {
       const task = buildTask({ state: 'queued' })
-      await cached.beginCreation('key-1', 'a'.repeat(64), task.createdAt)
+      await cached.beginCreation('key-1', 'a'.repeat(64), task.createdAt, { holder: 'test', expiresAt: task.createdAt })
       await cached.createTask(task, [], { idempotencyKey: 'key-1' })
       await cached.getTask(task.id)
 
@@ -131,7 +131,10 @@ describe('CachedTaskStore', () => {
       assert.deepEqual(await cached.getSyncCursor(task.id), cursor)
       assert.deepEqual(await cached.getSyncCursor(task.id), cursor)
       assert.equal(observed.count('getSyncCursor'), 2, 'every cursor read goes to the store')
-      const { intent, created } = await cached.beginCreation('key-1', 'a'.repeat(64), task.createdAt)
+      const { intent, created } = await cached.beginCreation('key-1', 'a'.repeat(64), task.createdAt, {
+        holder: 'test',
+        expiresAt: task.createdAt,
+      })
       assert.equal(created, false)
       assert.equal(intent.taskId, task.id)
     })

@@ -57,8 +57,21 @@ describe('loadConfig', () => {
       log: { level: 'warn', format: 'auto' },
       monitor: { concurrency: 4, requestsPerMinute: 60 },
       notifiers: [],
+      notifications: { keepDeliveredDays: 7, keepFailedDays: 30 },
       dataDir: sources.dataDir,
     })
+  })
+
+  it('reads how long the outbox keeps done notifications, and refuses a negative or non-numeric age', async () => {
+    const sources = await setup({ 'config.yaml': 'notifications:\n  keepDeliveredDays: 1.5\n' })
+    const config = await loadConfig({ ...sources, env: { JJM_NOTIFICATIONS_KEEP_FAILED_DAYS: '90' } })
+    assert.deepEqual(config.notifications, { keepDeliveredDays: 1.5, keepFailedDays: 90 })
+    const negative = await configError(
+      loadConfig({ ...(await setup({ 'config.yaml': 'notifications:\n  keepFailedDays: -1\n' })) }),
+    )
+    assert.match(negative.message, /notifications\.keepFailedDays .*expected a number of days, at least 0/)
+    const word = await configError(loadConfig({ ...sources, env: { JJM_NOTIFICATIONS_KEEP_DELIVERED_DAYS: 'week' } }))
+    assert.match(word.message, /JJM_NOTIFICATIONS_KEEP_DELIVERED_DAYS="week"/)
   })
 
   it('reads config.yaml from the config dir and records which file it read', async () => {

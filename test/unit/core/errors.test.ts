@@ -10,6 +10,7 @@ import {
   JjmError,
   JulesConnectionError,
   MigrationRequiredError,
+  NotificationNotFoundError,
   OperationFailedError,
   RateLimitedError,
   StorageError,
@@ -106,6 +107,19 @@ describe('toJjmError', () => {
     assert.equal(mapped.message, 'bad label')
     assert.deepEqual(mapped.context, { label: 'x y' })
     assert.equal(mapped.exitCode, ExitCode.validation)
+  })
+
+  it('treats an unknown notification like an unknown task: exit code 13, HTTP 404, and its own code', () => {
+    const error = new NotificationNotFoundError(['01NOPE'])
+    assert.deepEqual([error.exitCode, error.httpStatus, error.code], [13, 404, 'JJM_NOTIFICATION_NOT_FOUND'])
+    assert.match(error.message, /jjm notifications list/)
+    const fromPlugin = Object.assign(new Error('gone'), {
+      code: 'JJM_NOTIFICATION_NOT_FOUND',
+      context: { notificationIds: ['01NOPE'] },
+    })
+    const mapped = toJjmError(fromPlugin)
+    assert.ok(mapped instanceof NotificationNotFoundError)
+    assert.deepEqual(mapped.context.notificationIds, ['01NOPE'])
   })
 
   it('maps task-not-found and Jules codes, and leaves other errors alone', () => {

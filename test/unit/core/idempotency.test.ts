@@ -1,10 +1,17 @@
 import assert from 'node:assert/strict'
 import { afterEach, beforeEach, describe, it } from 'node:test'
-import { JulesConnectionError, RateLimitedError, ValidationError } from '../../../src/core/errors.js'
+import {
+  ExitCode,
+  IdempotencyConflictError,
+  IdempotencyKeyReusedError,
+  JulesConnectionError,
+  RateLimitedError,
+  ValidationError,
+} from '../../../src/core/errors.js'
 import { createIdGenerator } from '../../../src/core/ids.js'
 import type { JulesClient } from '../../../src/core/jules/client.js'
 import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
-import { JobManager } from '../../../src/core/manager.js'
+import { creationLeaseMs, JobManager } from '../../../src/core/manager.js'
 import { silentLogger, type TaskStore } from '../../../src/core/ports.js'
 import { type Harness, openHarness } from './harness.js'
 
@@ -57,18 +64,86 @@ describe('creating a task under an idempotency key', () => {
     assert.equal((await h.manager.listTasks()).items.length, 1)
   })
 
-  it('refuses the same key with another request, naming the key', async () => {
+  it('refuses the same key with another request as 422, naming the key', async () => {
     await h.manager.createTask(input, { idempotencyKey: 'deploy-2' })
     await assert.rejects(
       h.manager.createTask({ ...input, prompt: 'Something else' }, { idempotencyKey: 'deploy-2' }),
       (error) => {
-        assert.ok(error instanceof ValidationError)
-        assert.equal(error.code, 'JJM_VALIDATION')
+        assert.ok(error instanceof IdempotencyKeyReusedError)
+        assert.equal(error.code, 'JJM_IDEMPOTENCY_KEY_REUSED')
+        assert.equal(error.httpStatus, 422)
+        assert.equal(error.exitCode, ExitCode.validation)
         assert.match(error.message, /"deploy-2" was already used for another request/)
         return true
       },
     )
     assert.equal(await sessionCount(h), 1)
+  })
+
+  it('starts one session when two calls race with one key, and tells the loser to retry later', async () => {
+    const inner = createSimClient(h.simulator)
+    let openGate = (): void => {}
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve
+    })
+    // The winner waits inside Jules until the loser has been answered: the two calls truly overlap.
+    const manager = managerOver(h, {
+      ...inner,
+      createSession: async (request) => {
+        await gate
+        return inner.createSession(request)
+      },
+    })
+    const settled = [1, 2].map(() =>
+      manager.createTaskWithOutcome(input, { idempotencyKey: 'deploy-race' }).then(
+        (result) => ({ result }),
+        (error: unknown) => ({ error }),
+      ),
+    )
+    const first = await Promise.race(settled)
+    openGate()
+    const both = await Promise.all(settled)
+
+    assert.ok('error' in first, 'the loser is answered while the winner is still at Jules')
+    assert.ok(first.error instanceof IdempotencyConflictError)
+    assert.equal(first.error.code, 'JJM_IDEMPOTENCY_CONFLICT')
+    assert.equal(first.error.httpStatus, 409)
+    assert.match(first.error.message, /"deploy-race" is in progress\. Retry later/)
+    const winners = both.flatMap((outcome) => ('result' in outcome ? [outcome.result] : []))
+    assert.equal(winners.length, 1)
+    assert.equal(winners[0]?.outcome, 'created')
+    assert.equal(await sessionCount(h), 1)
+
+    const retried = await manager.createTaskWithOutcome(input, { idempotencyKey: 'deploy-race' })
+    assert.equal(retried.outcome, 'replayed', 'once the winner is done, a retry gets its task')
+    assert.equal(retried.task.id, winners[0]?.task.id)
+  })
+
+  it('takes over from an attempt that died holding the key once its lease ran out, adopting its session', async () => {
+    const inner = createSimClient(h.simulator)
+    let reachedJules = (): void => {}
+    const reached = new Promise<void>((resolve) => {
+      reachedJules = resolve
+    })
+    // The dying attempt gets its session started, then never answers nor releases the key (a killed process).
+    const dying = managerOver(h, {
+      ...inner,
+      createSession: async (request) => {
+        await inner.createSession(request)
+        reachedJules()
+        return new Promise<never>(() => {})
+      },
+    })
+    void dying.createTask(input, { idempotencyKey: 'deploy-dead' })
+    await reached
+
+    h.clock.advance(creationLeaseMs - 1_000)
+    await assert.rejects(h.manager.createTask(input, { idempotencyKey: 'deploy-dead' }), IdempotencyConflictError)
+    h.clock.advance(1_000)
+    const retried = await h.manager.createTaskWithOutcome(input, { idempotencyKey: 'deploy-dead' })
+    assert.equal(retried.outcome, 'adopted')
+    assert.equal(await sessionCount(h), 1)
+    assert.equal(retried.task.sessionName, (await h.simulator.listSessions()).sessions[0]?.name)
   })
 
   it('adopts the session Jules started when the first answer was lost, so one session exists in all', async () => {

@@ -17,6 +17,7 @@ import {
   NotificationDeliveryError,
   notificationBackoffMs,
   routeEvent,
+  routeId,
   routeNames,
 } from '../../../src/core/notifications.js'
 import { NotifyingTaskStore } from '../../../src/core/notifying-store.js'
@@ -42,6 +43,7 @@ function stateChanged(to: string) {
 describe('routeEvent', () => {
   const task = buildTask({ title: 'Fix login', repository: 'acme/api', url: 'https://jules.google.com/session/1' })
   const routes = [{ backend: 'webhook', url: 'https://example.com/hook' }]
+  const hook = routeId({ backend: 'webhook', url: 'https://example.com/hook' })
 
   it('sends the default situations: plan approval, feedback, completion with a PR, failure', () => {
     const withPr: Task = {
@@ -57,10 +59,10 @@ describe('routeEvent', () => {
     assert.deepEqual(
       routed.map((list) => list.map((item) => [item.notifier, item.payload.eventType])),
       [
-        [['webhook', 'awaiting_plan_approval']],
-        [['webhook', 'awaiting_user_feedback']],
-        [['webhook', 'completed_with_pr']],
-        [['webhook', 'failed']],
+        [[hook, 'awaiting_plan_approval']],
+        [[hook, 'awaiting_user_feedback']],
+        [[hook, 'completed_with_pr']],
+        [[hook, 'failed']],
       ],
     )
     const [pr] = routed[2] ?? []
@@ -86,11 +88,12 @@ describe('routeEvent', () => {
       { backend: 'console', events: ['*'] },
       { backend: 'pagerduty', routingKey: 'k', events: ['failed'] },
     ]
+    const slack = routeId({ backend: 'slack', url: 'https://hooks.slack.com/x' })
     const completed = routeEvent(task, { type: 'completed', data: { pullRequestUrl: null }, at }, custom)
     assert.deepEqual(
       completed.map((item) => [item.notifier, item.payload.eventType]),
       [
-        ['slack', 'completed'],
+        [slack, 'completed'],
         ['console', 'completed'],
       ],
     )
@@ -102,21 +105,41 @@ describe('routeEvent', () => {
     assert.deepEqual(
       pr.map((item) => [item.notifier, item.payload.eventType, item.payload.url]),
       [
-        ['slack', 'pull_request', 'https://github.com/acme/api/pull/8'],
+        [slack, 'pull_request', 'https://github.com/acme/api/pull/8'],
         ['console', 'pull_request', 'https://github.com/acme/api/pull/8'],
       ],
     )
   })
 
-  it('names routes by backend, numbering a backend used twice, unless a name is given', () => {
+  it('identifies an unnamed route by its backend and target, whatever its position in the list', () => {
+    const hookA = { backend: 'webhook', url: 'https://a.example.com/hook', secret: 'one' }
+    const hookB = { backend: 'webhook', url: 'https://b.example.com/hook' }
+    const named = { backend: 'slack', name: 'team-channel', url: 'https://hooks.slack.com/x' }
+    const ids = routeNames([hookA, hookB, named, { backend: 'console' }])
     assert.deepEqual(
-      routeNames([
-        { backend: 'webhook' },
-        { backend: 'webhook' },
-        { backend: 'slack', name: 'team-channel' },
-        { backend: 'webhook' },
-      ]),
-      ['webhook', 'webhook-2', 'team-channel', 'webhook-3'],
+      routeNames([{ backend: 'console' }, named, hookB, hookA]),
+      [...ids].reverse(),
+      'order changes nothing',
+    )
+    assert.match(ids[0] ?? '', /^webhook-[0-9a-f]{8}$/)
+    assert.notEqual(ids[0], ids[1], 'another url is another target')
+    assert.deepEqual(ids.slice(2), ['team-channel', 'console'], 'a name wins; a route with no target is its backend')
+    assert.equal(
+      routeId({ ...hookA, secret: 'rotated', events: ['*'] }),
+      ids[0],
+      'secrets and events are not the target',
+    )
+    assert.notEqual(routeId({ ...hookA, url: 'https://a.example.com/other' }), ids[0])
+  })
+
+  it('sends one event once to a target that two routes share', () => {
+    const routed = routeEvent(task, { type: 'failed', data: {}, at }, [
+      { backend: 'webhook', url: 'https://example.com/hook', events: ['failed'] },
+      { backend: 'webhook', url: 'https://example.com/hook', events: ['*'] },
+    ])
+    assert.deepEqual(
+      routed.map((item) => item.notifier),
+      [hook],
     )
   })
 })
@@ -271,7 +294,7 @@ describe('notifications from task events', () => {
     const jules = createSimClient(simulator)
     const received = scriptedNotifier('webhook', [])
     const center = new NotificationCenter({
-      routes: [{ backend: 'webhook', url: 'https://example.com/hook' }],
+      routes: [{ backend: 'webhook', name: 'webhook', url: 'https://example.com/hook' }],
       openNotifiers: async () => new Map([['webhook', received]]),
       store: storage.store,
       clock,

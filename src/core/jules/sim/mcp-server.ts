@@ -26,6 +26,11 @@ export interface SimMcpServerOptions {
   textOnly?: boolean
   /** Reported to clients in the MCP handshake. Default `dev`. */
   version?: string
+  /**
+   * Called before a tool runs and after it ran, before its answer is sent:
+   * lets a test fixture die at either point, as a crashing server would.
+   */
+  onTool?: (tool: string, phase: 'before' | 'after') => void | Promise<void>
 }
 
 type ToolInput = Record<string, unknown>
@@ -138,7 +143,9 @@ export async function createSimMcpServer(options: SimMcpServerOptions): Promise<
         return failure(fault.status, 'Simulated fault', googleStatusByHttp[fault.status])
       }
       try {
+        await options.onTool?.(tool, 'before')
         const result = await definition.run(args)
+        await options.onTool?.(tool, 'after')
         logger.debug('sim MCP call', { tool, operation })
         if (fault?.malformed) return { content: [{ type: 'text', text: '{"simulated": malformed' }] }
         return answer(result)

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -16,7 +16,7 @@ import {
   ValidationError,
 } from '../../../../src/core/errors.js'
 import type { JulesClient, Session } from '../../../../src/core/jules/client.js'
-import { createMcpClient, mcpTools } from '../../../../src/core/jules/mcp.js'
+import { createMcpClient, type McpClientOptions, mcpTools } from '../../../../src/core/jules/mcp.js'
 import { type LogContext, type Logger, silentLogger } from '../../../../src/core/ports.js'
 
 const root = new URL('../../../..', import.meta.url).pathname
@@ -34,14 +34,21 @@ function recordingLogger(lines: string[]): Logger {
   return logger
 }
 
+/** Backoffs small enough for tests; the policy is the same as in production. */
+const quickBackoff = { initialDelayMs: 10, maxDelayMs: 50 }
+
 /** The MCP client, talking to the simulator fixture started with `fixtureArgs`. */
-function startFixture(fixtureArgs: string[] = [], logger?: Logger): Promise<JulesClient> {
+function startFixture(
+  fixtureArgs: string[] = [],
+  options: Partial<McpClientOptions> & { logger?: Logger } = {},
+): Promise<JulesClient> {
   return createMcpClient({
     command: process.execPath,
     args: ['--import', 'tsx', fixture, ...fixtureArgs],
     cwd: root,
     timeoutMs: 20_000,
-    ...(logger ? { logger } : {}),
+    backoff: quickBackoff,
+    ...options,
   })
 }
 
@@ -184,11 +191,14 @@ describe('the mcp Jules adapter against servers that differ', { timeout: 60_000 
   })
 
   it('maps a rate-limited tool to a RateLimitedError and an unreadable answer to a protocol error', async () => {
-    const client = await startFixture(['--fault', '429:sessions.list', '--fault', 'malformed:sources.list'])
+    // Three 429s: more than the one call's attempts (maxAttempts 2).
+    const client = await startFixture(['--fault', '429:sessions.list:3', '--fault', 'malformed:sources.list'], {
+      maxAttempts: 2,
+    })
     try {
       await rejectsWith(client.listSessions(), RateLimitedError, 'JJM_RATE_LIMITED')
       await rejectsWith(client.listSources(), OperationFailedError, 'JJM_JULES_PROTOCOL')
-      // Each fault hits once: the next calls succeed.
+      // The third 429 hits the next call, which retries it; the malformed answer hit once.
       assert.deepEqual((await client.listSessions()).sessions, [])
       assert.ok((await client.listSources()).sources.length > 0)
     } finally {
@@ -198,7 +208,7 @@ describe('the mcp Jules adapter against servers that differ', { timeout: 60_000 
 
   it('ends the server process on close', async () => {
     const lines: string[] = []
-    const client = await startFixture([], recordingLogger(lines))
+    const client = await startFixture([], { logger: recordingLogger(lines) })
     const pid = Number(/ready pid=(\d+)/.exec(lines.join('\n'))?.[1])
     assert.ok(pid > 0, `the fixture did not say its pid: ${lines.join(' | ')}`)
     assert.equal(process.kill(pid, 0), true)
@@ -233,6 +243,211 @@ describe('the mcp Jules adapter against servers that differ', { timeout: 60_000 
     assert.equal(tools.length, 8)
     assert.equal(new Set(tools.map((spec) => spec.tool)).size, 8)
     for (const spec of tools) assert.ok(spec.aliases.includes(`jules_${spec.tool}`))
+  })
+})
+
+describe('the mcp Jules adapter when its server fails', { timeout: 120_000 }, () => {
+  let dir: string
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'jjm-mcp-failing-'))
+  })
+
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  /** A fresh state file and marker prefix per test, so that tests do not see each other's sessions. */
+  let counter = 0
+  function paths(): { db: string; marker: string } {
+    counter += 1
+    return { db: join(dir, `sim-${counter}.json`), marker: join(dir, `died-${counter}`) }
+  }
+
+  function pidsIn(lines: string[]): number[] {
+    return [...lines.join('\n').matchAll(/ready pid=(\d+)/g)].map((match) => Number(match[1]))
+  }
+
+  async function untilDead(pid: number): Promise<void> {
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      try {
+        process.kill(pid, 0)
+      } catch {
+        return
+      }
+      if (Date.now() > deadline) assert.fail(`process ${pid} did not end`)
+      await sleep(20)
+    }
+  }
+
+  function userMessages(activities: Array<{ userMessaged?: { userMessage?: string } }>, text: string): number {
+    return activities.filter((activity) => activity.userMessaged?.userMessage === text).length
+  }
+
+  it('starts a killed server again on the next call, which succeeds and sees the same sessions', async () => {
+    const { db } = paths()
+    const lines: string[] = []
+    const client = await startFixture(['--db', db], { logger: recordingLogger(lines) })
+    try {
+      const session = await client.createSession({
+        prompt: 'Survive a crash',
+        sourceContext: { source: 'sources/github/acme/api' },
+      })
+      const [first] = pidsIn(lines)
+      assert.ok(first, lines.join(' | '))
+      process.kill(first, 'SIGKILL')
+      await untilDead(first)
+
+      assert.equal((await client.getSession(session.name)).name, session.name)
+      const pids = pidsIn(lines)
+      assert.equal(pids.length, 2, `expected one restart: ${lines.join(' | ')}`)
+      assert.notEqual(pids[1], first)
+    } finally {
+      await client.close?.()
+    }
+  })
+
+  it('retries a read whose server died before answering it', async () => {
+    const { marker } = paths()
+    const client = await startFixture(['--exit', `after:list_sources:${marker}`])
+    try {
+      assert.ok((await client.listSources()).sources.length > 0)
+    } finally {
+      await client.close?.()
+    }
+  })
+
+  it('does not send a message twice when the server died after delivering it', async () => {
+    const { db, marker } = paths()
+    const client = await startFixture(['--db', db, '--run-seconds', '60', '--exit', `after:send_message:${marker}`])
+    try {
+      const session = await client.createSession({
+        prompt: 'Talk',
+        sourceContext: { source: 'sources/github/acme/api' },
+      })
+      await client.sendMessage(session.name, 'Only once, please')
+      const { activities } = await client.listActivities(session.name, { pageSize: 100 })
+      assert.equal(userMessages(activities, 'Only once, please'), 1)
+    } finally {
+      await client.close?.()
+    }
+  })
+
+  it('sends a message again when the server died before delivering it', async () => {
+    const { db, marker } = paths()
+    const client = await startFixture(['--db', db, '--run-seconds', '60', '--exit', `before:send_message:${marker}`])
+    try {
+      const session = await client.createSession({
+        prompt: 'Talk',
+        sourceContext: { source: 'sources/github/acme/api' },
+      })
+      await client.sendMessage(session.name, 'Do not lose me')
+      const { activities } = await client.listActivities(session.name, { pageSize: 100 })
+      assert.equal(userMessages(activities, 'Do not lose me'), 1)
+    } finally {
+      await client.close?.()
+    }
+  })
+
+  it('approves a plan once when the server died after approving it', async () => {
+    const { db, marker } = paths()
+    const client = await startFixture(['--db', db, '--run-seconds', '2', '--exit', `after:approve_plan:${marker}`])
+    try {
+      const session = await client.createSession({
+        prompt: 'Plan first',
+        sourceContext: { source: 'sources/github/acme/api' },
+        requirePlanApproval: true,
+      })
+      await waitForState(client, session.name, 'AWAITING_PLAN_APPROVAL')
+      await client.approvePlan(session.name)
+      assert.notEqual((await client.getSession(session.name)).state, 'AWAITING_PLAN_APPROVAL')
+      const { activities } = await client.listActivities(session.name, { pageSize: 100 })
+      assert.equal(activities.filter((activity) => activity.planApproved !== undefined).length, 1)
+    } finally {
+      await client.close?.()
+    }
+  })
+
+  it('does not create a second session when the server died after creating one', async () => {
+    const { db, marker } = paths()
+    const client = await startFixture(['--db', db, '--exit', `after:create_session:${marker}`])
+    try {
+      const error = await rejectsWith(
+        client.createSession({ prompt: 'Once', sourceContext: { source: 'sources/github/acme/api' } }),
+        JulesConnectionError,
+        'JJM_JULES_UNAVAILABLE',
+      )
+      assert.match(error.message, /stopped during create_session/)
+      assert.match(error.message, /exiting after create_session on purpose/)
+      // The restarted server has exactly the one session the dead one created.
+      assert.equal((await client.listSessions()).sessions.length, 1)
+    } finally {
+      await client.close?.()
+    }
+  })
+
+  it('retries a create that Jules refused with 503, which certainly created nothing', async () => {
+    const { db } = paths()
+    const client = await startFixture(['--db', db, '--fault', '503:sessions.create'])
+    try {
+      await client.createSession({ prompt: 'After a 503', sourceContext: { source: 'sources/github/acme/api' } })
+      assert.equal((await client.listSessions()).sessions.length, 1)
+    } finally {
+      await client.close?.()
+    }
+  })
+
+  it('retries a tool error that is transient and not one that is not', async () => {
+    // Two faults each: a retried call uses both up, so the next call tells which ones were retried.
+    const client = await startFixture(['--fault', '503:sessions.get:2', '--fault', '400:sessions.list:2'])
+    try {
+      await rejectsWith(client.getSession('sessions/nope'), OperationFailedError, 'JJM_JULES_NOT_FOUND')
+      await rejectsWith(client.listSessions(), ValidationError, 'JJM_VALIDATION')
+      await rejectsWith(client.listSessions(), ValidationError, 'JJM_VALIDATION')
+      assert.deepEqual((await client.listSessions()).sessions, [])
+    } finally {
+      await client.close?.()
+    }
+  })
+
+  it('retries a read that timed out', async () => {
+    const client = await startFixture(['--fault', 'slow:sources.list'], { timeoutMs: 4000 })
+    try {
+      assert.ok((await client.listSources()).sources.length > 0)
+    } finally {
+      await client.close?.()
+    }
+  })
+
+  it('stops calling a failing server once the circuit opens, naming the server', async () => {
+    const client = await startFixture(['--fault', '503:sessions.list:20'], {
+      maxAttempts: 1,
+      breaker: { failureThreshold: 2, cooldownMs: 60_000 },
+    })
+    try {
+      for (let call = 0; call < 2; call++) await rejectsWith(client.listSessions(), JulesConnectionError)
+      const open = await rejectsWith(client.listSessions(), JulesConnectionError, 'JJM_JULES_UNAVAILABLE')
+      assert.equal((open as JulesConnectionError).context.breaker, 'open')
+      assert.match(open.message, /Jules MCP server .* has failed 2 times in a row/)
+    } finally {
+      await client.close?.()
+    }
+  })
+
+  it('gives up on a server that exits at every start after a bounded number of starts, quoting it', async () => {
+    const starts = join(dir, 'starts.log')
+    const script = `require('node:fs').appendFileSync(${JSON.stringify(starts)}, 'x\\n'); process.stderr.write('fatal error: JULES_API_KEY is not set\\n'); process.exit(3)`
+    const begun = Date.now()
+    const error = await rejectsWith(
+      createMcpClient({ command: process.execPath, args: ['-e', script], maxAttempts: 3, backoff: quickBackoff }),
+      JulesConnectionError,
+      'JJM_JULES_UNAVAILABLE',
+    )
+    assert.match(error.message, /exited before completing the MCP handshake \(3 starts in a row failed\)/)
+    assert.match(error.message, /JULES_API_KEY is not set/)
+    assert.equal((await readFile(starts, 'utf8')).split('\n').filter(Boolean).length, 3)
+    assert.ok(Date.now() - begun < 15_000, 'the attempts should be quick with small backoffs')
   })
 })
 

@@ -272,6 +272,8 @@ describe('the JSON store format', () => {
       error: null,
       createdAt: fileTime,
       updatedAt: fileTime,
+      leaseHolder: 'attempt-1',
+      leaseExpiresAt: fileTime,
     }
     const contents = parse({
       version: 1,
@@ -285,6 +287,10 @@ describe('the JSON store format', () => {
     const document = JSON.parse(text) as { tasks: Record<string, Record<string, unknown>>; creationIntents: unknown }
     assert.deepEqual(document.tasks[task.id]?.syncCursor, cursor)
     assert.deepEqual(document.creationIntents, { [intent.key]: intent })
+
+    const { leaseHolder: _holder, leaseExpiresAt: _expiry, ...beforeLeases } = intent
+    const unleased = parse({ version: 1, tasks: { [task.id]: task }, creationIntents: { [intent.key]: beforeLeases } })
+    assert.deepEqual(unleased.creationIntents, [{ ...beforeLeases, leaseHolder: null, leaseExpiresAt: null }])
 
     const older = parse({ version: 1, tasks: { [task.id]: task } })
     assert.equal(older.tasks[0]?.syncCursor, null)

@@ -1,11 +1,21 @@
 import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import type { TaskStore } from '../../../../src/core/ports.js'
+import { createIdGenerator } from '../../../../src/core/ids.js'
+import { createSimClient } from '../../../../src/core/jules/sim/adapter.js'
+import { JobManager } from '../../../../src/core/manager.js'
+import { Monitor } from '../../../../src/core/monitor.js'
+import { silentLogger, type TaskStore } from '../../../../src/core/ports.js'
 import type { Task } from '../../../../src/core/task.js'
 import { type JsonStoreContents, parseJsonStore } from '../../../../src/plugins/storage-json/format.js'
-import { importTasks } from '../../../../src/plugins/storage-json/import.js'
+import { type ImportSource, importTasks, readImportFile } from '../../../../src/plugins/storage-json/import.js'
+import { openJsonStore } from '../../../../src/plugins/storage-json/json-store.js'
+import { readStoreForImport } from '../../../../src/plugins/storage-sql/export.js'
 import { openSqlStore } from '../../../../src/plugins/storage-sql/sql-store.js'
 import { buildTask } from '../../../../src/testing/build-task.js'
+import { type Harness, openHarness } from '../../core/harness.js'
 
 /** A legacy record of `task` with some history, as the original job manager wrote it (snake_case). */
 function legacyRecord(task: Task, history: { events?: number; messages?: number; files?: number } = {}) {
@@ -170,5 +180,114 @@ describe('importing a JSON store into the SQL store', () => {
       await importTasks(legacy, store)
       assert.deepEqual((await store.getTask(task.id))?.metadata, { legacy: { owner_team: 'platform', cost: 3 } })
     })
+  })
+})
+
+describe('importing a store the monitor has synced', () => {
+  const input = { prompt: 'Add retries to the HTTP client', repository: 'acme/api' }
+
+  /** A store of `kind`, its manager and monitor on `h`'s simulator and clock, and how the import reads it. */
+  async function sourceStore(h: Harness, kind: 'json' | 'sqlite') {
+    const deps = { jules: createSimClient(h.simulator), clock: h.clock, logger: silentLogger, bus: h.bus }
+    let store: TaskStore
+    let read: () => Promise<ImportSource>
+    let close: () => Promise<void>
+    if (kind === 'json') {
+      const dir = await mkdtemp(join(tmpdir(), 'jjm-import-'))
+      const json = await openJsonStore({ path: join(dir, 'tasks.json'), now: () => h.clock.now() })
+      store = json.store
+      read = () => readImportFile(json.path)
+      close = async () => {
+        await json.close()
+        await rm(dir, { recursive: true, force: true })
+      }
+    } else {
+      const sql = await openSqlStore({ dialect: 'sqlite', path: ':memory:' })
+      store = sql.store
+      read = async () => readStoreForImport(sql.store, await sql.listCreationIntents())
+      close = () => sql.close()
+    }
+    return {
+      store,
+      read,
+      close,
+      manager: new JobManager({ ...deps, store, newId: createIdGenerator() }),
+      monitor: new Monitor({ ...deps, store, concurrency: 2, sleep: async (ms) => h.clock.advance(ms) }),
+    }
+  }
+
+  const history = async (store: TaskStore, taskId: string) =>
+    (await store.getEvents(taskId, { limit: 200 })).items.map((event) => [event.type, event.data, event.at])
+
+  for (const kind of ['json', 'sqlite'] as const) {
+    it(`carries a ${kind} store's sync cursors and idempotency keys over: no event twice, no second session`, async () => {
+      const h = await openHarness({ runSeconds: 60 })
+      const source = await sourceStore(h, kind)
+      try {
+        const task = await source.manager.createTask(input, { idempotencyKey: 'deploy-1' })
+        h.clock.advance(15_000)
+        await source.monitor.syncOnce()
+        assert.ok((await history(source.store, task.id)).length > 1, 'the first sync recorded events')
+
+        const report = await importTasks(await source.read(), h.storage.store)
+        assert.equal(report.imported.tasks, 1)
+        assert.deepEqual(await h.storage.store.getSyncCursor(task.id), await source.store.getSyncCursor(task.id))
+
+        // Both stores sync the same session from where they were: the copy must end with the same history.
+        h.clock.advance(30_000)
+        await source.monitor.syncOnce()
+        await h.monitor.syncOnce()
+        const imported = await history(h.storage.store, task.id)
+        assert.deepEqual(imported, await history(source.store, task.id))
+        assert.equal(new Set(imported.map((event) => JSON.stringify(event))).size, imported.length)
+
+        const again = await h.manager.createTaskWithOutcome(input, { idempotencyKey: 'deploy-1' })
+        assert.equal(again.outcome, 'replayed', 'the key used before the import still names its task')
+        assert.equal(again.task.id, task.id)
+        assert.equal((await h.simulator.listSessions()).sessions.length, 1)
+      } finally {
+        await source.close()
+        await h.close()
+      }
+    })
+  }
+
+  it('copies a key whose attempt was still open, so a retry after the import adopts its session', async () => {
+    const h = await openHarness()
+    const source = await sourceStore(h, 'sqlite')
+    try {
+      // The attempt reached Jules, then its process died before recording anything but the intent.
+      const claim = await source.store.beginCreation(
+        'deploy-2',
+        'c'.repeat(64),
+        new Date(h.clock.now()).toISOString(),
+        {
+          holder: 'dead',
+          expiresAt: new Date(h.clock.now() + 1_000).toISOString(),
+        },
+      )
+      assert.equal(claim.created, true)
+      const imported = await source.read()
+      assert.deepEqual(
+        imported.creationIntents?.map((intent) => [intent.key, intent.state]),
+        [['deploy-2', 'pending']],
+      )
+      await importTasks(imported, h.storage.store)
+      const copied = await h.storage.store.beginCreation(
+        'deploy-2',
+        'c'.repeat(64),
+        new Date(h.clock.now() + 2_000).toISOString(),
+        {
+          holder: 'next',
+          expiresAt: new Date(h.clock.now() + 60_000).toISOString(),
+        },
+      )
+      assert.equal(copied.created, false, 'the key is known in the destination')
+      assert.equal(copied.claimed, true, 'and nobody holds it there')
+      assert.equal(copied.intent.createdAt, claim.intent.createdAt, 'its time still bounds the search for its session')
+    } finally {
+      await source.close()
+      await h.close()
+    }
   })
 })

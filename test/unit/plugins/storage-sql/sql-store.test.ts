@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { MikroORM } from '@mikro-orm/better-sqlite'
 import { MigrationRequiredError, StorageError, ValidationError } from '../../../../src/core/errors.js'
+import type { TaskStore } from '../../../../src/core/ports.js'
 import type { Task } from '../../../../src/core/task.js'
 import {
   openSqlStore,
@@ -24,7 +25,17 @@ const softDeleteMigration = 'Migration20261125120000_soft_delete'
 const apiKeysMigration = 'Migration20261125180000_api_keys'
 const syncMigration = 'Migration20261125200000_sync_and_intents'
 const outboxMigration = 'Migration20261125210000_notification_outbox'
-const allMigrations = [initialMigration, softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration]
+const leaseMigration = 'Migration20261126010000_intent_lease'
+const retentionMigration = 'Migration20261126090000_notification_outbox_retention'
+const allMigrations = [
+  initialMigration,
+  softDeleteMigration,
+  apiKeysMigration,
+  syncMigration,
+  outboxMigration,
+  leaseMigration,
+  retentionMigration,
+]
 const tempDirs: string[] = []
 
 after(async () => {
@@ -151,19 +162,30 @@ describe('openSqlStore on SQLite', () => {
       }
     })
 
-    it('lets exactly one of two stores on one file record an intent under one key', async () => {
+    it('lets exactly one of two stores on one file claim a key, and one take it over when its lease ran out', async () => {
       const path = await tempDbPath()
       const first = await openSqlStore({ dialect: 'sqlite', path })
       const second = await openSqlStore({ dialect: 'sqlite', path })
       try {
         for (let round = 0; round < 10; round++) {
           const key = `race-${round}`
-          const at = new Date().toISOString()
-          const results = await Promise.all([
-            ...Array.from({ length: 4 }, () => first.store.beginCreation(key, 'a'.repeat(64), at)),
-            ...Array.from({ length: 4 }, () => second.store.beginCreation(key, 'a'.repeat(64), at)),
-          ])
-          assert.equal(results.filter((result) => result.created).length, 1, key)
+          const start = Date.now()
+          const begin = (store: TaskStore, holder: string, atMs: number) =>
+            store.beginCreation(key, 'a'.repeat(64), new Date(atMs).toISOString(), {
+              holder,
+              expiresAt: new Date(atMs + 60_000).toISOString(),
+            })
+          const racers = (atMs: number) =>
+            Promise.all([
+              ...Array.from({ length: 4 }, (_, index) => begin(first.store, `first-${index}`, atMs)),
+              ...Array.from({ length: 4 }, (_, index) => begin(second.store, `second-${index}`, atMs)),
+            ])
+          const begun = await racers(start)
+          assert.equal(begun.filter((result) => result.created).length, 1, key)
+          assert.equal(begun.filter((result) => result.claimed).length, 1, key)
+          const takenOver = await racers(start + 60_000)
+          assert.equal(takenOver.filter((result) => result.claimed).length, 1, `${key} after the lease`)
+          assert.equal(takenOver.filter((result) => result.created).length, 0, `${key} after the lease`)
         }
       } finally {
         await first.close()
@@ -226,6 +248,8 @@ describe('openSqlStore on SQLite', () => {
           apiKeysMigration,
           syncMigration,
           outboxMigration,
+          leaseMigration,
+          retentionMigration,
         ])
         assert.deepEqual((await storage.store.listTasks({})).items, [])
       } finally {
@@ -243,7 +267,14 @@ describe('openSqlStore on SQLite', () => {
         assert.ok(error instanceof MigrationRequiredError)
         assert.match(error.message, /jjm migrate up/)
         assert.match(error.message, new RegExp(softDeleteMigration))
-        assert.deepEqual(error.context.pending, [softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration])
+        assert.deepEqual(error.context.pending, [
+          softDeleteMigration,
+          apiKeysMigration,
+          syncMigration,
+          outboxMigration,
+          leaseMigration,
+          retentionMigration,
+        ])
         return true
       })
       // Nothing was changed behind the operator's back.
@@ -254,6 +285,8 @@ describe('openSqlStore on SQLite', () => {
           apiKeysMigration,
           syncMigration,
           outboxMigration,
+          leaseMigration,
+          retentionMigration,
         ])
       } finally {
         await after.close()
@@ -300,29 +333,45 @@ describe('openSqlStore on SQLite', () => {
         await first.store.updateTask(task, [], {
           cursor: { sessionUpdateTime: task.updatedAt, lastActivityTime: task.updatedAt, lastActivityNames: ['a1'] },
         })
-        await first.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt)
-        assert.deepEqual(await first.schema.down(), [outboxMigration])
+        await first.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt, {
+          holder: 'test',
+          expiresAt: task.createdAt,
+        })
+        assert.deepEqual(await first.schema.down({ to: outboxMigration }), [
+          retentionMigration,
+          leaseMigration,
+          outboxMigration,
+        ])
         assert.deepEqual(await first.schema.down(), [syncMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration, softDeleteMigration, apiKeysMigration],
-          pending: [syncMigration, outboxMigration],
+          pending: [syncMigration, outboxMigration, leaseMigration, retentionMigration],
         })
         assert.deepEqual(await first.store.getTask(task.id), task)
         assert.deepEqual(await first.schema.down(), [apiKeysMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration, softDeleteMigration],
-          pending: [apiKeysMigration, syncMigration, outboxMigration],
+          pending: [apiKeysMigration, syncMigration, outboxMigration, leaseMigration, retentionMigration],
         })
         assert.deepEqual(await first.schema.down(), [softDeleteMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration],
-          pending: [softDeleteMigration, apiKeysMigration, syncMigration, outboxMigration],
+          pending: [
+            softDeleteMigration,
+            apiKeysMigration,
+            syncMigration,
+            outboxMigration,
+            leaseMigration,
+            retentionMigration,
+          ],
         })
         assert.deepEqual(await first.schema.up(), [
           softDeleteMigration,
           apiKeysMigration,
           syncMigration,
           outboxMigration,
+          leaseMigration,
+          retentionMigration,
         ])
       } finally {
         await first.close()
@@ -342,7 +391,15 @@ describe('openSqlStore on SQLite', () => {
         )
         assert.equal((await second.store.listSourceFiles(task.id)).length, 1)
         assert.equal(await second.store.getSyncCursor(task.id), undefined, 'down dropped the cursors')
-        assert.equal((await second.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt)).created, true)
+        assert.equal(
+          (
+            await second.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt, {
+              holder: 'test',
+              expiresAt: task.createdAt,
+            })
+          ).created,
+          true,
+        )
       } finally {
         await second.close()
       }
@@ -365,13 +422,21 @@ describe('openSqlStore on SQLite', () => {
           'task_event',
         ])
         assert.deepEqual(await storage.schema.down({ to: apiKeysMigration }), [
+          retentionMigration,
+          leaseMigration,
           outboxMigration,
           syncMigration,
           apiKeysMigration,
         ])
         assert.deepEqual(await tablesOf(path), ['chat_message', 'sim_session', 'source_file', 'task', 'task_event'])
         assert.deepEqual(await storage.store.getTask(task.id), task)
-        assert.deepEqual(await storage.schema.up(), [apiKeysMigration, syncMigration, outboxMigration])
+        assert.deepEqual(await storage.schema.up(), [
+          apiKeysMigration,
+          syncMigration,
+          outboxMigration,
+          leaseMigration,
+          retentionMigration,
+        ])
         assert.ok((await tablesOf(path)).includes('api_key'))
         assert.ok((await tablesOf(path)).includes('creation_intent'))
         assert.deepEqual(await storage.store.getTask(task.id), task)
@@ -420,6 +485,8 @@ describe('openSqlStore on SQLite', () => {
       try {
         await assert.rejects(storage.schema.down({ to: 'Migration_nope' }), ValidationError)
         assert.deepEqual(await storage.schema.down({ to: initialMigration }), [
+          retentionMigration,
+          leaseMigration,
           outboxMigration,
           syncMigration,
           apiKeysMigration,

@@ -1,16 +1,13 @@
 /**
- * Keyset pagination: a cursor is the sort key of the last row of a page, so a
- * page starts right after it however many rows were added since.
+ * How every store pages a list: the page size, the cursor that says where
+ * the previous page ended, and the time bounds of a filter. Shared by the
+ * SQL and JSON stores, so that the rules and error messages are the same
+ * whichever backend answers, and a cursor stays valid across them.
  */
-import { ValidationError } from '../../core/errors.js'
+import { ValidationError } from './errors.js'
 
 export const defaultPageSize = 50
 export const maxPageSize = 200
-
-export interface Cursor {
-  at: string
-  id: string
-}
 
 /** The page size asked for, clamped to {@link maxPageSize}; a zero, negative or fractional one is refused. */
 export function pageSize(limit: number | undefined): number {
@@ -21,13 +18,26 @@ export function pageSize(limit: number | undefined): number {
   return Math.min(limit, maxPageSize)
 }
 
-/** Opaque to clients: base64url of the last row's sort key. */
+/** Where the previous page ended: the sort time and the id of its last item (keyset pagination). */
+export interface PageCursor {
+  at: string
+  /** `at` in milliseconds, for stores that compare in memory. */
+  atMs: number
+  id: string
+}
+
+/**
+ * Opaque to clients: base64url of the last item's sort key, so that the next
+ * page starts right after it however many items were added since. The key is
+ * named `createdAt` whatever the sort time is: cursors already given out keep
+ * decoding.
+ */
 export function encodeCursor(at: string, id: string): string {
   return Buffer.from(JSON.stringify({ createdAt: at, id }), 'utf8').toString('base64url')
 }
 
 /** The cursor's sort key, or undefined for the first page; a cursor jjm did not give out is refused. */
-export function decodeCursor(cursor: string | undefined): Cursor | undefined {
+export function decodeCursor(cursor: string | undefined): PageCursor | undefined {
   if (cursor === undefined || cursor === '') return undefined
   const refuse = (): never => {
     throw new ValidationError(
@@ -45,18 +55,19 @@ export function decodeCursor(cursor: string | undefined): Cursor | undefined {
   if (typeof value !== 'object' || value === null) return refuse()
   const { createdAt, id } = value as Record<string, unknown>
   if (typeof createdAt !== 'string' || typeof id !== 'string' || id === '') return refuse()
-  if (Number.isNaN(Date.parse(createdAt))) return refuse()
-  return { at: createdAt, id }
+  const atMs = Date.parse(createdAt)
+  if (Number.isNaN(atMs)) return refuse()
+  return { at: createdAt, atMs, id }
 }
 
-/** An RFC 3339 instant from a filter, or undefined when absent; anything else is refused. */
-export function parseInstant(value: string | undefined, field: string): Date | undefined {
+/** A time bound of a filter (`since`, `until`, …) in milliseconds, or undefined when absent; anything but a date is refused. */
+export function parseTimeBound(value: string | undefined, field: string): number | undefined {
   if (value === undefined || value === '') return undefined
-  const date = new Date(value)
-  if (Number.isNaN(date.getTime())) {
+  const ms = Date.parse(value)
+  if (Number.isNaN(ms)) {
     throw new ValidationError(`"${value}" is not a date and time; use RFC 3339, e.g. 2026-01-31T12:00:00Z.`, {
       context: { [field]: value },
     })
   }
-  return date
+  return ms
 }
