@@ -12,9 +12,6 @@ const instant = z.iso
   .datetime({ offset: true })
   .meta({ description: 'An RFC 3339 instant, e.g. 2026-11-25T10:00:00Z.' })
 const label = z.string().min(1).max(64)
-const metadata = z
-  .record(z.string(), z.unknown())
-  .meta({ description: 'Free JSON; a key set to null is removed on update.' })
 
 export const maxPageLimit = 200
 
