@@ -6,6 +6,9 @@
  * an undocumented `--json` shape.
  */
 import { z } from 'zod'
+import type ApiKeysCreate from '../commands/api-keys/create.js'
+import type ApiKeysList from '../commands/api-keys/list.js'
+import type ApiKeysRevoke from '../commands/api-keys/revoke.js'
 import type Approve from '../commands/approve.js'
 import type Message from '../commands/message.js'
 import type MigrateDown from '../commands/migrate/down.js'
@@ -27,7 +30,10 @@ import type TasksShow from '../commands/tasks/show.js'
 import type TasksUpdate from '../commands/tasks/update.js'
 import type TasksWait from '../commands/tasks/wait.js'
 import {
+  apiKeyPageSchema,
+  apiKeySchema,
   bulkCreateReportSchema,
+  createdApiKeySchema,
   deleteResultSchema,
   errorSchema,
   importReportSchema,
@@ -60,6 +66,10 @@ export interface NoCommandOutput {
 }
 
 export const commandOutputs = {
+  'api-keys:create': { schema: createdApiKeySchema, description: 'The new key, with the key itself (shown only now).' },
+  'api-keys:list': { schema: apiKeyPageSchema, description: 'Every API key, newest first.' },
+  'api-keys:revoke': { schema: apiKeySchema, description: 'The revoked key.' },
+  daemon: { schema: null, reason: 'The daemon runs until stopped and prints no result; its API answers JSON.' },
   approve: { schema: operationResultSchema, description: 'The approval Jules accepted.' },
   message: { schema: operationResultSchema, description: 'The message Jules accepted.' },
   resume: { schema: operationResultSchema, description: 'The resume Jules accepted.' },
@@ -112,6 +122,9 @@ type Expect<T extends true> = T
 
 /** Fails to compile when a command returns something other than its schema describes. */
 export type CommandOutputChecks = [
+  Expect<SameShape<Result<typeof ApiKeysCreate>, Printed<'api-keys:create'>>>,
+  Expect<SameShape<Result<typeof ApiKeysList>, Printed<'api-keys:list'>>>,
+  Expect<SameShape<Result<typeof ApiKeysRevoke>, Printed<'api-keys:revoke'>>>,
   Expect<SameShape<Result<typeof Approve>, Printed<'approve'>>>,
   Expect<SameShape<Result<typeof Message>, Printed<'message'>>>,
   Expect<SameShape<Result<typeof Resume>, Printed<'resume'>>>,

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { resolve } from 'node:path'
+import type { ApiKeyStore } from './api-keys.js'
 import type { JjmConfig } from './config.js'
 import { ConfigurationError } from './errors.js'
 import type { NotifierRoute } from './notifications.js'
@@ -12,6 +13,8 @@ export interface StorageHandle {
   sim?: SimStateStore
   /** Schema migrations, for backends that have a schema. */
   schema?: SchemaManager
+  /** Keys to the REST API, for backends that can keep them (the daemon and `jjm api-keys` need one). */
+  apiKeys?: ApiKeyStore
   /**
    * Why the backend runs in a degraded mode, when it does (e.g. PostgreSQL was
    * unreachable and the configured SQLite fallback was opened instead); for

@@ -52,6 +52,20 @@ export interface JjmConfig {
    * people can still retry them. Pending ones are kept until done.
    */
   notifications: { keepDeliveredDays: number; keepFailedDays: number }
+  /**
+   * The daemon's REST API. `rateLimit`: requests per minute for a key that
+   * sets none; `authFailuresPerMinute`: failed authentications one address may
+   * make before it is refused for 15 minutes.
+   */
+  api: {
+    host: string
+    port: number
+    corsOrigins: string[]
+    bodyLimitBytes: number
+    rateLimit: number
+    authFailuresPerMinute: number
+    shutdownTimeoutMs: number
+  }
   dataDir: string
   /** The config file that was read, if any. */
   configFile?: string
@@ -258,6 +272,29 @@ const leaves: readonly Leaf[] = [
     env: 'JJM_NOTIFICATIONS_KEEP_FAILED_DAYS',
     expected: 'a number of days, at least 0 (e.g. 30)',
   },
+  {
+    key: 'api.host',
+    kind: 'string',
+    env: 'JJM_API_HOST',
+    expected: 'an address to listen on, e.g. 127.0.0.1 or 0.0.0.0',
+  },
+  { key: 'api.port', kind: 'int', min: 0, env: 'JJM_API_PORT', expected: 'a TCP port number (0 picks a free one)' },
+  {
+    key: 'api.corsOrigins',
+    kind: 'stringList',
+    env: 'JJM_API_CORS_ORIGINS',
+    expected: 'a list of origins such as https://dash.example.com, or * for any (in the environment, a JSON array)',
+  },
+  { key: 'api.bodyLimitBytes', kind: 'int', min: 1024, expected: 'a whole number of bytes, at least 1024' },
+  {
+    key: 'api.rateLimit',
+    kind: 'int',
+    min: 1,
+    env: 'JJM_API_RATE_LIMIT',
+    expected: 'a whole number of requests per minute per key, at least 1',
+  },
+  { key: 'api.authFailuresPerMinute', kind: 'int', min: 1, expected: 'a whole number, at least 1' },
+  { key: 'api.shutdownTimeoutMs', kind: 'int', min: 0, expected: 'a whole number of milliseconds' },
   // Only settable in the file: moving the data dir moves the default database with it.
   { key: 'dataDir', kind: 'path', expected: 'a directory path' },
 ]
@@ -283,6 +320,13 @@ const defaults: Record<string, unknown> = {
   notifiers: [],
   'notifications.keepDeliveredDays': 7,
   'notifications.keepFailedDays': 30,
+  'api.host': '127.0.0.1',
+  'api.port': 8080,
+  'api.corsOrigins': [],
+  'api.bodyLimitBytes': 1_048_576,
+  'api.rateLimit': 600,
+  'api.authFailuresPerMinute': 10,
+  'api.shutdownTimeoutMs': 15_000,
 }
 
 const defaultFileNames = ['config.yaml', 'config.yml', 'config.json']
@@ -389,6 +433,15 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
     notifications: {
       keepDeliveredDays: requiredNumber(values, 'notifications.keepDeliveredDays'),
       keepFailedDays: requiredNumber(values, 'notifications.keepFailedDays'),
+    },
+    api: {
+      host: requiredString(values, 'api.host'),
+      port: requiredNumber(values, 'api.port'),
+      corsOrigins: values.get('api.corsOrigins') as string[],
+      bodyLimitBytes: requiredNumber(values, 'api.bodyLimitBytes'),
+      rateLimit: requiredNumber(values, 'api.rateLimit'),
+      authFailuresPerMinute: requiredNumber(values, 'api.authFailuresPerMinute'),
+      shutdownTimeoutMs: requiredNumber(values, 'api.shutdownTimeoutMs'),
     },
     dataDir,
     configFile,

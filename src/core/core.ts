@@ -1,3 +1,4 @@
+import { ApiKeyService } from './api-keys.js'
 import type { BackendRegistry, CacheHandle, StorageHandle, StorageOpenOptions } from './backends.js'
 import { CachedTaskStore } from './cached-store.js'
 import { systemClock } from './clock.js'
@@ -37,6 +38,11 @@ export interface Core {
   cache: CacheHandle
   bus: EventBus
   logger: Logger
+  /**
+   * Keys to the REST API.
+   * @throws ConfigurationError when the storage backend cannot keep them (json).
+   */
+  apiKeys(): ApiKeyService
   close(): Promise<void>
 }
 
@@ -70,6 +76,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     createJulesClient(config, storage, logger, clock, options.version),
   )
   const newId = createIdGenerator()
+  let apiKeyService: ApiKeyService | undefined
   const manager = new JobManager({ jules, store, clock, logger, newId, bus })
   const outbox = new NotificationAdmin({
     store,
@@ -102,6 +109,16 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     cache,
     bus,
     logger,
+    apiKeys() {
+      if (storage.apiKeys === undefined) {
+        throw new ConfigurationError(
+          `The ${config.storage.backend} storage backend cannot keep API keys. Use sqlite (the default) or postgresql storage for the daemon and \`jjm api-keys\`.`,
+          { context: { backend: config.storage.backend } },
+        )
+      }
+      apiKeyService ??= new ApiKeyService(storage.apiKeys, clock, newId)
+      return apiKeyService
+    },
     async close() {
       await jules.close?.()
       // The decorator closes the store underneath it (after handing over missed invalidations).

@@ -11,6 +11,7 @@
  * scripts rely on.
  */
 import { z } from 'zod'
+import type { ApiKey } from './api-keys.js'
 import type { SourceView } from './manager.js'
 import type { AwaitingTask, MonitorReport, SyncFailure, TaskChange } from './monitor.js'
 import type { NotificationPruneResult, NotificationRetryResult } from './notification-admin.js'
@@ -446,6 +447,28 @@ export const notificationPruneSchema = z
   })
   .meta({ id: 'NotificationPrune', description: 'What a prune deleted.' })
 
+// -- API keys -------------------------------------------------------------------
+
+export const apiKeySchema = z
+  .strictObject({
+    id: z.string(),
+    name: z.string(),
+    prefix: z.string().describe('Public: the first characters of the key, e.g. jjm_k3x9q2ab.'),
+    scopes: z.array(z.enum(['read', 'write', 'admin'])),
+    rateLimitPerMinute: z.number().int().min(1).nullable().describe("null: the daemon's api.rateLimit."),
+    createdAt: timestamp,
+    expiresAt: timestamp.nullable(),
+    revokedAt: timestamp.nullable(),
+    lastUsedAt: timestamp.nullable(),
+  })
+  .meta({ id: 'ApiKey', description: 'A key to the REST API: never the key itself, nor its hash.' })
+
+export const apiKeyPageSchema = pageOf(apiKeySchema, 'ApiKeyPage', 'API keys, newest first')
+
+export const createdApiKeySchema = apiKeySchema
+  .extend({ key: z.string().describe('The secret, shown this once.') })
+  .meta({ id: 'CreatedApiKey', description: 'A new API key, with the key itself (shown only now).' })
+
 // -- drift checks -----------------------------------------------------------
 
 /** True when A and B are assignable to each other. */
@@ -482,4 +505,5 @@ export type RepresentationChecks = [
   Expect<SameShape<z.output<typeof notificationSchema>, NotificationRecord>>,
   Expect<SameShape<z.output<typeof notificationRetrySchema>, NotificationRetryResult>>,
   Expect<SameShape<z.output<typeof notificationPruneSchema>, NotificationPruneResult>>,
+  Expect<SameShape<z.output<typeof apiKeySchema>, ApiKey>>,
 ]

@@ -14,6 +14,7 @@ import type { BetterSqliteDriver } from '@mikro-orm/better-sqlite'
 import type { FilterQuery, MigrationObject, Logger as OrmLogger } from '@mikro-orm/core'
 import type { SqlEntityManager } from '@mikro-orm/knex'
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql'
+import type { ApiKeyStore } from '../../core/api-keys.js'
 import { StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
 import { decodeCursor, encodeCursor, pageSize, parseTimeBound } from '../../core/page-cursor.js'
 import type {
@@ -42,6 +43,7 @@ import type {
 } from '../../core/ports.js'
 import { silentLogger } from '../../core/ports.js'
 import type { ChatMessage, Page, SourceFile, Task, TaskEvent, TaskFilter } from '../../core/task.js'
+import { SqlApiKeyStore } from './api-key-store.js'
 import type {
   ChatMessageRow,
   CreationIntentRow,
@@ -117,6 +119,7 @@ export interface SqlStorage {
   store: TaskStore
   sim: SimStateStore
   schema: SchemaManager
+  apiKeys: ApiKeyStore
   /** Every creation intent, oldest first: what `jjm migrate import-sqlite` copies beside the tasks. */
   listCreationIntents(): Promise<CreationIntent[]>
   /** Closes the database; the store, sim and schema are unusable afterwards. */
@@ -185,7 +188,8 @@ export async function openSqlStore(options: SqlStoreOptions): Promise<SqlStorage
   }
   const store = new SqlTaskStore(em, entities, at, close)
   const sim = new SqlSimStateStore(em, entities, at)
-  return { store, sim, schema, listCreationIntents: () => store.listCreationIntents(), close }
+  const apiKeys = new SqlApiKeyStore(em, entities, at)
+  return { store, sim, schema, apiKeys, listCreationIntents: () => store.listCreationIntents(), close }
 }
 
 async function openSqlite(options: SqliteStoreOptions, logger: Logger): Promise<OpenedOrm> {

@@ -1,0 +1,205 @@
+/**
+ * `jjm daemon` as a library: the API server and the monitor loop in one
+ * process, started and stopped together. Several daemons may share one
+ * PostgreSQL and one Redis: a pass of the monitor loop runs under the
+ * database's `monitor` lock, so no task is synced by two daemons at once,
+ * and rate-limit counters live in Redis when the cache backend is redis.
+ */
+import type { AddressInfo } from 'node:net'
+import { cacheNamespace } from '../core/backends.js'
+import type { Core } from '../core/core.js'
+import { ConfigurationError } from '../core/errors.js'
+import type { MonitorReport } from '../core/monitor.js'
+import type { Logger } from '../core/ports.js'
+import { RateLimits } from './rate-limit.js'
+import { type ApiServer, createApiServer } from './server.js'
+
+export interface DaemonOptions {
+  core: Core
+  logger: Logger
+  version: string
+  host: string
+  port: number
+  /** Run the monitor loop (sync active tasks from Jules) as well as the API. */
+  monitor: boolean
+  monitorIntervalMs: number
+  heartbeatMs?: number
+  pollIntervalMs?: number
+}
+
+export interface Daemon {
+  api: ApiServer
+  address: AddressInfo
+  /** `http://host:port`. */
+  url: string
+  /** The last monitor pass's report, if one ran. */
+  lastReport(): MonitorReport | undefined
+  /** Stops accepting, finishes in-flight requests and the current sync, closes connections; within the deadline. */
+  stop(deadlineMs: number): Promise<void>
+}
+
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const { core, logger } = options
+  const config = core.config
+  const redis = await openRedis(core, logger)
+  const rateLimits = await RateLimits.create({
+    defaultPerMinute: config.api.rateLimit,
+    authFailuresPerMinute: config.api.authFailuresPerMinute,
+    keyPrefix: `${cacheNamespace(config)}:api`,
+    logger,
+    ...(redis === undefined ? {} : { redis: redis.client }),
+  })
+  const api = await createApiServer({
+    core,
+    logger,
+    version: options.version,
+    rateLimits,
+    corsOrigins: config.api.corsOrigins,
+    bodyLimitBytes: config.api.bodyLimitBytes,
+    ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+    ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
+  })
+  let address: AddressInfo
+  try {
+    address = await api.listen(options.port, options.host)
+  } catch (error) {
+    await redis?.close()
+    throw listenError(error, options.host, options.port)
+  }
+  const loop = options.monitor ? startMonitorLoop(core, logger, options.monitorIntervalMs) : undefined
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return {
+    api,
+    address,
+    url: `http://${host}:${address.port}`,
+    lastReport: () => loop?.lastReport(),
+    async stop(deadlineMs) {
+      const started = Date.now()
+      await Promise.all([api.close(deadlineMs), loop?.stop()])
+      await redis?.close()
+      logger.info('jjm daemon stopped', { tookMs: Date.now() - started })
+    },
+  }
+}
+
+interface MonitorLoop {
+  lastReport(): MonitorReport | undefined
+  /** Resolves once the pass in progress, if any, has finished. */
+  stop(): Promise<void>
+}
+
+function startMonitorLoop(core: Core, logger: Logger, intervalMs: number): MonitorLoop {
+  const log = logger.child({ component: 'monitor' })
+  let stopped = false
+  let last: MonitorReport | undefined
+  let timer: NodeJS.Timeout | undefined
+  let running: Promise<void> | undefined
+  const pass = async () => {
+    const release = core.storage.tryLock ? await core.storage.tryLock('monitor') : async () => {}
+    if (release === undefined) {
+      log.debug('Another process holds the monitor lock; this pass is skipped')
+      return
+    }
+    try {
+      last = await core.monitor.syncOnce()
+      if (last.changes.length > 0 || last.errors.length > 0) {
+        log.info('monitor pass', {
+          checked: last.checked,
+          changed: last.changes.length,
+          awaitingPerson: last.awaitingPerson.length,
+          errors: last.errors.length,
+        })
+      }
+    } finally {
+      await release()
+    }
+  }
+  const schedule = (delay: number) => {
+    if (stopped) return
+    timer = setTimeout(() => {
+      running = pass()
+        .catch((error: unknown) => {
+          log.error('Monitor pass failed; the next one runs on schedule', {
+            error: error instanceof Error ? error.message : String(error),
+          })
+        })
+        .finally(() => {
+          running = undefined
+          schedule(intervalMs)
+        })
+    }, delay)
+  }
+  schedule(0)
+  return {
+    lastReport: () => last,
+    async stop() {
+      stopped = true
+      clearTimeout(timer)
+      await running
+    },
+  }
+}
+
+async function openRedis(core: Core, logger: Logger): Promise<{ client: object; close(): Promise<void> } | undefined> {
+  const { backend, url } = core.config.cache
+  if (backend !== 'redis' || url === undefined) return undefined
+  const { createClient } = await import('@keyv/redis')
+  let closing = false
+  const client = createClient({
+    url,
+    name: 'jjm-api-rate-limits',
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: 5_000,
+      reconnectStrategy: (retries: number) => (closing ? false : Math.min(50 * 2 ** retries, 5_000)),
+    },
+  })
+  let warned = false
+  client.on('error', (error: Error) => {
+    if (warned) return
+    warned = true
+    logger.warn('Redis for API rate limits is unreachable; limits are counted in this process until it is back', {
+      error: error.message,
+    })
+  })
+  client.on('ready', () => {
+    warned = false
+  })
+  await client.connect().catch(() => {})
+  return {
+    client,
+    async close() {
+      closing = true
+      await client.close().catch(() => client.destroy())
+    },
+  }
+}
+
+function listenError(error: unknown, host: string, port: number): Error {
+  const code = (error as { code?: string }).code
+  if (code === 'EADDRINUSE') {
+    return new ConfigurationError(
+      `Port ${port} on ${host} is in use. Stop what runs there, or start the daemon with --port.`,
+      {
+        context: { host, port },
+        cause: error,
+      },
+    )
+  }
+  if (code === 'EACCES') {
+    return new ConfigurationError(`Not allowed to listen on ${host}:${port}; use a port above 1023 (--port).`, {
+      context: { host, port },
+      cause: error,
+    })
+  }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+    return new ConfigurationError(
+      `Cannot listen on ${host}: no such address on this machine. Use --host 127.0.0.1 or 0.0.0.0.`,
+      {
+        context: { host, port },
+        cause: error,
+      },
+    )
+  }
+  return error instanceof Error ? error : new Error(String(error))
+}

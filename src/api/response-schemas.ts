@@ -1,0 +1,49 @@
+/**
+ * The response bodies the routes name, by component id: the representation
+ * schemas that `--json` output is checked against too (one source of truth),
+ * and the few that only the API answers.
+ */
+import { type ZodType, z } from 'zod'
+import {
+  apiKeyPageSchema,
+  apiKeySchema,
+  createdApiKeySchema,
+  operationResultSchema,
+  taskEventPageSchema,
+  taskPageSchema,
+  taskSchema,
+  taskUpdateSchema,
+} from '../core/representation.js'
+
+const check = z.strictObject({
+  status: z.enum(['pass', 'fail']),
+  latencyMs: z.number(),
+  message: z.string(),
+})
+
+export const responseSchemas: Record<string, ZodType> = {
+  Task: taskSchema,
+  TaskPage: taskPageSchema,
+  TaskEventPage: taskEventPageSchema,
+  TaskUpdate: taskUpdateSchema,
+  OperationResult: operationResultSchema,
+  ApiKey: apiKeySchema,
+  ApiKeyPage: apiKeyPageSchema,
+  CreatedApiKey: createdApiKeySchema,
+  TaskStatus: z.strictObject({
+    taskId: z.string(),
+    state: z.string(),
+    updatedAt: z.string(),
+    lastSyncedAt: z.string().nullable(),
+    waitingFor: z.string().nullable().describe('What a person must do for the task to go on; null when nothing.'),
+    terminal: z.boolean(),
+  }),
+  Health: z.strictObject({
+    status: z.enum(['healthy', 'degraded', 'unhealthy']),
+    version: z.string(),
+    uptime: z.number().describe('Seconds since the daemon started.'),
+    checks: z.record(z.string(), check),
+  }),
+  Liveness: z.strictObject({ status: z.literal('alive') }),
+  Readiness: z.strictObject({ status: z.enum(['ready', 'not_ready']), reason: z.string().optional() }),
+}

@@ -1,0 +1,88 @@
+/**
+ * The shapes of what the API accepts, as zod schemas: they validate requests
+ * and are the source of the OpenAPI document (openapi.ts), so the two cannot
+ * disagree.
+ */
+import { z } from 'zod'
+import { apiKeyScopes } from '../core/api-keys.js'
+import { taskChangesSchema, taskInputSchema } from '../core/representation.js'
+import { taskStates } from '../core/task.js'
+
+const instant = z.iso
+  .datetime({ offset: true })
+  .meta({ description: 'An RFC 3339 instant, e.g. 2026-11-25T10:00:00Z.' })
+const label = z.string().min(1).max(64)
+
+export const maxPageLimit = 200
+
+const limit = z.coerce
+  .number()
+  .int()
+  .min(1, 'must be at least 1')
+  .transform((value) => Math.min(value, maxPageLimit))
+  .meta({ description: `Items per page, 1 to ${maxPageLimit}; larger values are clamped to ${maxPageLimit}.` })
+const cursor = z.string().max(2048).meta({ description: 'The `nextCursor` of the previous page.' })
+const list = z
+  .union([z.string(), z.array(z.string())])
+  .transform((value) => (Array.isArray(value) ? value : [value]).flatMap((item) => item.split(',')).filter(Boolean))
+
+export const taskListQuery = z
+  .object({
+    state: list.pipe(z.array(z.enum(taskStates))).optional(),
+    repository: z
+      .string()
+      .regex(/^[^/\s]+\/[^/\s]+$/, 'must be owner/repo')
+      .optional(),
+    label: z.string().optional(),
+    since: instant.optional(),
+    until: instant.optional(),
+    q: z.string().max(200).optional(),
+    limit: limit.optional(),
+    cursor: cursor.optional(),
+  })
+  .meta({ id: 'TaskListQuery' })
+
+export const eventListQuery = z
+  .object({
+    type: list.optional(),
+    since: instant.optional(),
+    until: instant.optional(),
+    limit: limit.optional(),
+    cursor: cursor.optional(),
+  })
+  .meta({ id: 'EventListQuery' })
+
+/** `POST /api/v1/tasks`: the representation's TaskInput (the same names as a `--from` file). */
+export const createTaskBody = taskInputSchema
+
+/** `PATCH /api/v1/tasks/{id}`: the representation's TaskChanges (the same as `jjm tasks update`). */
+export const patchTaskBody = taskChangesSchema
+
+export const putTaskBody = z
+  .object({
+    title: z.string().min(1).max(500),
+    labels: z.array(label).max(50),
+    metadata: z.record(z.string(), z.unknown()),
+  })
+  .strict()
+  .meta({ id: 'TaskReplacement', description: 'Every field a person may set; metadata is replaced whole.' })
+
+export const messageBody = z
+  .object({ text: z.string().min(1).max(100_000) })
+  .strict()
+  .meta({ id: 'MessageInput' })
+
+export const resumeBody = z
+  .object({ text: z.string().min(1).max(100_000).optional() })
+  .strict()
+  .meta({ id: 'ResumeInput' })
+
+export const createApiKeyBody = z
+  .object({
+    name: z.string().min(1).max(64),
+    scopes: z.array(z.enum(apiKeyScopes)).min(1).optional(),
+    rateLimitPerMinute: z.number().int().min(1).optional(),
+    expiresInSeconds: z.number().int().min(1).optional(),
+  })
+  .strict()
+  .meta({ id: 'ApiKeyInput' })

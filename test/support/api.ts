@@ -1,0 +1,121 @@
+/**
+ * A real jjm daemon for API tests: `startDaemon` on a free loopback port,
+ * over the simulator, on a manual clock the test advances (the simulator's
+ * sessions move when the test says so, and a sync records what moved).
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { request } from 'undici'
+import { type Daemon, startDaemon } from '../../src/api/daemon.js'
+import type { ApiKeyScope } from '../../src/core/api-keys.js'
+import { BackendRegistry } from '../../src/core/backends.js'
+import { ManualClock } from '../../src/core/clock.js'
+import { loadConfig } from '../../src/core/config.js'
+import { type Core, openCore } from '../../src/core/core.js'
+import { silentLogger } from '../../src/core/ports.js'
+import hook from '../../src/plugins/backends-hook.js'
+
+export interface TestDaemon {
+  url: string
+  core: Core
+  daemon: Daemon
+  clock: ManualClock
+  /** Keys by scope, made at start. */
+  keys: Record<ApiKeyScope, string>
+  /** An HTTP call with the given key (or none), answering status, headers and the parsed body. */
+  call(method: string, path: string, options?: CallOptions): Promise<Answer>
+  close(): Promise<void>
+}
+
+export interface CallOptions {
+  key?: string | null
+  body?: unknown
+  /** Sent as is, instead of JSON.stringify(body). */
+  rawBody?: string
+  headers?: Record<string, string>
+}
+
+export interface Answer {
+  status: number
+  headers: Record<string, string>
+  // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON came back
+  body: any
+  text: string
+}
+
+export interface TestDaemonOptions {
+  env?: Record<string, string>
+  /** Share a data directory (and so a SQLite file) with another daemon. */
+  dir?: string
+  monitor?: boolean
+  heartbeatMs?: number
+  pollIntervalMs?: number
+}
+
+export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
+  const ownDir = options.dir === undefined
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'jjm-api-')))
+  const config = await loadConfig({
+    configDir: join(dir, 'config'),
+    dataDir: join(dir, 'data'),
+    env: { JJM_JULES: 'sim', JJM_SIM_RUN_SECONDS: '20', ...options.env },
+  })
+  const registry = new BackendRegistry()
+  registry.register('jjm', await (hook as unknown as () => Promise<Parameters<BackendRegistry['register']>[1]>)())
+  const clock = new ManualClock('2026-11-25T10:00:00.000Z')
+  const core = await openCore({ config, logger: silentLogger, registry, clock, version: 'test' })
+  const daemon = await startDaemon({
+    core,
+    logger: silentLogger,
+    version: 'test',
+    host: '127.0.0.1',
+    port: 0,
+    monitor: options.monitor ?? false,
+    monitorIntervalMs: 50,
+    heartbeatMs: options.heartbeatMs ?? 15_000,
+    pollIntervalMs: options.pollIntervalMs ?? 100,
+  })
+  const keys = {} as Record<ApiKeyScope, string>
+  for (const scope of ['read', 'write', 'admin'] as const) {
+    keys[scope] = (
+      await core.apiKeys().create({ name: `test-${scope}-${Math.random().toString(36).slice(2, 8)}`, scopes: [scope] })
+    ).key
+  }
+  const call = async (method: string, path: string, callOptions: CallOptions = {}): Promise<Answer> => {
+    const key = callOptions.key === undefined ? keys.admin : callOptions.key
+    const headers: Record<string, string> = { ...callOptions.headers }
+    if (key !== null) headers.authorization = `Bearer ${key}`
+    let body: string | undefined = callOptions.rawBody
+    if (body === undefined && callOptions.body !== undefined) {
+      body = JSON.stringify(callOptions.body)
+      headers['content-type'] ??= 'application/json'
+    }
+    const response = await request(`${daemon.url}${path}`, { method: method as 'GET', headers, body })
+    const text = await response.body.text()
+    let parsed: unknown
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text)
+    } catch {
+      parsed = undefined
+    }
+    const flat: Record<string, string> = {}
+    for (const [name, value] of Object.entries(response.headers)) {
+      if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value
+    }
+    return { status: response.statusCode, headers: flat, body: parsed, text }
+  }
+  return {
+    url: daemon.url,
+    core,
+    daemon,
+    clock,
+    keys,
+    call,
+    async close() {
+      await daemon.stop(2_000)
+      await core.close()
+      if (ownDir) await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
