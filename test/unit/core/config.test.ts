@@ -58,6 +58,15 @@ describe('loadConfig', () => {
       monitor: { concurrency: 4, requestsPerMinute: 60 },
       notifiers: [],
       notifications: { keepDeliveredDays: 7, keepFailedDays: 30 },
+      api: {
+        host: '127.0.0.1',
+        port: 8080,
+        corsOrigins: [],
+        bodyLimitBytes: 1_048_576,
+        rateLimit: 600,
+        authFailuresPerMinute: 10,
+        shutdownTimeoutMs: 15_000,
+      },
       dataDir: sources.dataDir,
     })
   })
@@ -387,5 +396,31 @@ describe('loadConfig', () => {
       const config = await loadConfig({ ...sources, env: { JULES_API_KEY: 'short' } })
       assert.equal(describeConfig(config).jules.apiKey, '(redacted)')
     })
+  })
+})
+
+describe('loadConfig: the daemon settings', () => {
+  it('reads the API address, origins and limits from the environment and refuses a bad port', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'jjm-config-api-'))
+    try {
+      const base = { configDir: join(dir, 'config'), dataDir: join(dir, 'data') }
+      const config = await loadConfig({
+        ...base,
+        env: {
+          JJM_API_HOST: '0.0.0.0',
+          JJM_API_PORT: '9000',
+          JJM_API_CORS_ORIGINS: '["https://dash.example.com"]',
+          JJM_API_RATE_LIMIT: '120',
+        },
+      })
+      assert.deepEqual(
+        [config.api.host, config.api.port, config.api.corsOrigins, config.api.rateLimit],
+        ['0.0.0.0', 9000, ['https://dash.example.com'], 120],
+      )
+      await assert.rejects(loadConfig({ ...base, env: { JJM_API_PORT: 'http' } }), /api\.port/)
+      await assert.rejects(loadConfig({ ...base, env: { JJM_API_RATE_LIMIT: '0' } }), /api\.rateLimit/)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
