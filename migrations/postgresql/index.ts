@@ -12,6 +12,7 @@ import { Migration20261125200000_sync_and_intents } from './Migration20261125200
 import { Migration20261125210000_notification_outbox } from './Migration20261125210000_notification_outbox.js'
 import { Migration20261126010000_intent_lease } from './Migration20261126010000_intent_lease.js'
 import { Migration20261126090000_notification_outbox_retention } from './Migration20261126090000_notification_outbox_retention.js'
+import { Migration20261126100000_sync_lease } from './Migration20261126100000_sync_lease.js'
 
 export const postgresqlMigrations: MigrationObject[] = [
   { name: 'Migration20261125000000_initial', class: Migration20261125000000_initial },
@@ -24,4 +25,5 @@ export const postgresqlMigrations: MigrationObject[] = [
     name: 'Migration20261126090000_notification_outbox_retention',
     class: Migration20261126090000_notification_outbox_retention,
   },
+  { name: 'Migration20261126100000_sync_lease', class: Migration20261126100000_sync_lease },
 ]

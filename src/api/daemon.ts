@@ -1,9 +1,9 @@
 /**
  * `jjm daemon` as a library: the API server and the monitor loop in one
  * process, started and stopped together. Several daemons may share one
- * PostgreSQL and one Redis: a pass of the monitor loop runs under the
- * database's `monitor` lock, so no task is synced by two daemons at once,
- * and rate-limit counters live in Redis when the cache backend is redis.
+ * PostgreSQL and one Redis: each task is synced under its own lease in the
+ * database, so daemons divide the monitor's work and no task is synced by two
+ * at once, and rate-limit counters live in Redis when the cache backend is redis.
  */
 import type { AddressInfo } from 'node:net'
 import { cacheNamespace } from '../core/backends.js'
@@ -90,12 +90,15 @@ interface MonitorLoop {
 
 function startMonitorLoop(core: Core, logger: Logger, intervalMs: number): MonitorLoop {
   const log = logger.child({ component: 'monitor' })
+  // With per-task leases (SQL storage, see openCore), daemons sync different
+  // tasks at the same time; without, one pass at a time under the lock.
+  const leases = core.storage.store.claimSyncLease !== undefined
   let stopped = false
   let last: MonitorReport | undefined
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> | undefined
   const pass = async () => {
-    const release = core.storage.tryLock ? await core.storage.tryLock('monitor') : async () => {}
+    const release = leases || !core.storage.tryLock ? async () => {} : await core.storage.tryLock('monitor')
     if (release === undefined) {
       log.debug('Another process holds the monitor lock; this pass is skipped')
       return

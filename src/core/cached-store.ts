@@ -66,6 +66,7 @@ import type {
   TaskStore,
 } from './ports.js'
 import { silentLogger } from './ports.js'
+import { passSyncLeases, type SyncLeases } from './sync-lease.js'
 import type { ChatMessage, Page, SourceFile, Task, TaskEvent, TaskFilter } from './task.js'
 
 export const taskTtlMs = 300_000
@@ -296,6 +297,15 @@ export class CachedTaskStore implements TaskStore {
   // Events, messages and files are not cached: they are not part of a Task or a list page.
   listActiveTasks(): Promise<Task[]> {
     return this.store.listActiveTasks()
+  }
+
+  /** Sync leases belong to the store underneath. */
+  get claimSyncLease(): SyncLeases['claimSyncLease'] {
+    return passSyncLeases(this.store).claimSyncLease
+  }
+
+  get releaseSyncLease(): SyncLeases['releaseSyncLease'] {
+    return passSyncLeases(this.store).releaseSyncLease
   }
 
   getEvents(taskId: string, query?: EventQuery): Promise<Page<TaskEvent>> {

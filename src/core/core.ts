@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
 import { ApiKeyService } from './api-keys.js'
 import type { BackendRegistry, CacheHandle, StorageHandle, StorageOpenOptions } from './backends.js'
 import { CachedTaskStore } from './cached-store.js'
@@ -86,7 +88,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     logger: logger.child({ component: 'notifications' }),
     retention: config.notifications,
   })
-  const monitor = new Monitor({
+  const monitor: Monitor = new Monitor({
     jules,
     store,
     clock,
@@ -97,6 +99,12 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     notifications,
     outboxCleanup: outbox,
   })
+  // Every process syncs a task only under its lease when the store keeps
+  // leases (SQL): daemons and `monitor` runs on one database never sync one
+  // task at the same time.
+  if (storage.store.claimSyncLease !== undefined) {
+    monitor.useSyncLeases(`${hostname().slice(0, 40)}:${process.pid}:${randomBytes(4).toString('hex')}`)
+  }
   return {
     config,
     clock,

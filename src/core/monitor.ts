@@ -17,6 +17,9 @@ import type { Clock, EventBus, Logger, MessageBinding, NewTaskEvent, SyncCursor,
 import { JulesThrottle, type RateLimitPause, type Sleep } from './rate-limit.js'
 import { awaitingPerson, type ChatMessage, isTerminal, type Task, type TaskState } from './task.js'
 
+/** Longer than one task's sync can take (Jules timeouts and retries included), short enough to take over a dead daemon's tasks soon. */
+const defaultSyncLeaseMs = 5 * 60_000
+
 export interface MonitorDeps {
   jules: JulesClient
   store: TaskStore
@@ -108,6 +111,8 @@ export class Monitor {
   private readonly throttle: JulesThrottle
   /** The pause a 429 caused during the current pass, for its report. */
   private passPause: RateLimitPause | null = null
+  /** Set by {@link useSyncLeases}: this process syncs a task only while it holds the task's lease. */
+  private syncLease: { holder: string; ttlMs: number } | undefined
 
   constructor(private readonly deps: MonitorDeps) {
     this.schedule = new PollSchedule({
@@ -119,6 +124,17 @@ export class Monitor {
       clock: deps.clock,
       ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
     })
+  }
+
+  /**
+   * Divides the work with other processes on the same database (several
+   * daemons): each task is synced only under its lease, taken right before
+   * its sync and given back after it, so two daemons never sync one task at
+   * once and a dead daemon's task is taken over when its lease (`ttlMs`)
+   * runs out. A store without leases (one process) lets every claim through.
+   */
+  useSyncLeases(holder: string, ttlMs = defaultSyncLeaseMs): void {
+    this.syncLease = { holder, ttlMs }
   }
 
   async syncOnce(options: SyncOptions = {}): Promise<MonitorReport> {
@@ -155,6 +171,13 @@ export class Monitor {
           return undefined
         }
         return limit(async () => {
+          const lease = this.syncLease
+          if (lease !== undefined && !(await this.claim(task, lease))) {
+            // Another daemon syncs it right now, or already did during this pass: its pass reports it.
+            due.delete(task.id)
+            noteAwaiting(task)
+            return
+          }
           try {
             const { updated, change } = await this.syncTask(task)
             this.schedule.polled(updated, clock.now())
@@ -163,6 +186,8 @@ export class Monitor {
             noteAwaiting(updated)
           } catch (error) {
             errors.push(await this.recordFailure(task, error))
+          } finally {
+            if (lease !== undefined) await this.release(task, lease)
           }
         })
       }),
@@ -185,6 +210,32 @@ export class Monitor {
       rateLimited: this.passPause ?? this.throttle.currentPause(),
     }
     return { report, tasks: tasks.map((task) => after.get(task.id) ?? task) }
+  }
+
+  private async claim(task: Task, lease: { holder: string; ttlMs: number }): Promise<boolean> {
+    const { store, clock, logger } = this.deps
+    if (store.claimSyncLease === undefined) return true
+    const now = clock.now()
+    try {
+      return await store.claimSyncLease(
+        task.id,
+        lease.holder,
+        new Date(now + lease.ttlMs).toISOString(),
+        new Date(now).toISOString(),
+        task.lastSyncedAt,
+      )
+    } catch (error) {
+      logger.warn('Could not take the lease on syncing a task; it is left to the next pass', {
+        taskId: task.id,
+        error: error instanceof Error ? error.message : String(error),
+      })
+      return false
+    }
+  }
+
+  private async release(task: Task, lease: { holder: string }): Promise<void> {
+    // Best effort: a lease not given back runs out on its own.
+    await this.deps.store.releaseSyncLease?.(task.id, lease.holder).catch(() => {})
   }
 
   /**

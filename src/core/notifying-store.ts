@@ -5,6 +5,7 @@
  * after such a write. Every writer (the manager, the monitor, bulk creation)
  * goes through it without knowing about notifications.
  */
+
 import type { NotificationCenter } from './notifications.js'
 import type {
   CreationClaim,
@@ -23,6 +24,7 @@ import type {
   TaskRelations,
   TaskStore,
 } from './ports.js'
+import { passSyncLeases, type SyncLeases } from './sync-lease.js'
 import type { ChatMessage, Page, SourceFile, Task, TaskEvent, TaskFilter } from './task.js'
 
 export class NotifyingTaskStore implements TaskStore {
@@ -127,6 +129,15 @@ export class NotifyingTaskStore implements TaskStore {
 
   listActiveTasks(): Promise<Task[]> {
     return this.store.listActiveTasks()
+  }
+
+  /** Sync leases belong to the store underneath. */
+  get claimSyncLease(): SyncLeases['claimSyncLease'] {
+    return passSyncLeases(this.store).claimSyncLease
+  }
+
+  get releaseSyncLease(): SyncLeases['releaseSyncLease'] {
+    return passSyncLeases(this.store).releaseSyncLease
   }
 
   getEvents(taskId: string, query?: EventQuery): Promise<Page<TaskEvent>> {

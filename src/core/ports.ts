@@ -157,6 +157,23 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
   listTasks(filter: TaskFilter): Promise<Page<Task>>
   /** Every task whose state is not terminal, oldest sync first. */
   listActiveTasks(): Promise<Task[]>
+  /**
+   * Takes the lease on syncing one task for `holder` until `until`, when no
+   * other holder's lease is live at `now` and the task was not synced since
+   * `lastSyncedAt` (the value the caller read: another process that synced it
+   * meanwhile has done the work); true when `holder` holds it after the call. Stores shared by several processes (SQL) implement it, so that
+   * several daemons divide the monitor's work and never sync one task twice at
+   * once; a store without it is used by one process, which needs no lease.
+   */
+  claimSyncLease?(
+    taskId: string,
+    holder: string,
+    until: string,
+    now: string,
+    lastSyncedAt: string | null,
+  ): Promise<boolean>
+  /** Gives a lease back early (after the sync), so that the next pass of any daemon may take the task. */
+  releaseSyncLease?(taskId: string, holder: string): Promise<void>
   /** Newest first. */
   getEvents(taskId: string, query?: EventQuery): Promise<Page<TaskEvent>>
   /** Appends one history line to an existing task (and its notifications to the outbox, in one transaction). */

@@ -40,6 +40,9 @@ export interface TaskRow {
   deletedAt: Date | null
   /** Where the activity sync has got to; null before the first sync. Written only with a sync. */
   syncCursor: SyncCursor | null
+  /** The process syncing the task now (a daemon), and until when its lease holds; null when nobody is. */
+  syncLeaseHolder: string | null
+  syncLeaseUntil: Date | null
 }
 
 export interface TaskEventRow {
@@ -170,6 +173,8 @@ export const TaskSchema = new EntitySchema<TaskRow>({
     lastSyncedAt: { type: 'datetime', nullable: true },
     deletedAt: { type: 'datetime', nullable: true },
     syncCursor: { type: 'json', nullable: true },
+    syncLeaseHolder: { type: 'string', length: 64, nullable: true },
+    syncLeaseUntil: { type: 'datetime', nullable: true },
   },
   indexes: [
     { name: 'task_state_updated_at_index', properties: ['state', 'updatedAt'] },

@@ -34,8 +34,8 @@ export function toIso(value: Date | string | number): string {
   return (value instanceof Date ? value : new Date(value)).toISOString()
 }
 
-/** The columns a task's owner sets; `deletedAt` belongs to the store, `syncCursor` to a sync. */
-export type TaskFields = Omit<TaskRow, 'deletedAt' | 'syncCursor'>
+/** The columns a task's owner sets; `deletedAt` belongs to the store, `syncCursor` and the lease to a sync. */
+export type TaskFields = Omit<TaskRow, 'deletedAt' | 'syncCursor' | 'syncLeaseHolder' | 'syncLeaseUntil'>
 
 export function toTaskRow(task: Task): TaskFields {
   return {

@@ -375,7 +375,13 @@ class SqlTaskStore implements TaskStore {
     const key = options.idempotencyKey
     try {
       await this.em.fork().transactional(async (em) => {
-        await em.insert(TaskSchema, { ...toTaskRow(task), deletedAt: null, syncCursor: null })
+        await em.insert(TaskSchema, {
+          ...toTaskRow(task),
+          deletedAt: null,
+          syncCursor: null,
+          syncLeaseHolder: null,
+          syncLeaseUntil: null,
+        })
         if (events.length > 0)
           await em.insertMany(
             TaskEventSchema,
@@ -633,6 +639,42 @@ class SqlTaskStore implements TaskStore {
       ),
     )
     return rows.map(toTask)
+  }
+
+  async claimSyncLease(
+    taskId: string,
+    holder: string,
+    until: string,
+    now: string,
+    lastSyncedAt: string | null,
+  ): Promise<boolean> {
+    // One conditional UPDATE: atomic on SQLite (writers are serialised) and on
+    // PostgreSQL (a concurrent claim waits for the row, then finds the lease taken).
+    const claimed = await guarded('claim the sync of a task', this.at, () =>
+      this.em.fork().nativeUpdate(
+        this.entities.TaskSchema,
+        {
+          id: taskId,
+          deletedAt: null,
+          lastSyncedAt: lastSyncedAt === null ? null : new Date(lastSyncedAt),
+          $or: [{ syncLeaseUntil: null }, { syncLeaseUntil: { $lte: new Date(now) } }, { syncLeaseHolder: holder }],
+        },
+        { syncLeaseHolder: holder, syncLeaseUntil: new Date(until) },
+      ),
+    )
+    return claimed > 0
+  }
+
+  async releaseSyncLease(taskId: string, holder: string): Promise<void> {
+    await guarded('release the sync of a task', this.at, () =>
+      this.em
+        .fork()
+        .nativeUpdate(
+          this.entities.TaskSchema,
+          { id: taskId, syncLeaseHolder: holder },
+          { syncLeaseHolder: null, syncLeaseUntil: null },
+        ),
+    )
   }
 
   async getEvents(taskId: string, query: EventQuery = {}): Promise<Page<TaskEvent>> {

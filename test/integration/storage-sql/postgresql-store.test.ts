@@ -19,6 +19,7 @@ const syncMigration = 'Migration20261125200000_sync_and_intents'
 const outboxMigration = 'Migration20261125210000_notification_outbox'
 const leaseMigration = 'Migration20261126010000_intent_lease'
 const retentionMigration = 'Migration20261126090000_notification_outbox_retention'
+const syncLeaseMigration = 'Migration20261126100000_sync_lease'
 const allMigrations = [
   initialMigration,
   softDeleteMigration,
@@ -27,6 +28,7 @@ const allMigrations = [
   outboxMigration,
   leaseMigration,
   retentionMigration,
+  syncLeaseMigration,
 ]
 
 interface Database {
@@ -178,11 +180,7 @@ describe('openSqlStore on PostgreSQL', () => {
             'task',
             'task_event',
           ])
-          assert.deepEqual(await storage.schema.down({ to: outboxMigration }), [
-            retentionMigration,
-            leaseMigration,
-            outboxMigration,
-          ])
+          assert.deepEqual(await storage.schema.down({ to: outboxMigration }), allMigrations.slice(4).reverse())
           assert.deepEqual(await storage.schema.down(), [syncMigration])
           assert.deepEqual(await tablesOf(url), [
             'api_key',
@@ -193,12 +191,7 @@ describe('openSqlStore on PostgreSQL', () => {
             'task_event',
           ])
           assert.deepEqual(await storage.store.getTask(task.id), task)
-          assert.deepEqual(await storage.schema.up(), [
-            syncMigration,
-            outboxMigration,
-            leaseMigration,
-            retentionMigration,
-          ])
+          assert.deepEqual(await storage.schema.up(), allMigrations.slice(3))
           assert.ok((await tablesOf(url)).includes('notification_outbox'))
           assert.equal(await storage.store.getSyncCursor(task.id), undefined, 'down dropped the cursors')
           assert.equal(
@@ -210,11 +203,7 @@ describe('openSqlStore on PostgreSQL', () => {
             ).created,
             true,
           )
-          assert.deepEqual(await storage.schema.down({ to: outboxMigration }), [
-            retentionMigration,
-            leaseMigration,
-            outboxMigration,
-          ])
+          assert.deepEqual(await storage.schema.down({ to: outboxMigration }), allMigrations.slice(4).reverse())
           assert.deepEqual(await storage.schema.down(), [syncMigration])
           assert.deepEqual(await storage.schema.down(), [apiKeysMigration])
           assert.deepEqual(await tablesOf(url), ['chat_message', 'sim_session', 'source_file', 'task', 'task_event'])
@@ -222,23 +211,9 @@ describe('openSqlStore on PostgreSQL', () => {
           assert.deepEqual(await storage.schema.down(), [softDeleteMigration])
           assert.deepEqual(await storage.schema.status(), {
             executed: [initialMigration],
-            pending: [
-              softDeleteMigration,
-              apiKeysMigration,
-              syncMigration,
-              outboxMigration,
-              leaseMigration,
-              retentionMigration,
-            ],
+            pending: allMigrations.slice(1),
           })
-          assert.deepEqual(await storage.schema.up(), [
-            softDeleteMigration,
-            apiKeysMigration,
-            syncMigration,
-            outboxMigration,
-            leaseMigration,
-            retentionMigration,
-          ])
+          assert.deepEqual(await storage.schema.up(), allMigrations.slice(1))
           assert.ok((await tablesOf(url)).includes('api_key'))
         })
         assert.equal(await schemaDifference(url), '', 'down then up gives back the same schema')
@@ -249,15 +224,7 @@ describe('openSqlStore on PostgreSQL', () => {
             ['Go', 'Noted'],
           )
           await assert.rejects(storage.schema.down({ to: 'Migration_nope' }), ValidationError)
-          assert.deepEqual(await storage.schema.down({ to: initialMigration }), [
-            retentionMigration,
-            leaseMigration,
-            outboxMigration,
-            syncMigration,
-            apiKeysMigration,
-            softDeleteMigration,
-            initialMigration,
-          ])
+          assert.deepEqual(await storage.schema.down({ to: initialMigration }), allMigrations.slice(0).reverse())
           assert.deepEqual(await tablesOf(url), [], 'going down past the first migration leaves no jjm table')
           assert.deepEqual(await storage.schema.up(), allMigrations)
           assert.deepEqual((await storage.store.listTasks({})).items, [])

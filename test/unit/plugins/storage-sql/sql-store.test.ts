@@ -27,6 +27,7 @@ const syncMigration = 'Migration20261125200000_sync_and_intents'
 const outboxMigration = 'Migration20261125210000_notification_outbox'
 const leaseMigration = 'Migration20261126010000_intent_lease'
 const retentionMigration = 'Migration20261126090000_notification_outbox_retention'
+const syncLeaseMigration = 'Migration20261126100000_sync_lease'
 const allMigrations = [
   initialMigration,
   softDeleteMigration,
@@ -35,6 +36,7 @@ const allMigrations = [
   outboxMigration,
   leaseMigration,
   retentionMigration,
+  syncLeaseMigration,
 ]
 const tempDirs: string[] = []
 
@@ -243,14 +245,7 @@ describe('openSqlStore on SQLite', () => {
         await assert.rejects(storage.store.listTasks({}), MigrationRequiredError)
         await assert.rejects(storage.schema.up({ to: 'Migration_nope' }), ValidationError)
         assert.deepEqual(await storage.schema.up({ to: initialMigration }), [initialMigration])
-        assert.deepEqual(await storage.schema.up(), [
-          softDeleteMigration,
-          apiKeysMigration,
-          syncMigration,
-          outboxMigration,
-          leaseMigration,
-          retentionMigration,
-        ])
+        assert.deepEqual(await storage.schema.up(), allMigrations.slice(1))
         assert.deepEqual((await storage.store.listTasks({})).items, [])
       } finally {
         await storage.close()
@@ -267,27 +262,13 @@ describe('openSqlStore on SQLite', () => {
         assert.ok(error instanceof MigrationRequiredError)
         assert.match(error.message, /jjm migrate up/)
         assert.match(error.message, new RegExp(softDeleteMigration))
-        assert.deepEqual(error.context.pending, [
-          softDeleteMigration,
-          apiKeysMigration,
-          syncMigration,
-          outboxMigration,
-          leaseMigration,
-          retentionMigration,
-        ])
+        assert.deepEqual(error.context.pending, allMigrations.slice(1))
         return true
       })
       // Nothing was changed behind the operator's back.
       const after = await openSqlStore({ dialect: 'sqlite', path, migrate: 'none' })
       try {
-        assert.deepEqual((await after.schema.status()).pending, [
-          softDeleteMigration,
-          apiKeysMigration,
-          syncMigration,
-          outboxMigration,
-          leaseMigration,
-          retentionMigration,
-        ])
+        assert.deepEqual((await after.schema.status()).pending, allMigrations.slice(1))
       } finally {
         await after.close()
       }
@@ -337,42 +318,24 @@ describe('openSqlStore on SQLite', () => {
           holder: 'test',
           expiresAt: task.createdAt,
         })
-        assert.deepEqual(await first.schema.down({ to: outboxMigration }), [
-          retentionMigration,
-          leaseMigration,
-          outboxMigration,
-        ])
+        assert.deepEqual(await first.schema.down({ to: outboxMigration }), allMigrations.slice(4).reverse())
         assert.deepEqual(await first.schema.down(), [syncMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration, softDeleteMigration, apiKeysMigration],
-          pending: [syncMigration, outboxMigration, leaseMigration, retentionMigration],
+          pending: allMigrations.slice(3),
         })
         assert.deepEqual(await first.store.getTask(task.id), task)
         assert.deepEqual(await first.schema.down(), [apiKeysMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration, softDeleteMigration],
-          pending: [apiKeysMigration, syncMigration, outboxMigration, leaseMigration, retentionMigration],
+          pending: allMigrations.slice(2),
         })
         assert.deepEqual(await first.schema.down(), [softDeleteMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration],
-          pending: [
-            softDeleteMigration,
-            apiKeysMigration,
-            syncMigration,
-            outboxMigration,
-            leaseMigration,
-            retentionMigration,
-          ],
+          pending: allMigrations.slice(1),
         })
-        assert.deepEqual(await first.schema.up(), [
-          softDeleteMigration,
-          apiKeysMigration,
-          syncMigration,
-          outboxMigration,
-          leaseMigration,
-          retentionMigration,
-        ])
+        assert.deepEqual(await first.schema.up(), allMigrations.slice(1))
       } finally {
         await first.close()
       }
@@ -421,22 +384,10 @@ describe('openSqlStore on SQLite', () => {
           'task',
           'task_event',
         ])
-        assert.deepEqual(await storage.schema.down({ to: apiKeysMigration }), [
-          retentionMigration,
-          leaseMigration,
-          outboxMigration,
-          syncMigration,
-          apiKeysMigration,
-        ])
+        assert.deepEqual(await storage.schema.down({ to: apiKeysMigration }), allMigrations.slice(2).reverse())
         assert.deepEqual(await tablesOf(path), ['chat_message', 'sim_session', 'source_file', 'task', 'task_event'])
         assert.deepEqual(await storage.store.getTask(task.id), task)
-        assert.deepEqual(await storage.schema.up(), [
-          apiKeysMigration,
-          syncMigration,
-          outboxMigration,
-          leaseMigration,
-          retentionMigration,
-        ])
+        assert.deepEqual(await storage.schema.up(), allMigrations.slice(2))
         assert.ok((await tablesOf(path)).includes('api_key'))
         assert.ok((await tablesOf(path)).includes('creation_intent'))
         assert.deepEqual(await storage.store.getTask(task.id), task)
@@ -484,15 +435,7 @@ describe('openSqlStore on SQLite', () => {
       const storage = await openFresh()
       try {
         await assert.rejects(storage.schema.down({ to: 'Migration_nope' }), ValidationError)
-        assert.deepEqual(await storage.schema.down({ to: initialMigration }), [
-          retentionMigration,
-          leaseMigration,
-          outboxMigration,
-          syncMigration,
-          apiKeysMigration,
-          softDeleteMigration,
-          initialMigration,
-        ])
+        assert.deepEqual(await storage.schema.down({ to: initialMigration }), allMigrations.slice(0).reverse())
         assert.deepEqual(await storage.schema.status(), { executed: [], pending: allMigrations })
         assert.deepEqual(await storage.schema.down(), [])
         assert.deepEqual(await storage.schema.up(), allMigrations)
