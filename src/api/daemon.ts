@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { cacheNamespace } from '../core/backends.js'
 import type { Core } from '../core/core.js'
 import { ConfigurationError } from '../core/errors.js'
+import { createHealthRunner, type HealthRunner } from '../core/health.js'
 import type { MonitorReport } from '../core/monitor.js'
 import type { Logger } from '../core/ports.js'
 import { RateLimits } from './rate-limit.js'
@@ -34,6 +35,8 @@ export interface Daemon {
   url: string
   /** The last monitor pass's report, if one ran. */
   lastReport(): MonitorReport | undefined
+  /** The background health checks: their last results, and a listener for each pass. */
+  health: HealthRunner
   /** Stops accepting, finishes in-flight requests and the current sync, closes connections; within the deadline. */
   stop(deadlineMs: number): Promise<void>
 }
@@ -49,8 +52,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     logger,
     ...(redis === undefined ? {} : { redis: redis.client }),
   })
+  // Checks start now, so that the first probes find results (or wait only for this first pass).
+  const health = createHealthRunner(core, options.version, logger)
+  health.start()
   const api = await createApiServer({
     core,
+    healthRunner: health,
     logger,
     version: options.version,
     rateLimits,
@@ -63,6 +70,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   try {
     address = await api.listen(options.port, options.host)
   } catch (error) {
+    await health.stop()
     await redis?.close()
     throw listenError(error, options.host, options.port)
   }
@@ -73,9 +81,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     address,
     url: `http://${host}:${address.port}`,
     lastReport: () => loop?.lastReport(),
+    health,
     async stop(deadlineMs) {
       const started = Date.now()
-      await Promise.all([api.close(deadlineMs), loop?.stop()])
+      await Promise.all([api.close(deadlineMs), loop?.stop(), health.stop()])
       await redis?.close()
       logger.info('jjm daemon stopped', { tookMs: Date.now() - started })
     },

@@ -8,18 +8,13 @@ import {
   apiKeyPageSchema,
   apiKeySchema,
   createdApiKeySchema,
+  healthReportSchema,
   operationResultSchema,
   taskEventPageSchema,
   taskPageSchema,
   taskSchema,
   taskUpdateSchema,
 } from '../core/representation.js'
-
-const check = z.strictObject({
-  status: z.enum(['pass', 'fail']),
-  latencyMs: z.number(),
-  message: z.string(),
-})
 
 export const responseSchemas: Record<string, ZodType> = {
   Task: taskSchema,
@@ -38,12 +33,7 @@ export const responseSchemas: Record<string, ZodType> = {
     waitingFor: z.string().nullable().describe('What a person must do for the task to go on; null when nothing.'),
     terminal: z.boolean(),
   }),
-  Health: z.strictObject({
-    status: z.enum(['healthy', 'degraded', 'unhealthy']),
-    version: z.string(),
-    uptime: z.number().describe('Seconds since the daemon started.'),
-    checks: z.record(z.string(), check),
-  }),
+  Health: healthReportSchema,
   Liveness: z.strictObject({ status: z.literal('alive') }),
   Readiness: z.strictObject({ status: z.enum(['ready', 'not_ready']), reason: z.string().optional() }),
 }

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, ServerResponse } from 
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Core } from '../core/core.js'
+import type { HealthRunner } from '../core/health.js'
 import type { Logger } from '../core/ports.js'
 import { type Authenticator, createAuthenticator } from './auth.js'
 import type { ApiRequest, ApiResponse, Middleware, Next } from './http.js'
@@ -30,6 +31,8 @@ export interface ApiServerOptions {
   /** Origins allowed by CORS; empty: no cross-origin browser access. `*` allows any. */
   corsOrigins: string[]
   bodyLimitBytes: number
+  /** Whose last results /health and /health/ready serve; the caller starts and stops it. */
+  healthRunner: HealthRunner
   heartbeatMs?: number
   pollIntervalMs?: number
 }
@@ -63,7 +66,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   })
   const context = { core, bodyLimitBytes: options.bodyLimitBytes }
   const routes: Route[] = [
-    ...healthRoutes(core, health),
+    ...healthRoutes(options.healthRunner, health),
     ...taskRoutes(context),
     ...operationRoutes(context),
     ...monitoringRoutes(context),

@@ -10,6 +10,7 @@ import type ApiKeysCreate from '../commands/api-keys/create.js'
 import type ApiKeysList from '../commands/api-keys/list.js'
 import type ApiKeysRevoke from '../commands/api-keys/revoke.js'
 import type Approve from '../commands/approve.js'
+import type Health from '../commands/health.js'
 import type Message from '../commands/message.js'
 import type MigrateDown from '../commands/migrate/down.js'
 import type MigrateImportJson from '../commands/migrate/import-json.js'
@@ -36,6 +37,7 @@ import {
   createdApiKeySchema,
   deleteResultSchema,
   errorSchema,
+  healthReportSchema,
   importReportSchema,
   migrationStatusSchema,
   migrationsAppliedSchema,
@@ -71,6 +73,11 @@ export const commandOutputs = {
   'api-keys:revoke': { schema: apiKeySchema, description: 'The revoked key.' },
   daemon: { schema: null, reason: 'The daemon runs until stopped and prints no result; its API answers JSON.' },
   approve: { schema: operationResultSchema, description: 'The approval Jules accepted.' },
+  health: {
+    schema: healthReportSchema,
+    description:
+      'The health report (the same object as GET /health); the exit code says healthy, degraded or unhealthy.',
+  },
   message: { schema: operationResultSchema, description: 'The message Jules accepted.' },
   resume: { schema: operationResultSchema, description: 'The resume Jules accepted.' },
   monitor: {
@@ -126,6 +133,7 @@ export type CommandOutputChecks = [
   Expect<SameShape<Result<typeof ApiKeysList>, Printed<'api-keys:list'>>>,
   Expect<SameShape<Result<typeof ApiKeysRevoke>, Printed<'api-keys:revoke'>>>,
   Expect<SameShape<Result<typeof Approve>, Printed<'approve'>>>,
+  Expect<SameShape<Result<typeof Health>, Printed<'health'>>>,
   Expect<SameShape<Result<typeof Message>, Printed<'message'>>>,
   Expect<SameShape<Result<typeof Resume>, Printed<'resume'>>>,
   Expect<SameShape<Result<typeof Monitor>, Printed<'monitor'>>>,

@@ -59,6 +59,11 @@ export interface CacheHandle {
   /** Absent for the `none` backend: every read goes to the store. */
   cache?: Cache
   bus: EventBus
+  /**
+   * Asks the cache's server whether it answers (Redis: PING); rejects when it
+   * does not. Absent for caches in this process, which cannot be down.
+   */
+  ping?(): Promise<void>
   close(): Promise<void>
 }
 

@@ -66,6 +66,12 @@ export interface JjmConfig {
     authFailuresPerMinute: number
     shutdownTimeoutMs: number
   }
+  /**
+   * The daemon's background health checks: every `intervalSeconds`, each
+   * check failing after `timeoutMs`; the disk check warns below
+   * `diskWarnBytes` free (or 5 %) and fails below `diskFailBytes`.
+   */
+  health: { intervalSeconds: number; timeoutMs: number; diskWarnBytes: number; diskFailBytes: number }
   dataDir: string
   /** The config file that was read, if any. */
   configFile?: string
@@ -295,6 +301,32 @@ const leaves: readonly Leaf[] = [
   },
   { key: 'api.authFailuresPerMinute', kind: 'int', min: 1, expected: 'a whole number, at least 1' },
   { key: 'api.shutdownTimeoutMs', kind: 'int', min: 0, expected: 'a whole number of milliseconds' },
+  {
+    key: 'health.intervalSeconds',
+    kind: 'int',
+    min: 1,
+    env: 'JJM_HEALTH_INTERVAL_SECONDS',
+    expected: 'a whole number of seconds, at least 1',
+  },
+  {
+    key: 'health.timeoutMs',
+    kind: 'int',
+    min: 1,
+    env: 'JJM_HEALTH_TIMEOUT_MS',
+    expected: 'a whole number of milliseconds, at least 1',
+  },
+  {
+    key: 'health.diskWarnBytes',
+    kind: 'int',
+    env: 'JJM_HEALTH_DISK_WARN_BYTES',
+    expected: 'a whole number of bytes (e.g. 1073741824 for 1 GiB)',
+  },
+  {
+    key: 'health.diskFailBytes',
+    kind: 'int',
+    env: 'JJM_HEALTH_DISK_FAIL_BYTES',
+    expected: 'a whole number of bytes (e.g. 104857600 for 100 MiB)',
+  },
   // Only settable in the file: moving the data dir moves the default database with it.
   { key: 'dataDir', kind: 'path', expected: 'a directory path' },
 ]
@@ -327,6 +359,10 @@ const defaults: Record<string, unknown> = {
   'api.rateLimit': 600,
   'api.authFailuresPerMinute': 10,
   'api.shutdownTimeoutMs': 15_000,
+  'health.intervalSeconds': 30,
+  'health.timeoutMs': 5_000,
+  'health.diskWarnBytes': 1024 ** 3,
+  'health.diskFailBytes': 100 * 1024 ** 2,
 }
 
 const defaultFileNames = ['config.yaml', 'config.yml', 'config.json']
@@ -442,6 +478,12 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
       rateLimit: requiredNumber(values, 'api.rateLimit'),
       authFailuresPerMinute: requiredNumber(values, 'api.authFailuresPerMinute'),
       shutdownTimeoutMs: requiredNumber(values, 'api.shutdownTimeoutMs'),
+    },
+    health: {
+      intervalSeconds: requiredNumber(values, 'health.intervalSeconds'),
+      timeoutMs: requiredNumber(values, 'health.timeoutMs'),
+      diskWarnBytes: requiredNumber(values, 'health.diskWarnBytes'),
+      diskFailBytes: requiredNumber(values, 'health.diskFailBytes'),
     },
     dataDir,
     configFile,

@@ -242,8 +242,13 @@ export async function createJulesClient(
  */
 function lazyJulesClient(kind: string, build: () => Promise<JulesClient>): JulesClient {
   let client: Promise<JulesClient> | undefined
+  // Kept once built, so that the breaker's state can be read synchronously.
+  let built: JulesClient | undefined
   const get = () => {
-    client ??= build()
+    client ??= build().then((adapter) => {
+      built = adapter
+      return adapter
+    })
     return client
   }
   return {
@@ -256,6 +261,8 @@ function lazyJulesClient(kind: string, build: () => Promise<JulesClient>): Jules
     listActivities: async (session, request) => (await get()).listActivities(session, request),
     sendMessage: async (session, prompt) => (await get()).sendMessage(session, prompt),
     approvePlan: async (session) => (await get()).approvePlan(session),
+    // Not built yet: no call has failed, so the circuit is closed.
+    circuit: () => built?.circuit?.() ?? { state: 'closed' },
     async close() {
       if (client) await (await client.catch(() => undefined))?.close?.()
     },

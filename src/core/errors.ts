@@ -76,6 +76,10 @@ export const ExitCode = {
   waitNeedsPerson: 32,
   /** `tasks wait`: the task ended in a state it was not waited for. */
   waitEnded: 33,
+  /** `health`: jjm works, but a dependency fails or warns (Jules, Redis, disk space). */
+  healthDegraded: 40,
+  /** `health`: the database or the disk fails; jjm cannot record anything. */
+  healthUnhealthy: 41,
 } as const
 
 export class ConfigurationError extends JjmError {
@@ -262,4 +266,6 @@ export const exitCodeHelp: ReadonlyArray<readonly [number, string]> = [
   [ExitCode.waitTimedOut, 'tasks wait: timed out'],
   [ExitCode.waitNeedsPerson, 'tasks wait: the task needs a person'],
   [ExitCode.waitEnded, 'tasks wait: the task ended in another state'],
+  [ExitCode.healthDegraded, 'health: degraded (a dependency fails or warns)'],
+  [ExitCode.healthUnhealthy, 'health: unhealthy (the database or the disk fails)'],
 ]

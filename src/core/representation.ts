@@ -12,6 +12,7 @@
  */
 import { z } from 'zod'
 import type { ApiKey } from './api-keys.js'
+import type { CheckResult, HealthReport } from './health.js'
 import type { SourceView } from './manager.js'
 import type { AwaitingTask, MonitorReport, SyncFailure, TaskChange } from './monitor.js'
 import type { NotificationPruneResult, NotificationRetryResult } from './notification-admin.js'
@@ -336,6 +337,30 @@ export const sourceSchema = z
 
 export const sourcePageSchema = pageOf(sourceSchema, 'SourcePage', 'sources')
 
+export const healthCheckSchema = z
+  .strictObject({
+    status: z.enum(['pass', 'warn', 'fail']).describe('warn: jjm works around it; fail: the dependency is down.'),
+    latencyMs: z.number().min(0).describe('How long the check took.'),
+    message: z.string().describe('What was found, and what to do about it.'),
+    checkedAt: timestamp.describe('When the check finished.'),
+  })
+  .meta({ id: 'HealthCheck', description: 'What one health check found.' })
+
+export const healthReportSchema = z
+  .strictObject({
+    status: z
+      .enum(['healthy', 'degraded', 'unhealthy'])
+      .describe(
+        'unhealthy: a critical check (database, disk) fails; degraded: another fails or any warns; healthy: all pass.',
+      ),
+    version: z.string().describe("jjm's version."),
+    uptime: z.number().min(0).describe('Seconds since the daemon (for a local `jjm health`, the command) started.'),
+    checks: z
+      .record(z.string(), healthCheckSchema)
+      .describe('By name: jules, database, redis (only with the redis cache), disk.'),
+  })
+  .meta({ id: 'Health', description: "jjm's health: the last result of each check, from the background runner." })
+
 export const migrationStatusSchema = z
   .strictObject({
     storage: z.string().describe('The storage backend, e.g. sqlite or postgresql.'),
@@ -502,6 +527,8 @@ export type RepresentationChecks = [
   Expect<SameShape<z.output<typeof monitorReportSchema>, MonitorReport>>,
   Expect<SameShape<z.output<typeof sourceSchema>, SourceView>>,
   Expect<SameShape<z.output<typeof migrationStatusSchema>, MigrationStatus & { storage: string }>>,
+  Expect<SameShape<z.output<typeof healthCheckSchema>, CheckResult>>,
+  Expect<SameShape<z.output<typeof healthReportSchema>, HealthReport>>,
   Expect<SameShape<z.output<typeof notificationSchema>, NotificationRecord>>,
   Expect<SameShape<z.output<typeof notificationRetrySchema>, NotificationRetryResult>>,
   Expect<SameShape<z.output<typeof notificationPruneSchema>, NotificationPruneResult>>,

@@ -1,4 +1,4 @@
-import type { Core } from '../../core/core.js'
+import type { HealthRunner } from '../../core/health.js'
 import { sendJson } from '../http.js'
 import type { Route } from '../route.js'
 
@@ -9,58 +9,27 @@ export interface HealthState {
   shuttingDown: boolean
 }
 
-interface Check {
-  status: 'pass' | 'fail'
-  latencyMs: number
-  message: string
-}
-
 /**
- * The public health endpoints. The observability issue (6) adds Jules, Redis
- * and disk checks run in the background; until then the database is checked
- * on each request to /health and /health/ready.
+ * The public health endpoints. They answer from the runner's last results
+ * (src/core/health.ts runs the checks in the background), so a probe never
+ * does work on the request path and never waits on a dependency; only the
+ * very first probes, before the first pass has finished, wait for that pass.
  */
-export function healthRoutes(core: Core, state: HealthState): Route[] {
-  const database = async (): Promise<Check> => {
-    const started = performance.now()
-    try {
-      await core.store.listTasks({ limit: 1 })
-      const pending = core.storage.schema ? (await core.storage.schema.status()).pending : []
-      const latencyMs = Math.round(performance.now() - started)
-      if (pending.length > 0) {
-        return { status: 'fail', latencyMs, message: `${pending.length} migration(s) pending: run \`jjm migrate up\`.` }
-      }
-      return { status: 'pass', latencyMs, message: 'the database answers and its schema is current' }
-    } catch (error) {
-      return {
-        status: 'fail',
-        latencyMs: Math.round(performance.now() - started),
-        message: error instanceof Error ? error.message : String(error),
-      }
-    }
-  }
+export function healthRoutes(runner: HealthRunner, state: HealthState): Route[] {
   return [
     {
       method: 'GET',
       path: '/health',
       scope: 'public',
       tag: 'health',
-      summary: 'Overall health with each check.',
+      summary: 'Overall health with the last result of each check (checks run in the background).',
       responses: {
         200: { description: 'Healthy or degraded.', schema: 'Health' },
-        503: { description: 'Unhealthy.', schema: 'Health' },
+        503: { description: 'Unhealthy: the database or the disk fails.', schema: 'Health' },
       },
       async handler(_req, res) {
-        const checks = { database: await database() }
-        const failing = Object.values(checks).some((check) => check.status === 'fail')
-        const degraded = core.storage.degraded !== undefined || !core.bus.healthy
-        const status = failing ? 'unhealthy' : degraded ? 'degraded' : 'healthy'
-        sendJson(res, failing ? 503 : 200, {
-          status,
-          version: state.version,
-          uptime: Math.round((Date.now() - state.startedAt) / 1000),
-          checks,
-        })
+        const report = await runner.current()
+        sendJson(res, report.status === 'unhealthy' ? 503 : 200, report)
       },
     },
     {
@@ -79,7 +48,8 @@ export function healthRoutes(core: Core, state: HealthState): Route[] {
       path: '/health/ready',
       scope: 'public',
       tag: 'health',
-      summary: 'Whether the daemon should receive traffic: migrations current, database answering, not shutting down.',
+      summary:
+        'Whether the daemon should receive traffic: migrations current, database answering (last check), not shutting down.',
       responses: {
         200: { description: 'Ready.', schema: 'Readiness' },
         503: { description: 'Not ready, with the reason.', schema: 'Readiness' },
@@ -89,9 +59,14 @@ export function healthRoutes(core: Core, state: HealthState): Route[] {
           sendJson(res, 503, { status: 'not_ready', reason: 'shutting down' })
           return
         }
-        const check = await database()
-        if (check.status === 'fail') sendJson(res, 503, { status: 'not_ready', reason: check.message })
-        else sendJson(res, 200, { status: 'ready' })
+        const database = (await runner.current()).checks.database
+        if (database === undefined) {
+          sendJson(res, 503, { status: 'not_ready', reason: 'the database has not been checked yet' })
+        } else if (database.status === 'fail') {
+          sendJson(res, 503, { status: 'not_ready', reason: database.message })
+        } else {
+          sendJson(res, 200, { status: 'ready' })
+        }
       },
     },
   ]

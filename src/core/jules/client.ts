@@ -134,6 +134,14 @@ export interface ListSourcesRequest extends PageRequest {
   filter?: string
 }
 
+/** An adapter's circuit breaker as health checks see it, read without calling Jules. */
+export interface CircuitStatus {
+  /** `half_open`: the cooldown is over and the next call tests Jules. */
+  state: 'closed' | 'open' | 'half_open'
+  /** While open: seconds until one call may test Jules again. */
+  retryInSeconds?: number
+}
+
 /**
  * The port. Every method throws a JjmError subclass on failure:
  * AuthenticationError, JulesConnectionError, RateLimitedError, InvalidStateError
@@ -151,5 +159,7 @@ export interface JulesClient {
   listActivities(session: string, request?: ListActivitiesRequest): Promise<ListActivitiesResponse>
   sendMessage(session: string, prompt: string): Promise<void>
   approvePlan(session: string): Promise<void>
+  /** The circuit breaker's state, for adapters that have one (rest, mcp); never calls Jules. */
+  circuit?(): CircuitStatus
   close?(): Promise<void>
 }

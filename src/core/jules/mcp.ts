@@ -57,6 +57,7 @@ import type { z } from 'zod'
 import { InvalidStateError, type JjmError, JulesConnectionError, OperationFailedError } from '../errors.js'
 import { type Logger, silentLogger } from '../ports.js'
 import type {
+  CircuitStatus,
   CreateSessionRequest,
   JulesClient,
   ListActivitiesRequest,
@@ -85,7 +86,7 @@ import {
 } from './wire-schemas.js'
 
 /** The JulesClient methods, each served by one MCP tool. */
-export type McpMethod = Exclude<keyof JulesClient, 'kind' | 'close'>
+export type McpMethod = Exclude<keyof JulesClient, 'kind' | 'close' | 'circuit'>
 
 export interface McpToolSpec {
   /** The name `jjm mcp serve` gives the tool and jjm looks for first. */
@@ -314,6 +315,10 @@ class McpJulesClient implements JulesClient {
   /** Starts the server for the first time, retried like a call when it exits before the handshake. */
   async start(): Promise<void> {
     await this.resilience.execute({ operation: 'start', idempotent: true }, () => this.connection())
+  }
+
+  circuit(): CircuitStatus {
+    return this.resilience.status()
   }
 
   async listSources(request: ListSourcesRequest = {}): Promise<ListSourcesResponse> {

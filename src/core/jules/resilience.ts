@@ -14,6 +14,7 @@
 import {
   BrokenCircuitError,
   type CircuitBreakerPolicy,
+  CircuitState,
   ConsecutiveBreaker,
   circuitBreaker,
   decorrelatedJitterGenerator,
@@ -26,6 +27,7 @@ import {
 } from 'cockatiel'
 import type { JulesConnectionError } from '../errors.js'
 import type { Logger } from '../ports.js'
+import type { CircuitStatus } from './client.js'
 
 /** What the retry and the breaker need to know about a failure. */
 export interface FailureFacts {
@@ -144,6 +146,20 @@ export class JulesResilience {
     })
     this.breaker.onHalfOpen(() => this.logger.info('Circuit breaker half-open: testing Jules with one call'))
     this.breaker.onReset(() => this.logger.info('Circuit breaker closed: Jules answers again'))
+  }
+
+  /**
+   * The breaker's state without calling Jules. cockatiel leaves an expired
+   * open circuit `Open` until the next call; that call is the half-open test,
+   * so it is reported as `half_open` (a health check may make it).
+   */
+  status(): CircuitStatus {
+    const state = this.breaker.state
+    if (state === CircuitState.Closed) return { state: 'closed' }
+    if (state === CircuitState.HalfOpen) return { state: 'half_open' }
+    const remainingMs = this.openedAt + this.cooldownMs - Date.now()
+    if (state === CircuitState.Open && remainingMs <= 0) return { state: 'half_open' }
+    return { state: 'open', retryInSeconds: Math.max(1, Math.ceil(remainingMs / 1000)) }
   }
 
   /** Records what `error` means for the policies; returns it, for `throw resilience.mark(...)`. */

@@ -11,6 +11,7 @@ import type { z } from 'zod'
 import { AuthenticationError, ConfigurationError, JulesConnectionError, OperationFailedError } from '../errors.js'
 import { type Logger, silentLogger } from '../ports.js'
 import type {
+  CircuitStatus,
   CreateSessionRequest,
   JulesClient,
   ListActivitiesRequest,
@@ -133,6 +134,10 @@ export class RestJulesClient implements JulesClient {
           { context: { breaker: 'open', retryInSeconds, operation: call.operation, resource: call.resource } },
         ),
     })
+  }
+
+  circuit(): CircuitStatus {
+    return this.resilience.status()
   }
 
   async listSources(request: ListSourcesRequest = {}): Promise<ListSourcesResponse> {

@@ -59,6 +59,7 @@ export const redisCacheBackend: CacheBackend = {
     return {
       cache: cache.value,
       bus: bus.value,
+      ping: () => cache.value.ping(),
       async close() {
         await Promise.allSettled([bus.value.close(), cache.value.close()])
       },

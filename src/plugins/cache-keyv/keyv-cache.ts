@@ -32,6 +32,7 @@ export interface RedisCacheOptions {
 /** What KeyvCache needs from the Redis client beyond Keyv. */
 interface CounterBackend {
   increment(key: string): Promise<number>
+  ping(): Promise<void>
   close(): Promise<void>
 }
 
@@ -96,6 +97,7 @@ export class KeyvCache implements Cache {
         map.set(key, next)
         return next
       },
+      async ping() {},
       async close() {
         map.clear()
       },
@@ -168,6 +170,10 @@ export class KeyvCache implements Cache {
       async increment(key) {
         return Number(await client.incr(`${prefix}${key}`))
       },
+      async ping() {
+        // Offline commands fail at once (disableOfflineQueue), so a dead Redis answers fast.
+        await client.ping()
+      },
       async close() {
         if (!client.isOpen) return
         if (client.isReady) {
@@ -199,6 +205,11 @@ export class KeyvCache implements Cache {
 
   async increment(key: string): Promise<number> {
     return this.counters.increment(key)
+  }
+
+  /** Resolves when the cache's server answers; rejects when it is unreachable. */
+  async ping(): Promise<void> {
+    await this.counters.ping()
   }
 
   async close(): Promise<void> {

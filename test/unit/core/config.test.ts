@@ -67,8 +67,22 @@ describe('loadConfig', () => {
         authFailuresPerMinute: 10,
         shutdownTimeoutMs: 15_000,
       },
+      health: { intervalSeconds: 30, timeoutMs: 5_000, diskWarnBytes: 1_073_741_824, diskFailBytes: 104_857_600 },
       dataDir: sources.dataDir,
     })
+  })
+
+  it('reads the health check interval, deadline and disk thresholds, and refuses an interval of 0', async () => {
+    const sources = await setup({ 'config.yaml': 'health:\n  intervalSeconds: 10\n  diskFailBytes: 5000\n' })
+    const config = await loadConfig({ ...sources, env: { JJM_HEALTH_TIMEOUT_MS: '250' } })
+    assert.deepEqual(config.health, {
+      intervalSeconds: 10,
+      timeoutMs: 250,
+      diskWarnBytes: 1_073_741_824,
+      diskFailBytes: 5000,
+    })
+    const zero = await configError(loadConfig({ ...sources, env: { JJM_HEALTH_INTERVAL_SECONDS: '0' } }))
+    assert.match(zero.message, /JJM_HEALTH_INTERVAL_SECONDS.*at least 1/)
   })
 
   it('reads how long the outbox keeps done notifications, and refuses a negative or non-numeric age', async () => {
