@@ -151,5 +151,13 @@ export interface JulesClient {
   listActivities(session: string, request?: ListActivitiesRequest): Promise<ListActivitiesResponse>
   sendMessage(session: string, prompt: string): Promise<void>
   approvePlan(session: string): Promise<void>
+  /**
+   * The adapter's circuit breaker now, for the `jjm_jules_breaker_state`
+   * gauge; absent for adapters without one (sim).
+   */
+  circuitState?(): CircuitState
   close?(): Promise<void>
 }
+
+/** `open`: calls fail fast; `half_open`: one call tests Jules; `closed`: calls go through. */
+export type CircuitState = 'closed' | 'half_open' | 'open'

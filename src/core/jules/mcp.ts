@@ -57,6 +57,7 @@ import type { z } from 'zod'
 import { InvalidStateError, type JjmError, JulesConnectionError, OperationFailedError } from '../errors.js'
 import { type Logger, silentLogger } from '../ports.js'
 import type {
+  CircuitState,
   CreateSessionRequest,
   JulesClient,
   ListActivitiesRequest,
@@ -85,7 +86,7 @@ import {
 } from './wire-schemas.js'
 
 /** The JulesClient methods, each served by one MCP tool. */
-export type McpMethod = Exclude<keyof JulesClient, 'kind' | 'close'>
+export type McpMethod = Exclude<keyof JulesClient, 'kind' | 'close' | 'circuitState'>
 
 export interface McpToolSpec {
   /** The name `jjm mcp serve` gives the tool and jjm looks for first. */
@@ -401,6 +402,10 @@ class McpJulesClient implements JulesClient {
    * does not, so it is approved again. A repeated approval that Jules refuses
    * as FAILED_PRECONDITION means the first one landed in between.
    */
+  circuitState(): CircuitState {
+    return this.resilience.circuitState()
+  }
+
   async approvePlan(session: string): Promise<void> {
     const resource = toSessionName(session)
     await this.call('approvePlan', { session: resource }, resource, {

@@ -12,6 +12,7 @@
  * imports cockatiel.
  */
 import {
+  CircuitState as BreakerState,
   BrokenCircuitError,
   type CircuitBreakerPolicy,
   ConsecutiveBreaker,
@@ -26,6 +27,7 @@ import {
 } from 'cockatiel'
 import type { JulesConnectionError } from '../errors.js'
 import type { Logger } from '../ports.js'
+import type { CircuitState } from './client.js'
 
 /** What the retry and the breaker need to know about a failure. */
 export interface FailureFacts {
@@ -144,6 +146,18 @@ export class JulesResilience {
     })
     this.breaker.onHalfOpen(() => this.logger.info('Circuit breaker half-open: testing Jules with one call'))
     this.breaker.onReset(() => this.logger.info('Circuit breaker closed: Jules answers again'))
+  }
+
+  /** The breaker now; an isolated breaker (never used by jjm) reads as open. */
+  circuitState(): CircuitState {
+    switch (this.breaker.state) {
+      case BreakerState.Closed:
+        return 'closed'
+      case BreakerState.HalfOpen:
+        return 'half_open'
+      default:
+        return 'open'
+    }
   }
 
   /** Records what `error` means for the policies; returns it, for `throw resilience.mark(...)`. */

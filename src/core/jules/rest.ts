@@ -11,6 +11,7 @@ import type { z } from 'zod'
 import { AuthenticationError, ConfigurationError, JulesConnectionError, OperationFailedError } from '../errors.js'
 import { type Logger, silentLogger } from '../ports.js'
 import type {
+  CircuitState,
   CreateSessionRequest,
   JulesClient,
   ListActivitiesRequest,
@@ -232,6 +233,10 @@ export class RestJulesClient implements JulesClient {
       resource,
       idempotent: true,
     })
+  }
+
+  circuitState(): CircuitState {
+    return this.resilience.circuitState()
   }
 
   async approvePlan(session: string): Promise<void> {
