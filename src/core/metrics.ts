@@ -117,7 +117,7 @@ export class Metrics {
   private readonly figuresTtlMs: number
   private readonly logger: Logger | undefined
   private sources: MetricsSources = {}
-  private figures: { at: number; promise: Promise<ActiveTaskFigures | undefined> } | undefined
+  private figures: { at: number; settled: boolean; promise: Promise<ActiveTaskFigures | undefined> } | undefined
 
   private readonly tasksCreated
   private readonly tasksCompleted
@@ -415,24 +415,31 @@ export class Metrics {
     })
   }
 
-  /** The active tasks, read at most once per `figuresTtlMs` however many gauges and scrapes ask. */
+  /**
+   * The active tasks, read at most once per `figuresTtlMs` however many
+   * gauges and scrapes ask; a read in flight is shared even with no cache time.
+   */
   private activeTasks(): Promise<ActiveTaskFigures | undefined> {
     const read = this.sources.activeTasks
     if (read === undefined) return Promise.resolve(undefined)
     const now = Date.now()
-    if (this.figures === undefined || now - this.figures.at >= this.figuresTtlMs) {
-      this.figures = {
-        at: now,
-        promise: read().catch((error: unknown) => {
+    const cached = this.figures
+    if (cached === undefined || (cached.settled && now - cached.at >= this.figuresTtlMs)) {
+      const figures: NonNullable<Metrics['figures']> = { at: now, settled: false, promise: Promise.resolve(undefined) }
+      figures.promise = read()
+        .catch((error: unknown) => {
           // A scrape must still answer while the database is down: the gauges keep their last values.
           this.error(error, 'metrics')
           this.logger?.warn('Could not read the active tasks for the metrics', {
             error: error instanceof Error ? error.message : String(error),
           })
           return undefined
-        }),
-      }
+        })
+        .finally(() => {
+          figures.settled = true
+        })
+      this.figures = figures
     }
-    return this.figures.promise
+    return this.figures?.promise ?? Promise.resolve(undefined)
   }
 }
