@@ -80,15 +80,19 @@ describe('the metrics port', { timeout: 60_000 }, () => {
     }
   })
 
-  it('counts requests refused by a key’s rate limit', async () => {
+  it('counts requests refused by a key’s rate limit and by the failed-authentication limit', async () => {
     const api = await startTestDaemon({ metrics: true })
     try {
       const { key } = await api.core.apiKeys().create({ name: 'slow', scopes: ['read'], rateLimitPerMinute: 1 })
       assert.equal((await api.call('GET', '/api/v1/tasks', { key })).status, 200)
       assert.equal((await api.call('GET', '/api/v1/tasks', { key })).status, 429)
       assert.equal((await api.call('GET', '/api/v1/tasks', { key })).status, 429)
+      // An address that keeps failing to authenticate is refused by the other limiter.
+      for (let attempt = 0; attempt < 10; attempt++) await api.call('GET', '/api/v1/tasks', { key: 'jjm_bad_key' })
+      assert.equal((await api.call('GET', '/api/v1/tasks', { key: 'jjm_bad_key' })).status, 429)
       const { text } = await api.scrape()
       assert.equal(sample(text, 'jjm_rate_limited_requests_total', { limiter: 'api_key' }), 2)
+      assert.equal(sample(text, 'jjm_rate_limited_requests_total', { limiter: 'auth_failure' }), 1)
       assert.ok(sample(text, 'jjm_errors_total', { error_type: 'JJM_RATE_LIMITED', operation: 'http' }))
     } finally {
       await api.close()
