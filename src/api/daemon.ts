@@ -10,8 +10,10 @@ import { cacheNamespace } from '../core/backends.js'
 import type { Core } from '../core/core.js'
 import { ConfigurationError } from '../core/errors.js'
 import { createHealthRunner, type HealthRunner } from '../core/health.js'
+import type { Metrics } from '../core/metrics.js'
 import type { MonitorReport } from '../core/monitor.js'
 import type { Logger } from '../core/ports.js'
+import type { MetricsServer } from './metrics-server.js'
 import { RateLimits } from './rate-limit.js'
 import { type ApiServer, createApiServer } from './server.js'
 
@@ -26,6 +28,12 @@ export interface DaemonOptions {
   monitorIntervalMs: number
   heartbeatMs?: number
   pollIntervalMs?: number
+  /** The registry core records into (pass the same one to `openCore`); absent: no metrics. */
+  metrics?: Metrics
+  /** Serve `metrics` on this port (0 picks a free one) on `host`; absent: no metrics port. */
+  metricsPort?: number
+  /** Serve `/metrics` on the API port too (`api.metricsOnApiPort`). */
+  metricsOnApiPort?: boolean
 }
 
 export interface Daemon {
@@ -33,6 +41,8 @@ export interface Daemon {
   address: AddressInfo
   /** `http://host:port`. */
   url: string
+  /** `http://host:port/metrics` on the metrics port, when one is served. */
+  metricsUrl: string | undefined
   /** The last monitor pass's report, if one ran. */
   lastReport(): MonitorReport | undefined
   /** The background health checks: their last results, and a listener for each pass. */
@@ -50,10 +60,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     authFailuresPerMinute: config.api.authFailuresPerMinute,
     keyPrefix: `${cacheNamespace(config)}:api`,
     logger,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(redis === undefined ? {} : { redis: redis.client }),
   })
   // Checks start now, so that the first probes find results (or wait only for this first pass).
   const health = createHealthRunner(core, options.version, logger)
+  let stopping = false
+  const stopHealthMetrics = health.onResult((report) => {
+    // Ready as /health/ready says it: the database check passed and the daemon is not stopping.
+    options.metrics?.health(report.checks, report.checks.database?.status === 'pass' && !stopping)
+  })
   health.start()
   const api = await createApiServer({
     core,
@@ -65,6 +81,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     bodyLimitBytes: config.api.bodyLimitBytes,
     ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
     ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
+    ...(options.metrics ? { metrics: options.metrics, metricsOnApiPort: options.metricsOnApiPort === true } : {}),
   })
   let address: AddressInfo
   try {
@@ -72,19 +89,41 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   } catch (error) {
     await health.stop()
     await redis?.close()
-    throw listenError(error, options.host, options.port)
+    throw listenError(error, options.host, options.port, '--port')
   }
-  const loop = options.monitor ? startMonitorLoop(core, logger, options.monitorIntervalMs) : undefined
+  let metricsServer: MetricsServer | undefined
+  if (options.metrics && options.metricsPort !== undefined) {
+    const { startMetricsServer } = await import('./metrics-server.js')
+    try {
+      metricsServer = await startMetricsServer({
+        metrics: options.metrics,
+        host: options.host,
+        port: options.metricsPort,
+        logger,
+      })
+    } catch (error) {
+      await api.close(0)
+      await redis?.close()
+      throw listenError(error, options.host, options.metricsPort, '--metrics-port')
+    }
+  }
+  const loop = options.monitor ? startMonitorLoop(core, logger, options.monitorIntervalMs, options.metrics) : undefined
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   return {
     api,
     address,
     url: `http://${host}:${address.port}`,
+    metricsUrl: metricsServer?.url,
     lastReport: () => loop?.lastReport(),
     health,
     async stop(deadlineMs) {
       const started = Date.now()
+      // The metrics port stays up while requests drain, so the last scrape sees the shutdown.
+      stopping = true
+      stopHealthMetrics()
+      options.metrics?.health(health.results().checks, false)
       await Promise.all([api.close(deadlineMs), loop?.stop(), health.stop()])
+      await metricsServer?.close(Math.min(deadlineMs, 1_000))
       await redis?.close()
       logger.info('jjm daemon stopped', { tookMs: Date.now() - started })
     },
@@ -97,7 +136,7 @@ interface MonitorLoop {
   stop(): Promise<void>
 }
 
-function startMonitorLoop(core: Core, logger: Logger, intervalMs: number): MonitorLoop {
+function startMonitorLoop(core: Core, logger: Logger, intervalMs: number, metrics: Metrics | undefined): MonitorLoop {
   const log = logger.child({ component: 'monitor' })
   // With per-task leases (SQL storage, see openCore), daemons sync different
   // tasks at the same time; without, one pass at a time under the lock.
@@ -131,6 +170,7 @@ function startMonitorLoop(core: Core, logger: Logger, intervalMs: number): Monit
     timer = setTimeout(() => {
       running = pass()
         .catch((error: unknown) => {
+          metrics?.error(error, 'monitor_pass')
           log.error('Monitor pass failed; the next one runs on schedule', {
             error: error instanceof Error ? error.message : String(error),
           })
@@ -187,11 +227,11 @@ async function openRedis(core: Core, logger: Logger): Promise<{ client: object; 
   }
 }
 
-function listenError(error: unknown, host: string, port: number): Error {
+function listenError(error: unknown, host: string, port: number, flag: string): Error {
   const code = (error as { code?: string }).code
   if (code === 'EADDRINUSE') {
     return new ConfigurationError(
-      `Port ${port} on ${host} is in use. Stop what runs there, or start the daemon with --port.`,
+      `Port ${port} on ${host} is in use. Stop what runs there, or start the daemon with ${flag}.`,
       {
         context: { host, port },
         cause: error,
@@ -199,7 +239,7 @@ function listenError(error: unknown, host: string, port: number): Error {
     )
   }
   if (code === 'EACCES') {
-    return new ConfigurationError(`Not allowed to listen on ${host}:${port}; use a port above 1023 (--port).`, {
+    return new ConfigurationError(`Not allowed to listen on ${host}:${port}; use a port above 1023 (${flag}).`, {
       context: { host, port },
       cause: error,
     })

@@ -6,6 +6,7 @@
  */
 
 import { RateLimitedError } from '../core/errors.js'
+import type { Metrics } from '../core/metrics.js'
 import type { Logger } from '../core/ports.js'
 import type { ApiResponse } from './http.js'
 
@@ -25,6 +26,8 @@ export interface RateLimitsOptions {
   redis?: RedisClientLike
   keyPrefix: string
   logger: Logger
+  /** Counts refused requests (`jjm_rate_limited_requests_total{limiter}`); absent: nothing is recorded. */
+  metrics?: Pick<Metrics, 'rateLimited'>
 }
 
 export interface RateDecision {
@@ -68,6 +71,7 @@ export class RateLimits {
     const decision = { limit, remaining: outcome.remainingPoints, resetSeconds: Math.ceil(outcome.msBeforeNext / 1000) }
     setRateLimitHeaders(res, decision)
     if (!allowed) {
+      this.options.metrics?.rateLimited('api_key')
       throw new RateLimitedError(
         `This API key may make ${limit} requests a minute; wait ${decision.resetSeconds} s before the next one, or ask for a key with a higher --rate.`,
         { retryAfterSeconds: Math.max(1, decision.resetSeconds), context: { limit } },
@@ -84,6 +88,7 @@ export class RateLimits {
       const blocked = await limiter.consume(address).catch((rejected: unknown) => rejected)
       const ms = blocked instanceof this.flexible.RateLimiterRes ? blocked.msBeforeNext : outcome.msBeforeNext
       const seconds = Math.ceil(ms / 1000)
+      this.options.metrics?.rateLimited('auth_failure')
       throw new RateLimitedError(
         `Too many requests with a missing or invalid API key from this address; try again in ${seconds} s.`,
         { retryAfterSeconds: seconds },

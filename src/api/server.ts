@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Core } from '../core/core.js'
 import type { HealthRunner } from '../core/health.js'
+import type { Metrics } from '../core/metrics.js'
 import type { Logger } from '../core/ports.js'
 import { type Authenticator, createAuthenticator } from './auth.js'
 import type { ApiRequest, ApiResponse, Middleware, Next } from './http.js'
@@ -18,6 +19,7 @@ import type { RateLimits } from './rate-limit.js'
 import type { Route } from './route.js'
 import { apiKeyRoutes } from './routes/api-keys.js'
 import { type HealthState, healthRoutes } from './routes/health.js'
+import { metricsRoutes } from './routes/metrics.js'
 import { monitoringRoutes } from './routes/monitoring.js'
 import { operationRoutes } from './routes/operations.js'
 import { taskRoutes } from './routes/tasks.js'
@@ -35,6 +37,10 @@ export interface ApiServerOptions {
   healthRunner: HealthRunner
   heartbeatMs?: number
   pollIntervalMs?: number
+  /** Records every request (duration and count by route template) and every problem answered. */
+  metrics?: Metrics
+  /** Also serve `/metrics` here (public), beside the metrics port. */
+  metricsOnApiPort?: boolean
 }
 
 export interface ApiServer {
@@ -54,7 +60,7 @@ export interface ApiServer {
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/
 
 export async function createApiServer(options: ApiServerOptions): Promise<ApiServer> {
-  const { core, logger, rateLimits } = options
+  const { core, logger, rateLimits, metrics } = options
   const [{ default: polka }, { default: cors }] = await Promise.all([import('polka'), import('cors')])
   const health: HealthState = { version: options.version, startedAt: Date.now(), shuttingDown: false }
   const auth = createAuthenticator(() => core.apiKeys(), rateLimits)
@@ -72,6 +78,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     ...monitoringRoutes(context),
     ...apiKeyRoutes(context),
     ...streamRoutes(streams),
+    ...(metrics && options.metricsOnApiPort ? metricsRoutes(metrics) : []),
   ]
   const { openApiRoutes } = await import('./openapi.js')
   routes.push(...openApiRoutes(routes, options.version))
@@ -79,10 +86,10 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   const server = createServer({ requestTimeout: 60_000, headersTimeout: 30_000 })
   const app = polka({
     server,
-    onError: (error, req, res) => answerError(error, req as ApiRequest, res, logger),
-    onNoMatch: (req, res) => answerNoMatch(req as ApiRequest, res, routes),
+    onError: (error, req, res) => answerError(error, req as ApiRequest, res, logger, metrics),
+    onNoMatch: (req, res) => answerNoMatch(req as ApiRequest, res, routes, metrics),
   })
-  app.use(requestContext(logger) as never)
+  app.use(requestContext(logger, metrics) as never)
   app.use(corsMiddleware(cors, options.corsOrigins) as never)
   for (const route of routes) {
     const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete'
@@ -174,8 +181,8 @@ function streamRoutes(streams: StreamHub): Route[] {
   ]
 }
 
-/** Request id (accepted or generated, echoed) and one structured log line per request. */
-function requestContext(logger: Logger): Middleware {
+/** Request id (accepted or generated, echoed), one structured log line per request, and its metrics. */
+function requestContext(logger: Logger, metrics: Metrics | undefined): Middleware {
   const http = logger.child({ component: 'http' })
   return (req, res, next) => {
     const offered = req.headers['x-request-id']
@@ -184,6 +191,15 @@ function requestContext(logger: Logger): Middleware {
     req.startedAt = performance.now()
     res.setHeader('X-Request-Id', req.id)
     res.once('close', () => {
+      const seconds = (performance.now() - req.startedAt) / 1000
+      // The route template, never the path: a path holds task ids, and anyone can send any path.
+      metrics?.httpRequest({
+        method: req.method ?? 'GET',
+        route: req.route,
+        status: res.statusCode,
+        seconds,
+        requestId: req.id,
+      })
       // Never the key, nor the query string (it may carry a cursor or an access token).
       http.info('request', {
         requestId: req.id,
@@ -191,7 +207,7 @@ function requestContext(logger: Logger): Middleware {
         path: req.path,
         route: req.route,
         status: res.statusCode,
-        durationMs: Math.round((performance.now() - req.startedAt) * 10) / 10,
+        durationMs: Math.round(seconds * 10_000) / 10,
         keyId: req.apiKey?.id,
         aborted: !res.writableFinished || undefined,
       })
@@ -212,9 +228,16 @@ function corsMiddleware(cors: typeof import('cors'), origins: string[]): Middlew
   return (req, res, next) => handler(req, res, next as (error?: unknown) => void)
 }
 
-function answerError(error: unknown, req: ApiRequest, res: ServerResponse, logger: Logger): void {
+function answerError(
+  error: unknown,
+  req: ApiRequest,
+  res: ServerResponse,
+  logger: Logger,
+  metrics: Metrics | undefined,
+): void {
   req.id ??= randomUUID()
   const problem = toProblem(error, req)
+  metrics?.error({ code: problem.code }, 'http')
   if (problem.status >= 500) {
     logger.error('Request failed', {
       requestId: req.id,
@@ -227,7 +250,7 @@ function answerError(error: unknown, req: ApiRequest, res: ServerResponse, logge
   sendProblem(res, problem, headersOf(error))
 }
 
-function answerNoMatch(req: ApiRequest, res: ServerResponse, routes: Route[]): void {
+function answerNoMatch(req: ApiRequest, res: ServerResponse, routes: Route[], metrics: Metrics | undefined): void {
   const allowed = routes.filter((route) => matches(route.path, req.path)).map((route) => route.method)
   if (allowed.length > 0) {
     const error = new HttpError(
@@ -238,6 +261,7 @@ function answerNoMatch(req: ApiRequest, res: ServerResponse, routes: Route[]): v
         headers: { Allow: allowed.join(', ') },
       },
     )
+    metrics?.error(error, 'http')
     sendProblem(res, toProblem(error, req), error.headers)
     return
   }
@@ -246,6 +270,7 @@ function answerNoMatch(req: ApiRequest, res: ServerResponse, routes: Route[]): v
     'JJM_NOT_FOUND',
     `There is nothing at ${req.path}. The API lives under /api/v1; its description is /api/v1/openapi.json.`,
   )
+  metrics?.error(error, 'http')
   sendProblem(res, toProblem(error, req))
 }
 

@@ -4,6 +4,7 @@ import { type JjmConfig, loadConfig } from '../core/config.js'
 import type { Core } from '../core/core.js'
 import { ConfigurationError, ExitCode, isJjmError, toJjmError } from '../core/errors.js'
 import { createLogger } from '../core/log.js'
+import type { Metrics } from '../core/metrics.js'
 import type { Logger } from '../core/ports.js'
 import './hooks.js'
 
@@ -61,6 +62,12 @@ export abstract class JjmCommand<T extends typeof Command> extends Command {
     this.flags = flags as JjmFlags<T>
     this.args = args as JjmArgs<T>
   }
+
+  /**
+   * Where the core records metrics, set (before the core opens) only by a
+   * command that can serve or push them: the CLI records nothing otherwise.
+   */
+  protected metrics: Metrics | undefined
 
   /** How storage migrations are treated when the core opens. */
   protected migrateMode: 'auto' | 'check' | 'none' = 'auto'
@@ -122,7 +129,14 @@ export abstract class JjmCommand<T extends typeof Command> extends Command {
       // On stderr even with --json: stdout stays the command's JSON.
       process.stderr.write('jjm: using the built-in Jules simulator (--jules sim): nothing is sent to Jules.\n')
     }
-    return openCore({ config, logger, registry, migrate: this.migrateMode, version: this.config.version })
+    return openCore({
+      config,
+      logger,
+      registry,
+      migrate: this.migrateMode,
+      version: this.config.version,
+      ...(this.metrics ? { metrics: this.metrics } : {}),
+    })
   }
 
   /** Collects every plugin's answer to the `jjm:backends` hook, the built-in ones included. */

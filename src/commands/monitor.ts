@@ -51,6 +51,12 @@ and when it was last synced. Otherwise it prints one line per change.`
           })
         : undefined
     if (live) this.logStream = live.logStream
+    const pushgatewayUrl = this.flags.once ? (await this.jjmConfig()).monitor.pushgatewayUrl : undefined
+    if (pushgatewayUrl !== undefined) {
+      // Only a run that pushes records metrics: a registry nobody reads is not filled.
+      const { Metrics } = await import('../core/metrics.js')
+      this.metrics = new Metrics({ version: this.config.version, processMetrics: false })
+    }
     const { monitor, storage, clock } = await this.core()
     // One monitor per database at a time: two overlapping runs would sync the same tasks twice.
     const release = storage.tryLock ? await storage.tryLock('monitor') : async () => {}
@@ -74,6 +80,7 @@ and when it was last synced. Otherwise it prints one line per change.`
   ): Promise<MonitorReport> {
     if (this.flags.once) {
       const report = await monitor.syncOnce({ force: true })
+      await this.pushMetrics()
       this.printReport(report)
       process.exitCode = monitorExitCode(report)
       return report
@@ -114,6 +121,19 @@ and when it was last synced. Otherwise it prints one line per change.`
     }
     process.exitCode = report.errors.length > 0 ? monitorExitCode(report) : 0
     return report
+  }
+
+  /** Pushes this run's figures to the configured Pushgateway; a failure is a warning, the run still counts. */
+  private async pushMetrics(): Promise<void> {
+    const url = (await this.jjmConfig()).monitor.pushgatewayUrl
+    if (this.metrics === undefined || url === undefined) return
+    try {
+      await this.metrics.push(url)
+    } catch (error) {
+      this.logToStderr(
+        `Warning: could not push the metrics to the Pushgateway at ${url}: ${error instanceof Error ? error.message : String(error)}. Check monitor.pushgatewayUrl (JJM_PUSHGATEWAY_URL); the sync itself is done.`,
+      )
+    }
   }
 
   /** Prints published task updates until interrupted; polls the store while the bus is down. */

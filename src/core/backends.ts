@@ -27,6 +27,8 @@ export interface StorageHandle {
    * the release function, or to undefined when another process holds it.
    */
   tryLock?(name: string): Promise<(() => Promise<void>) | undefined>
+  /** Database connections in use right now (a pool's busy ones), for `jjm_db_connections_in_use`; cheap, no query. */
+  connectionsInUse?(): number
   close(): Promise<void>
 }
 

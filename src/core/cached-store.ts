@@ -46,6 +46,7 @@
  */
 import { createHash } from 'node:crypto'
 import { systemClock } from './clock.js'
+import type { Metrics } from './metrics.js'
 import type {
   Cache,
   Clock,
@@ -115,6 +116,8 @@ export interface CachedTaskStoreOptions {
   timeoutMs?: number
   /** How many task ids written during one outage are remembered for invalidation. Default 10,000. */
   maxPendingInvalidations?: number
+  /** Counts hits, misses and cache errors (`jjm_cache_requests_total`); absent: nothing is recorded. */
+  metrics?: Pick<Metrics, 'cacheRequest'>
 }
 
 interface CachedTask {
@@ -137,6 +140,7 @@ export class CachedTaskStore implements TaskStore {
   private readonly timeoutMs: number
   private readonly maxPending: number
   private readonly counts: CacheStats = { hits: 0, misses: 0, errors: 0 }
+  private readonly metrics: Pick<Metrics, 'cacheRequest'> | undefined
   private outage: Outage | undefined
   private retryAt = 0
   private recovering: Promise<boolean> | undefined
@@ -154,6 +158,7 @@ export class CachedTaskStore implements TaskStore {
     this.retryIntervalMs = options.retryIntervalMs ?? 5000
     this.timeoutMs = options.timeoutMs ?? 2000
     this.maxPending = options.maxPendingInvalidations ?? 10_000
+    this.metrics = options.metrics
   }
 
   /** Lookups answered by the cache, lookups that went to the store, and failed cache calls, since start. */
@@ -181,10 +186,10 @@ export class CachedTaskStore implements TaskStore {
       return this.store.getTask(id)
     }
     if (isCachedTask(entry) && entry.version === version && entry.task.id === id) {
-      this.counts.hits++
+      this.counted('hit')
       return entry.task
     }
-    this.counts.misses++
+    this.counted('miss')
     const task = await this.store.getTask(id)
     // An absent task is not cached: creating it would then need an invalidation too.
     if (task !== undefined) await this.quietly(this.cache.set(taskKey(id), { version, task }, taskTtlMs))
@@ -213,10 +218,10 @@ export class CachedTaskStore implements TaskStore {
       return this.store.listTasks(filter)
     }
     if (isPage(cached)) {
-      this.counts.hits++
+      this.counted('hit')
       return cached
     }
-    this.counts.misses++
+    this.counted('miss')
     const page = await this.store.listTasks(filter)
     await this.quietly(this.cache.set(key, page, listTtlMs))
     return page
@@ -439,8 +444,15 @@ export class CachedTaskStore implements TaskStore {
   }
 
   /** Counts a failed cache call; the first failure of an outage is the only one logged as a warning. */
+  private counted(result: 'hit' | 'miss'): void {
+    if (result === 'hit') this.counts.hits++
+    else this.counts.misses++
+    this.metrics?.cacheRequest(result)
+  }
+
   private failed(error: unknown): void {
     this.counts.errors++
+    this.metrics?.cacheRequest('error')
     this.retryAt = this.clock.now() + this.retryIntervalMs
     if (this.outage !== undefined) {
       this.outage.errors++

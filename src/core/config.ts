@@ -43,7 +43,8 @@ export interface JjmConfig {
     file?: string
   }
   /** `requestsPerMinute`: the ceiling on requests to Jules (a token bucket shared by all syncs). */
-  monitor: { concurrency: number; requestsPerMinute: number }
+  /** `pushgatewayUrl`: where `monitor --once` pushes its run's metrics; unset: nothing is pushed. */
+  monitor: { concurrency: number; requestsPerMinute: number; pushgatewayUrl?: string }
   /** Where notifications go and which events each target gets; empty: none are sent. */
   notifiers: NotifierRoute[]
   /**
@@ -65,6 +66,10 @@ export interface JjmConfig {
     rateLimit: number
     authFailuresPerMinute: number
     shutdownTimeoutMs: number
+    /** The daemon's metrics port (`/metrics`); 0 picks a free one. */
+    metricsPort: number
+    /** Serve `/metrics` on the API port as well (public, like /health). */
+    metricsOnApiPort: boolean
   }
   /**
    * The daemon's background health checks: every `intervalSeconds`, each
@@ -108,7 +113,7 @@ export const julesBackends = ['rest', 'sim', 'mcp'] as const
 /** Where one value came from; named in every error about it. */
 type Source = { kind: 'file'; path: string } | { kind: 'env'; name: string } | { kind: 'flag'; name: string }
 
-type LeafKind = 'enum' | 'string' | 'stringList' | 'path' | 'httpUrl' | 'int' | 'number' | 'routes'
+type LeafKind = 'enum' | 'string' | 'stringList' | 'path' | 'httpUrl' | 'int' | 'number' | 'boolean' | 'routes'
 
 /** One settable key: its type, its env var and flag, and how to explain a bad value. */
 interface Leaf {
@@ -256,6 +261,12 @@ const leaves: readonly Leaf[] = [
     expected: 'a whole number of requests per minute, at least 1',
   },
   {
+    key: 'monitor.pushgatewayUrl',
+    kind: 'httpUrl',
+    env: 'JJM_PUSHGATEWAY_URL',
+    expected: 'an http(s) URL of a Prometheus Pushgateway, e.g. http://pushgateway:9091',
+  },
+  {
     key: 'notifiers',
     kind: 'routes',
     env: 'JJM_NOTIFIERS',
@@ -327,6 +338,19 @@ const leaves: readonly Leaf[] = [
     env: 'JJM_HEALTH_DISK_FAIL_BYTES',
     expected: 'a whole number of bytes (e.g. 104857600 for 100 MiB)',
   },
+  {
+    key: 'api.metricsPort',
+    kind: 'int',
+    min: 0,
+    env: 'JJM_METRICS_PORT',
+    expected: 'a TCP port number (0 picks a free one)',
+  },
+  {
+    key: 'api.metricsOnApiPort',
+    kind: 'boolean',
+    env: 'JJM_METRICS_ON_API_PORT',
+    expected: 'true or false',
+  },
   // Only settable in the file: moving the data dir moves the default database with it.
   { key: 'dataDir', kind: 'path', expected: 'a directory path' },
 ]
@@ -363,6 +387,8 @@ const defaults: Record<string, unknown> = {
   'health.timeoutMs': 5_000,
   'health.diskWarnBytes': 1024 ** 3,
   'health.diskFailBytes': 100 * 1024 ** 2,
+  'api.metricsPort': 9090,
+  'api.metricsOnApiPort': false,
 }
 
 const defaultFileNames = ['config.yaml', 'config.yml', 'config.json']
@@ -464,6 +490,7 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
     monitor: {
       concurrency: requiredNumber(values, 'monitor.concurrency'),
       requestsPerMinute: requiredNumber(values, 'monitor.requestsPerMinute'),
+      pushgatewayUrl: stringValue(values, 'monitor.pushgatewayUrl'),
     },
     notifiers: values.get('notifiers') as NotifierRoute[],
     notifications: {
@@ -478,6 +505,8 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
       rateLimit: requiredNumber(values, 'api.rateLimit'),
       authFailuresPerMinute: requiredNumber(values, 'api.authFailuresPerMinute'),
       shutdownTimeoutMs: requiredNumber(values, 'api.shutdownTimeoutMs'),
+      metricsPort: requiredNumber(values, 'api.metricsPort'),
+      metricsOnApiPort: values.get('api.metricsOnApiPort') === true,
     },
     health: {
       intervalSeconds: requiredNumber(values, 'health.intervalSeconds'),
@@ -689,6 +718,12 @@ function parseEnvValue(leaf: Leaf, name: string, raw: string): unknown {
       return raw // not a list: the schema refuses it with the usual message
     }
   }
+  if (leaf.kind === 'boolean') {
+    const word = raw.trim().toLowerCase()
+    if (word === 'true' || word === '1') return true
+    if (word === 'false' || word === '0') return false
+    return raw // not a boolean: the schema refuses it with the usual message
+  }
   if (leaf.kind !== 'int' && leaf.kind !== 'number') return raw
   // Number('') is 0 and Number(' 1e3 ') is 1000: env numbers are digits only, so a typo never slips through.
   const pattern = leaf.kind === 'int' ? /^\d+$/ : /^\d+(\.\d+)?$/
@@ -727,6 +762,8 @@ function schemaFor(z: typeof import('zod').z, leaf: Leaf): ZodType {
         .min(leaf.min ?? 0)
     case 'number':
       return z.number().min(leaf.min ?? 0)
+    case 'boolean':
+      return z.boolean()
   }
 }
 

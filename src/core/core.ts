@@ -8,7 +8,9 @@ import type { JjmConfig } from './config.js'
 import { AuthenticationError, ConfigurationError } from './errors.js'
 import { createIdGenerator } from './ids.js'
 import type { JulesClient } from './jules/client.js'
+import { instrumentedJulesClient } from './jules/instrumented.js'
 import { JobManager } from './manager.js'
+import type { Metrics } from './metrics.js'
 import { Monitor } from './monitor.js'
 import { NotificationAdmin } from './notification-admin.js'
 import { NotificationCenter, routeNames } from './notifications.js'
@@ -23,6 +25,11 @@ export interface CoreOptions {
   clock?: Clock
   /** jjm's version, sent to Jules in the User-Agent. */
   version?: string
+  /**
+   * Where core records its metrics; absent: nothing is recorded. Made by the
+   * process that serves or pushes them (the daemon, `monitor --once`).
+   */
+  metrics?: Metrics
 }
 
 /** Everything a command or the daemon needs, wired from one config. */
@@ -49,7 +56,7 @@ export interface Core {
 }
 
 export async function openCore(options: CoreOptions): Promise<Core> {
-  const { config, logger, registry } = options
+  const { config, logger, registry, metrics } = options
   const clock = options.clock ?? systemClock
   const storage = await registry
     .storage(config.storage.backend)
@@ -62,11 +69,11 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     throw error
   }
   const cachedStore: TaskStore = cache.cache
-    ? new CachedTaskStore(storage.store, cache.cache, { logger, clock })
+    ? new CachedTaskStore(storage.store, cache.cache, { logger, clock, ...(metrics ? { metrics } : {}) })
     : storage.store
   let notifications: NotificationCenter
   try {
-    notifications = notificationCenter(config, registry, cachedStore, clock, logger)
+    notifications = notificationCenter(config, registry, cachedStore, clock, logger, metrics)
   } catch (error) {
     await cachedStore.close()
     await cache.close()
@@ -74,12 +81,13 @@ export async function openCore(options: CoreOptions): Promise<Core> {
   }
   const store: TaskStore = notifications.enabled ? new NotifyingTaskStore(cachedStore, notifications) : cachedStore
   const bus = cache.bus
-  const jules = lazyJulesClient(config.jules.backend, () =>
+  const lazyJules = lazyJulesClient(config.jules.backend, () =>
     createJulesClient(config, storage, logger, clock, options.version),
   )
+  const jules = metrics ? instrumentedJulesClient(lazyJules, metrics) : lazyJules
   const newId = createIdGenerator()
   let apiKeyService: ApiKeyService | undefined
-  const manager = new JobManager({ jules, store, clock, logger, newId, bus })
+  const manager = new JobManager({ jules, store, clock, logger, newId, bus, ...(metrics ? { metrics } : {}) })
   const outbox = new NotificationAdmin({
     store,
     deliver: () => notifications.deliver(),
@@ -98,6 +106,14 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     requestsPerMinute: config.monitor.requestsPerMinute,
     notifications,
     outboxCleanup: outbox,
+    ...(metrics ? { metrics } : {}),
+  })
+  // The scrape-time gauges read this core until it closes.
+  const detachMetrics = metrics?.attach({
+    activeTasks: () => store.listActiveTasks(),
+    ...(storage.connectionsInUse ? { connectionsInUse: () => storage.connectionsInUse?.() ?? 0 } : {}),
+    breakerState: () => jules.circuit?.().state,
+    clock,
   })
   // Every process syncs a task only under its lease when the store keeps
   // leases (SQL): daemons and `monitor` runs on one database never sync one
@@ -128,6 +144,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
       return apiKeyService
     },
     async close() {
+      detachMetrics?.()
       await jules.close?.()
       // The decorator closes the store underneath it (after handing over missed invalidations).
       await store.close()
@@ -147,6 +164,7 @@ function notificationCenter(
   store: TaskStore,
   clock: Clock,
   logger: Logger,
+  metrics: Metrics | undefined,
 ): NotificationCenter {
   const routes = config.notifiers
   const backends = routes.map((route) => registry.notifier(route.backend))
@@ -156,6 +174,7 @@ function notificationCenter(
     store,
     clock,
     logger: logger.child({ component: 'notifications' }),
+    ...(metrics ? { metrics } : {}),
     openNotifiers: async () => {
       const notifiers = new Map<string, Notifier>()
       for (const [index, backend] of backends.entries()) {

@@ -16,6 +16,7 @@ import type { IdGenerator } from './ids.js'
 import type { JulesClient, Session, Source } from './jules/client.js'
 import { parseRepository, repositoryOf, sourceNameOf, toSourceName } from './jules/names.js'
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
+import type { Metrics } from './metrics.js'
 import type { Clock, CreationClaim, CreationIntent, EventBus, EventQuery, Logger, TaskStore } from './ports.js'
 import type { AutomationMode, Page, Task, TaskEvent, TaskFilter, TaskInput } from './task.js'
 import { isKnownState, taskStates } from './task.js'
@@ -44,6 +45,8 @@ export interface JobManagerDeps {
   sleep?: Sleep
   /** What `resumeTask` sends when given no text; default "Please continue with the task." */
   resumeText?: string
+  /** Counts created tasks and failed creations; absent: nothing is recorded. */
+  metrics?: Metrics
 }
 
 /** A repository Jules can work on, as jjm shows it. */
@@ -114,11 +117,16 @@ export class JobManager {
    * the earlier attempt did instead of guessing.
    */
   async createTaskWithOutcome(input: TaskInput, options: CreateTaskOptions = {}): Promise<CreateTaskResult> {
-    const request = normaliseInput(input)
-    if (options.idempotencyKey === undefined) {
-      return { task: await this.startAndRecord(request, undefined), outcome: 'created' }
+    try {
+      const request = normaliseInput(input)
+      if (options.idempotencyKey === undefined) {
+        return { task: await this.startAndRecord(request, undefined), outcome: 'created' }
+      }
+      return await this.createIdempotently(request, checkIdempotencyKey(options.idempotencyKey))
+    } catch (error) {
+      this.deps.metrics?.error(error, 'create_task')
+      throw error
     }
-    return this.createIdempotently(request, checkIdempotencyKey(options.idempotencyKey))
   }
 
   /** Newest first, one page. */
@@ -379,6 +387,7 @@ export class JobManager {
       )
     }
     log.info('task created', { taskId: task.id, sessionName: task.sessionName })
+    this.deps.metrics?.taskCreated(task.repository)
     await publishUpdate(this.deps.bus, logger, { taskId: task.id, type: 'created', task, at: now })
     return task
   }

@@ -10,6 +10,7 @@ import { ExitCode, isJjmError, RateLimitedError } from './errors.js'
 import type { Activity, JulesClient, Session } from './jules/client.js'
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
 import { publishUpdate } from './manager.js'
+import type { Metrics } from './metrics.js'
 import type { NotificationAdmin } from './notification-admin.js'
 import type { NotificationCenter } from './notifications.js'
 import { PollSchedule } from './poll-schedule.js'
@@ -41,6 +42,8 @@ export interface MonitorDeps {
   notifications?: Pick<NotificationCenter, 'deliver'>
   /** Deletes a bounded batch of notifications past their retention after every pass (best effort, never throws). */
   outboxCleanup?: Pick<NotificationAdmin, 'pruneExpired'>
+  /** Records finished tasks, pass durations, sync errors and Jules' rate limiting; absent: nothing is recorded. */
+  metrics?: Metrics
 }
 
 export interface SyncOptions {
@@ -145,6 +148,8 @@ export class Monitor {
   async pass(options: SyncOptions = {}): Promise<MonitorPass> {
     const { store, clock } = this.deps
     const startedAt = new Date(clock.now()).toISOString()
+    // Wall time, not the (possibly manual) clock: the histogram is about how long a pass really takes.
+    const passStarted = performance.now()
     const tasks = await store.listActiveTasks()
     this.schedule.retain(new Set(tasks.map((task) => task.id)))
     const now = clock.now()
@@ -209,6 +214,7 @@ export class Monitor {
       polled: due.size,
       rateLimited: this.passPause ?? this.throttle.currentPause(),
     }
+    this.deps.metrics?.syncCycle((performance.now() - passStarted) / 1000, clock.now())
     return { report, tasks: tasks.map((task) => after.get(task.id) ?? task) }
   }
 
@@ -315,6 +321,7 @@ export class Monitor {
       ...(boundMessages.length > 0 ? { boundMessages } : {}),
       ...(sourceFiles === undefined ? {} : { sourceFiles }),
     })
+    if (becameTerminal) this.deps.metrics?.taskFinished(updated)
     if (events.length === 0) return { updated, change: undefined }
     this.deps.logger.info('task changed', { taskId: task.id, from: task.state, to: state, events: events.length })
     const last = events[events.length - 1]
@@ -349,6 +356,7 @@ export class Monitor {
         const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
         const pause = this.throttle.rateLimited(typeof retryAfter === 'number' ? retryAfter : undefined)
         this.passPause = pause
+        this.deps.metrics?.rateLimited('jules')
         this.deps.logger.warn('Jules is rate limiting: pausing every sync', { until: pause.until })
       }
       throw error
@@ -401,6 +409,7 @@ export class Monitor {
     const code = isJjmError(error) ? error.code : 'JJM_UNEXPECTED'
     const message = error instanceof Error ? error.message : String(error)
     this.deps.logger.warn('sync failed', { taskId: task.id, sessionName: task.sessionName, code, error })
+    this.deps.metrics?.error(error, 'sync')
     // A session that Jules no longer knows is worth a line of history; a passing outage is not.
     if (code === 'JJM_JULES_NOT_FOUND' || code === 'JJM_JULES_PROTOCOL') {
       try {

@@ -4,6 +4,7 @@
  * backoff, and a give-up for targets that keep refusing.
  */
 import { canonicalHash } from './canonical-json.js'
+import type { Metrics } from './metrics.js'
 import type {
   Clock,
   Logger,
@@ -221,6 +222,8 @@ export interface DeliverOptions {
   /** Entries taken per pass; default 50. */
   batchSize?: number
   baseBackoffMs?: number
+  /** Counts deliveries and failed attempts by notifier; absent: nothing is recorded. */
+  metrics?: Pick<Metrics, 'notificationSent' | 'notificationFailed'>
 }
 
 export interface DeliveryReport {
@@ -256,6 +259,7 @@ export async function deliverNotifications(options: DeliverOptions): Promise<Del
         await notifier.send({ ...entry.payload, id: entry.id })
         await outbox.markNotificationDelivered(entry.id, new Date(clock.now()).toISOString())
         report.delivered += 1
+        options.metrics?.notificationSent(entry.notifier)
         continue
       } catch (caught) {
         error = caught instanceof Error ? caught.message : String(caught)
@@ -263,6 +267,7 @@ export async function deliverNotifications(options: DeliverOptions): Promise<Del
       }
     }
     const context = { notificationId: entry.id, notifier: entry.notifier, taskId: entry.taskId, attempts, error }
+    options.metrics?.notificationFailed(entry.notifier)
     if (permanent || attempts >= maxAttempts) {
       await outbox.markNotificationFailed(entry.id, error, null)
       report.failed.push({ id: entry.id, notifier: entry.notifier, taskId: entry.taskId, error })
@@ -290,6 +295,7 @@ export interface NotificationCenterOptions {
   clock: Clock
   logger: Logger
   maxAttempts?: number
+  metrics?: Pick<Metrics, 'notificationSent' | 'notificationFailed'>
 }
 
 /**
@@ -352,6 +358,7 @@ export class NotificationCenter {
         clock: this.options.clock,
         logger,
         maxAttempts: this.options.maxAttempts,
+        ...(this.options.metrics ? { metrics: this.options.metrics } : {}),
       })
     } catch (error) {
       logger.warn('Notifications could not be delivered now; they stay in the outbox', {

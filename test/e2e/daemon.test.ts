@@ -20,9 +20,12 @@ function environment(dir: string, extra: Record<string, string> = {}): Record<st
   }
 }
 
-/** Starts `jjm daemon --port 0` and resolves once it says where it listens. */
+/** Starts `jjm daemon --port 0 --metrics-port 0` and resolves once it says where it listens. */
 function startDaemon(env: Record<string, string>, args: string[] = []) {
-  const child = spawn(process.execPath, [runJs, 'daemon', '--port', '0', ...args], { cwd: root, env })
+  const child = spawn(process.execPath, [runJs, 'daemon', '--port', '0', '--metrics-port', '0', ...args], {
+    cwd: root,
+    env,
+  })
   let stderr = ''
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
@@ -39,7 +42,8 @@ function startDaemon(env: Record<string, string>, args: string[] = []) {
     })
     void exited.then(() => reject(new Error(`daemon exited before listening:\n${stderr}`)))
   })
-  return { child, url, exited, stderr: () => stderr }
+  const metricsUrl = url.then(() => /metrics (http:\/\/\S+\/metrics)/.exec(stderr)?.[1] ?? '')
+  return { child, url, metricsUrl, exited, stderr: () => stderr }
 }
 
 describe('jjm daemon', { timeout: 120_000 }, () => {
@@ -95,9 +99,19 @@ describe('jjm daemon', { timeout: 120_000 }, () => {
     const first = startDaemon(env, ['--no-monitor'])
     try {
       const port = new URL(await first.url).port
-      const second = await jjm(['daemon', '--port', port, '--no-monitor'], env)
+      const second = await jjm(['daemon', '--port', port, '--metrics-port', '0', '--no-monitor'], env)
       assert.equal(second.code, 10)
       assert.match(second.stderr, new RegExp(`Port ${port} on 127\\.0\\.0\\.1 is in use`))
+
+      // The startup line says where the metrics are; a taken metrics port is refused the same way.
+      const metricsUrl = await first.metricsUrl
+      const scraped = await request(metricsUrl)
+      assert.equal(scraped.statusCode, 200)
+      assert.match(await scraped.body.text(), /# TYPE jjm_http_request_duration_seconds histogram/)
+      const metricsPort = new URL(metricsUrl).port
+      const third = await jjm(['daemon', '--port', '0', '--metrics-port', metricsPort, '--no-monitor'], env)
+      assert.equal(third.code, 10)
+      assert.match(third.stderr, new RegExp(`Port ${metricsPort} .* in use.*--metrics-port`))
     } finally {
       first.child.kill('SIGTERM')
       await first.exited

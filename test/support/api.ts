@@ -13,6 +13,7 @@ import { BackendRegistry } from '../../src/core/backends.js'
 import { ManualClock } from '../../src/core/clock.js'
 import { loadConfig } from '../../src/core/config.js'
 import { type Core, openCore } from '../../src/core/core.js'
+import { Metrics } from '../../src/core/metrics.js'
 import { silentLogger } from '../../src/core/ports.js'
 import hook from '../../src/plugins/backends-hook.js'
 
@@ -23,6 +24,12 @@ export interface TestDaemon {
   clock: ManualClock
   /** Keys by scope, made at start. */
   keys: Record<ApiKeyScope, string>
+  /** The daemon's registry, with `metrics: true`. */
+  metrics: Metrics | undefined
+  /** `http://127.0.0.1:PORT/metrics` on the metrics port, with `metrics: true`. */
+  metricsUrl: string | undefined
+  /** GET of the metrics port's /metrics (with `metrics: true`), with an optional Accept header. */
+  scrape(accept?: string): Promise<{ contentType: string; text: string }>
   /** An HTTP call with the given key (or none), answering status, headers and the parsed body. */
   call(method: string, path: string, options?: CallOptions): Promise<Answer>
   close(): Promise<void>
@@ -51,6 +58,10 @@ export interface TestDaemonOptions {
   monitor?: boolean
   heartbeatMs?: number
   pollIntervalMs?: number
+  /** Record metrics and serve them on a free metrics port. */
+  metrics?: boolean
+  /** With `metrics`: serve /metrics on the API port too. */
+  metricsOnApiPort?: boolean
 }
 
 export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
@@ -64,7 +75,15 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
   const registry = new BackendRegistry()
   registry.register('jjm', await (hook as unknown as () => Promise<Parameters<BackendRegistry['register']>[1]>)())
   const clock = new ManualClock('2026-11-25T10:00:00.000Z')
-  const core = await openCore({ config, logger: silentLogger, registry, clock, version: 'test' })
+  const metrics = options.metrics ? new Metrics({ version: 'test', figuresTtlMs: 0 }) : undefined
+  const core = await openCore({
+    config,
+    logger: silentLogger,
+    registry,
+    clock,
+    version: 'test',
+    ...(metrics ? { metrics } : {}),
+  })
   const daemon = await startDaemon({
     core,
     logger: silentLogger,
@@ -75,6 +94,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     monitorIntervalMs: 50,
     heartbeatMs: options.heartbeatMs ?? 15_000,
     pollIntervalMs: options.pollIntervalMs ?? 100,
+    ...(metrics ? { metrics, metricsPort: 0, metricsOnApiPort: options.metricsOnApiPort === true } : {}),
   })
   const keys = {} as Record<ApiKeyScope, string>
   for (const scope of ['read', 'write', 'admin'] as const) {
@@ -105,12 +125,22 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     }
     return { status: response.statusCode, headers: flat, body: parsed, text }
   }
+  const scrape = async (accept?: string) => {
+    if (daemon.metricsUrl === undefined) throw new Error('start the test daemon with { metrics: true } to scrape it')
+    const response = await request(daemon.metricsUrl, { headers: accept === undefined ? {} : { accept } })
+    const text = await response.body.text()
+    if (response.statusCode !== 200) throw new Error(`scrape answered ${response.statusCode}: ${text}`)
+    return { contentType: String(response.headers['content-type']), text }
+  }
   return {
     url: daemon.url,
     core,
     daemon,
     clock,
     keys,
+    metrics,
+    metricsUrl: daemon.metricsUrl,
+    scrape,
     call,
     async close() {
       await daemon.stop(2_000)

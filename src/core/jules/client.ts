@@ -163,3 +163,6 @@ export interface JulesClient {
   circuit?(): CircuitStatus
   close?(): Promise<void>
 }
+
+/** `open`: calls fail fast; `half_open`: one call tests Jules; `closed`: calls go through. */
+export type CircuitState = 'closed' | 'half_open' | 'open'

@@ -122,6 +122,8 @@ export interface SqlStorage {
   apiKeys: ApiKeyStore
   /** Every creation intent, oldest first: what `jjm migrate import-sqlite` copies beside the tasks. */
   listCreationIntents(): Promise<CreationIntent[]>
+  /** Database connections in use now (see StorageHandle.connectionsInUse). */
+  connectionsInUse(): number
   /** Closes the database; the store, sim and schema are unusable afterwards. */
   close(): Promise<void>
 }
@@ -150,6 +152,21 @@ interface OpenedOrm {
   entities: Entities
   at: StoreContext
   close(): Promise<void>
+}
+
+/**
+ * Connections the knex pool under MikroORM has handed out right now (tarn's
+ * `numUsed`); 0 when the pool is not created yet. Read on every scrape: no query.
+ */
+function poolInUse(em: SqlEntityManager): number {
+  try {
+    const knex = em.getDriver().getConnection().getKnex() as unknown as {
+      client?: { pool?: { numUsed?: () => number } }
+    }
+    return knex.client?.pool?.numUsed?.() ?? 0
+  } catch {
+    return 0 // closed, or not connected yet
+  }
 }
 
 /**
@@ -189,7 +206,15 @@ export async function openSqlStore(options: SqlStoreOptions): Promise<SqlStorage
   const store = new SqlTaskStore(em, entities, at, close)
   const sim = new SqlSimStateStore(em, entities, at)
   const apiKeys = new SqlApiKeyStore(em, entities, at)
-  return { store, sim, schema, apiKeys, listCreationIntents: () => store.listCreationIntents(), close }
+  return {
+    store,
+    sim,
+    schema,
+    apiKeys,
+    listCreationIntents: () => store.listCreationIntents(),
+    connectionsInUse: () => (closed ? 0 : poolInUse(em)),
+    close,
+  }
 }
 
 async function openSqlite(options: SqliteStoreOptions, logger: Logger): Promise<OpenedOrm> {

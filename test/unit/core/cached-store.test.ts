@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { CachedTaskStore, listGenerationKey, listKey, taskKey } from '../../../src/core/cached-store.js'
 import { ManualClock } from '../../../src/core/clock.js'
+import { Metrics } from '../../../src/core/metrics.js'
 import type { Cache } from '../../../src/core/ports.js'
 import { KeyvCache } from '../../../src/plugins/cache-keyv/keyv-cache.js'
 import { openSqlStore, type SqlStorage } from '../../../src/plugins/storage-sql/sql-store.js'
@@ -44,6 +45,21 @@ describe('CachedTaskStore', () => {
 
       assert.equal(observed.count('getTask'), 1)
       assert.deepEqual(cached.stats(), { hits: 1, misses: 1, errors: 0 })
+    })
+
+    it('counts hits, misses and cache errors in jjm_cache_requests_total', async () => {
+      const metrics = new Metrics({ version: 'x', processMetrics: false })
+      const measured = new CachedTaskStore(observed.store, cache, { clock, retryIntervalMs, timeoutMs: 100, metrics })
+      const task = buildTask()
+      await measured.createTask(task, [])
+      await measured.getTask(task.id)
+      await measured.getTask(task.id)
+      cache.mode = 'down'
+      await measured.getTask(task.id)
+      const text = (await metrics.expose()).body
+      assert.match(text, /^jjm_cache_requests_total\{result="miss"\} 1$/m)
+      assert.match(text, /^jjm_cache_requests_total\{result="hit"\} 1$/m)
+      assert.match(text, /^jjm_cache_requests_total\{result="error"\} 1$/m)
     })
 
     it('hands out copies, so a caller that changes its task does not change the cached one', async () => {

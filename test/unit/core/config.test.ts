@@ -66,6 +66,8 @@ describe('loadConfig', () => {
         rateLimit: 600,
         authFailuresPerMinute: 10,
         shutdownTimeoutMs: 15_000,
+        metricsPort: 9090,
+        metricsOnApiPort: false,
       },
       health: { intervalSeconds: 30, timeoutMs: 5_000, diskWarnBytes: 1_073_741_824, diskFailBytes: 104_857_600 },
       dataDir: sources.dataDir,
@@ -433,6 +435,36 @@ describe('loadConfig: the daemon settings', () => {
       )
       await assert.rejects(loadConfig({ ...base, env: { JJM_API_PORT: 'http' } }), /api\.port/)
       await assert.rejects(loadConfig({ ...base, env: { JJM_API_RATE_LIMIT: '0' } }), /api\.rateLimit/)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('reads the metrics port, /metrics on the API port and the Pushgateway from the file and the environment', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'jjm-config-metrics-'))
+    try {
+      const base = { configDir: join(dir, 'config'), dataDir: join(dir, 'data') }
+      await mkdir(base.configDir, { recursive: true })
+      await writeFile(join(base.configDir, 'config.yaml'), 'api:\n  metricsOnApiPort: true\n  metricsPort: 9100\n')
+      const fromFile = await loadConfig(base)
+      assert.deepEqual([fromFile.api.metricsPort, fromFile.api.metricsOnApiPort], [9100, true])
+      const fromEnv = await loadConfig({
+        ...base,
+        env: {
+          JJM_METRICS_PORT: '0',
+          JJM_METRICS_ON_API_PORT: 'false',
+          JJM_PUSHGATEWAY_URL: 'http://pushgateway:9091/',
+        },
+      })
+      assert.deepEqual(
+        [fromEnv.api.metricsPort, fromEnv.api.metricsOnApiPort, fromEnv.monitor.pushgatewayUrl],
+        [0, false, 'http://pushgateway:9091'],
+      )
+      await assert.rejects(loadConfig({ ...base, env: { JJM_METRICS_ON_API_PORT: 'yes' } }), /api\.metricsOnApiPort/)
+      await assert.rejects(
+        loadConfig({ ...base, env: { JJM_PUSHGATEWAY_URL: 'pushgateway' } }),
+        /monitor\.pushgatewayUrl/,
+      )
     } finally {
       await rm(dir, { recursive: true, force: true })
     }

@@ -10,6 +10,7 @@ import { createIdGenerator } from '../../../src/core/ids.js'
 import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
 import { Simulator } from '../../../src/core/jules/sim/engine.js'
 import { JobManager } from '../../../src/core/manager.js'
+import { Metrics } from '../../../src/core/metrics.js'
 import { Monitor } from '../../../src/core/monitor.js'
 import {
   deliverNotifications,
@@ -230,7 +231,8 @@ describe('deliverNotifications', () => {
     const target = scriptedNotifier('webhook', [new Error('HTTP 500'), new NotificationDeliveryError('HTTP 503')])
     const notifiers = new Map([['webhook', target]])
     const logger = recordingLogger()
-    const pass = () => deliverNotifications({ store: outbox, notifiers, clock, logger })
+    const metrics = new Metrics({ version: 'x', processMetrics: false })
+    const pass = () => deliverNotifications({ store: outbox, notifiers, clock, logger, metrics })
 
     assert.deepEqual(await pass(), { delivered: 0, retrying: 1, failed: [] })
     assert.deepEqual(await pass(), { delivered: 0, retrying: 0, failed: [] }, 'not due again before its backoff')
@@ -241,6 +243,9 @@ describe('deliverNotifications', () => {
     assert.deepEqual(await pass(), { delivered: 1, retrying: 0, failed: [] })
     assert.equal(target.sent[0]?.id, 'n1', 'the notification carries its outbox id, stable across retries')
     assert.deepEqual(outbox.entries[0]?.errors, ['HTTP 500', 'HTTP 503'])
+    const text = (await metrics.expose()).body
+    assert.match(text, /^jjm_notifications_failed_total\{notifier="webhook"\} 2$/m, 'every failed attempt counts')
+    assert.match(text, /^jjm_notifications_sent_total\{notifier="webhook"\} 1$/m)
     assert.equal(logger.lines.filter(([level]) => level === 'warn').length, 2)
   })
 
