@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
+import { summariseActiveTasks } from './active-summary.js'
 import { ApiKeyService } from './api-keys.js'
 import type { BackendRegistry, CacheHandle, StorageHandle, StorageOpenOptions } from './backends.js'
 import { CachedTaskStore } from './cached-store.js'
@@ -110,7 +111,11 @@ export async function openCore(options: CoreOptions): Promise<Core> {
   })
   // The scrape-time gauges read this core until it closes.
   const detachMetrics = metrics?.attach({
-    activeTasks: () => store.listActiveTasks(),
+    // Counted by the database itself when it can (one aggregate query, however many tasks are active).
+    activeTasks: async () =>
+      storage.store.summariseActiveTasks
+        ? storage.store.summariseActiveTasks()
+        : summariseActiveTasks(await store.listActiveTasks()),
     ...(storage.connectionsInUse ? { connectionsInUse: () => storage.connectionsInUse?.() ?? 0 } : {}),
     breakerState: () => jules.circuit?.().state,
     clock,

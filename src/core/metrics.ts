@@ -14,6 +14,7 @@
  */
 import { hostname } from 'node:os'
 import client from 'prom-client'
+import type { ActiveTaskSummary } from './active-summary.js'
 import type { CircuitState } from './jules/client.js'
 import type { Clock, Logger } from './ports.js'
 import { awaitingPersonStates, type Task, taskStates, terminalStates } from './task.js'
@@ -40,7 +41,7 @@ export type CacheResult = 'hit' | 'miss' | 'error'
 export type Limiter = 'api_key' | 'auth_failure' | 'jules'
 
 /** What the gauges read from the store at scrape time: the active tasks, only the fields they need. */
-export type ActiveTaskFigures = ReadonlyArray<Pick<Task, 'state' | 'lastSyncedAt' | 'createdAt'>>
+export type ActiveTaskFigures = ActiveTaskSummary
 
 /** Where the scrape-time gauges come from; attached by `openCore`, detached when the core closes. */
 export interface MetricsSources {
@@ -241,9 +242,7 @@ export class Metrics {
       async collect() {
         const tasks = await metrics.activeTasks()
         if (tasks === undefined) return
-        const counts = new Map(activeStates.map((state) => [state, 0]))
-        for (const task of tasks) if (counts.has(task.state)) counts.set(task.state, (counts.get(task.state) ?? 0) + 1)
-        for (const [state, count] of counts) this.set({ state }, count)
+        for (const state of activeStates) this.set({ state }, tasks.byState[state] ?? 0)
       },
     })
     new Gauge({
@@ -252,7 +251,10 @@ export class Metrics {
       registers,
       async collect() {
         const tasks = await metrics.activeTasks()
-        if (tasks !== undefined) this.set(tasks.filter((task) => awaitingPersonStates.has(task.state)).length)
+        if (tasks === undefined) return
+        let waiting = 0
+        for (const state of awaitingPersonStates) waiting += tasks.byState[state] ?? 0
+        this.set(waiting)
       },
     })
     new Gauge({
@@ -263,12 +265,8 @@ export class Metrics {
         const tasks = await metrics.activeTasks()
         if (tasks === undefined) return
         const now = (metrics.sources.clock ?? { now: () => Date.now() }).now()
-        let oldest = now
-        for (const task of tasks) {
-          const at = Date.parse(task.lastSyncedAt ?? task.createdAt)
-          if (Number.isFinite(at) && at < oldest) oldest = at
-        }
-        this.set(Math.max(0, (now - oldest) / 1000))
+        const oldest = tasks.oldestSyncAt === null ? now : Date.parse(tasks.oldestSyncAt)
+        this.set(Math.max(0, (now - (Number.isFinite(oldest) ? oldest : now)) / 1000))
       },
     })
     new Gauge({

@@ -158,6 +158,12 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
   /** Every task whose state is not terminal, oldest sync first. */
   listActiveTasks(): Promise<Task[]>
   /**
+   * The active tasks counted by state, and their oldest last sync, in one
+   * aggregate query (for the metrics gauges). Optional: without it, core
+   * counts the rows of listActiveTasks.
+   */
+  summariseActiveTasks?(): Promise<{ byState: Record<string, number>; oldestSyncAt: string | null }>
+  /**
    * Takes the lease on syncing one task for `holder` until `until`, when no
    * other holder's lease is live at `now` and the task was not synced since
    * `lastSyncedAt` (the value the caller read: another process that synced it

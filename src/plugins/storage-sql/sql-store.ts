@@ -61,6 +61,7 @@ import {
   toDate,
   toEvent,
   toEventRow,
+  toIso,
   toNotificationRecord,
   toOutboxEntry,
   toOutboxRow,
@@ -664,6 +665,27 @@ class SqlTaskStore implements TaskStore {
       ),
     )
     return rows.map(toTask)
+  }
+
+  async summariseActiveTasks(): Promise<{ byState: Record<string, number>; oldestSyncAt: string | null }> {
+    // One aggregate query, however many tasks are active (a scrape runs it at most every few seconds).
+    const rows = await guarded('count the active tasks', this.at, () =>
+      this.em
+        .fork()
+        .getConnection()
+        .execute<Array<{ state: string; tasks: number | string; oldest: Date | string | number | null }>>(
+          "select state, count(*) as tasks, min(coalesce(last_synced_at, created_at)) as oldest from task where deleted_at is null and state not in ('completed', 'failed') group by state",
+        ),
+    )
+    const byState: Record<string, number> = {}
+    let oldest: number | undefined
+    for (const row of rows) {
+      byState[row.state] = Number(row.tasks)
+      if (row.oldest === null) continue
+      const at = Date.parse(toIso(row.oldest))
+      if (Number.isFinite(at) && (oldest === undefined || at < oldest)) oldest = at
+    }
+    return { byState, oldestSyncAt: oldest === undefined ? null : new Date(oldest).toISOString() }
   }
 
   async claimSyncLease(

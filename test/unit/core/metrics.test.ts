@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { afterEach, beforeEach, describe, it } from 'node:test'
+import { summariseActiveTasks } from '../../../src/core/active-summary.js'
 import { ManualClock, OffsetClock } from '../../../src/core/clock.js'
 import { createIdGenerator } from '../../../src/core/ids.js'
 import type { JulesClient } from '../../../src/core/jules/client.js'
@@ -95,14 +96,14 @@ describe('Metrics', () => {
       clock,
       activeTasks: async () => {
         reads++
-        return [
+        return summariseActiveTasks([
           {
             state: 'awaiting_plan_approval',
             lastSyncedAt: '2026-11-25T09:59:30.000Z',
             createdAt: '2026-11-25T09:00:00Z',
           },
           { state: 'in_progress', lastSyncedAt: null, createdAt: '2026-11-25T09:58:00.000Z' },
-        ]
+        ])
       },
       breakerState: () => 'half_open',
       connectionsInUse: () => 3,

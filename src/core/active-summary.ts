@@ -1,0 +1,23 @@
+import type { Task } from './task.js'
+
+/** The active tasks in a few numbers, as the store can count them (one aggregate query). */
+export interface ActiveTaskSummary {
+  /** Active tasks by state; a state with none may be absent. */
+  byState: Readonly<Record<string, number>>
+  /** The oldest last sync among active tasks (their creation when never synced); null when none is active. */
+  oldestSyncAt: string | null
+}
+
+/** The summary of a list of active tasks, for stores that cannot count them themselves. */
+export function summariseActiveTasks(
+  tasks: ReadonlyArray<Pick<Task, 'state' | 'lastSyncedAt' | 'createdAt'>>,
+): ActiveTaskSummary {
+  const byState: Record<string, number> = {}
+  let oldest: number | undefined
+  for (const task of tasks) {
+    byState[task.state] = (byState[task.state] ?? 0) + 1
+    const at = Date.parse(task.lastSyncedAt ?? task.createdAt)
+    if (Number.isFinite(at) && (oldest === undefined || at < oldest)) oldest = at
+  }
+  return { byState, oldestSyncAt: oldest === undefined ? null : new Date(oldest).toISOString() }
+}
