@@ -177,7 +177,12 @@ and when it was last synced. Otherwise it prints one line per change.`
     const time = report.finishedAt.slice(11, 19)
     for (const change of report.changes) {
       const pr = change.pullRequestUrl ? `  PR ${change.pullRequestUrl}` : ''
-      this.log(`${time}  ${change.taskId}  ${change.from} → ${change.to}  ${change.title}${pr}`)
+      // A change without a new state recorded activities (progress, messages, files): say which.
+      const what =
+        change.from === change.to
+          ? `${change.to}: ${[...new Set(change.events)].join(', ')}`
+          : `${change.from} → ${change.to}`
+      this.log(`${time}  ${change.taskId}  ${what}  ${change.title}${pr}`)
     }
     for (const waiting of report.awaitingPerson) {
       this.log(`${time}  ${waiting.taskId}  waits for ${waiting.waitingFor}  ${waiting.title}`)

@@ -73,6 +73,19 @@ describe('jjm monitor --watch end to end, against the HTTP simulator', { timeout
     assert.equal(lines.length, 2, 'the quiet pass that ends the watch prints nothing')
   })
 
+  it('names the activities recorded when a pass finds new ones but no new state', async () => {
+    const task = await create(['--repo', 'acme/infra', 'Rotate the keys'])
+    clock.advance(6_000)
+    const first = await jjm(['monitor', '--once'], env)
+    assert.match(first.stdout, new RegExp(`${task.id}  queued → in_progress`), first.stdout)
+    clock.advance(4_000)
+    const second = await jjm(['monitor', '--once'], env)
+    assert.match(second.stdout, new RegExp(`${task.id}  in_progress: progress`), second.stdout)
+    assert.doesNotMatch(second.stdout, /in_progress → in_progress/)
+    clock.advance(60_000)
+    await jjm(['monitor', '--once'], env)
+  })
+
   it('leaves --json to the report of the last pass', async () => {
     const run = await jjm(['monitor', '--watch', '--interval', '1', '--until-done', '--json'], env)
     assert.equal(run.code, 0, run.stderr)
