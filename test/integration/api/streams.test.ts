@@ -109,7 +109,7 @@ describe('the REST API: live updates', () => {
     assert.equal(bad.status, 400)
   })
 
-  it('delivers the same updates over WebSocket, for all tasks', async () => {
+  it('delivers the same updates over WebSocket, for all tasks: the creation and the change the simulator made', async () => {
     const ws = new WebSocket(`${api.url.replace('http', 'ws')}/api/v1/ws`, {
       headers: { authorization: `Bearer ${api.keys.read}` },
     })
@@ -120,14 +120,20 @@ describe('the REST API: live updates', () => {
     })
     ws.on('message', (raw) => messages.push(JSON.parse(raw.toString())))
     const task = await createTask()
+    // The simulator moves the session on; the monitor's sync publishes the new state.
+    api.clock.advance(3_000)
+    await api.core.monitor.syncOnce({ force: true })
+    const moved = (message: { data?: StreamedUpdate }) =>
+      message.data?.taskId === task.id && message.data.task?.state !== undefined && message.data.task.state !== 'queued'
     const deadline = Date.now() + 5_000
-    while (!messages.some((message) => message.data?.taskId === task.id) && Date.now() < deadline) {
+    while (!messages.some(moved) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
     ws.close()
-    const update = messages.find((message) => message.data?.taskId === task.id)
-    assert.equal(update?.event, 'task')
+    const update = messages.find(moved)
+    assert.equal(update?.event, 'task', JSON.stringify(messages))
     assert.equal(update?.data?.task?.id, task.id)
+    assert.ok(messages.some((message) => message.data?.taskId === task.id && message.data.type === 'created'))
   })
 
   it('refuses a WebSocket without a valid key with a problem answer', async () => {
