@@ -7,11 +7,11 @@ import { after, before, describe, it } from 'node:test'
 import type { BulkCreateReport } from '../../src/commands/tasks/create.js'
 import { ManualClock } from '../../src/core/clock.js'
 import { ExitCode } from '../../src/core/errors.js'
-import { Simulator } from '../../src/core/jules/sim/engine.js'
-import { startSimServer } from '../../src/core/jules/sim/http.js'
-import { MemorySimStateStore } from '../../src/core/jules/sim/memory-store.js'
+import type { Simulator } from '../../src/core/jules/sim/engine.js'
+import type { SimServer } from '../../src/core/jules/sim/http.js'
 import type { Task } from '../../src/core/task.js'
 import { jjm, json, root } from '../support/cli.js'
+import { e2eEnvironment, startE2eSimulator } from '../support/e2e-sim.js'
 
 /** Runs the real, built `bin/run.js` as a user would, with standard input closed. */
 
@@ -19,25 +19,17 @@ describe('jjm tasks create --from and --idempotency-key, end to end', { timeout:
   let dir: string
   let env: Record<string, string>
   let simulator: Simulator
-  let server: Awaited<ReturnType<typeof startSimServer>>
+  let server: SimServer
 
   const sessionCount = async () => (await simulator.listSessions({ pageSize: 100 })).sessions.length
 
   before(async () => {
     assert.ok(existsSync(join(root, 'dist', 'src', 'commands')), 'dist/ is missing: run `npm run build`')
     dir = await mkdtemp(join(tmpdir(), 'jjm-e2e-bulk-'))
-    simulator = new Simulator({ store: new MemorySimStateStore(), clock: new ManualClock(Date.now()), runSeconds: 20 })
-    server = await startSimServer({ simulator, port: 0, apiKeys: ['e2e-key'] })
-    env = {
-      HOME: dir,
-      XDG_CONFIG_HOME: join(dir, 'config'),
-      XDG_DATA_HOME: join(dir, 'data'),
-      XDG_CACHE_HOME: join(dir, 'cache'),
-      JULES_API_URL: server.url,
-      JULES_API_KEY: 'e2e-key',
-      JJM_JULES: 'rest',
-      JJM_LOG_LEVEL: 'warn',
-    }
+    const started = await startE2eSimulator(new ManualClock(Date.now()), { runSeconds: 20 })
+    simulator = started.simulator
+    server = started.server
+    env = e2eEnvironment(dir, server.url)
   })
 
   after(async () => {

@@ -6,19 +6,18 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ManualClock } from '../../src/core/clock.js'
-import { Simulator } from '../../src/core/jules/sim/engine.js'
-import { startSimServer } from '../../src/core/jules/sim/http.js'
-import { MemorySimStateStore } from '../../src/core/jules/sim/memory-store.js'
+import type { SimServer } from '../../src/core/jules/sim/http.js'
 import type { MonitorReport } from '../../src/core/monitor.js'
 import type { Task, TaskPage } from '../../src/core/task.js'
 import { jjm, json, root, runJs } from '../support/cli.js'
+import { e2eEnvironment, startE2eSimulator } from '../support/e2e-sim.js'
 
 /** Runs the real, built `bin/run.js` as a user would, in its own data and config directories. */
 
 describe('jjm end to end, through the rest adapter against the HTTP simulator', { timeout: 180_000 }, () => {
   let dir: string
   let env: Record<string, string>
-  let server: Awaited<ReturnType<typeof startSimServer>>
+  let server: SimServer
   // Simulated time moves only when a test says so: no test depends on how fast this machine is.
   const clock = new ManualClock(Date.now())
 
@@ -28,18 +27,8 @@ describe('jjm end to end, through the rest adapter against the HTTP simulator', 
       'dist/ is missing: run `npm run build` (npm test does)',
     )
     dir = await mkdtemp(join(tmpdir(), 'jjm-e2e-'))
-    const simulator = new Simulator({ store: new MemorySimStateStore(), clock, runSeconds: 20 })
-    server = await startSimServer({ simulator, port: 0, apiKeys: ['e2e-key'] })
-    env = {
-      HOME: dir,
-      XDG_CONFIG_HOME: join(dir, 'config'),
-      XDG_DATA_HOME: join(dir, 'data'),
-      XDG_CACHE_HOME: join(dir, 'cache'),
-      JULES_API_URL: server.url,
-      JULES_API_KEY: 'e2e-key',
-      JJM_JULES: 'rest',
-      JJM_LOG_LEVEL: 'warn',
-    }
+    server = (await startE2eSimulator(clock, { runSeconds: 20 })).server
+    env = e2eEnvironment(dir, server.url)
   })
 
   after(async () => {

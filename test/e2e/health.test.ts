@@ -7,11 +7,10 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ManualClock } from '../../src/core/clock.js'
 import type { HealthReport } from '../../src/core/health.js'
-import { Simulator } from '../../src/core/jules/sim/engine.js'
-import { startSimServer } from '../../src/core/jules/sim/http.js'
-import { MemorySimStateStore } from '../../src/core/jules/sim/memory-store.js'
+import type { SimServer } from '../../src/core/jules/sim/http.js'
 import { startTestDaemon } from '../support/api.js'
 import { jjm, json, root } from '../support/cli.js'
+import { e2eEnvironment, startE2eSimulator } from '../support/e2e-sim.js'
 
 async function closedPort(): Promise<number> {
   const server = createServer()
@@ -24,22 +23,13 @@ async function closedPort(): Promise<number> {
 describe('jjm health', { timeout: 180_000 }, () => {
   let dir: string
   let env: Record<string, string>
-  let server: Awaited<ReturnType<typeof startSimServer>>
+  let server: SimServer
 
   before(async () => {
     assert.ok(existsSync(join(root, 'dist', 'src', 'commands')), 'dist/ is missing: run `npm run build`')
     dir = await mkdtemp(join(tmpdir(), 'jjm-health-e2e-'))
-    const simulator = new Simulator({ store: new MemorySimStateStore(), clock: new ManualClock(Date.now()) })
-    server = await startSimServer({ simulator, port: 0, apiKeys: ['e2e-key'] })
-    env = {
-      HOME: dir,
-      XDG_CONFIG_HOME: join(dir, 'config'),
-      XDG_DATA_HOME: join(dir, 'data'),
-      XDG_CACHE_HOME: join(dir, 'cache'),
-      JULES_API_URL: server.url,
-      JULES_API_KEY: 'e2e-key',
-      JJM_JULES: 'rest',
-    }
+    server = (await startE2eSimulator(new ManualClock(Date.now()))).server
+    env = e2eEnvironment(dir, server.url)
   })
 
   after(async () => {

@@ -8,12 +8,11 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import { schemaFileName } from '../../src/cli/output-schemas.js'
 import { ManualClock } from '../../src/core/clock.js'
-import { Simulator } from '../../src/core/jules/sim/engine.js'
-import { startSimServer } from '../../src/core/jules/sim/http.js'
-import { MemorySimStateStore } from '../../src/core/jules/sim/memory-store.js'
+import type { SimServer } from '../../src/core/jules/sim/http.js'
 import type { Task } from '../../src/core/task.js'
 import { buildTask } from '../../src/testing/build-task.js'
 import { jjm, json, type Run, root } from '../support/cli.js'
+import { e2eEnvironment, startE2eSimulator } from '../support/e2e-sim.js'
 
 // ajv-formats is CommonJS: its plugin is the default export under tsx, `.default` under tsc's NodeNext types.
 const addFormats = addFormatsModule.default ?? addFormatsModule
@@ -59,25 +58,16 @@ async function runChecked(args: string[], env: Record<string, string>, exitCode 
 describe('--json output matches the committed schemas, end to end', { timeout: 240_000 }, () => {
   let dir: string
   let env: Record<string, string>
-  let server: Awaited<ReturnType<typeof startSimServer>>
+  let server: SimServer
   const clock = new ManualClock(Date.now())
 
   before(async () => {
     assert.ok(existsSync(join(root, 'dist', 'src', 'commands')), 'dist/ is missing: run `npm run build`')
     dir = await mkdtemp(join(tmpdir(), 'jjm-e2e-schemas-'))
-    const simulator = new Simulator({ store: new MemorySimStateStore(), clock, runSeconds: 20 })
-    server = await startSimServer({ simulator, port: 0, apiKeys: ['e2e-key'] })
-    env = {
-      HOME: dir,
-      XDG_CONFIG_HOME: join(dir, 'config'),
-      XDG_DATA_HOME: join(dir, 'data'),
-      XDG_CACHE_HOME: join(dir, 'cache'),
-      JULES_API_URL: server.url,
-      JULES_API_KEY: 'e2e-key',
-      JJM_JULES: 'rest',
+    server = (await startE2eSimulator(clock, { runSeconds: 20 })).server
+    env = e2eEnvironment(dir, server.url, {
       JJM_DB: join(dir, 'jjm.sqlite'),
-      JJM_LOG_LEVEL: 'warn',
-    }
+    })
   })
 
   after(async () => {

@@ -6,12 +6,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ManualClock } from '../../src/core/clock.js'
-import { Simulator } from '../../src/core/jules/sim/engine.js'
-import { startSimServer } from '../../src/core/jules/sim/http.js'
-import { MemorySimStateStore } from '../../src/core/jules/sim/memory-store.js'
+import type { SimServer } from '../../src/core/jules/sim/http.js'
 import type { MonitorReport } from '../../src/core/monitor.js'
 import type { Task } from '../../src/core/task.js'
 import { jjm, json, root, runJs } from '../support/cli.js'
+import { e2eEnvironment, startE2eSimulator } from '../support/e2e-sim.js'
 
 /** util-linux `script` gives a command a pseudo-terminal; without it the terminal path cannot be run. */
 const scriptTool = (() => {
@@ -29,24 +28,14 @@ const controlSequence = '\u001b['
 describe('jjm monitor --watch end to end, against the HTTP simulator', { timeout: 120_000 }, () => {
   let dir: string
   let env: Record<string, string>
-  let server: Awaited<ReturnType<typeof startSimServer>>
+  let server: SimServer
   const clock = new ManualClock(Date.now())
 
   before(async () => {
     assert.ok(existsSync(join(root, 'dist', 'src', 'commands')), 'dist/ is missing: run `npm run build`')
     dir = await mkdtemp(join(tmpdir(), 'jjm-e2e-watch-'))
-    const simulator = new Simulator({ store: new MemorySimStateStore(), clock, runSeconds: 20 })
-    server = await startSimServer({ simulator, port: 0, apiKeys: ['e2e-key'] })
-    env = {
-      HOME: dir,
-      XDG_CONFIG_HOME: join(dir, 'config'),
-      XDG_DATA_HOME: join(dir, 'data'),
-      XDG_CACHE_HOME: join(dir, 'cache'),
-      JULES_API_URL: server.url,
-      JULES_API_KEY: 'e2e-key',
-      JJM_JULES: 'rest',
-      JJM_LOG_LEVEL: 'warn',
-    }
+    server = (await startE2eSimulator(clock, { runSeconds: 20 })).server
+    env = e2eEnvironment(dir, server.url)
   })
 
   after(async () => {

@@ -7,9 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ManualClock } from '../../src/core/clock.js'
-import { Simulator } from '../../src/core/jules/sim/engine.js'
-import { startSimServer } from '../../src/core/jules/sim/http.js'
-import { MemorySimStateStore } from '../../src/core/jules/sim/memory-store.js'
+import type { SimServer } from '../../src/core/jules/sim/http.js'
 import type {
   NotificationPage,
   NotificationPruneResult,
@@ -17,11 +15,12 @@ import type {
 } from '../../src/core/notification-admin.js'
 import type { Task } from '../../src/core/task.js'
 import { jjm, json, root } from '../support/cli.js'
+import { e2eEnvironment, startE2eSimulator } from '../support/e2e-sim.js'
 
 describe('jjm notifications end to end, with a real webhook receiver', { timeout: 240_000 }, () => {
   let dir: string
   let env: Record<string, string>
-  let sim: Awaited<ReturnType<typeof startSimServer>>
+  let sim: SimServer
   let receiver: Server
   /** What the receiver answers; the test fixes the "target" by setting it to 200. */
   let status = 404
@@ -30,8 +29,7 @@ describe('jjm notifications end to end, with a real webhook receiver', { timeout
   before(async () => {
     assert.ok(existsSync(join(root, 'dist', 'src', 'commands')), 'dist/ is missing: run `npm run build`')
     dir = await mkdtemp(join(tmpdir(), 'jjm-e2e-notify-'))
-    const simulator = new Simulator({ store: new MemorySimStateStore(), clock: new ManualClock(Date.now()) })
-    sim = await startSimServer({ simulator, port: 0, apiKeys: ['e2e-key'] })
+    sim = (await startE2eSimulator(new ManualClock(Date.now()))).server
     receiver = createServer((request, response) => {
       request.resume()
       request.on('end', () => {
@@ -42,20 +40,13 @@ describe('jjm notifications end to end, with a real webhook receiver', { timeout
     })
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
     const { port } = receiver.address() as AddressInfo
-    env = {
-      HOME: dir,
-      XDG_CONFIG_HOME: join(dir, 'config'),
-      XDG_DATA_HOME: join(dir, 'data'),
-      XDG_CACHE_HOME: join(dir, 'cache'),
-      JULES_API_URL: sim.url,
-      JULES_API_KEY: 'e2e-key',
-      JJM_JULES: 'rest',
+    env = e2eEnvironment(dir, sim.url, {
       JJM_DB: join(dir, 'jjm.sqlite'),
       JJM_LOG_LEVEL: 'silent',
       JJM_NOTIFIERS: JSON.stringify([
         { name: 'ci-webhook', backend: 'webhook', url: `http://127.0.0.1:${port}/hook`, events: ['*'] },
       ]),
-    }
+    })
   })
 
   after(async () => {

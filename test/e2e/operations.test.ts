@@ -5,13 +5,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ManualClock } from '../../src/core/clock.js'
-import { Simulator } from '../../src/core/jules/sim/engine.js'
-import { startSimServer } from '../../src/core/jules/sim/http.js'
-import { MemorySimStateStore } from '../../src/core/jules/sim/memory-store.js'
+import type { SimServer } from '../../src/core/jules/sim/http.js'
 import type { Task, TaskEvent, TaskPage } from '../../src/core/task.js'
 import type { DeleteResult, OperationResult, WaitResult } from '../../src/core/task-operations.js'
 import { openSqlStore } from '../../src/plugins/storage-sql/sql-store.js'
 import { jjm, json, root } from '../support/cli.js'
+import { e2eEnvironment, startE2eSimulator } from '../support/e2e-sim.js'
 
 /** Runs the real, built `bin/run.js` with standard input closed, as from cron or CI. */
 
@@ -19,7 +18,7 @@ describe('jjm task operations end to end, against the HTTP simulator', { timeout
   let dir: string
   let db: string
   let env: Record<string, string>
-  let server: Awaited<ReturnType<typeof startSimServer>>
+  let server: SimServer
   // Simulated time moves only when a test says so.
   const clock = new ManualClock(Date.now())
 
@@ -27,19 +26,10 @@ describe('jjm task operations end to end, against the HTTP simulator', { timeout
     assert.ok(existsSync(join(root, 'dist', 'src', 'commands')), 'dist/ is missing: run `npm run build`')
     dir = await mkdtemp(join(tmpdir(), 'jjm-e2e-ops-'))
     db = join(dir, 'jjm.sqlite')
-    const simulator = new Simulator({ store: new MemorySimStateStore(), clock, runSeconds: 20 })
-    server = await startSimServer({ simulator, port: 0, apiKeys: ['e2e-key'] })
-    env = {
-      HOME: dir,
-      XDG_CONFIG_HOME: join(dir, 'config'),
-      XDG_DATA_HOME: join(dir, 'data'),
-      XDG_CACHE_HOME: join(dir, 'cache'),
-      JULES_API_URL: server.url,
-      JULES_API_KEY: 'e2e-key',
-      JJM_JULES: 'rest',
+    server = (await startE2eSimulator(clock, { runSeconds: 20 })).server
+    env = e2eEnvironment(dir, server.url, {
       JJM_DB: db,
-      JJM_LOG_LEVEL: 'warn',
-    }
+    })
   })
 
   after(async () => {

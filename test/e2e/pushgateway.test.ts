@@ -7,11 +7,10 @@ import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ManualClock } from '../../src/core/clock.js'
-import { Simulator } from '../../src/core/jules/sim/engine.js'
-import { startSimServer } from '../../src/core/jules/sim/http.js'
-import { MemorySimStateStore } from '../../src/core/jules/sim/memory-store.js'
+import type { SimServer } from '../../src/core/jules/sim/http.js'
 import type { Task } from '../../src/core/task.js'
 import { jjm, json } from '../support/cli.js'
+import { e2eEnvironment, startE2eSimulator } from '../support/e2e-sim.js'
 
 const pushgatewayBinary = '/usr/bin/prometheus-pushgateway'
 
@@ -53,25 +52,15 @@ async function startPushgateway(): Promise<{ url: string; process: ChildProcess;
 describe('jjm monitor --once and a Pushgateway', { timeout: 120_000, skip: !existsSync(pushgatewayBinary) }, () => {
   let dir: string
   let env: Record<string, string>
-  let server: Awaited<ReturnType<typeof startSimServer>>
+  let server: SimServer
   let gateway: Awaited<ReturnType<typeof startPushgateway>>
   const clock = new ManualClock(Date.now())
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'jjm-push-'))
-    const simulator = new Simulator({ store: new MemorySimStateStore(), clock, runSeconds: 20 })
-    server = await startSimServer({ simulator, port: 0, apiKeys: ['e2e-key'] })
+    server = (await startE2eSimulator(clock, { runSeconds: 20 })).server
     gateway = await startPushgateway()
-    env = {
-      HOME: dir,
-      XDG_CONFIG_HOME: join(dir, 'config'),
-      XDG_DATA_HOME: join(dir, 'data'),
-      XDG_CACHE_HOME: join(dir, 'cache'),
-      JULES_API_URL: server.url,
-      JULES_API_KEY: 'e2e-key',
-      JJM_JULES: 'rest',
-      JJM_LOG_LEVEL: 'warn',
-    }
+    env = e2eEnvironment(dir, server.url)
   })
 
   after(async () => {
