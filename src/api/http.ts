@@ -32,6 +32,11 @@ export function sendJson(res: ApiResponse, status: number, body: unknown, header
   res.end(text)
 }
 
+/** A page as the API answers it: `{items, nextCursor}`, with an empty `nextCursor` at the end. */
+export function sendPage<T>(res: ApiResponse, page: { items: T[]; nextCursor?: string | null }): void {
+  sendJson(res, 200, { items: page.items, nextCursor: page.nextCursor ?? '' })
+}
+
 export function sendEmpty(res: ApiResponse, status = 204): void {
   res.writeHead(status)
   res.end()

@@ -5,8 +5,9 @@
  */
 import { z } from 'zod'
 import { apiKeyScopes } from '../core/api-keys.js'
+import type { EventQuery } from '../core/ports.js'
 import { taskChangesSchema, taskInputSchema } from '../core/representation.js'
-import { taskStates } from '../core/task.js'
+import { type TaskFilter, taskStates } from '../core/task.js'
 
 const instant = z.iso
   .datetime({ offset: true })
@@ -41,6 +42,8 @@ export const taskListQuery = z
     cursor: cursor.optional(),
   })
   .meta({ id: 'TaskListQuery' })
+  // The query's names are the API's; the filter's are core's.
+  .transform(({ state, q, ...rest }): TaskFilter => dropUndefined({ ...rest, states: state, search: q }))
 
 export const eventListQuery = z
   .object({
@@ -51,6 +54,12 @@ export const eventListQuery = z
     cursor: cursor.optional(),
   })
   .meta({ id: 'EventListQuery' })
+  .transform(({ type, ...rest }): EventQuery => dropUndefined({ ...rest, types: type }))
+
+/** Core's filters hold only what was asked for. */
+function dropUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as T
+}
 
 /** `POST /api/v1/tasks`: the representation's TaskInput (the same names as a `--from` file). */
 export const createTaskBody = taskInputSchema

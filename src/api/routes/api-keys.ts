@@ -1,5 +1,5 @@
 import { readJsonBody } from '../body.js'
-import { sendJson } from '../http.js'
+import { sendJson, sendPage } from '../http.js'
 import type { Route } from '../route.js'
 import { createApiKeyBody } from '../schemas.js'
 import { validate } from '../validation.js'
@@ -15,7 +15,7 @@ export function apiKeyRoutes({ core, bodyLimitBytes }: RouteContext): Route[] {
       summary: 'List API keys (never the keys themselves).',
       responses: { 200: { description: 'Every key, newest first.', schema: 'ApiKeyPage' } },
       async handler(_req, res) {
-        sendJson(res, 200, { items: await core.apiKeys().list(), nextCursor: '' })
+        sendPage(res, { items: await core.apiKeys().list() })
       },
     },
     {

@@ -1,6 +1,5 @@
-import type { EventQuery } from '../../core/ports.js'
 import { awaitingPerson } from '../../core/task.js'
-import { sendJson } from '../http.js'
+import { sendJson, sendPage } from '../http.js'
 import type { Route } from '../route.js'
 import { eventListQuery } from '../schemas.js'
 import { validate } from '../validation.js'
@@ -49,15 +48,7 @@ export function monitoringRoutes({ core }: RouteContext): Route[] {
       query: eventListQuery,
       responses: { 200: { description: 'One page of events.', schema: 'TaskEventPage' } },
       async handler(req, res) {
-        const query = validate(eventListQuery, req.query, 'query')
-        const eventQuery: EventQuery = {}
-        if (query.type !== undefined) eventQuery.types = query.type
-        if (query.since !== undefined) eventQuery.since = query.since
-        if (query.until !== undefined) eventQuery.until = query.until
-        if (query.limit !== undefined) eventQuery.limit = query.limit
-        if (query.cursor !== undefined) eventQuery.cursor = query.cursor
-        const page = await manager.getEvents(req.params.id ?? '', eventQuery)
-        sendJson(res, 200, { items: page.items, nextCursor: page.nextCursor ?? '' })
+        sendPage(res, await manager.getEvents(req.params.id ?? '', validate(eventListQuery, req.query, 'query')))
       },
     },
   ]

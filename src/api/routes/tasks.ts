@@ -1,8 +1,8 @@
 import type { Core } from '../../core/core.js'
-import type { TaskFilter, TaskInput } from '../../core/task.js'
+import type { TaskInput } from '../../core/task.js'
 import type { TaskChanges } from '../../core/task-operations.js'
 import { readJsonBody } from '../body.js'
-import { type ApiRequest, sendEmpty, sendJson } from '../http.js'
+import { type ApiRequest, sendEmpty, sendJson, sendPage } from '../http.js'
 import { HttpError } from '../problem.js'
 import type { Route } from '../route.js'
 import { createTaskBody, patchTaskBody, putTaskBody, taskListQuery } from '../schemas.js'
@@ -28,18 +28,7 @@ export function taskRoutes({ core, bodyLimitBytes }: RouteContext): Route[] {
       query: taskListQuery,
       responses: { 200: { description: 'One page of tasks.', schema: 'TaskPage' } },
       async handler(req, res) {
-        const query = validate(taskListQuery, req.query, 'query')
-        const filter: TaskFilter = {}
-        if (query.state !== undefined) filter.states = query.state
-        if (query.repository !== undefined) filter.repository = query.repository
-        if (query.label !== undefined) filter.label = query.label
-        if (query.since !== undefined) filter.since = query.since
-        if (query.until !== undefined) filter.until = query.until
-        if (query.q !== undefined) filter.search = query.q
-        if (query.limit !== undefined) filter.limit = query.limit
-        if (query.cursor !== undefined) filter.cursor = query.cursor
-        const page = await manager.listTasks(filter)
-        sendJson(res, 200, { items: page.items, nextCursor: page.nextCursor ?? '' })
+        sendPage(res, await manager.listTasks(validate(taskListQuery, req.query, 'query')))
       },
     },
     {
