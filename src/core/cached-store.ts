@@ -46,29 +46,11 @@
  */
 import { createHash } from 'node:crypto'
 import { systemClock } from './clock.js'
+import { DelegatingTaskStore } from './delegating-store.js'
 import type { Metrics } from './metrics.js'
-import type {
-  Cache,
-  Clock,
-  CreationClaim,
-  CreationLease,
-  EventQuery,
-  EventWriteOptions,
-  Logger,
-  NewChatMessage,
-  NewTaskEvent,
-  NotificationPruneOptions,
-  NotificationQuery,
-  NotificationRecord,
-  OutboxEntry,
-  SyncCursor,
-  SyncWrite,
-  TaskRelations,
-  TaskStore,
-} from './ports.js'
+import type { Cache, Clock, EventWriteOptions, Logger, NewTaskEvent, SyncWrite, TaskStore } from './ports.js'
 import { silentLogger } from './ports.js'
-import { passSyncLeases, type SyncLeases } from './sync-lease.js'
-import type { ChatMessage, Page, SourceFile, Task, TaskEvent, TaskFilter } from './task.js'
+import type { Page, Task, TaskFilter } from './task.js'
 
 export const taskTtlMs = 300_000
 export const listTtlMs = 60_000
@@ -133,7 +115,7 @@ interface Outage {
 /** jjm's ids are ULIDs; only such a reference can be looked up by id in the cache. */
 const ulidPattern = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/
 
-export class CachedTaskStore implements TaskStore {
+export class CachedTaskStore extends DelegatingTaskStore {
   private readonly logger: Logger
   private readonly clock: Clock
   private readonly retryIntervalMs: number
@@ -149,10 +131,11 @@ export class CachedTaskStore implements TaskStore {
   private pendingOverflow = false
 
   constructor(
-    private readonly store: TaskStore,
+    store: TaskStore,
     private readonly cache: Cache,
     options: CachedTaskStoreOptions = {},
   ) {
+    super(store)
     this.logger = (options.logger ?? silentLogger).child({ component: 'cache' })
     this.clock = options.clock ?? systemClock
     this.retryIntervalMs = options.retryIntervalMs ?? 5000
@@ -171,7 +154,7 @@ export class CachedTaskStore implements TaskStore {
     return this.outage === undefined
   }
 
-  async getTask(id: string): Promise<Task | undefined> {
+  override async getTask(id: string): Promise<Task | undefined> {
     if (!(await this.usable())) return this.store.getTask(id)
     let entry: unknown
     let version: number
@@ -196,7 +179,7 @@ export class CachedTaskStore implements TaskStore {
     return task
   }
 
-  async findTask(ref: string): Promise<Task | undefined> {
+  override async findTask(ref: string): Promise<Task | undefined> {
     // Prefixes and session names go to the store: only the store knows whether a prefix is ambiguous.
     if (ulidPattern.test(ref)) {
       const task = await this.getTask(ref)
@@ -205,7 +188,7 @@ export class CachedTaskStore implements TaskStore {
     return this.store.findTask(ref)
   }
 
-  async listTasks(filter: TaskFilter): Promise<Page<Task>> {
+  override async listTasks(filter: TaskFilter): Promise<Page<Task>> {
     if (!(await this.usable())) return this.store.listTasks(filter)
     let key: string
     let cached: unknown
@@ -227,7 +210,7 @@ export class CachedTaskStore implements TaskStore {
     return page
   }
 
-  async createTask(
+  override async createTask(
     task: Task,
     events: NewTaskEvent[],
     options?: { idempotencyKey?: string } & EventWriteOptions,
@@ -240,7 +223,12 @@ export class CachedTaskStore implements TaskStore {
     }
   }
 
-  async updateTask(task: Task, events: NewTaskEvent[], sync?: SyncWrite, options?: EventWriteOptions): Promise<void> {
+  override async updateTask(
+    task: Task,
+    events: NewTaskEvent[],
+    sync?: SyncWrite,
+    options?: EventWriteOptions,
+  ): Promise<void> {
     // Invalidate even when the write failed: a write that timed out may still have committed.
     try {
       await this.store.updateTask(task, events, sync, options)
@@ -251,27 +239,8 @@ export class CachedTaskStore implements TaskStore {
 
   // Sync cursors and creation intents are not cached: a stale one would make a
   // sync skip activities or a retry create a second session.
-  getSyncCursor(taskId: string): Promise<SyncCursor | undefined> {
-    return this.store.getSyncCursor(taskId)
-  }
 
-  beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim> {
-    return this.store.beginCreation(key, requestHash, at, lease)
-  }
-
-  releaseCreation(key: string, holder: string): Promise<void> {
-    return this.store.releaseCreation(key, holder)
-  }
-
-  noteCreationSession(key: string, sessionName: string, at: string): Promise<void> {
-    return this.store.noteCreationSession(key, sessionName, at)
-  }
-
-  failCreation(key: string, message: string, at: string): Promise<void> {
-    return this.store.failCreation(key, message, at)
-  }
-
-  async deleteTask(id: string, options?: { purge?: boolean }): Promise<boolean> {
+  override async deleteTask(id: string, options?: { purge?: boolean }): Promise<boolean> {
     try {
       return await this.store.deleteTask(id, options)
     } finally {
@@ -300,74 +269,13 @@ export class CachedTaskStore implements TaskStore {
   }
 
   // Events, messages and files are not cached: they are not part of a Task or a list page.
-  listActiveTasks(): Promise<Task[]> {
-    return this.store.listActiveTasks()
-  }
 
-  /** Sync leases belong to the store underneath. */
-  get claimSyncLease(): SyncLeases['claimSyncLease'] {
-    return passSyncLeases(this.store).claimSyncLease
-  }
-
-  get releaseSyncLease(): SyncLeases['releaseSyncLease'] {
-    return passSyncLeases(this.store).releaseSyncLease
-  }
-
-  getEvents(taskId: string, query?: EventQuery): Promise<Page<TaskEvent>> {
-    return this.store.getEvents(taskId, query)
-  }
-
-  logEvent(taskId: string, event: NewTaskEvent, options?: EventWriteOptions): Promise<TaskEvent> {
-    return this.store.logEvent(taskId, event, options)
-  }
-
-  // The outbox is never cached: every claim must see the database.
-  claimNotifications(limit: number, now: string): Promise<OutboxEntry[]> {
-    return this.store.claimNotifications(limit, now)
-  }
-
-  markNotificationDelivered(id: string, at: string): Promise<void> {
-    return this.store.markNotificationDelivered(id, at)
-  }
-
-  markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void> {
-    return this.store.markNotificationFailed(id, error, nextAttemptAt)
-  }
-
-  listNotifications(query?: NotificationQuery): Promise<Page<NotificationRecord>> {
-    return this.store.listNotifications(query)
-  }
-
-  requeueNotifications(ids: string[], now: string): Promise<number> {
-    return this.store.requeueNotifications(ids, now)
-  }
-
-  pruneNotifications(options: NotificationPruneOptions): Promise<{ delivered: number; failed: number }> {
-    return this.store.pruneNotifications(options)
-  }
-
-  addChatMessages(taskId: string, messages: NewChatMessage[]): Promise<number> {
-    return this.store.addChatMessages(taskId, messages)
-  }
-
-  listChatMessages(taskId: string, query?: { limit?: number; cursor?: string }): Promise<Page<ChatMessage>> {
-    return this.store.listChatMessages(taskId, query)
-  }
-
-  setSourceFiles(taskId: string, files: Array<Omit<SourceFile, 'taskId'>>): Promise<void> {
-    return this.store.setSourceFiles(taskId, files)
-  }
-
-  listSourceFiles(taskId: string): Promise<SourceFile[]> {
-    return this.store.listSourceFiles(taskId)
-  }
-
-  getRelations(taskIds: string[], options?: { messagesPerTask?: number }): Promise<Map<string, TaskRelations>> {
-    return this.store.getRelations(taskIds, options)
-  }
+  // Everything else (intents, events, chat messages, files, leases, the outbox)
+  // passes to the store (DelegatingTaskStore): the outbox is never cached,
+  // every claim must see the database.
 
   /** Closes the store. The cache belongs to its CacheHandle, which closes it. */
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     if (this.pending.size > 0 || this.pendingOverflow) {
       // Last chance to hand missed invalidations to the other processes; the cache may be back by now.
       this.retryAt = 0

@@ -1,0 +1,149 @@
+/**
+ * The base of jjm's TaskStore decorators (the cache, the notifications):
+ * every method passes to the store underneath, so that a decorator writes
+ * only the methods it changes.
+ */
+import type {
+  CreationClaim,
+  CreationLease,
+  EventQuery,
+  EventWriteOptions,
+  NewChatMessage,
+  NewTaskEvent,
+  NotificationPruneOptions,
+  NotificationQuery,
+  NotificationRecord,
+  OutboxEntry,
+  SyncCursor,
+  SyncWrite,
+  TaskRelations,
+  TaskStore,
+} from './ports.js'
+import type { ChatMessage, Page, SourceFile, Task, TaskEvent, TaskFilter } from './task.js'
+
+export class DelegatingTaskStore implements TaskStore {
+  constructor(protected readonly store: TaskStore) {}
+
+  createTask(
+    task: Task,
+    events: NewTaskEvent[],
+    options?: { idempotencyKey?: string } & EventWriteOptions,
+  ): Promise<void> {
+    return this.store.createTask(task, events, options)
+  }
+
+  updateTask(task: Task, events: NewTaskEvent[], sync?: SyncWrite, options?: EventWriteOptions): Promise<void> {
+    return this.store.updateTask(task, events, sync, options)
+  }
+
+  getSyncCursor(taskId: string): Promise<SyncCursor | undefined> {
+    return this.store.getSyncCursor(taskId)
+  }
+
+  beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim> {
+    return this.store.beginCreation(key, requestHash, at, lease)
+  }
+
+  releaseCreation(key: string, holder: string): Promise<void> {
+    return this.store.releaseCreation(key, holder)
+  }
+
+  noteCreationSession(key: string, sessionName: string, at: string): Promise<void> {
+    return this.store.noteCreationSession(key, sessionName, at)
+  }
+
+  failCreation(key: string, message: string, at: string): Promise<void> {
+    return this.store.failCreation(key, message, at)
+  }
+
+  getTask(id: string): Promise<Task | undefined> {
+    return this.store.getTask(id)
+  }
+
+  findTask(ref: string): Promise<Task | undefined> {
+    return this.store.findTask(ref)
+  }
+
+  listTasks(filter: TaskFilter): Promise<Page<Task>> {
+    return this.store.listTasks(filter)
+  }
+
+  listActiveTasks(): Promise<Task[]> {
+    return this.store.listActiveTasks()
+  }
+
+  /** A store underneath without leases (one process) lets every claim through. */
+  async claimSyncLease(
+    taskId: string,
+    holder: string,
+    until: string,
+    now: string,
+    lastSyncedAt: string | null,
+  ): Promise<boolean> {
+    return this.store.claimSyncLease ? this.store.claimSyncLease(taskId, holder, until, now, lastSyncedAt) : true
+  }
+
+  async releaseSyncLease(taskId: string, holder: string): Promise<void> {
+    await this.store.releaseSyncLease?.(taskId, holder)
+  }
+
+  getEvents(taskId: string, query?: EventQuery): Promise<Page<TaskEvent>> {
+    return this.store.getEvents(taskId, query)
+  }
+
+  logEvent(taskId: string, event: NewTaskEvent, options?: EventWriteOptions): Promise<TaskEvent> {
+    return this.store.logEvent(taskId, event, options)
+  }
+
+  deleteTask(id: string, options?: { purge?: boolean }): Promise<boolean> {
+    return this.store.deleteTask(id, options)
+  }
+
+  addChatMessages(taskId: string, messages: NewChatMessage[]): Promise<number> {
+    return this.store.addChatMessages(taskId, messages)
+  }
+
+  listChatMessages(taskId: string, query?: { limit?: number; cursor?: string }): Promise<Page<ChatMessage>> {
+    return this.store.listChatMessages(taskId, query)
+  }
+
+  setSourceFiles(taskId: string, files: Array<Omit<SourceFile, 'taskId'>>): Promise<void> {
+    return this.store.setSourceFiles(taskId, files)
+  }
+
+  listSourceFiles(taskId: string): Promise<SourceFile[]> {
+    return this.store.listSourceFiles(taskId)
+  }
+
+  getRelations(taskIds: string[], options?: { messagesPerTask?: number }): Promise<Map<string, TaskRelations>> {
+    return this.store.getRelations(taskIds, options)
+  }
+
+  claimNotifications(limit: number, now: string): Promise<OutboxEntry[]> {
+    return this.store.claimNotifications(limit, now)
+  }
+
+  markNotificationDelivered(id: string, at: string): Promise<void> {
+    return this.store.markNotificationDelivered(id, at)
+  }
+
+  markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void> {
+    return this.store.markNotificationFailed(id, error, nextAttemptAt)
+  }
+
+  listNotifications(query?: NotificationQuery): Promise<Page<NotificationRecord>> {
+    return this.store.listNotifications(query)
+  }
+
+  requeueNotifications(ids: string[], now: string): Promise<number> {
+    return this.store.requeueNotifications(ids, now)
+  }
+
+  pruneNotifications(options: NotificationPruneOptions): Promise<{ delivered: number; failed: number }> {
+    return this.store.pruneNotifications(options)
+  }
+
+  close(): Promise<void> {
+    return this.store.close()
+  }
+}
