@@ -138,31 +138,21 @@ interface MonitorLoop {
 
 function startMonitorLoop(core: Core, logger: Logger, intervalMs: number, metrics: Metrics | undefined): MonitorLoop {
   const log = logger.child({ component: 'monitor' })
-  // With per-task leases (SQL storage, see openCore), daemons sync different
-  // tasks at the same time; without, one pass at a time under the lock.
-  const leases = core.storage.store.claimSyncLease !== undefined
+  // Every sync runs under its task's lease (see SessionSynchronizer), so
+  // daemons sync different tasks at the same time and need no global lock.
   let stopped = false
   let last: MonitorReport | undefined
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> | undefined
   const pass = async () => {
-    const release = leases || !core.storage.tryLock ? async () => {} : await core.storage.tryLock('monitor')
-    if (release === undefined) {
-      log.debug('Another process holds the monitor lock; this pass is skipped')
-      return
-    }
-    try {
-      last = await core.monitor.syncOnce()
-      if (last.changes.length > 0 || last.errors.length > 0) {
-        log.info('monitor pass', {
-          checked: last.checked,
-          changed: last.changes.length,
-          awaitingPerson: last.awaitingPerson.length,
-          errors: last.errors.length,
-        })
-      }
-    } finally {
-      await release()
+    last = await core.monitor.syncOnce()
+    if (last.changes.length > 0 || last.errors.length > 0) {
+      log.info('monitor pass', {
+        checked: last.checked,
+        changed: last.changes.length,
+        awaitingPerson: last.awaitingPerson.length,
+        errors: last.errors.length,
+      })
     }
   }
   const schedule = (delay: number) => {

@@ -184,16 +184,18 @@ function problemStatuses(route: Route): number[] {
   if (route.path.includes(':id')) statuses.push(404)
   if (route.method !== 'GET' && route.path.startsWith('/api/v1/tasks')) statuses.push(409, 503)
   if (route.method === 'POST' && route.path === '/api/v1/tasks') statuses.push(422)
+  if (route.headers?.some((header) => header.name === 'If-Match')) statuses.push(412)
   return statuses
 }
 
-const allProblemStatuses = [400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503]
+const allProblemStatuses = [400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 500, 503]
 const problemDescriptions: Record<number, string> = {
   400: 'The request is not valid; `errors` lists the fields at fault.',
   401: 'No API key, or one that is unknown, revoked or expired.',
   403: 'The API key lacks the scope this endpoint needs.',
   404: 'No such task (or key).',
   409: 'The task is not in a state that allows this, or a request with the same Idempotency-Key is still running.',
+  412: 'If-Match named a version the task no longer has: read it again (its ETag) and repeat the change.',
   413: 'The body is larger than the server accepts.',
   415: 'The body is not JSON.',
   422: 'The Idempotency-Key was used before with another body.',
@@ -213,6 +215,7 @@ const problemCatalogue: ReadonlyArray<readonly [number, string, string]> = [
   [405, 'JJM_METHOD_NOT_ALLOWED', 'The path exists; `Allow` lists its methods.'],
   [409, 'JJM_INVALID_STATE', 'The task is not in the state the operation needs.'],
   [409, 'JJM_IDEMPOTENCY_CONFLICT', 'A request with the same Idempotency-Key is still running; retry later.'],
+  [412, 'JJM_TASK_VERSION_CONFLICT', 'The task changed since the version named in If-Match; read it again and repeat.'],
   [413, 'JJM_PAYLOAD_TOO_LARGE', 'The body is over api.bodyLimitBytes.'],
   [415, 'JJM_UNSUPPORTED_MEDIA_TYPE', 'The body is not application/json.'],
   [422, 'JJM_IDEMPOTENCY_KEY_REUSED', 'The Idempotency-Key was used before with another body.'],

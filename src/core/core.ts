@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto'
-import { hostname } from 'node:os'
 import { summariseActiveTasks } from './active-summary.js'
 import { ApiKeyService } from './api-keys.js'
 import type { BackendRegistry, CacheHandle, StorageHandle, StorageOpenOptions } from './backends.js'
@@ -10,13 +8,15 @@ import { AuthenticationError, ConfigurationError } from './errors.js'
 import { createIdGenerator } from './ids.js'
 import type { JulesClient } from './jules/client.js'
 import { instrumentedJulesClient } from './jules/instrumented.js'
-import { JobManager } from './manager.js'
+import { JobManager, publishUpdate } from './manager.js'
 import type { Metrics } from './metrics.js'
 import { Monitor } from './monitor.js'
 import { NotificationAdmin } from './notification-admin.js'
 import { NotificationCenter, routeNames } from './notifications.js'
 import { NotifyingTaskStore } from './notifying-store.js'
 import type { Clock, EventBus, Logger, Notifier, TaskStore } from './ports.js'
+import { JulesThrottle } from './rate-limit.js'
+import { leaseHolderName, SessionSynchronizer } from './synchronizer.js'
 
 export interface CoreOptions {
   config: JjmConfig
@@ -88,7 +88,27 @@ export async function openCore(options: CoreOptions): Promise<Core> {
   const jules = metrics ? instrumentedJulesClient(lazyJules, metrics) : lazyJules
   const newId = createIdGenerator()
   let apiKeyService: ApiKeyService | undefined
-  const manager = new JobManager({ jules, store, clock, logger, newId, bus, ...(metrics ? { metrics } : {}) })
+  // One sync path per process, shared by the commands, the API and the monitor: one budget, one set of leases.
+  const synchronizer = new SessionSynchronizer({
+    jules,
+    store,
+    clock,
+    logger,
+    budget: new JulesThrottle({ perMinute: config.monitor.requestsPerMinute, clock }),
+    holder: leaseHolderName(),
+    publish: (update) => publishUpdate(bus, logger, update),
+    ...(metrics ? { metrics } : {}),
+  })
+  const manager = new JobManager({
+    jules,
+    store,
+    clock,
+    logger,
+    newId,
+    bus,
+    synchronizer,
+    ...(metrics ? { metrics } : {}),
+  })
   const outbox = new NotificationAdmin({
     store,
     deliver: () => notifications.deliver(),
@@ -104,7 +124,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     logger,
     bus,
     concurrency: config.monitor.concurrency,
-    requestsPerMinute: config.monitor.requestsPerMinute,
+    synchronizer,
     notifications,
     outboxCleanup: outbox,
     ...(metrics ? { metrics } : {}),
@@ -120,12 +140,6 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     breakerState: () => jules.circuit?.().state,
     clock,
   })
-  // Every process syncs a task only under its lease when the store keeps
-  // leases (SQL): daemons and `monitor` runs on one database never sync one
-  // task at the same time.
-  if (storage.store.claimSyncLease !== undefined) {
-    monitor.useSyncLeases(`${hostname().slice(0, 40)}:${process.pid}:${randomBytes(4).toString('hex')}`)
-  }
   return {
     config,
     clock,
@@ -150,6 +164,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     },
     async close() {
       detachMetrics?.()
+      synchronizer.close()
       await jules.close?.()
       // The decorator closes the store underneath it (after handing over missed invalidations).
       await store.close()

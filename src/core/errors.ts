@@ -155,6 +155,13 @@ export class IdempotencyKeyReusedError extends JjmError {
   }
 }
 
+/** A task changed since it was read: a compare-and-set on its version failed. */
+export class TaskVersionConflictError extends JjmError {
+  constructor(message: string, options?: JjmErrorOptions) {
+    super(message, 'JJM_TASK_VERSION_CONFLICT', ExitCode.invalidState, 412, options)
+  }
+}
+
 /** Jules could not be reached, or answered with a server error. */
 export class JulesConnectionError extends JjmError {
   constructor(message: string, options?: JjmErrorOptions) {

@@ -18,6 +18,8 @@ import { parseRepository, repositoryOf, sourceNameOf, toSourceName } from './jul
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
 import type { Metrics } from './metrics.js'
 import type { Clock, CreationClaim, CreationIntent, EventBus, EventQuery, Logger, TaskStore } from './ports.js'
+import { JulesThrottle } from './rate-limit.js'
+import { leaseHolderName, SessionSynchronizer } from './synchronizer.js'
 import type { AutomationMode, Page, Task, TaskEvent, TaskFilter, TaskInput } from './task.js'
 import { isKnownState, taskStates } from './task.js'
 import {
@@ -29,6 +31,7 @@ import {
   type TaskChanges,
   type TaskDetails,
   TaskOperations,
+  type UpdateOptions,
   type WaitOptions,
   type WaitResult,
 } from './task-operations.js'
@@ -47,6 +50,8 @@ export interface JobManagerDeps {
   resumeText?: string
   /** Counts created tasks and failed creations; absent: nothing is recorded. */
   metrics?: Metrics
+  /** The one sync path of this process (shared with the monitor); absent: the manager builds its own. */
+  synchronizer?: SessionSynchronizer
 }
 
 /** A repository Jules can work on, as jjm shows it. */
@@ -78,6 +83,8 @@ export interface CreateTaskResult {
   outcome: 'created' | 'replayed' | 'adopted'
 }
 
+/** The Jules request ceiling of a process that builds its own sync path (`monitor.requestsPerMinute`'s default). */
+const defaultRequestsPerMinute = 60
 const maxPromptLength = 100_000
 /** How far Jules' clock may be behind ours when matching a session to an earlier attempt. */
 const creationClockSkewMs = 60_000
@@ -163,9 +170,14 @@ export class JobManager {
     return this.deps.store.getEvents(task.id, query)
   }
 
-  /** Changes a task's title, labels or metadata; records an `updated` event with what changed. */
-  async updateTask(ref: string, changes: TaskChanges): Promise<Task> {
-    return this.operations().update(await this.getTask(ref), changes)
+  /**
+   * Changes a task's title, labels or metadata; records an `updated` event
+   * with what changed. A concurrent change is never reverted: the edit is
+   * applied again to the task as it then is, or, with `expectedVersion`
+   * (HTTP If-Match), refused with TaskVersionConflictError when it moved.
+   */
+  async updateTask(ref: string, changes: TaskChanges, options: UpdateOptions = {}): Promise<Task> {
+    return this.operations().update(await this.getTask(ref), changes, options)
   }
 
   /** Removes a task from lists and lookups (its history stays, with a `deleted` event), or with `purge` removes it all. */
@@ -206,6 +218,19 @@ export class JobManager {
     this.taskOperations ??= new TaskOperations({
       jules,
       store,
+      synchronizer:
+        this.deps.synchronizer ??
+        new SessionSynchronizer({
+          jules,
+          store,
+          clock,
+          logger,
+          budget: new JulesThrottle({ perMinute: defaultRequestsPerMinute, clock }),
+          holder: leaseHolderName(),
+          publish: (update) => publishUpdate(bus, logger, update),
+          ...(this.deps.sleep === undefined ? {} : { sleep: this.deps.sleep }),
+          ...(this.deps.metrics === undefined ? {} : { metrics: this.deps.metrics }),
+        }),
       clock,
       logger,
       publish: (update) => publishUpdate(bus, logger, update),
@@ -364,6 +389,7 @@ export class JobManager {
       updatedAt: now,
       completedAt: null,
       lastSyncedAt: now,
+      version: 1,
     }
     const data = {
       sessionName: session.name,

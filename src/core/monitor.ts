@@ -1,25 +1,17 @@
-import pLimit from 'p-limit'
-import {
-  advanceCursor,
-  bindSentMessages,
-  type ChangedFile,
-  digestActivities,
-  listNewActivities,
-} from './activity-sync.js'
-import { ExitCode, isJjmError, RateLimitedError } from './errors.js'
-import type { Activity, JulesClient, Session } from './jules/client.js'
-import { pullRequestOf, taskStateOf } from './jules/session-view.js'
+import { ExitCode, isJjmError } from './errors.js'
+import type { JulesClient } from './jules/client.js'
 import { publishUpdate } from './manager.js'
 import type { Metrics } from './metrics.js'
 import type { NotificationAdmin } from './notification-admin.js'
 import type { NotificationCenter } from './notifications.js'
 import { PollSchedule } from './poll-schedule.js'
-import type { Clock, EventBus, Logger, MessageBinding, NewTaskEvent, SyncCursor, TaskStore } from './ports.js'
+import type { Clock, EventBus, Logger, TaskStore } from './ports.js'
 import { JulesThrottle, type RateLimitPause, type Sleep } from './rate-limit.js'
-import { awaitingPerson, type ChatMessage, isTerminal, type Task, type TaskState } from './task.js'
+import { leaseHolderName, SessionSynchronizer, type SyncBudget, type TaskChange } from './synchronizer.js'
+import { awaitingPerson, type Task, type TaskState } from './task.js'
 
-/** Longer than one task's sync can take (Jules timeouts and retries included), short enough to take over a dead daemon's tasks soon. */
-const defaultSyncLeaseMs = 5 * 60_000
+export type { TaskChange } from './synchronizer.js'
+export { leaseHolderName } from './synchronizer.js'
 
 export interface MonitorDeps {
   jules: JulesClient
@@ -44,21 +36,22 @@ export interface MonitorDeps {
   outboxCleanup?: Pick<NotificationAdmin, 'pruneExpired'>
   /** Records finished tasks, pass durations, sync errors and Jules' rate limiting; absent: nothing is recorded. */
   metrics?: Metrics
+  /**
+   * The one sync path of this process (shared with the commands and the API);
+   * absent: the monitor builds its own from the deps above.
+   */
+  synchronizer?: SessionSynchronizer
+  /** The Jules request budget, when the monitor builds its own synchronizer; default: `requestsPerMinute` in this process. */
+  budget?: SyncBudget
+  /** The name on this process's sync leases, when the monitor builds its own synchronizer. */
+  leaseHolder?: string
+  /** How long a sync lease lasts unless renewed, when the monitor builds its own synchronizer. */
+  leaseTtlMs?: number
 }
 
 export interface SyncOptions {
   /** Look at every active task, due or not (`monitor --once`). */
   force?: boolean
-}
-
-export interface TaskChange {
-  taskId: string
-  title: string
-  from: TaskState
-  to: TaskState
-  /** Event types recorded by this sync, in order. */
-  events: string[]
-  pullRequestUrl: string | null
 }
 
 export interface AwaitingTask {
@@ -100,44 +93,41 @@ export interface MonitorPass {
 }
 
 /**
- * The sync engine: one pass reads every due active task's session from
- * Jules and, when the session moved, its new activities; it records what
- * changed as events (in the same transaction as the task row and the sync
- * cursor) and reports it. Used by `monitor --once`, `monitor --watch` and the daemon.
- *
- * Exactly once: a task's events, chat messages, changed files and cursor are
- * written by one `updateTask`, so a sync that fails half-way is repeated as a
- * whole by the next pass, and one that succeeded is never repeated.
+ * The monitor loop: which active tasks are due, in batches within the Jules
+ * budget, each synced through the {@link SessionSynchronizer} (the one owner
+ * of recording what changed). Used by `monitor --once`, `monitor --watch` and
+ * the daemon. Several processes on one database divide the work by the
+ * synchronizer's leases: a task another process syncs is left to it.
  */
 export class Monitor {
   private readonly schedule: PollSchedule
-  private readonly throttle: JulesThrottle
-  /** The pause a 429 caused during the current pass, for its report. */
-  private passPause: RateLimitPause | null = null
-  /** Set by {@link useSyncLeases}: this process syncs a task only while it holds the task's lease. */
-  private syncLease: { holder: string; ttlMs: number } | undefined
+  readonly synchronizer: SessionSynchronizer
 
   constructor(private readonly deps: MonitorDeps) {
     this.schedule = new PollSchedule({
       ...(deps.pollIntervalMs === undefined ? {} : { intervalMs: deps.pollIntervalMs }),
       ...(deps.waitingFactor === undefined ? {} : { waitingFactor: deps.waitingFactor }),
     })
-    this.throttle = new JulesThrottle({
-      perMinute: deps.requestsPerMinute ?? 60,
-      clock: deps.clock,
-      ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
-    })
-  }
-
-  /**
-   * Divides the work with other processes on the same database (several
-   * daemons): each task is synced only under its lease, taken right before
-   * its sync and given back after it, so two daemons never sync one task at
-   * once and a dead daemon's task is taken over when its lease (`ttlMs`)
-   * runs out. A store without leases (one process) lets every claim through.
-   */
-  useSyncLeases(holder: string, ttlMs = defaultSyncLeaseMs): void {
-    this.syncLease = { holder, ttlMs }
+    this.synchronizer =
+      deps.synchronizer ??
+      new SessionSynchronizer({
+        jules: deps.jules,
+        store: deps.store,
+        clock: deps.clock,
+        logger: deps.logger,
+        budget:
+          deps.budget ??
+          new JulesThrottle({
+            perMinute: deps.requestsPerMinute ?? 60,
+            clock: deps.clock,
+            ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
+          }),
+        holder: deps.leaseHolder ?? leaseHolderName(),
+        ...(deps.leaseTtlMs === undefined ? {} : { leaseTtlMs: deps.leaseTtlMs }),
+        ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
+        ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
+        publish: (update) => publishUpdate(deps.bus, deps.logger, update),
+      })
   }
 
   async syncOnce(options: SyncOptions = {}): Promise<MonitorReport> {
@@ -153,50 +143,45 @@ export class Monitor {
     const tasks = await store.listActiveTasks()
     this.schedule.retain(new Set(tasks.map((task) => task.id)))
     const now = clock.now()
-    const due = new Set(
-      tasks.filter((task) => options.force === true || this.schedule.isDue(task, now)).map((task) => task.id),
-    )
-    const limit = pLimit(Math.max(1, this.deps.concurrency))
+    const due = tasks.filter((task) => options.force === true || this.schedule.isDue(task, now))
+    const polled = new Set(due.map((task) => task.id))
     const changes: TaskChange[] = []
     const awaiting: AwaitingTask[] = []
     const errors: SyncFailure[] = []
     const after = new Map<string, Task>()
-    this.passPause = null
+    this.synchronizer.takePause()
 
     const noteAwaiting = (task: Task) => {
       const waitingFor = awaitingPerson(task.state)
       if (waitingFor) awaiting.push({ taskId: task.id, title: task.title, state: task.state, waitingFor })
     }
+    // A task not due is still reported as waiting: cron's exit code must not depend on the schedule.
+    for (const task of tasks) if (!polled.has(task.id)) noteAwaiting(task)
 
-    await Promise.all(
-      tasks.map((task) => {
-        // A task not due is still reported as waiting: cron's exit code must not depend on the schedule.
-        if (!due.has(task.id)) {
-          noteAwaiting(task)
-          return undefined
+    const batchSize = Math.max(1, this.deps.concurrency)
+    for (let start = 0; start < due.length; start += batchSize) {
+      const batch = due.slice(start, start + batchSize)
+      // A task synced by another process after this pass listed it needs no second look.
+      const results = await this.synchronizer.syncBatch(batch, { syncedBefore: startedAt })
+      for (const task of batch) {
+        const result = results.get(task.id)
+        if (result === undefined || result.status === 'busy' || result.status === 'lease_lost') {
+          // Another process syncs it (or took it over): its pass reports it.
+          polled.delete(task.id)
+          noteAwaiting(result?.task ?? task)
+          continue
         }
-        return limit(async () => {
-          const lease = this.syncLease
-          if (lease !== undefined && !(await this.claim(task, lease))) {
-            // Another daemon syncs it right now, or already did during this pass: its pass reports it.
-            due.delete(task.id)
-            noteAwaiting(task)
-            return
-          }
-          try {
-            const { updated, change } = await this.syncTask(task)
-            this.schedule.polled(updated, clock.now())
-            after.set(updated.id, updated)
-            if (change) changes.push(change)
-            noteAwaiting(updated)
-          } catch (error) {
-            errors.push(await this.recordFailure(task, error))
-          } finally {
-            if (lease !== undefined) await this.release(task, lease)
-          }
-        })
-      }),
-    )
+        if (result.status === 'error') {
+          errors.push(this.recordFailure(task, result.error))
+          continue
+        }
+        this.schedule.polled(result.task, clock.now())
+        after.set(task.id, result.task)
+        if (result.change) changes.push(result.change)
+        noteAwaiting(result.task)
+      }
+    }
+    this.logFailures(errors)
     // What this pass (and earlier ones, and other commands) put in the outbox, with retries that are due.
     await this.deps.notifications?.deliver()
     await this.deps.outboxCleanup?.pruneExpired()
@@ -211,217 +196,38 @@ export class Monitor {
       changes: changes.sort(byTask),
       awaitingPerson: awaiting.sort(byTask),
       errors: errors.sort(byTask),
-      polled: due.size,
-      rateLimited: this.passPause ?? this.throttle.currentPause(),
+      polled: polled.size,
+      rateLimited: this.synchronizer.takePause(),
     }
     this.deps.metrics?.syncCycle((performance.now() - passStarted) / 1000, clock.now())
     return { report, tasks: tasks.map((task) => after.get(task.id) ?? task) }
   }
 
-  private async claim(task: Task, lease: { holder: string; ttlMs: number }): Promise<boolean> {
-    const { store, clock, logger } = this.deps
-    if (store.claimSyncLease === undefined) return true
-    const now = clock.now()
-    try {
-      return await store.claimSyncLease(
-        task.id,
-        lease.holder,
-        new Date(now + lease.ttlMs).toISOString(),
-        new Date(now).toISOString(),
-        task.lastSyncedAt,
-      )
-    } catch (error) {
-      logger.warn('Could not take the lease on syncing a task; it is left to the next pass', {
-        taskId: task.id,
-        error: error instanceof Error ? error.message : String(error),
-      })
-      return false
-    }
+  /** Stops renewing sync leases (the daemon's and `monitor --watch`'s shutdown). */
+  close(): void {
+    if (this.deps.synchronizer === undefined) this.synchronizer.close()
   }
 
-  private async release(task: Task, lease: { holder: string }): Promise<void> {
-    // Best effort: a lease not given back runs out on its own.
-    await this.deps.store.releaseSyncLease?.(task.id, lease.holder).catch(() => {})
-  }
-
-  /**
-   * Syncs one task from its Jules session and, when the session moved since
-   * the cursor, from its new activities; records events only for what changed.
-   */
-  async syncTask(task: Task): Promise<{ updated: Task; change: TaskChange | undefined }> {
-    const { jules, store, clock } = this.deps
-    const cursor = await store.getSyncCursor(task.id)
-    const session = await this.call(() => jules.getSession(task.sessionName))
-    const now = new Date(clock.now()).toISOString()
-    const state = taskStateOf(session)
-    const pullRequest = pullRequestOf(session) ?? task.pullRequest
-    const events: NewTaskEvent[] = []
-
-    const sessionMoved =
-      cursor === undefined || cursor.sessionUpdateTime !== (session.updateTime ?? null) || state !== task.state
-    let nextCursor: SyncCursor = cursor ?? { sessionUpdateTime: null, lastActivityTime: null, lastActivityNames: [] }
-    let chatMessages: Parameters<TaskStore['addChatMessages']>[1] = []
-    let boundMessages: MessageBinding[] = []
-    let sourceFiles: ChangedFile[] | undefined
-    let failureReason: string | null = null
-
-    if (sessionMoved) {
-      const fresh = await listNewActivities(
-        (request) => this.call(() => jules.listActivities(session.name, request)),
-        cursor,
-      )
-      const digest = digestActivities(fresh.activities)
-      events.push(...digest.events)
-      chatMessages = digest.chatMessages
-      if (chatMessages.some((message) => message.role === 'user')) {
-        // Messages sent through jjm are recorded already: bind them to their activities instead of adding copies.
-        const bound = bindSentMessages(chatMessages, await this.chatMessagesOf(task.id))
-        chatMessages = bound.chatMessages
-        boundMessages = bound.boundMessages
-      }
-      failureReason = digest.failureReason
-      if (digest.changedFiles.length > 0) sourceFiles = await this.mergeFiles(task.id, digest.changedFiles)
-      nextCursor = advanceCursor(
-        cursor,
-        fresh.activities,
-        // A 404 right after creation says nothing about the activities: read them again next pass.
-        fresh.notFound ? (cursor?.sessionUpdateTime ?? null) : (session.updateTime ?? null),
-      )
-      if (fresh.notFound) this.deps.logger.debug('no activities yet', { taskId: task.id, sessionName: session.name })
-    }
-
-    if (state !== task.state) {
-      events.push({ type: 'state_changed', data: { from: task.state, to: state }, at: now })
-    }
-    if (pullRequest && pullRequest.url !== task.pullRequest?.url) {
-      events.push({ type: 'pull_request', data: { ...pullRequest }, at: now })
-    }
-    // Completion and failure come from the state transition alone, so that the
-    // sessionCompleted/sessionFailed activities cannot record them a second time.
-    const becameTerminal = isTerminal(state) && !isTerminal(task.state)
-    if (becameTerminal && state === 'completed') {
-      events.push({ type: 'completed', data: { pullRequestUrl: pullRequest?.url ?? null }, at: now })
-    }
-    if (becameTerminal && state === 'failed') {
-      events.push({ type: 'failed', data: { reason: failureReason ?? (await this.failureReason(session)) }, at: now })
-    }
-
-    const updated: Task = {
-      ...task,
-      state,
-      url: session.url ?? task.url,
-      pullRequest,
-      updatedAt: events.length > 0 ? now : task.updatedAt,
-      completedAt: becameTerminal ? (session.updateTime ?? now) : task.completedAt,
-      lastSyncedAt: now,
-    }
-    await store.updateTask(updated, events, {
-      cursor: nextCursor,
-      ...(chatMessages.length > 0 ? { chatMessages } : {}),
-      ...(boundMessages.length > 0 ? { boundMessages } : {}),
-      ...(sourceFiles === undefined ? {} : { sourceFiles }),
-    })
-    if (becameTerminal) this.deps.metrics?.taskFinished(updated)
-    if (events.length === 0) return { updated, change: undefined }
-    this.deps.logger.info('task changed', { taskId: task.id, from: task.state, to: state, events: events.length })
-    const last = events[events.length - 1]
-    await publishUpdate(this.deps.bus, this.deps.logger, {
-      taskId: task.id,
-      type: last?.type ?? 'updated',
-      task: updated,
-      at: now,
-    })
-    return {
-      updated,
-      change: {
-        taskId: task.id,
-        title: task.title,
-        from: task.state,
-        to: state,
-        events: events.map((event) => event.type),
-        pullRequestUrl: pullRequest?.url ?? null,
-      },
-    }
-  }
-
-  /** One request to Jules, within the rate ceiling; a 429 pauses the whole engine. */
-  private async call<T>(request: () => Promise<T>): Promise<T> {
-    await this.throttle.acquire()
-    try {
-      const result = await request()
-      this.throttle.succeeded()
-      return result
-    } catch (error) {
-      if (error instanceof RateLimitedError || (isJjmError(error) && error.code === 'JJM_RATE_LIMITED')) {
-        const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
-        const pause = this.throttle.rateLimited(typeof retryAfter === 'number' ? retryAfter : undefined)
-        this.passPause = pause
-        this.deps.metrics?.rateLimited('jules')
-        this.deps.logger.warn('Jules is rate limiting: pausing every sync', { until: pause.until })
-      }
-      throw error
-    }
-  }
-
-  /** Every chat message of the task, oldest first. */
-  private async chatMessagesOf(taskId: string): Promise<ChatMessage[]> {
-    const messages: ChatMessage[] = []
-    let cursor: string | undefined
-    do {
-      const page = await this.deps.store.listChatMessages(taskId, { limit: 200, ...(cursor ? { cursor } : {}) })
-      messages.push(...page.items)
-      cursor = page.nextCursor || undefined
-    } while (cursor)
-    return messages
-  }
-
-  /** The task's changed files with a new change set's laid over them: later change sets may cover only part of the work. */
-  private async mergeFiles(taskId: string, changed: ChangedFile[]): Promise<ChangedFile[]> {
-    const files = new Map<string, string>()
-    for (const file of await this.deps.store.listSourceFiles(taskId)) files.set(file.path, file.changeType)
-    for (const file of changed) files.set(file.path, file.changeType)
-    return [...files].map(([path, changeType]) => ({ path, changeType }))
-  }
-
-  /** The reason Jules gave for a failure, from all the session's activities; best effort. */
-  private async failureReason(session: Session): Promise<string | null> {
-    try {
-      let pageToken: string | undefined
-      let reason: string | null = null
-      do {
-        const token = pageToken
-        const page = await this.call(() =>
-          this.deps.jules.listActivities(session.name, { pageSize: 100, ...(token ? { pageToken: token } : {}) }),
-        )
-        for (const activity of page.activities as Activity[]) {
-          if (activity.sessionFailed) reason = activity.sessionFailed.reason ?? reason
-        }
-        pageToken = page.nextPageToken
-      } while (pageToken)
-      return reason
-    } catch (error) {
-      this.deps.logger.warn('could not read the failure reason', { sessionName: session.name, error })
-      return null
-    }
-  }
-
-  private async recordFailure(task: Task, error: unknown): Promise<SyncFailure> {
+  private recordFailure(task: Task, error: unknown): SyncFailure {
     const code = isJjmError(error) ? error.code : 'JJM_UNEXPECTED'
     const message = error instanceof Error ? error.message : String(error)
-    this.deps.logger.warn('sync failed', { taskId: task.id, sessionName: task.sessionName, code, error })
+    // One line per task only at debug: while Jules is down, every task fails alike (see logFailures).
+    this.deps.logger.debug('sync failed', { taskId: task.id, sessionName: task.sessionName, code, error })
     this.deps.metrics?.error(error, 'sync')
-    // A session that Jules no longer knows is worth a line of history; a passing outage is not.
-    if (code === 'JJM_JULES_NOT_FOUND' || code === 'JJM_JULES_PROTOCOL') {
-      try {
-        const now = new Date(this.deps.clock.now()).toISOString()
-        await this.deps.store.updateTask({ ...task, lastSyncedAt: now }, [
-          { type: 'sync_error', data: { code, message }, at: now },
-        ])
-      } catch (storeError) {
-        this.deps.logger.error('could not record the sync error', { taskId: task.id, error: storeError })
-      }
-    }
     return { taskId: task.id, code, message }
+  }
+
+  /** One warning per pass and kind of failure, with the count, not one per task. */
+  private logFailures(errors: readonly SyncFailure[]): void {
+    const byCode = new Map<string, SyncFailure[]>()
+    for (const failure of errors) byCode.set(failure.code, [...(byCode.get(failure.code) ?? []), failure])
+    for (const [code, failures] of byCode) {
+      const first = failures[0]
+      this.deps.logger.warn(
+        failures.length === 1 ? 'A task could not be synced' : `${failures.length} tasks could not be synced`,
+        { code, tasks: failures.length, taskId: first?.taskId, error: first?.message },
+      )
+    }
   }
 }
 

@@ -112,7 +112,49 @@ export interface EventWriteOptions {
  * the notification outbox: notifications are written with the events that
  * cause them and kept until delivered or given up.
  */
+/** Where a task's sync stands, kept apart from the task row (table task_sync): written by syncs, never by edits. */
+export interface SyncState {
+  cursor: SyncCursor | null
+  lastSyncedAt: string | null
+  leaseHolder: string | null
+  leaseUntil: string | null
+}
+
+/** One sync's result, written in one transaction, and only while `holder` holds the task's sync lease. */
+export interface SyncCommit {
+  taskId: string
+  holder: string
+  task?: Task
+  events: NewTaskEvent[]
+  cursor: SyncCursor
+  syncedAt: string
+  chatMessages?: NewChatMessage[]
+  sourceFiles?: Array<Omit<SourceFile, 'taskId'>>
+  boundMessages?: MessageBinding[]
+  notifications?: NewNotification[]
+}
+
+export type SyncCommitResult =
+  | { outcome: 'committed'; task: Task }
+  | { outcome: 'stale'; task: Task }
+  | { outcome: 'lease_lost' }
+
 export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
+  commitSync(commit: SyncCommit): Promise<SyncCommitResult>
+  getSyncState(taskId: string): Promise<SyncState | undefined>
+  claimSyncLeases(
+    taskIds: string[],
+    holder: string,
+    ttlMs: number,
+    options?: { syncedBefore?: string },
+  ): Promise<string[]>
+  renewSyncLeases(taskIds: string[], holder: string, ttlMs: number): Promise<string[]>
+  releaseSyncLeases(taskIds: string[], holder: string): Promise<void>
+  updateTask(
+    task: Task,
+    events: NewTaskEvent[],
+    options: { expectedVersion: number } & EventWriteOptions,
+  ): Promise<Task>
   /**
    * Inserts a new task together with its first events; with `idempotencyKey`,
    * marks that creation intent done (bound to the task) in the same transaction.
@@ -122,15 +164,6 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
     events: NewTaskEvent[],
     options?: { idempotencyKey?: string } & EventWriteOptions,
   ): Promise<void>
-  /**
-   * Replaces a task's fields and appends events, atomically; with `sync`, the
-   * sync cursor, chat messages and source files are written in the same
-   * transaction, so an interrupted sync repeats as a whole or not at all.
-   * `options.notifications` go to the outbox in that transaction too.
-   */
-  updateTask(task: Task, events: NewTaskEvent[], sync?: SyncWrite, options?: EventWriteOptions): Promise<void>
-  /** Where the task's activity sync has got to; undefined before its first sync. */
-  getSyncCursor(taskId: string): Promise<SyncCursor | undefined>
   /**
    * Records, before Jules is called, the intent to create a task under an
    * idempotency key, and claims it for the caller's attempt with `lease`, in
@@ -163,23 +196,6 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
    * counts the rows of listActiveTasks.
    */
   summariseActiveTasks?(): Promise<{ byState: Record<string, number>; oldestSyncAt: string | null }>
-  /**
-   * Takes the lease on syncing one task for `holder` until `until`, when no
-   * other holder's lease is live at `now` and the task was not synced since
-   * `lastSyncedAt` (the value the caller read: another process that synced it
-   * meanwhile has done the work); true when `holder` holds it after the call. Stores shared by several processes (SQL) implement it, so that
-   * several daemons divide the monitor's work and never sync one task twice at
-   * once; a store without it is used by one process, which needs no lease.
-   */
-  claimSyncLease?(
-    taskId: string,
-    holder: string,
-    until: string,
-    now: string,
-    lastSyncedAt: string | null,
-  ): Promise<boolean>
-  /** Gives a lease back early (after the sync), so that the next pass of any daemon may take the task. */
-  releaseSyncLease?(taskId: string, holder: string): Promise<void>
   /** Newest first. */
   getEvents(taskId: string, query?: EventQuery): Promise<Page<TaskEvent>>
   /** Appends one history line to an existing task (and its notifications to the outbox, in one transaction). */

@@ -1,7 +1,13 @@
-import { InvalidStateError, isJjmError, TaskNotFoundError, ValidationError } from './errors.js'
-import type { JulesClient, Session } from './jules/client.js'
-import { pullRequestOf, taskStateOf } from './jules/session-view.js'
-import type { Clock, Logger, NewTaskEvent, TaskStore, TaskUpdate } from './ports.js'
+import {
+  InvalidStateError,
+  isJjmError,
+  TaskNotFoundError,
+  TaskVersionConflictError,
+  ValidationError,
+} from './errors.js'
+import type { JulesClient } from './jules/client.js'
+import type { Clock, Logger, TaskStore, TaskUpdate } from './ports.js'
+import type { SessionSynchronizer } from './synchronizer.js'
 import {
   awaitingPerson,
   type ChatMessage,
@@ -40,6 +46,18 @@ export interface TaskChanges {
   removeLabels?: string[]
   /** Merged into the task's metadata; a key set to null is removed. */
   metadata?: Record<string, unknown>
+}
+
+/** How an edit meets a concurrent change. */
+export interface UpdateOptions {
+  /**
+   * The version the editor read (HTTP `If-Match`): the edit applies only to
+   * that version, else TaskVersionConflictError (412). Absent: the edit is
+   * applied to the task as it is now, read again after any concurrent change.
+   */
+  expectedVersion?: number
+  /** The given metadata replaces the task's whole metadata (PUT), instead of being merged into it. */
+  replaceMetadata?: boolean
 }
 
 /** What `jjm tasks delete` answers. */
@@ -98,6 +116,8 @@ export const defaultResumeText = 'Please continue with the task.'
 export interface TaskOperationsDeps {
   jules: JulesClient
   store: TaskStore
+  /** The one sync path: every refresh, and every operation under the task's lease. */
+  synchronizer: SessionSynchronizer
   clock: Clock
   logger: Logger
   publish: (update: TaskUpdate) => Promise<void>
@@ -110,6 +130,8 @@ const maxTitleLength = 500
 const defaultPollIntervalMs = 10_000
 const labelPattern = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$/
 const activeStates = taskStates.filter((state) => !isTerminal(state))
+/** How often an edit is applied again after a concurrent change before giving up. */
+const maxEditAttempts = 10
 
 /**
  * The operations on an existing task, behind JobManager: each refreshes the
@@ -119,40 +141,40 @@ const activeStates = taskStates.filter((state) => !isTerminal(state))
 export class TaskOperations {
   constructor(private readonly deps: TaskOperationsDeps) {}
 
-  async update(task: Task, changes: TaskChanges): Promise<Task> {
+  /**
+   * Applies a person's edit with a compare-and-set on the task's version, so
+   * that a concurrent sync (or another edit) never reverts it and it never
+   * reverts them: on a conflict the task is read again and the edit applied
+   * to what is there, unless the caller named the version it edits.
+   */
+  async update(task: Task, changes: TaskChanges, options: UpdateOptions = {}): Promise<Task> {
     const wanted = normaliseChanges(changes)
     const { store, clock } = this.deps
-    // Re-read just before writing: the row is replaced whole, and the monitor may have moved the state.
-    const current = (await store.getTask(task.id)) ?? task
-    const now = iso(clock.now())
-    const data: Record<string, unknown> = {}
-    const next: Task = { ...current }
-    if (wanted.title !== undefined && wanted.title !== current.title) {
-      data.title = { from: current.title, to: wanted.title }
-      next.title = wanted.title
-    }
-    const labels = labelsAfter(current.labels, wanted)
-    if (!sameList(labels, current.labels)) {
-      data.labels = { from: current.labels, to: labels }
-      next.labels = labels
-    }
-    if (wanted.metadata !== undefined) {
-      const metadata = { ...current.metadata }
-      for (const [key, value] of Object.entries(wanted.metadata)) {
-        if (value === null) delete metadata[key]
-        else metadata[key] = value
+    let current = (await store.getTask(task.id)) ?? task
+    for (let attempt = 1; ; attempt++) {
+      if (options.expectedVersion !== undefined && current.version !== options.expectedVersion) {
+        throw versionConflict(current, options.expectedVersion)
       }
-      if (JSON.stringify(metadata) !== JSON.stringify(current.metadata)) {
-        data.metadata = { from: current.metadata, to: metadata }
-        next.metadata = metadata
+      const now = iso(clock.now())
+      const edit = applyChanges(current, wanted, options.replaceMetadata === true)
+      if (edit === undefined) return current
+      try {
+        const stored = await store.updateTask(
+          { ...edit.next, updatedAt: now },
+          [{ type: 'updated', data: edit.data, at: now }],
+          {
+            expectedVersion: current.version,
+          },
+        )
+        this.deps.logger.info('task updated', { taskId: task.id, fields: Object.keys(edit.data) })
+        await this.deps.publish({ taskId: task.id, type: 'updated', task: stored, at: now })
+        return stored
+      } catch (error) {
+        if (!(error instanceof TaskVersionConflictError) || options.expectedVersion !== undefined) throw error
+        if (attempt >= maxEditAttempts) throw error
+        current = (await store.getTask(task.id)) ?? current
       }
     }
-    if (Object.keys(data).length === 0) return current
-    next.updatedAt = now
-    await store.updateTask(next, [{ type: 'updated', data, at: now }])
-    this.deps.logger.info('task updated', { taskId: task.id, fields: Object.keys(data) })
-    await this.deps.publish({ taskId: task.id, type: 'updated', task: next, at: now })
-    return next
   }
 
   async delete(task: Task, options: { purge?: boolean } = {}): Promise<DeleteResult> {
@@ -171,44 +193,48 @@ export class TaskOperations {
     if (message.length > maxMessageLength) {
       throw new ValidationError(`The message is ${message.length} characters; the limit is ${maxMessageLength}.`)
     }
-    const current = await this.refresh(task)
-    if (isTerminal(current.state)) {
-      throw refused(current, 'message', activeStates, `messages go only to a task that has not finished`)
-    }
-    await this.deps.jules.sendMessage(current.sessionName, message)
-    const at = iso(this.deps.clock.now())
-    await this.deps.store.logEvent(current.id, { type: 'message_sent', data: { text: message }, at })
-    await this.deps.store.addChatMessages(current.id, [{ role: 'user', text: message, activityId: null, at }])
-    return this.done(current, 'message', 'message_sent', at)
+    // Under the task's lease until the message is recorded: no sync reads its activity before that.
+    return this.deps.synchronizer.withLease(task, async (current) => {
+      if (isTerminal(current.state)) {
+        throw refused(current, 'message', activeStates, `messages go only to a task that has not finished`)
+      }
+      await this.deps.synchronizer.call(() => this.deps.jules.sendMessage(current.sessionName, message))
+      const at = iso(this.deps.clock.now())
+      await this.deps.store.logEvent(current.id, { type: 'message_sent', data: { text: message }, at })
+      await this.deps.store.addChatMessages(current.id, [{ role: 'user', text: message, activityId: null, at }])
+      return this.done(current, 'message', 'message_sent', at)
+    })
   }
 
   async approvePlan(task: Task): Promise<OperationResult> {
-    const current = await this.refresh(task)
-    if (current.state !== 'awaiting_plan_approval') {
-      throw refused(
-        current,
-        'approve',
-        ['awaiting_plan_approval'],
-        'only a task awaiting plan approval can be approved',
-      )
-    }
-    await this.deps.jules.approvePlan(current.sessionName)
-    const at = iso(this.deps.clock.now())
-    await this.deps.store.logEvent(current.id, { type: 'plan_approved', data: { by: 'user' }, at })
-    return this.done(current, 'approve', 'plan_approved', at)
+    return this.deps.synchronizer.withLease(task, async (current) => {
+      if (current.state !== 'awaiting_plan_approval') {
+        throw refused(
+          current,
+          'approve',
+          ['awaiting_plan_approval'],
+          'only a task awaiting plan approval can be approved',
+        )
+      }
+      await this.deps.synchronizer.call(() => this.deps.jules.approvePlan(current.sessionName))
+      const at = iso(this.deps.clock.now())
+      await this.deps.store.logEvent(current.id, { type: 'plan_approved', data: { by: 'user' }, at })
+      return this.done(current, 'approve', 'plan_approved', at)
+    })
   }
 
   async resume(task: Task, text?: string): Promise<OperationResult> {
     const message = text?.trim() || this.deps.resumeText
-    const current = await this.refresh(task)
-    if (current.state !== 'paused') {
-      throw refused(current, 'resume', ['paused'], 'only a paused task can be resumed')
-    }
-    // Jules has no resume method: a message asking the agent to continue is what resumes a session.
-    await this.deps.jules.sendMessage(current.sessionName, message)
-    const at = iso(this.deps.clock.now())
-    await this.deps.store.logEvent(current.id, { type: 'resumed', data: { text: message }, at })
-    return this.done(current, 'resume', 'resumed', at)
+    return this.deps.synchronizer.withLease(task, async (current) => {
+      if (current.state !== 'paused') {
+        throw refused(current, 'resume', ['paused'], 'only a paused task can be resumed')
+      }
+      // Jules has no resume method: a message asking the agent to continue is what resumes a session.
+      await this.deps.synchronizer.call(() => this.deps.jules.sendMessage(current.sessionName, message))
+      const at = iso(this.deps.clock.now())
+      await this.deps.store.logEvent(current.id, { type: 'resumed', data: { text: message }, at })
+      return this.done(current, 'resume', 'resumed', at)
+    })
   }
 
   async wait(task: Task, options: WaitOptions = {}): Promise<WaitResult> {
@@ -265,44 +291,13 @@ export class TaskOperations {
   }
 
   /**
-   * Reads the session once and records what moved (the same events as a
-   * monitor pass), so that an operation is validated against Jules' state,
-   * not a stale local one. A finished task is not read again.
+   * Syncs the task from Jules through the one sync path (the same events as a
+   * monitor pass), so that what is shown is Jules' state, not a stale local
+   * one. A finished task is not read again; a task another process is syncing
+   * right now is answered as that process records it.
    */
   async refresh(task: Task): Promise<Task> {
-    if (isTerminal(task.state)) return task
-    const { jules, store, clock } = this.deps
-    const session = await jules.getSession(task.sessionName)
-    const now = iso(clock.now())
-    const state = taskStateOf(session)
-    const pullRequest = pullRequestOf(session) ?? task.pullRequest
-    const events: NewTaskEvent[] = []
-    if (state !== task.state) events.push({ type: 'state_changed', data: { from: task.state, to: state }, at: now })
-    if (pullRequest && pullRequest.url !== task.pullRequest?.url) {
-      events.push({ type: 'pull_request', data: { ...pullRequest }, at: now })
-    }
-    const becameTerminal = isTerminal(state)
-    if (becameTerminal && state === 'completed') {
-      events.push({ type: 'completed', data: { pullRequestUrl: pullRequest?.url ?? null }, at: now })
-    }
-    if (becameTerminal && state === 'failed') {
-      events.push({ type: 'failed', data: { reason: await this.failureReason(session) }, at: now })
-    }
-    // Nothing moved: leave the row alone rather than race the monitor over lastSyncedAt.
-    if (events.length === 0) return task
-    const updated: Task = {
-      ...task,
-      state,
-      url: session.url ?? task.url,
-      pullRequest,
-      updatedAt: now,
-      completedAt: becameTerminal ? (session.updateTime ?? now) : task.completedAt,
-      lastSyncedAt: now,
-    }
-    await store.updateTask(updated, events)
-    this.deps.logger.info('task changed', { taskId: task.id, from: task.state, to: state })
-    await this.deps.publish({ taskId: task.id, type: events.at(-1)?.type ?? 'updated', task: updated, at: now })
-    return updated
+    return (await this.deps.synchronizer.sync(task)).task
   }
 
   private async done(task: Task, operation: TaskOperation, type: string, at: string): Promise<OperationResult> {
@@ -310,25 +305,44 @@ export class TaskOperations {
     await this.deps.publish({ taskId: task.id, type, task, at })
     return { taskId: task.id, operation, state: task.state, at }
   }
+}
 
-  private async failureReason(session: Session): Promise<string | null> {
-    try {
-      let reason: string | null = null
-      let pageToken: string | undefined
-      do {
-        const page = await this.deps.jules.listActivities(session.name, {
-          pageSize: 100,
-          ...(pageToken ? { pageToken } : {}),
-        })
-        for (const activity of page.activities) reason = activity.sessionFailed?.reason ?? reason
-        pageToken = page.nextPageToken
-      } while (pageToken)
-      return reason
-    } catch (error) {
-      this.deps.logger.warn('could not read the failure reason', { sessionName: session.name, error })
-      return null
+/** The task after a person's changes, with what changed, or undefined when nothing would. */
+function applyChanges(
+  current: Task,
+  wanted: NormalisedChanges,
+  replaceMetadata: boolean,
+): { next: Task; data: Record<string, unknown> } | undefined {
+  const data: Record<string, unknown> = {}
+  const next: Task = { ...current }
+  if (wanted.title !== undefined && wanted.title !== current.title) {
+    data.title = { from: current.title, to: wanted.title }
+    next.title = wanted.title
+  }
+  const labels = labelsAfter(current.labels, wanted)
+  if (!sameList(labels, current.labels)) {
+    data.labels = { from: current.labels, to: labels }
+    next.labels = labels
+  }
+  if (wanted.metadata !== undefined) {
+    const metadata = replaceMetadata ? {} : { ...current.metadata }
+    for (const [key, value] of Object.entries(wanted.metadata)) {
+      if (value === null) delete metadata[key]
+      else metadata[key] = value
+    }
+    if (JSON.stringify(metadata) !== JSON.stringify(current.metadata)) {
+      data.metadata = { from: current.metadata, to: metadata }
+      next.metadata = metadata
     }
   }
+  return Object.keys(data).length === 0 ? undefined : { next, data }
+}
+
+function versionConflict(task: Task, expectedVersion: number): TaskVersionConflictError {
+  return new TaskVersionConflictError(
+    `Task ${task.id} changed since it was read (version ${expectedVersion}, now ${task.version}): read it again and repeat the change.`,
+    { context: { taskId: task.id, expectedVersion, actualVersion: task.version } },
+  )
 }
 
 function refused(task: Task, operation: TaskOperation, wanted: readonly string[], rule: string): InvalidStateError {

@@ -1,6 +1,6 @@
 import type { Core } from '../../core/core.js'
-import type { TaskInput } from '../../core/task.js'
-import type { TaskChanges } from '../../core/task-operations.js'
+import type { Task, TaskInput } from '../../core/task.js'
+import type { TaskChanges, UpdateOptions } from '../../core/task-operations.js'
 import { readJsonBody } from '../body.js'
 import { type ApiRequest, sendEmpty, sendJson, sendPage } from '../http.js'
 import { HttpError } from '../problem.js'
@@ -58,7 +58,7 @@ export function taskRoutes({ core, bodyLimitBytes }: RouteContext): Route[] {
           key === undefined ? {} : { idempotencyKey: key },
         )
         const location = `/api/v1/tasks/${task.id}`
-        sendJson(res, outcome === 'replayed' ? 200 : 201, task, { Location: location })
+        sendJson(res, outcome === 'replayed' ? 200 : 201, task, { Location: location, ETag: entityTag(task) })
       },
     },
     {
@@ -67,9 +67,12 @@ export function taskRoutes({ core, bodyLimitBytes }: RouteContext): Route[] {
       scope: 'read',
       tag: 'tasks',
       summary: 'One task, by jjm id, Jules session id or name, or a unique id prefix.',
-      responses: { 200: { description: 'The task.', schema: 'Task' } },
+      responses: {
+        200: { description: 'The task; `ETag` is its version, for `If-Match` on a change.', schema: 'Task' },
+      },
       async handler(req, res) {
-        sendJson(res, 200, await manager.getTask(req.params.id ?? ''))
+        const task = await manager.getTask(req.params.id ?? '')
+        sendJson(res, 200, task, { ETag: entityTag(task) })
       },
     },
     {
@@ -79,10 +82,12 @@ export function taskRoutes({ core, bodyLimitBytes }: RouteContext): Route[] {
       tag: 'tasks',
       summary: "Change some of a task's title, labels and metadata (merged).",
       body: patchTaskBody,
+      headers: [ifMatchHeader],
       responses: { 200: { description: 'The task after the change.', schema: 'Task' } },
       async handler(req, res) {
         const changes = validate(patchTaskBody, await readJsonBody(req, bodyLimitBytes), 'body') as TaskChanges
-        sendJson(res, 200, await manager.updateTask(req.params.id ?? '', changes))
+        const task = await manager.updateTask(req.params.id ?? '', changes, ifMatch(req))
+        sendJson(res, 200, task, { ETag: entityTag(task) })
       },
     },
     {
@@ -92,16 +97,16 @@ export function taskRoutes({ core, bodyLimitBytes }: RouteContext): Route[] {
       tag: 'tasks',
       summary: "Replace a task's title, labels and metadata.",
       body: putTaskBody,
+      headers: [ifMatchHeader],
       responses: { 200: { description: 'The task after the change.', schema: 'Task' } },
       async handler(req, res) {
         const body = validate(putTaskBody, await readJsonBody(req, bodyLimitBytes), 'body')
-        const current = await manager.getTask(req.params.id ?? '')
-        // Replacing metadata whole: every key not in the body is removed.
-        const metadata: Record<string, unknown> = Object.fromEntries(
-          Object.keys(current.metadata).map((key) => [key, null]),
+        const task = await manager.updateTask(
+          req.params.id ?? '',
+          { title: body.title, labels: body.labels, metadata: body.metadata },
+          { ...ifMatch(req), replaceMetadata: true },
         )
-        Object.assign(metadata, body.metadata)
-        sendJson(res, 200, await manager.updateTask(current.id, { title: body.title, labels: body.labels, metadata }))
+        sendJson(res, 200, task, { ETag: entityTag(task) })
       },
     },
     {
@@ -118,6 +123,34 @@ export function taskRoutes({ core, bodyLimitBytes }: RouteContext): Route[] {
       },
     },
   ]
+}
+
+const ifMatchHeader = {
+  name: 'If-Match',
+  description:
+    "The task's ETag as read (its version): the change applies only if the task has not changed since, else 412. Without it, the change is applied to the task as it is now.",
+}
+
+/** A task's entity tag: its version, which goes up with every change to it. */
+function entityTag(task: Task): string {
+  return `"${task.version}"`
+}
+
+/** The version an edit is conditional on, from `If-Match` (`"3"`, `W/"3"`, or `*` for any). */
+function ifMatch(req: ApiRequest): UpdateOptions {
+  const header = req.headers['if-match']
+  const value = (Array.isArray(header) ? header.join(',') : header)?.trim()
+  if (value === undefined || value === '' || value === '*') return {}
+  const match = /^(?:W\/)?"(\d{1,15})"$/.exec(value)
+  if (!match) {
+    throw new HttpError(
+      400,
+      'JJM_VALIDATION',
+      'If-Match must be one entity tag as the task\'s ETag gives it (for example "3"), or *.',
+      { context: { header: 'If-Match' } },
+    )
+  }
+  return { expectedVersion: Number(match[1]) }
 }
 
 function idempotencyKey(req: ApiRequest): string | undefined {

@@ -1,6 +1,7 @@
 import { ManualClock } from '../../../src/core/clock.js'
 import { InProcessEventBus } from '../../../src/core/event-bus.js'
 import { createIdGenerator } from '../../../src/core/ids.js'
+import type { JulesClient } from '../../../src/core/jules/client.js'
 import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
 import { Simulator } from '../../../src/core/jules/sim/engine.js'
 import { JobManager } from '../../../src/core/manager.js'
@@ -12,6 +13,8 @@ import { openSqlStore, type SqlStorage } from '../../../src/plugins/storage-sql/
 export interface Harness {
   clock: ManualClock
   simulator: Simulator
+  /** The simulator as a Jules client. */
+  jules: JulesClient
   storage: SqlStorage
   manager: JobManager
   monitor: Monitor
@@ -26,15 +29,18 @@ export async function openHarness(options: { runSeconds?: number } = {}): Promis
   const jules = createSimClient(simulator)
   const bus = new InProcessEventBus()
   const deps = { jules, store: storage.store, clock, logger: silentLogger, bus }
+  // The monitor waits for its rate limit on the test's clock, not in real time.
+  const monitor = new Monitor({ ...deps, concurrency: 4, sleep: async (ms) => clock.advance(ms) })
   return {
     clock,
     simulator,
+    jules,
     storage,
     manager: new JobManager({ ...deps, newId: createIdGenerator() }),
-    // The monitor waits for its rate limit on the test's clock, not in real time.
-    monitor: new Monitor({ ...deps, concurrency: 4, sleep: async (ms) => clock.advance(ms) }),
+    monitor,
     bus,
     close: async () => {
+      monitor.close()
       await bus.close()
       await storage.close()
     },
