@@ -85,7 +85,8 @@ describe('jjm migrate import-json, end to end', { timeout: 180_000 }, () => {
     assert.equal(listed.items.find((task) => task.id === tasks[1]?.id)?.state, 'in_progress')
   })
 
-  it('pages nobody about the past: importing a task that failed in 2024 sends and queues no notification', async () => {
+  /** A webhook receiver on 127.0.0.1 that records every delivery, and the environment that routes every event to it. */
+  async function webhook() {
     const received: string[] = []
     const receiver = createServer((request, response) => {
       request.resume()
@@ -95,12 +96,20 @@ describe('jjm migrate import-json, end to end', { timeout: 180_000 }, () => {
       })
     })
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
-    try {
-      const { port } = receiver.address() as AddressInfo
-      const notifying = {
+    const { port } = receiver.address() as AddressInfo
+    return {
+      received,
+      env: {
         ...env,
         JJM_NOTIFIERS: JSON.stringify([{ backend: 'webhook', url: `http://127.0.0.1:${port}/hook`, events: ['*'] }]),
-      }
+      },
+      close: () => new Promise<void>((resolve) => receiver.close(() => resolve())),
+    }
+  }
+
+  it('pages nobody about the past: importing a task that failed in 2024 sends and queues no notification', async () => {
+    const hook = await webhook()
+    try {
       const failed = buildTask({
         state: 'failed',
         createdAt: '2024-03-01T09:00:00.000Z',
@@ -123,23 +132,47 @@ describe('jjm migrate import-json, end to end', { timeout: 180_000 }, () => {
         }),
       )
       const db = join(dir, 'quiet.sqlite')
-      const run = await jjm(['migrate', 'import-json', file, '--db', db, '--json'], notifying)
+      const run = await jjm(['migrate', 'import-json', file, '--db', db, '--json'], hook.env)
       assert.equal(run.code, 0, run.stderr)
       assert.equal(json<ImportReport>(run).imported.tasks, 1)
 
-      const outbox = await jjm(['notifications', 'list', '--db', db, '--json'], notifying)
+      const outbox = await jjm(['notifications', 'list', '--db', db, '--json'], hook.env)
       assert.equal(outbox.code, 0, outbox.stderr)
       assert.deepEqual(json<NotificationPage>(outbox).items, [], 'nothing queued for the past')
-      assert.deepEqual(received, [], 'nothing delivered')
+      assert.deepEqual(hook.received, [], 'nothing delivered')
 
-      const shown = json<Task>(await jjm(['tasks', 'show', failed.id, '--db', db, '--json'], notifying))
+      const shown = json<Task>(await jjm(['tasks', 'show', failed.id, '--db', db, '--json'], hook.env))
       assert.deepEqual(
         [shown.state, shown.createdAt, shown.updatedAt, shown.completedAt],
         ['failed', failed.createdAt, failed.updatedAt, failed.completedAt],
         'the task keeps its own times, nothing is stamped now',
       )
     } finally {
-      await new Promise<void>((resolve) => receiver.close(() => resolve()))
+      await hook.close()
+    }
+  })
+
+  it('pages nobody when copying a SQLite database either, and keeps its times', async () => {
+    const source = join(dir, 'personal.sqlite')
+    const local = { ...env, JJM_JULES: 'sim', JJM_DB: source }
+    const created = await jjm(['tasks', 'create', '--repo', 'acme/api', 'Add a health endpoint', '--json'], local)
+    assert.equal(created.code, 0, created.stderr)
+    const task = json<Task>(created)
+    const hook = await webhook()
+    try {
+      const db = join(dir, 'copy.sqlite')
+      const run = await jjm(['migrate', 'import-sqlite', source, '--db', db, '--json'], hook.env)
+      assert.equal(run.code, 0, run.stderr)
+      assert.deepEqual(json<ImportReport>(run).imported.tasks, 1)
+      const outbox = await jjm(['notifications', 'list', '--db', db, '--json'], hook.env)
+      assert.deepEqual(json<NotificationPage>(outbox).items, [], 'nothing queued')
+      assert.deepEqual(hook.received, [], 'nothing delivered')
+      const copied = json<Task>(await jjm(['tasks', 'show', task.id, '--db', db, '--json'], hook.env))
+      assert.deepEqual([copied.createdAt, copied.updatedAt], [task.createdAt, task.updatedAt])
+      const again = await jjm(['migrate', 'import-sqlite', source, '--db', db, '--json'], hook.env)
+      assert.deepEqual(json<ImportReport>(again).skipped, 1)
+    } finally {
+      await hook.close()
     }
   })
 
