@@ -107,6 +107,8 @@ export const defaultCreateGraceMs = 60_000
 const reconcilePageSize = 50
 /** Bounds the look for an earlier attempt's session when very many sessions are recent. */
 const reconcileMaxPages = 20
+/** Bounds the sessions read one by one when Jules' listing leaves their prompt out. */
+const reconcileMaxReads = 20
 const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/
 const labelPattern = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$/
 
@@ -453,6 +455,7 @@ export class JobManager {
     const { jules, store, logger } = this.deps
     const since = parseTime(intent.createdAt) - creationClockSkewMs
     const matches: Session[] = []
+    const unsure: Session[] = []
     let pageToken: string | undefined
     for (let page = 1; ; page++) {
       const answer = await jules.listSessions({
@@ -465,8 +468,13 @@ export class JobManager {
         // attempt's timeout (or later) after the attempt began: no upper bound.
         // A session without a readable time can be neither ruled out nor used to stop.
         const createdAt = Date.parse(session.createTime)
-        if (createdAt < since) reachedOlder = true
-        else if (sessionMatches(session, request)) matches.push(session)
+        if (createdAt < since) {
+          reachedOlder = true
+          continue
+        }
+        const match = sessionMatch(session, request)
+        if (match === 'yes') matches.push(session)
+        else if (match === 'unknown') unsure.push(session)
       }
       pageToken = answer.nextPageToken
       // Newest first: once a page reaches back before the intent, later pages are older still.
@@ -478,6 +486,11 @@ export class JobManager {
         })
         break
       }
+    }
+    // A listing that leaves the prompt out: read those sessions whole (few: same repository, recent).
+    for (const listed of unsure.slice(0, reconcileMaxReads)) {
+      const session = await jules.getSession(listed.name)
+      if (sessionMatch(session, request) === 'yes') matches.push(session)
     }
     // The earliest match after the intent is the likeliest to be its own.
     const madeAt = (session: Session): number => {
@@ -680,17 +693,25 @@ function isDefiniteRefusal(error: unknown): boolean {
   )
 }
 
-function sessionMatches(session: Session, request: NormalisedInput): boolean {
-  if (typeof session.prompt !== 'string' || session.prompt.trim() !== request.prompt) return false
+/**
+ * Whether a session Jules shows is the one `request` would have made:
+ * `unknown` when it is on the same repository (and branch) but Jules showed
+ * no prompt (the adapters read a missing one as empty), as a listing may
+ * leave it out.
+ */
+function sessionMatch(session: Session, request: NormalisedInput): 'yes' | 'no' | 'unknown' {
+  const prompt = typeof session.prompt === 'string' ? session.prompt.trim() : ''
+  if (prompt !== '' && prompt !== request.prompt) return 'no'
   let source: string
   try {
     source = toSourceName(session.sourceContext?.source ?? '')
   } catch {
-    return false
+    return 'no'
   }
-  if (source !== request.source) return false
+  if (source !== request.source) return 'no'
   const branch = session.sourceContext?.githubRepoContext?.startingBranch
-  return request.branch === undefined || branch === undefined || branch === request.branch
+  if (request.branch !== undefined && branch !== undefined && branch !== request.branch) return 'no'
+  return prompt === '' ? 'unknown' : 'yes'
 }
 
 function checkIdempotencyKey(key: string): string {

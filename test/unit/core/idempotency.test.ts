@@ -328,6 +328,30 @@ describe('creating a task under an idempotency key', () => {
     assert.equal(await sessionCount(h), 1)
   })
 
+  it('adopts the late session even when Jules lists sessions without their prompt', async () => {
+    const jules = slowCreates(h)
+    await assert.rejects(managerOver(h, jules).createTask(input, { idempotencyKey: 'terse-1' }), JulesConnectionError)
+    // An unrelated session on the same repository, made after the attempt began, with another prompt.
+    await h.simulator.createSession({ prompt: 'Something else', sourceContext: { source: 'sources/github/acme/api' } })
+    h.clock.advance(4_000)
+    await jules.finish()
+    h.clock.advance((lockSeconds - 4) * 1000)
+
+    const inner = createSimClient(h.simulator)
+    const terse: JulesClient = {
+      ...inner,
+      listSessions: async (request) => {
+        const page = await inner.listSessions(request)
+        return { ...page, sessions: page.sessions.map((session) => ({ ...session, prompt: '' })) }
+      },
+    }
+    const retried = await managerOver(h, terse).createTaskWithOutcome(input, { idempotencyKey: 'terse-1' })
+    assert.equal(retried.outcome, 'adopted')
+    const ours = (await h.simulator.listSessions()).sessions.find((session) => session.prompt === input.prompt)
+    assert.equal(retried.task.sessionName, ours?.name)
+    assert.equal(await sessionCount(h), 2, 'nothing new started')
+  })
+
   it('lets an immediate retry create after Jules refused the create with 400', async () => {
     h.simulator.injectFault({ status: 400, methods: ['sessions.create'] })
     const manager = managerOver(h, createSimClient(h.simulator))
