@@ -9,7 +9,14 @@ import { setTimeout as sleepFor } from 'node:timers/promises'
 import pLimit from 'p-limit'
 import { isMap, isNode, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
 import { canonicalHash } from './canonical-json.js'
-import { isJjmError, JulesConnectionError, RateLimitedError, toJjmError, ValidationError } from './errors.js'
+import {
+  IdempotencyConflictError,
+  isJjmError,
+  JulesConnectionError,
+  RateLimitedError,
+  toJjmError,
+  ValidationError,
+} from './errors.js'
 import type { CreateTaskOptions, CreateTaskResult } from './manager.js'
 import { automationModeSchema, taskFileEntrySchema } from './representation.js'
 import type { AutomationMode, Task, TaskInput } from './task.js'
@@ -212,15 +219,30 @@ export function derivedKey(sourceName: string, entry: TaskFileEntry): string {
 
 /** How long to wait before trying an entry again, or undefined when retrying would not help. */
 function retryDelay(error: unknown, attempt: number, baseDelayMs: number, maxDelayMs: number): number | undefined {
-  if (error instanceof RateLimitedError && error.retryAfterSeconds !== undefined) {
-    const asked = error.retryAfterSeconds * 1000
-    // Asking again sooner than Jules said only earns another 429.
+  const askedSeconds = askedWaitSeconds(error)
+  if (askedSeconds !== undefined) {
+    const asked = askedSeconds * 1000
+    // Asking again sooner than Jules said only earns another 429 (or, under a locked key, a 409).
     return asked > maxDelayMs ? undefined : asked
   }
   if (!(error instanceof RateLimitedError) && !(error instanceof JulesConnectionError)) return undefined
   const exponential = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1))
   // Half fixed, half random: entries refused together do not come back together.
   return Math.round(exponential / 2 + (Math.random() * exponential) / 2)
+}
+
+/**
+ * The wait an error names: Jules' Retry-After, or how long an entry's key
+ * stays locked after a create that may have reached Jules (after that, the
+ * retry looks for the session before creating one).
+ */
+function askedWaitSeconds(error: unknown): number | undefined {
+  if (error instanceof RateLimitedError) return error.retryAfterSeconds
+  if (error instanceof IdempotencyConflictError || error instanceof JulesConnectionError) {
+    const seconds = error.context.retryAfterSeconds
+    return typeof seconds === 'number' && Number.isFinite(seconds) ? seconds : undefined
+  }
+  return undefined
 }
 
 function errorView(error: unknown): { code: string; message: string } {

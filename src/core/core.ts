@@ -107,6 +107,8 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     newId,
     bus,
     synchronizer,
+    julesTimeoutMs: config.jules.timeoutMs,
+    createGraceMs: config.jules.createGraceMs,
     ...(metrics ? { metrics } : {}),
   })
   const outbox = new NotificationAdmin({

@@ -176,6 +176,14 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
   beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim>
   /** Gives up the lease of attempt `holder` on `key`, if it still holds it, so that a retry need not wait for it to expire. */
   releaseCreation(key: string, holder: string): Promise<void>
+  /**
+   * Keeps `key` locked until `until` (RFC 3339) after attempt `holder` failed
+   * without knowing whether Jules started its session: the lease's expiry
+   * becomes `until`, so that beginCreation claims the key for nobody before
+   * then and a retry looks for that session only once it can have appeared.
+   * Does nothing when `holder` no longer holds the lease.
+   */
+  holdCreation(key: string, holder: string, until: string): Promise<void>
   /** Binds a pending intent to the session Jules created, right after Jules answered. */
   noteCreationSession(key: string, sessionName: string, at: string): Promise<void>
   /** Marks an intent failed (Jules refused it), so that the same key may try again. */

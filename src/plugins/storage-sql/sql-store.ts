@@ -550,6 +550,18 @@ class SqlTaskStore implements TaskStore {
     )
   }
 
+  async holdCreation(key: string, holder: string, until: string): Promise<void> {
+    await guarded('hold a creation intent', this.at, () =>
+      this.em
+        .fork()
+        .nativeUpdate(
+          this.entities.CreationIntentSchema,
+          { key, leaseHolder: holder },
+          { leaseExpiresAt: toDate(until) },
+        ),
+    )
+  }
+
   async noteCreationSession(key: string, sessionName: string, at: string): Promise<void> {
     const { CreationIntentSchema } = this.entities
     await guarded('record the session of a creation', this.at, async () => {

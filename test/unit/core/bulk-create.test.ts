@@ -230,12 +230,20 @@ describe('creating the tasks of a file', () => {
     }
     const text =
       '- prompt: one\n  repo: acme/api\n- prompt: two\n  repo: acme/web\n- prompt: three\n  repo: acme/infra\n'
+    const waits: number[] = []
     const result = await createMany(managerOver(h, flaky), parseTaskFile(text, 'tasks.yaml'), {
       sourceName: '/work/tasks.yaml',
       baseDelayMs: 0,
+      // The lost entries' keys stay locked until Jules can show their sessions: the run waits that out.
+      sleep: async (ms) => {
+        waits.push(ms)
+        h.clock.advance(ms)
+      },
+      now: () => h.clock.now(),
     })
     assert.equal(result.created.length, 3)
     assert.equal(await sessionCount(h), 3)
+    assert.deepEqual(waits, [90_000, 90_000], 'the Jules timeout (30 s) and the grace period (60 s)')
   })
 
   it('never has more createSession calls in flight than the concurrency allows', async () => {
