@@ -70,6 +70,7 @@ function buildTask(index: number, newId: () => string): Task {
     updatedAt: at,
     completedAt: null,
     lastSyncedAt: null,
+    version: 1,
   }
 }
 

@@ -140,7 +140,7 @@ function startMonitorLoop(core: Core, logger: Logger, intervalMs: number, metric
   const log = logger.child({ component: 'monitor' })
   // With per-task leases (SQL storage, see openCore), daemons sync different
   // tasks at the same time; without, one pass at a time under the lock.
-  const leases = core.storage.store.claimSyncLease !== undefined
+  const leases = core.storage.store.claimSyncLeases !== undefined
   let stopped = false
   let last: MonitorReport | undefined
   let timer: NodeJS.Timeout | undefined

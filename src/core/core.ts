@@ -120,12 +120,10 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     breakerState: () => jules.circuit?.().state,
     clock,
   })
-  // Every process syncs a task only under its lease when the store keeps
-  // leases (SQL): daemons and `monitor` runs on one database never sync one
-  // task at the same time.
-  if (storage.store.claimSyncLease !== undefined) {
-    monitor.useSyncLeases(`${hostname().slice(0, 40)}:${process.pid}:${randomBytes(4).toString('hex')}`)
-  }
+  // Every process syncs a task only under its lease (every store keeps
+  // leases): daemons and `monitor` runs on one database never sync one task
+  // at the same time.
+  monitor.useSyncLeases(`${hostname().slice(0, 40)}:${process.pid}:${randomBytes(4).toString('hex')}`)
   return {
     config,
     clock,

@@ -364,6 +364,7 @@ export class JobManager {
       updatedAt: now,
       completedAt: null,
       lastSyncedAt: now,
+      version: 1,
     }
     const data = {
       sessionName: session.name,

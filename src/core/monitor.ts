@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import pLimit from 'p-limit'
 import {
   advanceCursor,
@@ -6,7 +7,7 @@ import {
   digestActivities,
   listNewActivities,
 } from './activity-sync.js'
-import { ExitCode, isJjmError, RateLimitedError } from './errors.js'
+import { ExitCode, InvalidStateError, isJjmError, RateLimitedError, TaskVersionConflictError } from './errors.js'
 import type { Activity, JulesClient, Session } from './jules/client.js'
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
 import { publishUpdate } from './manager.js'
@@ -114,8 +115,14 @@ export class Monitor {
   private readonly throttle: JulesThrottle
   /** The pause a 429 caused during the current pass, for its report. */
   private passPause: RateLimitPause | null = null
-  /** Set by {@link useSyncLeases}: this process syncs a task only while it holds the task's lease. */
-  private syncLease: { holder: string; ttlMs: number } | undefined
+  /**
+   * This process syncs a task only while it holds the task's lease (a sync
+   * commits only under it); {@link useSyncLeases} names the holder.
+   */
+  private syncLease: { holder: string; ttlMs: number } = {
+    holder: `monitor:${randomUUID()}`,
+    ttlMs: defaultSyncLeaseMs,
+  }
 
   constructor(private readonly deps: MonitorDeps) {
     this.schedule = new PollSchedule({
@@ -177,7 +184,7 @@ export class Monitor {
         }
         return limit(async () => {
           const lease = this.syncLease
-          if (lease !== undefined && !(await this.claim(task, lease))) {
+          if (!(await this.claim(task, lease))) {
             // Another daemon syncs it right now, or already did during this pass: its pass reports it.
             due.delete(task.id)
             noteAwaiting(task)
@@ -192,7 +199,7 @@ export class Monitor {
           } catch (error) {
             errors.push(await this.recordFailure(task, error))
           } finally {
-            if (lease !== undefined) await this.release(task, lease)
+            await this.release(task, lease)
           }
         })
       }),
@@ -219,17 +226,17 @@ export class Monitor {
   }
 
   private async claim(task: Task, lease: { holder: string; ttlMs: number }): Promise<boolean> {
-    const { store, clock, logger } = this.deps
-    if (store.claimSyncLease === undefined) return true
-    const now = clock.now()
+    const { store, logger } = this.deps
     try {
-      return await store.claimSyncLease(
-        task.id,
+      // Not synced since this pass read it: lastSyncedAt still at most the value read.
+      const read = task.lastSyncedAt === null ? undefined : Date.parse(task.lastSyncedAt)
+      const claimed = await store.claimSyncLeases(
+        [task.id],
         lease.holder,
-        new Date(now + lease.ttlMs).toISOString(),
-        new Date(now).toISOString(),
-        task.lastSyncedAt,
+        lease.ttlMs,
+        read === undefined ? {} : { syncedBefore: new Date(read + 1).toISOString() },
       )
+      return claimed.includes(task.id)
     } catch (error) {
       logger.warn('Could not take the lease on syncing a task; it is left to the next pass', {
         taskId: task.id,
@@ -241,7 +248,7 @@ export class Monitor {
 
   private async release(task: Task, lease: { holder: string }): Promise<void> {
     // Best effort: a lease not given back runs out on its own.
-    await this.deps.store.releaseSyncLease?.(task.id, lease.holder).catch(() => {})
+    await this.deps.store.releaseSyncLeases([task.id], lease.holder).catch(() => {})
   }
 
   /**
@@ -250,7 +257,7 @@ export class Monitor {
    */
   async syncTask(task: Task): Promise<{ updated: Task; change: TaskChange | undefined }> {
     const { jules, store, clock } = this.deps
-    const cursor = await store.getSyncCursor(task.id)
+    const cursor = (await store.getSyncState(task.id))?.cursor ?? undefined
     const session = await this.call(() => jules.getSession(task.sessionName))
     const now = new Date(clock.now()).toISOString()
     const state = taskStateOf(session)
@@ -306,7 +313,7 @@ export class Monitor {
       events.push({ type: 'failed', data: { reason: failureReason ?? (await this.failureReason(session)) }, at: now })
     }
 
-    const updated: Task = {
+    const next: Task = {
       ...task,
       state,
       url: session.url ?? task.url,
@@ -315,12 +322,32 @@ export class Monitor {
       completedAt: becameTerminal ? (session.updateTime ?? now) : task.completedAt,
       lastSyncedAt: now,
     }
-    await store.updateTask(updated, events, {
+    // The row is written only when something in it changed: a quiet sync moves the sync state alone.
+    const rowChanged =
+      events.length > 0 ||
+      next.state !== task.state ||
+      next.url !== task.url ||
+      JSON.stringify(next.pullRequest) !== JSON.stringify(task.pullRequest) ||
+      next.completedAt !== task.completedAt
+    const result = await store.commitSync({
+      taskId: task.id,
+      holder: this.syncLease.holder,
+      ...(rowChanged ? { task: next } : {}),
+      events,
       cursor: nextCursor,
+      syncedAt: now,
       ...(chatMessages.length > 0 ? { chatMessages } : {}),
       ...(boundMessages.length > 0 ? { boundMessages } : {}),
       ...(sourceFiles === undefined ? {} : { sourceFiles }),
     })
+    if (result.outcome === 'stale') throw new TaskVersionConflictError(task.id, task.version, result.task.version)
+    if (result.outcome === 'lease_lost') {
+      throw new InvalidStateError(
+        `The lease on syncing task ${task.id} ran out before the sync was recorded; the next pass syncs it again.`,
+        { context: { taskId: task.id } },
+      )
+    }
+    const updated = result.task
     if (becameTerminal) this.deps.metrics?.taskFinished(updated)
     if (events.length === 0) return { updated, change: undefined }
     this.deps.logger.info('task changed', { taskId: task.id, from: task.state, to: state, events: events.length })
@@ -414,9 +441,7 @@ export class Monitor {
     if (code === 'JJM_JULES_NOT_FOUND' || code === 'JJM_JULES_PROTOCOL') {
       try {
         const now = new Date(this.deps.clock.now()).toISOString()
-        await this.deps.store.updateTask({ ...task, lastSyncedAt: now }, [
-          { type: 'sync_error', data: { code, message }, at: now },
-        ])
+        await this.deps.store.logEvent(task.id, { type: 'sync_error', data: { code, message }, at: now })
       } catch (storeError) {
         this.deps.logger.error('could not record the sync error', { taskId: task.id, error: storeError })
       }

@@ -149,10 +149,12 @@ export class TaskOperations {
     }
     if (Object.keys(data).length === 0) return current
     next.updatedAt = now
-    await store.updateTask(next, [{ type: 'updated', data, at: now }])
+    const stored = await store.updateTask(next, [{ type: 'updated', data, at: now }], {
+      expectedVersion: current.version,
+    })
     this.deps.logger.info('task updated', { taskId: task.id, fields: Object.keys(data) })
-    await this.deps.publish({ taskId: task.id, type: 'updated', task: next, at: now })
-    return next
+    await this.deps.publish({ taskId: task.id, type: 'updated', task: stored, at: now })
+    return stored
   }
 
   async delete(task: Task, options: { purge?: boolean } = {}): Promise<DeleteResult> {
@@ -299,10 +301,10 @@ export class TaskOperations {
       completedAt: becameTerminal ? (session.updateTime ?? now) : task.completedAt,
       lastSyncedAt: now,
     }
-    await store.updateTask(updated, events)
+    const stored = await store.updateTask(updated, events, { expectedVersion: task.version })
     this.deps.logger.info('task changed', { taskId: task.id, from: task.state, to: state })
-    await this.deps.publish({ taskId: task.id, type: events.at(-1)?.type ?? 'updated', task: updated, at: now })
-    return updated
+    await this.deps.publish({ taskId: task.id, type: events.at(-1)?.type ?? 'updated', task: stored, at: now })
+    return stored
   }
 
   private async done(task: Task, operation: TaskOperation, type: string, at: string): Promise<OperationResult> {

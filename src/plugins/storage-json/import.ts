@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { StorageError, ValidationError } from '../../core/errors.js'
-import type { CreationIntent, NewTaskEvent, TaskStore } from '../../core/ports.js'
+import type { CreationIntent, NewTaskEvent, SyncCursor, TaskStore } from '../../core/ports.js'
 import type { Task } from '../../core/task.js'
 import { type InvalidRecord, readJsonStoreFile, type StoredTask } from './format.js'
 
@@ -141,8 +141,25 @@ async function importOne(
   }
   // Without its cursor, the monitor would read the task's activities from the
   // start again and record the events above a second time.
-  if (stored.syncCursor != null) await destination.updateTask(copy, [], { cursor: stored.syncCursor })
+  if (stored.syncCursor != null) await importCursor(destination, copy, stored.syncCursor)
   return 'imported'
+}
+
+/** Writes an imported task's sync cursor as a sync would, under a lease of its own, keeping its lastSyncedAt. */
+async function importCursor(destination: TaskStore, task: Task, cursor: SyncCursor): Promise<void> {
+  const holder = `import-${randomUUID()}`
+  if (!(await destination.claimSyncLeases([task.id], holder, 60_000)).includes(task.id)) return
+  try {
+    await destination.commitSync({
+      taskId: task.id,
+      holder,
+      events: [],
+      cursor,
+      syncedAt: task.lastSyncedAt ?? task.updatedAt,
+    })
+  } finally {
+    await destination.releaseSyncLeases([task.id], holder)
+  }
 }
 
 /**

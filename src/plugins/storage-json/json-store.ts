@@ -12,7 +12,13 @@ import { mkdir, stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { monotonicFactory } from 'ulidx'
 import writeFileAtomic from 'write-file-atomic'
-import { isJjmError, StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
+import {
+  isJjmError,
+  StorageError,
+  TaskNotFoundError,
+  TaskVersionConflictError,
+  ValidationError,
+} from '../../core/errors.js'
 import { decodeCursor, encodeCursor, type PageCursor, pageSize, parseTimeBound } from '../../core/page-cursor.js'
 import type {
   CreationClaim,
@@ -31,8 +37,10 @@ import type {
   OutboxEntry,
   SimSessionRecord,
   SimStateStore,
+  SyncCommit,
+  SyncCommitResult,
   SyncCursor,
-  SyncWrite,
+  SyncState,
   TaskRelations,
   TaskStore,
 } from '../../core/ports.js'
@@ -263,6 +271,12 @@ const notificationLeaseMs = 5 * 60_000
 
 /** A TaskStore over one JSON file. Everything it returns is a copy: callers cannot change the store by accident. */
 export class JsonTaskStore implements TaskStore {
+  /**
+   * Sync leases, in memory: a JSON file is used by one process at a time, so
+   * the process's own clock is the only one there is.
+   */
+  private readonly leases = new Map<string, { holder: string; until: number }>()
+
   constructor(private readonly file: JsonFile) {}
 
   async createTask(
@@ -270,7 +284,7 @@ export class JsonTaskStore implements TaskStore {
     events: NewTaskEvent[],
     options: { idempotencyKey?: string } & EventWriteOptions = {},
   ): Promise<void> {
-    const record = normaliseTask(task)
+    const record = { ...normaliseTask(task), version: 1 }
     const history = this.toEvents(task.id, events)
     const outbox = this.toOutbox(options.notifications)
     const key = options.idempotencyKey
@@ -320,38 +334,139 @@ export class JsonTaskStore implements TaskStore {
   async updateTask(
     task: Task,
     events: NewTaskEvent[],
-    sync?: SyncWrite,
-    options: EventWriteOptions = {},
-  ): Promise<void> {
-    const record = normaliseTask(task)
-    const history = this.toEvents(task.id, events)
-    const outbox = this.toOutbox(options.notifications)
+    options: { expectedVersion: number } & EventWriteOptions,
+  ): Promise<Task> {
+    return this.writeTask('update task', task, events, options.expectedVersion, options.notifications, undefined)
+  }
+
+  async commitSync(commit: SyncCommit): Promise<SyncCommitResult> {
+    const lease = this.leases.get(commit.taskId)
+    if (lease === undefined || lease.holder !== commit.holder || lease.until <= this.file.now()) {
+      return { outcome: 'lease_lost' }
+    }
+    try {
+      const stored = await this.writeTask(
+        'record a sync',
+        commit.task,
+        commit.events,
+        commit.task?.version,
+        commit.notifications,
+        commit,
+      )
+      return { outcome: 'committed', task: stored }
+    } catch (error) {
+      if (!(error instanceof TaskVersionConflictError)) throw error
+      const current = await this.getTask(commit.taskId)
+      if (current === undefined) throw new TaskNotFoundError(commit.taskId)
+      return { outcome: 'stale', task: current }
+    }
+  }
+
+  async getSyncState(taskId: string): Promise<SyncState | undefined> {
+    const lease = this.leases.get(taskId)
+    return this.file.read('read the sync state', (state) => {
+      const stored = state.tasks.get(taskId)
+      if (stored === undefined || stored.deletedAt !== null) return undefined
+      return {
+        cursor: stored.syncCursor == null ? null : copyCursor(stored.syncCursor),
+        lastSyncedAt: stored.task.lastSyncedAt,
+        leaseHolder: lease?.holder ?? null,
+        leaseUntil: lease === undefined ? null : new Date(lease.until).toISOString(),
+      }
+    })
+  }
+
+  async claimSyncLeases(
+    taskIds: string[],
+    holder: string,
+    ttlMs: number,
+    options: { syncedBefore?: string } = {},
+  ): Promise<string[]> {
+    const before = options.syncedBefore === undefined ? undefined : Date.parse(options.syncedBefore)
+    return this.file.read('claim the sync of tasks', (state) => {
+      const now = this.file.now()
+      const claimed: string[] = []
+      for (const id of new Set(taskIds)) {
+        const stored = state.tasks.get(id)
+        if (stored === undefined || stored.deletedAt !== null) continue
+        const synced = stored.task.lastSyncedAt
+        if (before !== undefined && synced !== null && Date.parse(synced) >= before) continue
+        const lease = this.leases.get(id)
+        if (lease !== undefined && lease.holder !== holder && lease.until > now) continue
+        this.leases.set(id, { holder, until: now + Math.max(0, ttlMs) })
+        claimed.push(id)
+      }
+      return claimed
+    })
+  }
+
+  async renewSyncLeases(taskIds: string[], holder: string, ttlMs: number): Promise<string[]> {
+    const now = this.file.now()
+    const renewed: string[] = []
+    for (const id of new Set(taskIds)) {
+      const lease = this.leases.get(id)
+      if (lease?.holder !== holder) continue
+      lease.until = now + Math.max(0, ttlMs)
+      renewed.push(id)
+    }
+    return renewed
+  }
+
+  async releaseSyncLeases(taskIds: string[], holder: string): Promise<void> {
+    for (const id of taskIds) if (this.leases.get(id)?.holder === holder) this.leases.delete(id)
+  }
+
+  /**
+   * One write of a task's row (compare-and-set on `expectedVersion`) and its
+   * history; with `sync`, the sync state too. Without `task`, only the sync
+   * state and history are written. Returns the task as stored.
+   */
+  private async writeTask(
+    operation: string,
+    task: Task | undefined,
+    events: NewTaskEvent[],
+    expectedVersion: number | undefined,
+    notifications: NewNotification[] | undefined,
+    sync: SyncCommit | undefined,
+  ): Promise<Task> {
+    const taskId = task?.id ?? sync?.taskId ?? ''
+    const record = task === undefined ? undefined : normaliseTask(task)
+    const history = this.toEvents(taskId, events)
+    const outbox = this.toOutbox(notifications)
     const cursor = sync === undefined ? undefined : copyCursor(sync.cursor)
-    const messages = this.toChatMessages(task.id, sync?.chatMessages ?? [])
+    const syncedAt = sync === undefined ? undefined : normaliseInstant(sync.syncedAt, 'syncedAt')
+    const messages = this.toChatMessages(taskId, sync?.chatMessages ?? [])
     const bindings = (sync?.boundMessages ?? []).map((binding) => ({
       ...binding,
       at: normaliseInstant(binding.at, 'at'),
     }))
-    const files = sync?.sourceFiles === undefined ? undefined : uniqueFiles(task.id, sync.sourceFiles)
-    await this.file.write('update task', (state) => {
-      const stored = visible(state, record.id)
-      const clash = [...state.tasks.values()].find(
-        (other) => other.task.id !== record.id && other.task.sessionName === record.sessionName,
-      )
-      if (clash !== undefined) {
-        throw new StorageError(
-          `Task ${record.id} cannot take session ${record.sessionName}: task ${clash.task.id} has it already.`,
-          {
-            context: {
-              operation: 'update task',
-              path: this.file.path,
-              taskId: record.id,
-              sessionName: record.sessionName,
-            },
-          },
+    const files = sync?.sourceFiles === undefined ? undefined : uniqueFiles(taskId, sync.sourceFiles)
+    return this.file.write(operation, (state) => {
+      const stored = visible(state, taskId)
+      if (record !== undefined) {
+        if (stored.task.version !== expectedVersion) {
+          throw new TaskVersionConflictError(taskId, expectedVersion ?? 0, stored.task.version)
+        }
+        const clash = [...state.tasks.values()].find(
+          (other) => other.task.id !== record.id && other.task.sessionName === record.sessionName,
         )
+        if (clash !== undefined) {
+          throw new StorageError(
+            `Task ${record.id} cannot take session ${record.sessionName}: task ${clash.task.id} has it already.`,
+            {
+              context: {
+                operation,
+                path: this.file.path,
+                taskId: record.id,
+                sessionName: record.sessionName,
+              },
+            },
+          )
+        }
+        // lastSyncedAt belongs to the sync state: an edit never moves it.
+        stored.task = { ...record, version: stored.task.version + 1, lastSyncedAt: stored.task.lastSyncedAt }
       }
-      stored.task = record
+      if (syncedAt !== undefined) stored.task = { ...stored.task, lastSyncedAt: syncedAt }
       stored.events.push(...history)
       // The file is written once, with all of it, or not at all: a sync repeats whole.
       if (cursor !== undefined) stored.syncCursor = cursor
@@ -359,13 +474,7 @@ export class JsonTaskStore implements TaskStore {
       bindMessages(stored, bindings)
       if (files !== undefined) stored.sourceFiles = files
       state.notificationOutbox.push(...outbox)
-    })
-  }
-
-  async getSyncCursor(taskId: string): Promise<SyncCursor | undefined> {
-    return this.file.read('read the sync cursor', (state) => {
-      const cursor = state.tasks.get(taskId)?.syncCursor
-      return cursor == null ? undefined : copyCursor(cursor)
+      return structuredClone(stored.task)
     })
   }
 

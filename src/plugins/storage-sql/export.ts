@@ -24,7 +24,7 @@ export async function readStoreForImport(
         events: await allPages<TaskEvent>((next) => store.getEvents(task.id, { limit: 200, ...next })),
         chatMessages: await allPages<ChatMessage>((next) => store.listChatMessages(task.id, { limit: 200, ...next })),
         sourceFiles: await store.listSourceFiles(task.id),
-        syncCursor: (await store.getSyncCursor(task.id)) ?? null,
+        syncCursor: (await store.getSyncState(task.id))?.cursor ?? null,
         extra: {},
       })
     }

@@ -4,7 +4,7 @@ import { ExitCode, StorageError } from '../../../src/core/errors.js'
 import type { JulesClient } from '../../../src/core/jules/client.js'
 import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
 import { Monitor, type MonitorReport, monitorExitCode } from '../../../src/core/monitor.js'
-import { type Clock, type NewTaskEvent, type SyncWrite, silentLogger, type TaskStore } from '../../../src/core/ports.js'
+import { type Clock, type SyncCommit, silentLogger, type TaskStore } from '../../../src/core/ports.js'
 import type { Task } from '../../../src/core/task.js'
 import { type Harness, openHarness } from './harness.js'
 
@@ -119,20 +119,20 @@ function countingClient(jules: JulesClient, clock: Clock) {
   return { client, calls }
 }
 
-/** A store whose `updateTask` with a sync write fails `times` times, as a crash mid-sync would. */
+/** A store whose sync commits with events fail `times` times, as a crash mid-sync would. */
 function failingStore(store: TaskStore, times: number): TaskStore {
   let left = times
   return new Proxy(store, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver)
       if (typeof value !== 'function') return value
-      if (property === 'updateTask') {
-        return (task: Task, events: NewTaskEvent[], sync?: SyncWrite) => {
-          if (sync && events.length > 0 && left > 0) {
+      if (property === 'commitSync') {
+        return (commit: SyncCommit) => {
+          if (commit.events.length > 0 && left > 0) {
             left -= 1
             return Promise.reject(new StorageError('the database went away (simulated)'))
           }
-          return target.updateTask(task, events, sync)
+          return target.commitSync(commit)
         }
       }
       return value.bind(target)

@@ -99,7 +99,10 @@ describe('the JSON store on disk', () => {
 
     await assertFileUntouched(
       path,
-      () => storage.store.updateTask({ ...kept, metadata: { size: 10n } }, [{ type: 'progress', data: {} }]),
+      () =>
+        storage.store.updateTask({ ...kept, metadata: { size: 10n } }, [{ type: 'progress', data: {} }], {
+          expectedVersion: kept.version,
+        }),
       /cannot be written as JSON/,
     )
     assert.deepEqual(await storage.store.getTask(kept.id), kept)
@@ -125,7 +128,7 @@ describe('the JSON store on disk', () => {
     const task = await storage.store.findTask('sessions/41')
     assert.equal(task?.id, 'T1')
     assert.ok(task)
-    await storage.store.updateTask({ ...task, state: 'in_progress' }, [])
+    await storage.store.updateTask({ ...task, state: 'in_progress' }, [], { expectedVersion: task.version })
     await storage.close()
 
     const document = JSON.parse(await readFile(path, 'utf8')) as {
