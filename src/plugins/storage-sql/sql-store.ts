@@ -39,6 +39,8 @@ import type {
   SyncCommit,
   SyncCommitResult,
   SyncState,
+  TaskImport,
+  TaskImportResult,
   TaskRelations,
   TaskStore,
 } from '../../core/ports.js'
@@ -1219,6 +1221,57 @@ class SqlTaskStore implements TaskStore {
   private unknownTaskOr(error: unknown, taskId: string, operation: string): Error {
     if (isForeignKeyViolation(this.at.dialect.classifyError(error))) return new TaskNotFoundError(taskId)
     return toStorageError(error, operation, this.at)
+  }
+
+  async importTask(record: TaskImport): Promise<TaskImportResult> {
+    const { TaskSchema, TaskSyncSchema, TaskEventSchema, CreationIntentSchema } = this.entities
+    const { task, creationIntent: intent } = record
+    try {
+      return await this.em.fork().transactional(async (em) => {
+        // The task first: a task already here (by id or session, deleted or not) fails
+        // this insert, and the whole import of this task is rolled back.
+        // The version comes along, so that an ETag a client holds still matches after a migration.
+        const version = Number.isInteger(task.version) && task.version > 0 ? task.version : 1
+        await em.insert(TaskSchema, { ...toTaskRow(task), deletedAt: null, version })
+        await em.insert(TaskSyncSchema, {
+          task: task.id,
+          cursor: record.syncCursor === null ? null : toSyncCursor(record.syncCursor),
+          lastSyncedAt: task.lastSyncedAt === null ? null : toDate(task.lastSyncedAt),
+          leaseHolder: null,
+          leaseUntil: null,
+        })
+        const events = record.events.map((event) => toEventRow(task.id, event))
+        for (const batch of chunks(events, rowsPerInsert)) await em.insertMany(TaskEventSchema, batch)
+        const messages = record.chatMessages.map((message) => toChatMessageRow(task.id, message))
+        const chatMessages = messages.length === 0 ? 0 : await this.insertChatMessages(em, messages)
+        const sourceFiles = await this.replaceSourceFiles(em, task.id, record.sourceFiles)
+        if (intent !== undefined) {
+          // As it was when it completed, held by nobody; a key the destination already knows stays as it is there.
+          await em
+            .createQueryBuilder(CreationIntentSchema)
+            .insert({
+              key: intent.key,
+              requestHash: intent.requestHash,
+              state: 'done',
+              sessionName: task.sessionName,
+              task: task.id,
+              error: null,
+              createdAt: toDate(intent.createdAt),
+              updatedAt: toDate(intent.updatedAt),
+              leaseHolder: null,
+              leaseExpiresAt: null,
+            })
+            .onConflict('key')
+            .ignore()
+            .execute('run')
+        }
+        return { imported: true, chatMessages, sourceFiles }
+      })
+    } catch (error) {
+      if (isUniqueViolation(this.at.dialect.classifyError(error)))
+        return { imported: false, chatMessages: 0, sourceFiles: 0 }
+      throw toStorageError(error, 'import a task', this.at)
+    }
   }
 }
 
