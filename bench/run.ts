@@ -70,6 +70,7 @@ function buildTask(index: number, newId: () => string): Task {
     updatedAt: at,
     completedAt: null,
     lastSyncedAt: null,
+    version: 1,
   }
 }
 
@@ -134,8 +135,7 @@ try {
     // The engine's own cost, not the ceiling on requests to Jules (default 60 a minute, which would make a pass wait).
     const monitor = new Monitor({ ...deps, concurrency: 4, requestsPerMinute: 100_000_000 })
     // What every process on SQL storage does (openCore): one lease claim and release per task synced.
-    const leased = new Monitor({ ...deps, concurrency: 4, requestsPerMinute: 100_000_000 })
-    leased.useSyncLeases('bench')
+    const leased = new Monitor({ ...deps, concurrency: 4, requestsPerMinute: 100_000_000, leaseHolder: 'bench' })
     const sessions: string[] = []
     for (let i = 0; i < 100; i++) {
       const task = await manager.createTask({ prompt: `Task ${i}`, repository: 'acme/api', branch: 'main' })

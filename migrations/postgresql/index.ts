@@ -13,6 +13,7 @@ import { Migration20261125210000_notification_outbox } from './Migration20261125
 import { Migration20261126010000_intent_lease } from './Migration20261126010000_intent_lease.js'
 import { Migration20261126090000_notification_outbox_retention } from './Migration20261126090000_notification_outbox_retention.js'
 import { Migration20261126100000_sync_lease } from './Migration20261126100000_sync_lease.js'
+import { Migration20261207000000_task_sync } from './Migration20261207000000_task_sync.js'
 
 export const postgresqlMigrations: MigrationObject[] = [
   { name: 'Migration20261125000000_initial', class: Migration20261125000000_initial },
@@ -26,4 +27,5 @@ export const postgresqlMigrations: MigrationObject[] = [
     class: Migration20261126090000_notification_outbox_retention,
   },
   { name: 'Migration20261126100000_sync_lease', class: Migration20261126100000_sync_lease },
+  { name: 'Migration20261207000000_task_sync', class: Migration20261207000000_task_sync },
 ]

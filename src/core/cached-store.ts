@@ -48,7 +48,16 @@ import { createHash } from 'node:crypto'
 import { systemClock } from './clock.js'
 import { DelegatingTaskStore } from './delegating-store.js'
 import type { Metrics } from './metrics.js'
-import type { Cache, Clock, EventWriteOptions, Logger, NewTaskEvent, SyncWrite, TaskStore } from './ports.js'
+import type {
+  Cache,
+  Clock,
+  EventWriteOptions,
+  Logger,
+  NewTaskEvent,
+  SyncCommit,
+  SyncCommitResult,
+  TaskStore,
+} from './ports.js'
 import { silentLogger } from './ports.js'
 import type { Page, Task, TaskFilter } from './task.js'
 
@@ -226,19 +235,40 @@ export class CachedTaskStore extends DelegatingTaskStore {
   override async updateTask(
     task: Task,
     events: NewTaskEvent[],
-    sync?: SyncWrite,
-    options?: EventWriteOptions,
-  ): Promise<void> {
+    options: { expectedVersion: number } & EventWriteOptions,
+  ): Promise<Task> {
     // Invalidate even when the write failed: a write that timed out may still have committed.
     try {
-      await this.store.updateTask(task, events, sync, options)
+      return await this.store.updateTask(task, events, options)
     } finally {
       await this.invalidate([task.id])
     }
   }
 
-  // Sync cursors and creation intents are not cached: a stale one would make a
-  // sync skip activities or a retry create a second session.
+  /**
+   * Invalidates only when the sync wrote the task's row (`commit.task`, and
+   * committed, or failed in a way that may have committed): a quiet sync
+   * invalidates nothing, so a pass over 10 000 unchanged tasks keeps every
+   * cached task and page. The price: a cached task (and page) may show an
+   * older `lastSyncedAt` for up to its TTL (300 s for a task, 60 s for a
+   * page); nothing that a sync changed in the row itself is ever shown stale.
+   */
+  override async commitSync(commit: SyncCommit): Promise<SyncCommitResult> {
+    if (commit.task === undefined) return this.store.commitSync(commit)
+    let result: SyncCommitResult | undefined
+    try {
+      result = await this.store.commitSync(commit)
+      return result
+    } finally {
+      // Stale and lease_lost wrote nothing; a failure may have committed all the same.
+      if (result === undefined || result.outcome === 'committed') await this.invalidate([commit.taskId])
+    }
+  }
+
+  // Sync state, leases and creation intents are not cached (DelegatingTaskStore
+  // passes them through): a stale cursor would make a sync skip activities, a
+  // stale lease let two processes sync one task, a stale intent let a retry
+  // create a second session.
 
   override async deleteTask(id: string, options?: { purge?: boolean }): Promise<boolean> {
     try {

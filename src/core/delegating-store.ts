@@ -14,8 +14,9 @@ import type {
   NotificationQuery,
   NotificationRecord,
   OutboxEntry,
-  SyncCursor,
-  SyncWrite,
+  SyncCommit,
+  SyncCommitResult,
+  SyncState,
   TaskRelations,
   TaskStore,
 } from './ports.js'
@@ -32,12 +33,37 @@ export class DelegatingTaskStore implements TaskStore {
     return this.store.createTask(task, events, options)
   }
 
-  updateTask(task: Task, events: NewTaskEvent[], sync?: SyncWrite, options?: EventWriteOptions): Promise<void> {
-    return this.store.updateTask(task, events, sync, options)
+  updateTask(
+    task: Task,
+    events: NewTaskEvent[],
+    options: { expectedVersion: number } & EventWriteOptions,
+  ): Promise<Task> {
+    return this.store.updateTask(task, events, options)
   }
 
-  getSyncCursor(taskId: string): Promise<SyncCursor | undefined> {
-    return this.store.getSyncCursor(taskId)
+  commitSync(commit: SyncCommit): Promise<SyncCommitResult> {
+    return this.store.commitSync(commit)
+  }
+
+  getSyncState(taskId: string): Promise<SyncState | undefined> {
+    return this.store.getSyncState(taskId)
+  }
+
+  claimSyncLeases(
+    taskIds: string[],
+    holder: string,
+    ttlMs: number,
+    options?: { syncedBefore?: string },
+  ): Promise<string[]> {
+    return this.store.claimSyncLeases(taskIds, holder, ttlMs, options)
+  }
+
+  renewSyncLeases(taskIds: string[], holder: string, ttlMs: number): Promise<string[]> {
+    return this.store.renewSyncLeases(taskIds, holder, ttlMs)
+  }
+
+  releaseSyncLeases(taskIds: string[], holder: string): Promise<void> {
+    return this.store.releaseSyncLeases(taskIds, holder)
   }
 
   beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim> {
@@ -74,21 +100,6 @@ export class DelegatingTaskStore implements TaskStore {
 
   listActiveTasks(): Promise<Task[]> {
     return this.store.listActiveTasks()
-  }
-
-  /** A store underneath without leases (one process) lets every claim through. */
-  async claimSyncLease(
-    taskId: string,
-    holder: string,
-    until: string,
-    now: string,
-    lastSyncedAt: string | null,
-  ): Promise<boolean> {
-    return this.store.claimSyncLease ? this.store.claimSyncLease(taskId, holder, until, now, lastSyncedAt) : true
-  }
-
-  async releaseSyncLease(taskId: string, holder: string): Promise<void> {
-    await this.store.releaseSyncLease?.(taskId, holder)
   }
 
   getEvents(taskId: string, query?: EventQuery): Promise<Page<TaskEvent>> {

@@ -138,6 +138,22 @@ export class InvalidStateError extends JjmError {
 }
 
 /**
+ * A compare-and-set on a task's version found the task changed since the
+ * caller read it (a sync or another edit came first): nothing was written.
+ */
+export class TaskVersionConflictError extends JjmError {
+  constructor(taskId: string, expectedVersion: number, actualVersion: number, options: JjmErrorOptions = {}) {
+    super(
+      `Task ${taskId} changed since it was read (version ${expectedVersion}, now ${actualVersion}): read it again and repeat the change.`,
+      'JJM_TASK_VERSION_CONFLICT',
+      ExitCode.invalidState,
+      412,
+      { ...options, context: { taskId, expectedVersion, actualVersion, ...options.context } },
+    )
+  }
+}
+
+/**
  * Another attempt to create a task under the same idempotency key is running
  * right now (it holds the key's lease). Retrying after it finishes replays its
  * answer; if it died, the lease runs out and a retry takes over.
@@ -152,13 +168,6 @@ export class IdempotencyConflictError extends JjmError {
 export class IdempotencyKeyReusedError extends JjmError {
   constructor(message: string, options?: JjmErrorOptions) {
     super(message, 'JJM_IDEMPOTENCY_KEY_REUSED', ExitCode.validation, 422, options)
-  }
-}
-
-/** A task changed since it was read: a compare-and-set on its version failed. */
-export class TaskVersionConflictError extends JjmError {
-  constructor(message: string, options?: JjmErrorOptions) {
-    super(message, 'JJM_TASK_VERSION_CONFLICT', ExitCode.invalidState, 412, options)
   }
 }
 
@@ -258,6 +267,15 @@ export function toJjmError(error: unknown): unknown {
   if (code === 'JJM_TASK_NOT_FOUND') {
     const taskId = options.context?.taskId
     return new TaskNotFoundError(typeof taskId === 'string' ? taskId : error.message, options)
+  }
+  if (code === 'JJM_TASK_VERSION_CONFLICT') {
+    const { taskId, expectedVersion, actualVersion } = options.context ?? {}
+    return new TaskVersionConflictError(
+      typeof taskId === 'string' ? taskId : '?',
+      typeof expectedVersion === 'number' ? expectedVersion : Number.NaN,
+      typeof actualVersion === 'number' ? actualVersion : Number.NaN,
+      options,
+    )
   }
   if (code === 'JJM_NOTIFICATION_NOT_FOUND') {
     const ids = options.context?.notificationIds

@@ -8,7 +8,14 @@
 
 import { DelegatingTaskStore } from './delegating-store.js'
 import type { NotificationCenter } from './notifications.js'
-import type { EventWriteOptions, NewNotification, NewTaskEvent, SyncWrite, TaskStore } from './ports.js'
+import type {
+  EventWriteOptions,
+  NewNotification,
+  NewTaskEvent,
+  SyncCommit,
+  SyncCommitResult,
+  TaskStore,
+} from './ports.js'
 import type { Task, TaskEvent } from './task.js'
 
 export class NotifyingTaskStore extends DelegatingTaskStore {
@@ -32,12 +39,27 @@ export class NotifyingTaskStore extends DelegatingTaskStore {
   override async updateTask(
     task: Task,
     events: NewTaskEvent[],
-    sync?: SyncWrite,
-    options: EventWriteOptions = {},
-  ): Promise<void> {
+    options: { expectedVersion: number } & EventWriteOptions,
+  ): Promise<Task> {
     const notifications = this.with(options.notifications, task, events)
-    await this.store.updateTask(task, events, sync, { ...options, notifications })
+    const stored = await this.store.updateTask(task, events, { ...options, notifications })
     this.after(notifications)
+    return stored
+  }
+
+  /**
+   * A sync's events notify like an edit's. A quiet sync (no task row) that
+   * still brings events is routed with the task as stored now (one read, only
+   * when notifications are configured). Nothing is kicked unless it committed.
+   */
+  override async commitSync(commit: SyncCommit): Promise<SyncCommitResult> {
+    if (commit.events.length === 0 || !this.center.enabled) return this.store.commitSync(commit)
+    const task = commit.task ?? (await this.store.getTask(commit.taskId))
+    const notifications =
+      task === undefined ? commit.notifications : this.with(commit.notifications, task, commit.events)
+    const result = await this.store.commitSync({ ...commit, ...(notifications === undefined ? {} : { notifications }) })
+    if (result.outcome === 'committed') this.after(notifications)
+    return result
   }
 
   override async logEvent(taskId: string, event: NewTaskEvent, options: EventWriteOptions = {}): Promise<TaskEvent> {

@@ -16,7 +16,7 @@ export interface EventQuery {
 
 export type NewChatMessage = Omit<ChatMessage, 'id' | 'taskId'>
 
-/** Where a task's activity sync has got to. Stored with the task, never shown to users. */
+/** Where a task's activity sync has got to. Stored in the task's sync state, never shown to users. */
 export interface SyncCursor {
   /** The session's updateTime at the last sync: activities are read again only when it moved. */
   sessionUpdateTime: string | null
@@ -26,9 +26,34 @@ export interface SyncCursor {
   lastActivityNames: string[]
 }
 
-/** What one sync writes beside the task row and its events. */
-export interface SyncWrite {
+/** Where a task's sync stands, kept apart from the task row (table task_sync): written by syncs, never by edits. */
+export interface SyncState {
+  /** Null before the first sync that recorded one. */
+  cursor: SyncCursor | null
+  /** RFC 3339: the last sync that committed. */
+  lastSyncedAt: string | null
+  /** The process holding the task's sync lease, or null. */
+  leaseHolder: string | null
+  /** RFC 3339, by the database's clock: when the holder's lease runs out; null when none holds it. */
+  leaseUntil: string | null
+}
+
+/** One sync's result, written in one transaction, and only while `holder` holds the task's sync lease. */
+export interface SyncCommit {
+  taskId: string
+  /** The lease holder (see claimSyncLeases): nothing is written unless it still holds a live lease. */
+  holder: string
+  /**
+   * Present only when the sync changed the task row: written when the stored
+   * version is still `task.version` (compare-and-set); the stored version
+   * becomes task.version + 1. Absent for a quiet sync: the task row is not
+   * written at all. Its `lastSyncedAt` is ignored (see `syncedAt`).
+   */
+  task?: Task
+  events: NewTaskEvent[]
   cursor: SyncCursor
+  /** RFC 3339, becomes lastSyncedAt. */
+  syncedAt: string
   /** Recorded idempotently by activityId. */
   chatMessages?: NewChatMessage[]
   /** When present, replaces the task's set of changed files. */
@@ -40,7 +65,18 @@ export interface SyncWrite {
    * is already bound is left as it is.
    */
   boundMessages?: MessageBinding[]
+  /** Written to the outbox in the same transaction as the events that cause them. */
+  notifications?: NewNotification[]
 }
+
+/** What commitSync did. */
+export type SyncCommitResult =
+  /** The task as stored after the commit: a new version if its row was written; otherwise as it was, with the new lastSyncedAt. */
+  | { outcome: 'committed'; task: Task }
+  /** The stored task is newer than commit.task.version: nothing was written; the caller re-reads and recomputes. */
+  | { outcome: 'stale'; task: Task }
+  /** The holder no longer holds a live lease: nothing was written. */
+  | { outcome: 'lease_lost' }
 
 /** A user message recorded without an activity (`messageId`), and the activity Jules made of it. */
 export interface MessageBinding {
@@ -112,49 +148,7 @@ export interface EventWriteOptions {
  * the notification outbox: notifications are written with the events that
  * cause them and kept until delivered or given up.
  */
-/** Where a task's sync stands, kept apart from the task row (table task_sync): written by syncs, never by edits. */
-export interface SyncState {
-  cursor: SyncCursor | null
-  lastSyncedAt: string | null
-  leaseHolder: string | null
-  leaseUntil: string | null
-}
-
-/** One sync's result, written in one transaction, and only while `holder` holds the task's sync lease. */
-export interface SyncCommit {
-  taskId: string
-  holder: string
-  task?: Task
-  events: NewTaskEvent[]
-  cursor: SyncCursor
-  syncedAt: string
-  chatMessages?: NewChatMessage[]
-  sourceFiles?: Array<Omit<SourceFile, 'taskId'>>
-  boundMessages?: MessageBinding[]
-  notifications?: NewNotification[]
-}
-
-export type SyncCommitResult =
-  | { outcome: 'committed'; task: Task }
-  | { outcome: 'stale'; task: Task }
-  | { outcome: 'lease_lost' }
-
 export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
-  commitSync(commit: SyncCommit): Promise<SyncCommitResult>
-  getSyncState(taskId: string): Promise<SyncState | undefined>
-  claimSyncLeases(
-    taskIds: string[],
-    holder: string,
-    ttlMs: number,
-    options?: { syncedBefore?: string },
-  ): Promise<string[]>
-  renewSyncLeases(taskIds: string[], holder: string, ttlMs: number): Promise<string[]>
-  releaseSyncLeases(taskIds: string[], holder: string): Promise<void>
-  updateTask(
-    task: Task,
-    events: NewTaskEvent[],
-    options: { expectedVersion: number } & EventWriteOptions,
-  ): Promise<Task>
   /**
    * Inserts a new task together with its first events; with `idempotencyKey`,
    * marks that creation intent done (bound to the task) in the same transaction.
@@ -164,6 +158,54 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
     events: NewTaskEvent[],
     options?: { idempotencyKey?: string } & EventWriteOptions,
   ): Promise<void>
+  /**
+   * Replaces a task's fields and appends events, atomically, as a
+   * compare-and-set: only when the stored version is still
+   * `options.expectedVersion`; the stored version becomes expectedVersion + 1.
+   * `options.notifications` go to the outbox in the same transaction. Never
+   * touches the sync state (task.lastSyncedAt is ignored): an edit cannot
+   * revert a sync, nor a sync an edit.
+   *
+   * @returns the task as stored, with its new version.
+   * @throws TaskVersionConflictError when the task changed since it was read (nothing written);
+   *   TaskNotFoundError when it does not exist or is deleted.
+   */
+  updateTask(
+    task: Task,
+    events: NewTaskEvent[],
+    options: { expectedVersion: number } & EventWriteOptions,
+  ): Promise<Task>
+  /**
+   * Records one sync: in one transaction, and only while `commit.holder`
+   * holds a live lease on the task (by the database's clock), the cursor and
+   * lastSyncedAt, the task row when given (compare-and-set on its version),
+   * events, chat messages, message bindings, changed files and notifications.
+   * An interrupted sync repeats as a whole or not at all.
+   */
+  commitSync(commit: SyncCommit): Promise<SyncCommitResult>
+  /** Where the task's sync stands; undefined when there is no such task. */
+  getSyncState(taskId: string): Promise<SyncState | undefined>
+  /**
+   * Takes, for `holder`, the sync leases of those of `taskIds` that are free
+   * (no holder, a lease run out by the database's clock, or already
+   * `holder`'s), until the database's now + `ttlMs`; in one statement per
+   * batch, atomically against other processes on the same database. With
+   * `syncedBefore`, a task synced at or after that instant is not claimed
+   * (another process synced it since the caller listed it). Deleted tasks are
+   * never claimed.
+   *
+   * @returns the ids `holder` holds after the call.
+   */
+  claimSyncLeases(
+    taskIds: string[],
+    holder: string,
+    ttlMs: number,
+    options?: { syncedBefore?: string },
+  ): Promise<string[]>
+  /** Extends to the database's now + `ttlMs` the leases `holder` still holds; returns their ids (one taken over is not renewed). */
+  renewSyncLeases(taskIds: string[], holder: string, ttlMs: number): Promise<string[]>
+  /** Gives back `holder`'s leases early (after the sync), so that the next pass of any daemon may take the tasks. */
+  releaseSyncLeases(taskIds: string[], holder: string): Promise<void>
   /**
    * Records, before Jules is called, the intent to create a task under an
    * idempotency key, and claims it for the caller's attempt with `lease`, in

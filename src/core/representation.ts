@@ -94,6 +94,13 @@ export const taskSchema = z
     updatedAt: timestamp,
     completedAt: timestamp.nullable(),
     lastSyncedAt: timestamp.nullable().describe('When the monitor last read the session from Jules.'),
+    version: z
+      .number()
+      .int()
+      .positive()
+      .describe(
+        "Goes up by one with every change to the task's row; 1 when created. The REST API's ETag; send it back as If-Match.",
+      ),
   })
   .meta({ id: 'Task', description: "jjm's record of one Jules session." })
 

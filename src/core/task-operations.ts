@@ -339,10 +339,7 @@ function applyChanges(
 }
 
 function versionConflict(task: Task, expectedVersion: number): TaskVersionConflictError {
-  return new TaskVersionConflictError(
-    `Task ${task.id} changed since it was read (version ${expectedVersion}, now ${task.version}): read it again and repeat the change.`,
-    { context: { taskId: task.id, expectedVersion, actualVersion: task.version } },
-  )
+  return new TaskVersionConflictError(task.id, expectedVersion, task.version)
 }
 
 function refused(task: Task, operation: TaskOperation, wanted: readonly string[], rule: string): InvalidStateError {

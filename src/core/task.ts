@@ -83,7 +83,7 @@ export interface Task {
   updatedAt: string
   completedAt: string | null
   lastSyncedAt: string | null
-  /** Goes up by one with every change to the task's row; 1 when created. The REST API's ETag. */
+  /** Goes up by one with every change to the task's row; 1 when created. The REST API's ETag; send it back as If-Match. */
   version: number
 }
 

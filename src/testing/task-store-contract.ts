@@ -14,8 +14,22 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it, type TestContext } from 'node:test'
-import { StorageError, TaskNotFoundError, toJjmError, ValidationError } from '../core/errors.js'
-import type { CreationLease, NewChatMessage, NewNotification, SyncCursor, TaskStore } from '../core/ports.js'
+import {
+  StorageError,
+  TaskNotFoundError,
+  TaskVersionConflictError,
+  toJjmError,
+  ValidationError,
+} from '../core/errors.js'
+import type {
+  CreationLease,
+  NewChatMessage,
+  NewNotification,
+  SyncCommit,
+  SyncCommitResult,
+  SyncCursor,
+  TaskStore,
+} from '../core/ports.js'
 import type { Task, TaskFilter } from '../core/task.js'
 import { buildTask } from './build-task.js'
 
@@ -113,11 +127,16 @@ export function describeTaskStoreContract(
           updatedAt: '2026-03-01T00:00:00.000Z',
           completedAt: '2026-03-01T00:00:00.000Z',
         }
-        await store.updateTask(changed, [
-          { type: 'state_changed', data: { from: 'queued', to: 'completed' }, at: '2026-03-01T00:00:00.000Z' },
-          { type: 'completed', data: {}, at: '2026-03-01T00:00:00.000Z' },
-        ])
-        assert.deepEqual(await store.getTask(task.id), changed)
+        const stored = await store.updateTask(
+          changed,
+          [
+            { type: 'state_changed', data: { from: 'queued', to: 'completed' }, at: '2026-03-01T00:00:00.000Z' },
+            { type: 'completed', data: {}, at: '2026-03-01T00:00:00.000Z' },
+          ],
+          { expectedVersion: 1 },
+        )
+        assert.deepEqual(stored, { ...changed, version: 2 }, 'returns the task as stored, with its new version')
+        assert.deepEqual(await store.getTask(task.id), { ...changed, version: 2 })
         const events = await store.getEvents(task.id)
         assert.deepEqual(
           events.items.map((event) => event.type),
@@ -127,21 +146,90 @@ export function describeTaskStoreContract(
 
       storeTest('refuses to update an unknown task and writes nothing', async (store) => {
         const ghost = buildTask()
-        await assert.rejects(store.updateTask(ghost, [{ type: 'progress', data: {} }]), refusedAs(TaskNotFoundError))
+        await assert.rejects(
+          store.updateTask(ghost, [{ type: 'progress', data: {} }], { expectedVersion: 1 }),
+          refusedAs(TaskNotFoundError),
+        )
         assert.equal(await store.getTask(ghost.id), undefined)
         assert.deepEqual((await store.getEvents(ghost.id)).items, [])
       })
 
-      storeTest('keeps every write of concurrent callers', async (store) => {
+      storeTest('keeps every write of concurrent callers that re-read on a version conflict', async (store) => {
         const task = buildTask()
         await store.createTask(task, [])
+        // Each caller reads, changes and writes back, and on a conflict reads again: no write is lost.
+        const edit = async (step: number): Promise<void> => {
+          for (;;) {
+            const current = await store.getTask(task.id)
+            assert.ok(current)
+            try {
+              await store.updateTask(
+                { ...current, labels: [...current.labels, `step-${step}`] },
+                [{ type: 'updated', data: { step } }],
+                { expectedVersion: current.version },
+              )
+              return
+            } catch (error) {
+              if (!(toJjmError(error) instanceof TaskVersionConflictError)) throw error
+            }
+          }
+        }
         await Promise.all([
           ...Array.from({ length: 10 }, () => store.createTask(buildTask(), [{ type: 'created', data: {} }])),
-          ...Array.from({ length: 10 }, (_, step) => store.updateTask(task, [{ type: 'progress', data: { step } }])),
+          ...Array.from({ length: 10 }, (_, step) => edit(step)),
         ])
         assert.equal((await store.listTasks({})).items.length, 11)
-        assert.equal((await store.getEvents(task.id)).items.length, 10)
+        const final = await store.getTask(task.id)
+        assert.equal(final?.version, 11)
+        assert.deepEqual(
+          [...(final?.labels ?? [])].sort(),
+          ['flaky', ...Array.from({ length: 10 }, (_, step) => `step-${step}`)].sort(),
+        )
+        assert.equal((await store.getEvents(task.id)).items.length, 10, 'one event per write that went through')
       })
+
+      storeTest('gives a new task version 1, whatever version it was given', async (store) => {
+        const task = buildTask({ version: 7 })
+        await store.createTask(task, [])
+        assert.equal((await store.getTask(task.id))?.version, 1)
+      })
+
+      storeTest('bumps the version of an update made with the version it read, and returns it', async (store) => {
+        const task = buildTask()
+        await store.createTask(task, [])
+        const first = await store.updateTask({ ...task, title: 'First' }, [], { expectedVersion: 1 })
+        assert.equal(first.version, 2)
+        const second = await store.updateTask({ ...first, title: 'Second' }, [], { expectedVersion: 2 })
+        assert.equal(second.version, 3)
+        assert.deepEqual(await store.getTask(task.id), second)
+      })
+
+      storeTest(
+        'refuses an update made with a stale version and writes nothing, not even its events',
+        async (store) => {
+          const task = buildTask()
+          await store.createTask(task, [{ type: 'created', data: {} }])
+          await store.updateTask({ ...task, title: 'Theirs' }, [], { expectedVersion: 1 })
+          await assert.rejects(
+            store.updateTask({ ...task, title: 'Mine' }, [{ type: 'updated', data: {} }], { expectedVersion: 1 }),
+            (error: unknown) => {
+              const mapped = toJjmError(error)
+              assert.ok(mapped instanceof TaskVersionConflictError, `expected a version conflict, got ${String(error)}`)
+              assert.equal(mapped.code, 'JJM_TASK_VERSION_CONFLICT')
+              assert.equal(mapped.httpStatus, 412)
+              assert.deepEqual(mapped.context, { taskId: task.id, expectedVersion: 1, actualVersion: 2 })
+              return true
+            },
+          )
+          const stored = await store.getTask(task.id)
+          assert.equal(stored?.title, 'Theirs')
+          assert.equal(stored?.version, 2)
+          assert.deepEqual(
+            (await store.getEvents(task.id)).items.map((event) => event.type),
+            ['created'],
+          )
+        },
+      )
     })
 
     describe('findTask', () => {
@@ -310,7 +398,7 @@ export function describeTaskStoreContract(
           // Two events share each instant: the order they were written in breaks the tie.
           at: new Date(Date.UTC(2026, 0, 2, 0, 0, Math.floor(index / 2))).toISOString(),
         }))
-        await store.updateTask(task, updates)
+        await store.updateTask(task, updates, { expectedVersion: 1 })
 
         const all = await store.getEvents(task.id)
         assert.deepEqual(
@@ -422,7 +510,10 @@ export function describeTaskStoreContract(
           history.map((event) => event.type),
           ['deleted', 'created'],
         )
-        await assert.rejects(store.updateTask({ ...deleted, state: 'failed' }, []), refusedAs(TaskNotFoundError))
+        await assert.rejects(
+          store.updateTask({ ...deleted, state: 'failed' }, [], { expectedVersion: 1 }),
+          refusedAs(TaskNotFoundError),
+        )
         assert.equal(await store.deleteTask(deleted.id), false, 'a deleted task is not deleted twice')
       })
 
@@ -555,17 +646,28 @@ export function describeTaskStoreContract(
       storeTest('writes the cursor, messages and files of a sync together with the task', async (store) => {
         const task = buildTask({ state: 'planning' })
         await createTasks(store, [task])
-        assert.equal(await store.getSyncCursor(task.id), undefined, 'no cursor before the first sync')
+        assert.deepEqual(
+          await store.getSyncState(task.id),
+          { cursor: null, lastSyncedAt: null, leaseHolder: null, leaseUntil: null },
+          'no cursor before the first sync',
+        )
 
         const first = syncCursor(1, ['sessions/1/activities/a1', 'sessions/1/activities/a2'])
-        const changed: Task = { ...task, state: 'in_progress', lastSyncedAt: minuteOf(1), updatedAt: minuteOf(1) }
-        await store.updateTask(changed, [{ type: 'plan_generated', data: { steps: 2 }, at: minuteOf(1) }], {
-          cursor: first,
-          chatMessages: [chatMessage('a1', 'Plan ready', 'agent', 1), chatMessage('a2', 'Go', 'user', 1)],
-          sourceFiles: [{ path: 'src/a.ts', changeType: 'modified' }],
-        })
-        assert.deepEqual(await store.getSyncCursor(task.id), first)
-        assert.deepEqual(await store.getTask(task.id), changed)
+        const changed: Task = { ...task, state: 'in_progress', updatedAt: minuteOf(1) }
+        const stored = committed(
+          await commitAsSync(store, {
+            taskId: task.id,
+            task: changed,
+            events: [{ type: 'plan_generated', data: { steps: 2 }, at: minuteOf(1) }],
+            cursor: first,
+            chatMessages: [chatMessage('a1', 'Plan ready', 'agent', 1), chatMessage('a2', 'Go', 'user', 1)],
+            sourceFiles: [{ path: 'src/a.ts', changeType: 'modified' }],
+          }),
+        )
+        const expected = { ...changed, version: 2, lastSyncedAt: minuteOf(1) }
+        assert.deepEqual(stored, expected, 'returns the task as stored, with its new version and sync')
+        assert.deepEqual(await store.getTask(task.id), expected)
+        assert.deepEqual((await store.getSyncState(task.id))?.cursor, first)
         assert.deepEqual((await store.getEvents(task.id)).items.map((event) => event.type).sort(), [
           'created',
           'plan_generated',
@@ -576,20 +678,24 @@ export function describeTaskStoreContract(
 
         // The same activities again (an interrupted sync repeated) plus one new: recorded once each.
         const second = syncCursor(2, ['sessions/1/activities/a3'])
-        await store.updateTask(changed, [], {
-          cursor: second,
-          chatMessages: [chatMessage('a2', 'Go', 'user', 1), chatMessage('a3', 'Done', 'agent', 2)],
-        })
+        await commitAsSync(
+          store,
+          {
+            taskId: task.id,
+            events: [],
+            cursor: second,
+            chatMessages: [chatMessage('a2', 'Go', 'user', 1), chatMessage('a3', 'Done', 'agent', 2)],
+          },
+          2,
+        )
         assert.deepEqual(
           (await store.listChatMessages(task.id)).items.map((message) => message.activityId),
           ['a1', 'a2', 'a3'],
         )
-        assert.deepEqual(await store.getSyncCursor(task.id), second)
+        assert.deepEqual((await store.getSyncState(task.id))?.cursor, second)
         assert.equal((await store.listSourceFiles(task.id)).length, 1, 'files stay when the sync gives none')
 
-        await store.updateTask({ ...changed, title: 'Renamed' }, [])
-        assert.deepEqual(await store.getSyncCursor(task.id), second, 'an update without a sync keeps the cursor')
-        await store.updateTask(changed, [], { cursor: second, sourceFiles: [] })
+        await commitAsSync(store, { taskId: task.id, events: [], cursor: second, sourceFiles: [] }, 3)
         assert.deepEqual(await store.listSourceFiles(task.id), [], 'an empty list of files replaces them')
       })
 
@@ -604,11 +710,13 @@ export function describeTaskStoreContract(
         assert.ok(sent)
 
         const sync = {
+          taskId: task.id,
+          events: [],
           cursor: syncCursor(3, ['sessions/1/activities/a2']),
           chatMessages: [chatMessage('a2', 'Understood', 'agent', 3)],
           boundMessages: [{ messageId: sent.id, activityId: 'a1', at: minuteOf(1) }],
         }
-        await store.updateTask(task, [], sync)
+        await commitAsSync(store, sync)
         const conversation = () =>
           store
             .listChatMessages(task.id)
@@ -625,14 +733,16 @@ export function describeTaskStoreContract(
         assert.deepEqual(await conversation(), bound, 'bound in place, at the time of its activity')
 
         // The sync repeated, and the activity read again as a message: nothing changes.
-        await store.updateTask(task, [], sync)
-        await store.updateTask(task, [], {
+        await commitAsSync(store, sync)
+        await commitAsSync(store, {
+          taskId: task.id,
+          events: [],
           cursor: sync.cursor,
           chatMessages: [chatMessage('a1', 'Only the code', 'user', 1)],
         })
         assert.deepEqual(await conversation(), bound)
         // A message already bound keeps its activity.
-        await store.updateTask(task, [], {
+        await commitAsSync(store, {
           ...sync,
           boundMessages: [{ messageId: sent.id, activityId: 'a9', at: minuteOf(9) }],
         })
@@ -643,7 +753,9 @@ export function describeTaskStoreContract(
         const task = buildTask({ state: 'planning' })
         await createTasks(store, [task])
         const before = syncCursor(1, ['sessions/1/activities/a1'])
-        await store.updateTask(task, [], {
+        await commitAsSync(store, {
+          taskId: task.id,
+          events: [],
           cursor: before,
           chatMessages: [chatMessage('a1', 'Plan ready')],
           sourceFiles: [{ path: 'src/a.ts', changeType: 'added' }],
@@ -652,14 +764,25 @@ export function describeTaskStoreContract(
         // No store can write a BigInt as JSON: the event fails after the other writes were prepared.
         const unwritable = { type: 'progress', data: { size: 1n } as unknown as Record<string, unknown> }
         await assert.rejects(
-          store.updateTask({ ...task, state: 'completed' }, [unwritable], {
-            cursor: syncCursor(2, ['sessions/1/activities/a2']),
-            chatMessages: [chatMessage('a2', 'Finished')],
-            sourceFiles: [{ path: 'src/b.ts', changeType: 'added' }],
-          }),
+          commitAsSync(
+            store,
+            {
+              taskId: task.id,
+              task: { ...task, state: 'completed' },
+              events: [unwritable],
+              cursor: syncCursor(2, ['sessions/1/activities/a2']),
+              chatMessages: [chatMessage('a2', 'Finished')],
+              sourceFiles: [{ path: 'src/b.ts', changeType: 'added' }],
+            },
+            2,
+          ),
         )
-        assert.deepEqual(await store.getSyncCursor(task.id), before)
-        assert.equal((await store.getTask(task.id))?.state, 'planning')
+        const state = await store.getSyncState(task.id)
+        assert.deepEqual(state?.cursor, before)
+        assert.equal(state?.lastSyncedAt, minuteOf(1))
+        const stored = await store.getTask(task.id)
+        assert.equal(stored?.state, 'planning')
+        assert.equal(stored?.version, 1)
         assert.deepEqual(
           (await store.listChatMessages(task.id)).items.map((message) => message.activityId),
           ['a1'],
@@ -671,14 +794,236 @@ export function describeTaskStoreContract(
         assert.equal((await store.getEvents(task.id)).items.length, 1)
       })
 
-      storeTest('refuses a sync of an unknown task and writes nothing', async (store) => {
+      storeTest('claims no lease on an unknown task, and records nothing of its sync', async (store) => {
         const ghost = buildTask()
-        await assert.rejects(
-          store.updateTask(ghost, [], { cursor: syncCursor(1, []), chatMessages: [chatMessage('a1', 'Hi')] }),
-          refusedAs(TaskNotFoundError),
-        )
-        assert.equal(await store.getSyncCursor(ghost.id), undefined)
+        assert.deepEqual(await store.claimSyncLeases([ghost.id], syncHolder, 60_000), [])
+        const result = await store.commitSync({
+          taskId: ghost.id,
+          holder: syncHolder,
+          events: [{ type: 'progress', data: {} }],
+          cursor: syncCursor(1, []),
+          syncedAt: minuteOf(1),
+          chatMessages: [chatMessage('a1', 'Hi')],
+        })
+        assert.deepEqual(result, { outcome: 'lease_lost' })
+        assert.equal(await store.getSyncState(ghost.id), undefined)
         assert.deepEqual((await store.listChatMessages(ghost.id)).items, [])
+        assert.deepEqual((await store.getEvents(ghost.id)).items, [])
+      })
+
+      storeTest(
+        'leaves the task row alone on a sync without a task, but records its events and moves lastSyncedAt',
+        async (store) => {
+          const task = buildTask({ state: 'in_progress' })
+          await createTasks(store, [task])
+          const result = committed(
+            await commitAsSync(
+              store,
+              {
+                taskId: task.id,
+                events: [{ type: 'progress', data: { step: 1 }, at: minuteOf(5) }],
+                cursor: syncCursor(5, ['sessions/1/activities/p1']),
+              },
+              5,
+            ),
+          )
+          const expected = { ...task, lastSyncedAt: minuteOf(5) }
+          assert.deepEqual(result, expected, 'the task as it was, with the new lastSyncedAt')
+          const stored = await store.getTask(task.id)
+          assert.deepEqual(stored, expected)
+          assert.equal(stored?.version, 1, 'the version stays')
+          assert.equal(stored?.updatedAt, task.updatedAt, 'updatedAt stays')
+          assert.deepEqual((await store.getEvents(task.id)).items.map((event) => event.type).sort(), [
+            'created',
+            'progress',
+          ])
+          assert.equal((await store.getSyncState(task.id))?.lastSyncedAt, minuteOf(5))
+        },
+      )
+
+      storeTest('never changes lastSyncedAt or the cursor on an update', async (store) => {
+        const task = buildTask()
+        await createTasks(store, [task])
+        const cursor = syncCursor(3, ['sessions/1/activities/a1'])
+        const synced = committed(await commitAsSync(store, { taskId: task.id, events: [], cursor }, 3))
+        // An edit made from a copy read before the sync, and one that claims another lastSyncedAt.
+        const edited = await store.updateTask({ ...task, title: 'Renamed', lastSyncedAt: minuteOf(9) }, [], {
+          expectedVersion: synced.version,
+        })
+        assert.equal(edited.lastSyncedAt, minuteOf(3))
+        assert.equal(edited.title, 'Renamed')
+        const state = await store.getSyncState(task.id)
+        assert.equal(state?.lastSyncedAt, minuteOf(3))
+        assert.deepEqual(state?.cursor, cursor)
+        assert.equal((await store.getTask(task.id))?.lastSyncedAt, minuteOf(3))
+      })
+
+      storeTest('records nothing for a holder whose lease ran out', async (store) => {
+        const task = buildTask()
+        await createTasks(store, [task])
+        // A lease of 0 ms has run out as soon as it is taken, by the store's clock.
+        assert.deepEqual(await store.claimSyncLeases([task.id], 'daemon-a', 0), [task.id])
+        const result = await store.commitSync({
+          taskId: task.id,
+          holder: 'daemon-a',
+          task: { ...task, state: 'completed' },
+          events: [{ type: 'completed', data: {} }],
+          cursor: syncCursor(2, ['sessions/1/activities/a2']),
+          syncedAt: minuteOf(2),
+        })
+        assert.deepEqual(result, { outcome: 'lease_lost' })
+        assert.deepEqual(await store.getTask(task.id), task)
+        assert.deepEqual(
+          (await store.getEvents(task.id)).items.map((event) => event.type),
+          ['created'],
+        )
+        assert.equal((await store.getSyncState(task.id))?.cursor, null)
+      })
+
+      storeTest('records nothing for a holder whose lease another holder took over', async (store) => {
+        const task = buildTask()
+        await createTasks(store, [task])
+        assert.deepEqual(await store.claimSyncLeases([task.id], 'daemon-a', 0), [task.id])
+        assert.deepEqual(await store.claimSyncLeases([task.id], 'daemon-b', 60_000), [task.id])
+        const stale = await store.commitSync({
+          taskId: task.id,
+          holder: 'daemon-a',
+          events: [{ type: 'progress', data: {} }],
+          cursor: syncCursor(2, []),
+          syncedAt: minuteOf(2),
+        })
+        assert.deepEqual(stale, { outcome: 'lease_lost' })
+        assert.equal((await store.getEvents(task.id)).items.length, 1)
+        assert.equal((await store.getSyncState(task.id))?.lastSyncedAt, null)
+        // The new holder's commit goes through.
+        const result = await store.commitSync({
+          taskId: task.id,
+          holder: 'daemon-b',
+          events: [],
+          cursor: syncCursor(3, []),
+          syncedAt: minuteOf(3),
+        })
+        assert.equal(result.outcome, 'committed')
+      })
+
+      storeTest(
+        'records nothing of a sync computed from a stale task, and returns the task as stored',
+        async (store) => {
+          const task = buildTask({ state: 'in_progress' })
+          await createTasks(store, [task])
+          const before = syncCursor(1, ['sessions/1/activities/a1'])
+          await commitAsSync(store, { taskId: task.id, events: [], cursor: before })
+          // A person edits the task while the sync talks to Jules.
+          const edited = await store.updateTask({ ...task, title: 'Edited' }, [], { expectedVersion: 1 })
+          const result = await commitAsSync(
+            store,
+            {
+              taskId: task.id,
+              task: { ...task, state: 'completed' },
+              events: [{ type: 'completed', data: {} }],
+              cursor: syncCursor(2, ['sessions/1/activities/a2']),
+              chatMessages: [chatMessage('a2', 'Finished')],
+              sourceFiles: [{ path: 'src/b.ts', changeType: 'added' }],
+            },
+            2,
+          )
+          assert.deepEqual(result, { outcome: 'stale', task: edited })
+          const state = await store.getSyncState(task.id)
+          assert.deepEqual(state?.cursor, before, 'the cursor stays')
+          assert.equal(state?.lastSyncedAt, minuteOf(1))
+          assert.deepEqual(await store.getTask(task.id), edited)
+          assert.deepEqual(
+            (await store.getEvents(task.id)).items.map((event) => event.type),
+            ['created'],
+          )
+          assert.deepEqual(
+            (await store.listChatMessages(task.id)).items.map((message) => message.activityId),
+            [],
+          )
+          assert.deepEqual(await store.listSourceFiles(task.id), [])
+        },
+      )
+    })
+
+    describe('sync leases', () => {
+      storeTest('gives two holders claiming the same tasks disjoint sets', async (store) => {
+        const tasks = Array.from({ length: 6 }, () => buildTask())
+        await createTasks(store, tasks)
+        const ids = tasks.map((task) => task.id)
+        const [a, b] = await Promise.all([
+          store.claimSyncLeases(ids, 'daemon-a', 60_000),
+          store.claimSyncLeases([...ids].reverse(), 'daemon-b', 60_000),
+        ])
+        assert.deepEqual(
+          [...(a ?? []), ...(b ?? [])].sort(),
+          [...ids].sort(),
+          'every task claimed by exactly one holder',
+        )
+        // While the leases live, the other holder gets none of them; the holder itself keeps its own.
+        assert.deepEqual(await store.claimSyncLeases(a ?? [], 'daemon-b', 60_000), [])
+        assert.deepEqual((await store.claimSyncLeases(a ?? [], 'daemon-a', 60_000)).sort(), [...(a ?? [])].sort())
+        const state = await store.getSyncState(ids[0] ?? '')
+        assert.ok(state?.leaseHolder === 'daemon-a' || state?.leaseHolder === 'daemon-b')
+        assert.ok(state?.leaseUntil !== null && Date.parse(state?.leaseUntil ?? '') > 0)
+      })
+
+      storeTest('lets another holder take over a lease that ran out', async (store) => {
+        const task = buildTask()
+        await createTasks(store, [task])
+        assert.deepEqual(await store.claimSyncLeases([task.id], 'daemon-a', 0), [task.id])
+        assert.deepEqual(await store.claimSyncLeases([task.id], 'daemon-b', 60_000), [task.id])
+        assert.equal((await store.getSyncState(task.id))?.leaseHolder, 'daemon-b')
+        assert.deepEqual(await store.claimSyncLeases([task.id], 'daemon-a', 60_000), [])
+      })
+
+      storeTest('skips, with syncedBefore, a task synced at or after that instant', async (store) => {
+        const [fresh, old, never] = [buildTask(), buildTask(), buildTask()]
+        await createTasks(store, [fresh, old, never])
+        await commitAsSync(store, { taskId: fresh.id, events: [], cursor: syncCursor(5, []) }, 5)
+        await commitAsSync(store, { taskId: old.id, events: [], cursor: syncCursor(1, []) }, 1)
+        await store.releaseSyncLeases([fresh.id, old.id], syncHolder)
+        const claimed = await store.claimSyncLeases([fresh.id, old.id, never.id], 'daemon-a', 60_000, {
+          syncedBefore: minuteOf(5),
+        })
+        assert.deepEqual([...claimed].sort(), [old.id, never.id].sort())
+      })
+
+      storeTest('renews only the leases the holder still holds', async (store) => {
+        const [kept, lost] = [buildTask(), buildTask()]
+        await createTasks(store, [kept, lost])
+        assert.deepEqual(
+          (await store.claimSyncLeases([kept.id, lost.id], 'daemon-a', 0)).sort(),
+          [kept.id, lost.id].sort(),
+        )
+        assert.deepEqual(await store.claimSyncLeases([lost.id], 'daemon-b', 60_000), [lost.id])
+        assert.deepEqual(await store.renewSyncLeases([kept.id, lost.id], 'daemon-a', 60_000), [kept.id])
+        // Renewed: no longer free for another holder.
+        assert.deepEqual(await store.claimSyncLeases([kept.id], 'daemon-b', 60_000), [])
+        assert.equal((await store.getSyncState(lost.id))?.leaseHolder, 'daemon-b')
+      })
+
+      storeTest('frees a released lease for any holder, and releases only the holder’s own', async (store) => {
+        const [mine, theirs] = [buildTask(), buildTask()]
+        await createTasks(store, [mine, theirs])
+        await store.claimSyncLeases([mine.id], 'daemon-a', 60_000)
+        await store.claimSyncLeases([theirs.id], 'daemon-b', 60_000)
+        await store.releaseSyncLeases([mine.id, theirs.id], 'daemon-a')
+        assert.deepEqual(await store.getSyncState(mine.id), {
+          cursor: null,
+          lastSyncedAt: null,
+          leaseHolder: null,
+          leaseUntil: null,
+        })
+        assert.equal((await store.getSyncState(theirs.id))?.leaseHolder, 'daemon-b')
+        assert.deepEqual(await store.claimSyncLeases([mine.id, theirs.id], 'daemon-c', 60_000), [mine.id])
+      })
+
+      storeTest('never claims a deleted task', async (store) => {
+        const [kept, deleted] = [buildTask(), buildTask()]
+        await createTasks(store, [kept, deleted])
+        await store.deleteTask(deleted.id)
+        assert.deepEqual(await store.claimSyncLeases([kept.id, deleted.id], 'daemon-a', 60_000), [kept.id])
+        assert.equal(await store.getSyncState(deleted.id), undefined)
       })
     })
 
@@ -874,18 +1219,21 @@ export function describeTaskStoreContract(
             notifications: [notification(task, 'webhook', 'created', 0)],
           })
           const waiting: Task = { ...task, state: 'awaiting_plan_approval', updatedAt: minuteOf(1) }
-          await store.updateTask(
-            waiting,
-            [{ type: 'state_changed', data: { from: 'planning', to: 'awaiting_plan_approval' }, at: minuteOf(1) }],
-            { cursor: syncCursor(1, []) },
-            { notifications: [notification(waiting, 'webhook', 'awaiting_plan_approval', 1)] },
-          )
+          await commitAsSync(store, {
+            taskId: task.id,
+            task: waiting,
+            events: [
+              { type: 'state_changed', data: { from: 'planning', to: 'awaiting_plan_approval' }, at: minuteOf(1) },
+            ],
+            cursor: syncCursor(1, []),
+            notifications: [notification(waiting, 'webhook', 'awaiting_plan_approval', 1)],
+          })
           await store.logEvent(
             task.id,
             { type: 'failed', data: { reason: 'boom' }, at: minuteOf(2) },
             { notifications: [notification(waiting, 'slack', 'failed', 2)] },
           )
-          await store.updateTask(waiting, [{ type: 'progress', data: {}, at: minuteOf(3) }])
+          await store.updateTask(waiting, [{ type: 'progress', data: {}, at: minuteOf(3) }], { expectedVersion: 2 })
 
           assert.deepEqual(await store.claimNotifications(10, minuteOf(-1)), [], 'nothing is due before its event')
           const claimed = await store.claimNotifications(10, minuteOf(5))
@@ -937,12 +1285,33 @@ export function describeTaskStoreContract(
         await createTasks(store, [task])
         const unwritable = { type: 'progress', data: { size: 1n } as unknown as Record<string, unknown> }
         await assert.rejects(
-          store.updateTask(task, [unwritable], undefined, { notifications: [notification(task, 'webhook', 'x', 0)] }),
+          store.updateTask(task, [unwritable], {
+            expectedVersion: 1,
+            notifications: [notification(task, 'webhook', 'x', 0)],
+          }),
         )
         await assert.rejects(
-          store.updateTask(buildTask(), [], undefined, { notifications: [notification(task, 'webhook', 'x', 0)] }),
+          store.updateTask(buildTask(), [], {
+            expectedVersion: 1,
+            notifications: [notification(task, 'webhook', 'x', 0)],
+          }),
           refusedAs(TaskNotFoundError),
         )
+        await assert.rejects(
+          store.updateTask(task, [], { expectedVersion: 5, notifications: [notification(task, 'webhook', 'x', 0)] }),
+          refusedAs(TaskVersionConflictError),
+        )
+        // Nor of a sync that records nothing: its lease ran out.
+        await store.claimSyncLeases([task.id], 'daemon-a', 0)
+        const lost = await store.commitSync({
+          taskId: task.id,
+          holder: 'daemon-a',
+          events: [{ type: 'progress', data: {} }],
+          cursor: syncCursor(1, []),
+          syncedAt: minuteOf(1),
+          notifications: [notification(task, 'webhook', 'x', 0)],
+        })
+        assert.equal(lost.outcome, 'lease_lost')
         assert.deepEqual(await store.claimNotifications(10, minuteOf(10)), [])
       })
 
@@ -1160,6 +1529,25 @@ export function describeTaskStoreContract(
       })
     })
   })
+}
+
+/** The holder the suite's syncs commit as. */
+const syncHolder = 'contract-sync'
+
+/** Takes `syncHolder`'s lease on the task and commits `commit` under it, synced at `minuteOf(minute)`. */
+async function commitAsSync(
+  store: TaskStore,
+  commit: Omit<SyncCommit, 'holder' | 'syncedAt'>,
+  minute = 1,
+): Promise<SyncCommitResult> {
+  assert.deepEqual(await store.claimSyncLeases([commit.taskId], syncHolder, 60_000), [commit.taskId])
+  return store.commitSync({ holder: syncHolder, syncedAt: minuteOf(minute), ...commit })
+}
+
+/** The task a committed sync returned; fails the test on any other outcome. */
+function committed(result: SyncCommitResult): Task {
+  assert.equal(result.outcome, 'committed')
+  return (result as { task: Task }).task
 }
 
 async function createTasks(store: TaskStore, tasks: Task[]): Promise<void> {

@@ -198,6 +198,7 @@ class RecordProblem extends Error {
 
 const taskFields = new Set([
   'id',
+  'version',
   'sessionName',
   'sessionId',
   'title',
@@ -273,6 +274,9 @@ function parseTaskRecord(key: string, raw: unknown, context: RecordContext): Sto
     updatedAt: updatedAt ?? createdAt ?? context.defaultTime,
     completedAt: optionalInstant(record, 'completedAt') ?? null,
     lastSyncedAt: optionalInstant(record, 'lastSyncedAt') ?? null,
+    // Files written before versions existed have none: their tasks start at 1.
+    version:
+      typeof record.version === 'number' && Number.isInteger(record.version) && record.version > 0 ? record.version : 1,
   }
   return {
     task,

@@ -13,7 +13,7 @@
  * Only `sql-store.ts` imports this module, and only from inside
  * `openSqlStore`, so that the ORM is loaded when a store is opened.
  */
-import { EntitySchema, LockMode } from '@mikro-orm/core'
+import { BigIntType, EntitySchema, LockMode } from '@mikro-orm/core'
 import type { SyncCursor } from '../../core/ports.js'
 import type { PullRequest } from '../../core/task.js'
 
@@ -35,14 +35,36 @@ export interface TaskRow {
   createdAt: Date
   updatedAt: Date
   completedAt: Date | null
+  /**
+   * Read from the task's `task_sync` row (a formula: never written through
+   * the task), so that every read of a task shows it.
+   */
   lastSyncedAt: Date | null
   /** Set by a soft delete: the task is hidden from lookups and lists, its history stays. */
   deletedAt: Date | null
-  /** Where the activity sync has got to; null before the first sync. Written only with a sync. */
-  syncCursor: SyncCursor | null
-  /** The process syncing the task now (a daemon), and until when its lease holds; null when nobody is. */
-  syncLeaseHolder: string | null
-  syncLeaseUntil: Date | null
+  /** One more with every write of the row; 1 when created. Compared by every write (compare-and-set). */
+  version: number
+}
+
+/**
+ * Where a task's sync stands, apart from the task's row so that a sync that
+ * changed nothing writes no task row, and an edit never reverts a sync: one
+ * row per task, created with it.
+ */
+export interface TaskSyncRow {
+  /** The task's id: primary key and foreign key (cascade). */
+  task: string
+  /** Where the activity sync has got to; null before the first sync. */
+  cursor: SyncCursor | null
+  lastSyncedAt: Date | null
+  /** The process syncing the task now (a daemon); null when nobody is. */
+  leaseHolder: string | null
+  /**
+   * Until when the holder's lease holds, in milliseconds since the epoch by
+   * the DATABASE's clock (computed in SQL, compared in SQL): processes whose
+   * clocks disagree still agree on who holds a lease.
+   */
+  leaseUntil: number | null
 }
 
 export interface TaskEventRow {
@@ -170,16 +192,36 @@ export const TaskSchema = new EntitySchema<TaskRow>({
     createdAt: { type: 'datetime' },
     updatedAt: { type: 'datetime' },
     completedAt: { type: 'datetime', nullable: true },
-    lastSyncedAt: { type: 'datetime', nullable: true },
+    lastSyncedAt: {
+      type: 'datetime',
+      nullable: true,
+      formula: (alias) => `(select s.last_synced_at from task_sync s where s.task_id = ${alias}.id)`,
+    },
     deletedAt: { type: 'datetime', nullable: true },
-    syncCursor: { type: 'json', nullable: true },
-    syncLeaseHolder: { type: 'string', length: 64, nullable: true },
-    syncLeaseUntil: { type: 'datetime', nullable: true },
+    version: { type: 'integer', default: 1 },
   },
   indexes: [
     { name: 'task_state_updated_at_index', properties: ['state', 'updatedAt'] },
     { name: 'task_repository_index', properties: ['repository'] },
     { name: 'task_created_at_index', properties: ['createdAt'] },
+  ],
+})
+
+export const TaskSyncSchema = new EntitySchema<TaskSyncRow>({
+  name: 'TaskSync',
+  tableName: 'task_sync',
+  properties: {
+    task: { kind: 'm:1', entity: 'Task', mapToPk: true, primary: true, deleteRule: 'cascade' },
+    cursor: { type: 'json', nullable: true },
+    lastSyncedAt: { type: 'datetime', nullable: true },
+    leaseHolder: { type: 'string', length: 64, nullable: true },
+    leaseUntil: { type: new BigIntType('number'), nullable: true },
+  },
+  indexes: [
+    // listActiveTasks orders by it, and the metrics read its minimum.
+    { name: 'task_sync_last_synced_at_index', properties: ['lastSyncedAt'] },
+    // A claim looks for free leases among the listed ids; renew and release for the holder's.
+    { name: 'task_sync_lease_holder_lease_until_index', properties: ['leaseHolder', 'leaseUntil'] },
   ],
 })
 
@@ -303,6 +345,7 @@ export const SimSessionSchema = new EntitySchema<SimSessionRow>({
 
 export const entities = [
   TaskSchema,
+  TaskSyncSchema,
   TaskEventSchema,
   ChatMessageSchema,
   SourceFileSchema,

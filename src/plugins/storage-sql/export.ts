@@ -43,7 +43,7 @@ async function historyOf(store: TaskStore, task: Task): Promise<TaskHistory> {
       await allPages<ChatMessage>((next) => store.listChatMessages(taskId, { limit: pageLimit, ...next }))
     ).map(({ role, text, activityId, at }) => ({ role, text, activityId, at })),
     sourceFiles: (await store.listSourceFiles(taskId)).map(({ path, changeType }) => ({ path, changeType })),
-    syncCursor: (await store.getSyncCursor(taskId)) ?? null,
+    syncCursor: (await store.getSyncState(taskId))?.cursor ?? null,
   }
 }
 

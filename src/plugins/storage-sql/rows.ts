@@ -34,8 +34,11 @@ export function toIso(value: Date | string | number): string {
   return (value instanceof Date ? value : new Date(value)).toISOString()
 }
 
-/** The columns a task's owner sets; `deletedAt` belongs to the store, `syncCursor` and the lease to a sync. */
-export type TaskFields = Omit<TaskRow, 'deletedAt' | 'syncCursor' | 'syncLeaseHolder' | 'syncLeaseUntil'>
+/**
+ * The columns a task's owner sets; `deletedAt` and `version` belong to the
+ * store, `lastSyncedAt` to the sync state (task_sync).
+ */
+export type TaskFields = Omit<TaskRow, 'deletedAt' | 'version' | 'lastSyncedAt'>
 
 export function toTaskRow(task: Task): TaskFields {
   return {
@@ -56,7 +59,6 @@ export function toTaskRow(task: Task): TaskFields {
     createdAt: toDate(task.createdAt),
     updatedAt: toDate(task.updatedAt),
     completedAt: task.completedAt === null ? null : toDate(task.completedAt),
-    lastSyncedAt: task.lastSyncedAt === null ? null : toDate(task.lastSyncedAt),
   }
 }
 
@@ -80,7 +82,21 @@ export function toTask(row: TaskRow): Task {
     updatedAt: toIso(row.updatedAt),
     completedAt: row.completedAt == null ? null : toIso(row.completedAt),
     lastSyncedAt: row.lastSyncedAt == null ? null : toIso(row.lastSyncedAt),
+    version: Number(row.version),
   }
+}
+
+/**
+ * The task as a write stores it, without reading it back: its fields as the
+ * columns keep them (instants normalised), `version` and `lastSyncedAt` as given.
+ */
+export function toStoredTask(task: Task, version: number, lastSyncedAt: string | null): Task {
+  return toTask({
+    ...toTaskRow(task),
+    deletedAt: null,
+    version,
+    lastSyncedAt: lastSyncedAt === null ? null : toDate(lastSyncedAt),
+  })
 }
 
 export function toEventRow(taskId: string, event: NewTaskEvent): TaskEventRow {

@@ -19,6 +19,22 @@ export interface SqlDialect {
   containsIgnoringCase(column: string): string
   /** Ascending order with NULLs first (PostgreSQL puts them last by default). */
   ascNullsFirst: QueryOrder
+  /**
+   * The DATABASE's now, in whole milliseconds since the epoch: the clock sync
+   * leases are judged by, the same for every process whatever its own clock says.
+   */
+  epochMsNow: string
+  /** A placeholder for an instant bound with `instantParameter`, comparable with a `datetime` column. */
+  boundInstant: string
+  /** The value to bind for `boundInstant`: how the dialect keeps a `datetime`. */
+  instantParameter(iso: string): string | number
+  /** A placeholder for JSON text bound as a string, as a `json` column keeps it. */
+  boundJson: string
+  /**
+   * What a claim's row selection adds so that concurrent claims neither wait
+   * for each other's rows nor deadlock (PostgreSQL); SQLite runs one writer at a time.
+   */
+  skipLockedRows(alias: string): string
   /** The driver's raw error as one of MikroORM's named exceptions, which the store's error mapping understands. */
   classifyError(error: unknown): unknown
   /** Whether the error says the database cannot be reached or opened at all, and why. */
@@ -65,6 +81,13 @@ export function sqliteDialect(orm: typeof import('@mikro-orm/better-sqlite')): S
     jsonArrayParameter: (value) => value,
     containsIgnoringCase: (column) => `lower(${column}) like ? escape '\\'`,
     ascNullsFirst: orm.QueryOrder.ASC_NULLS_FIRST,
+    // unixepoch('subsec') has millisecond precision; rounding undoes the float's error.
+    epochMsNow: "cast(round(unixepoch('subsec') * 1000) as integer)",
+    boundInstant: '?',
+    // MikroORM keeps a datetime on SQLite as milliseconds since the epoch.
+    instantParameter: (iso) => Date.parse(iso),
+    boundJson: '?',
+    skipLockedRows: () => '',
     // Query builders hand back the driver's raw error; the EntityManager has converted it already.
     classifyError: (error) =>
       error instanceof Error && !(error instanceof orm.DriverException) ? converter.convertException(error) : error,
@@ -95,6 +118,12 @@ export function postgresqlDialect(orm: typeof import('@mikro-orm/postgresql')): 
     jsonArrayParameter: (value) => JSON.stringify([value]),
     containsIgnoringCase: (column) => `${column} ilike ? escape '\\'`,
     ascNullsFirst: orm.QueryOrder.ASC_NULLS_FIRST,
+    // clock_timestamp(), not now(): the instant of the statement, not of the transaction's start.
+    epochMsNow: '(extract(epoch from clock_timestamp()) * 1000)::bigint',
+    boundInstant: 'cast(? as timestamptz)',
+    instantParameter: (iso) => new Date(iso).toISOString(),
+    boundJson: 'cast(? as jsonb)',
+    skipLockedRows: (alias) => `for update of ${alias} skip locked`,
     classifyError(error) {
       if (!(error instanceof Error) || error instanceof orm.DriverException) return error
       // Only server errors carry an SQLSTATE; a socket error stays as it is, with its code.

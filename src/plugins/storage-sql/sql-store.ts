@@ -15,7 +15,7 @@ import type { FilterQuery, MigrationObject, Logger as OrmLogger } from '@mikro-o
 import type { SqlEntityManager } from '@mikro-orm/knex'
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql'
 import type { ApiKeyStore } from '../../core/api-keys.js'
-import { StorageError, TaskNotFoundError, ValidationError } from '../../core/errors.js'
+import { StorageError, TaskNotFoundError, TaskVersionConflictError, ValidationError } from '../../core/errors.js'
 import { decodeCursor, encodeCursor, pageSize, parseTimeBound } from '../../core/page-cursor.js'
 import type {
   CreationClaim,
@@ -36,8 +36,9 @@ import type {
   SchemaManager,
   SimSessionRecord,
   SimStateStore,
-  SyncCursor,
-  SyncWrite,
+  SyncCommit,
+  SyncCommitResult,
+  SyncState,
   TaskImport,
   TaskImportResult,
   TaskRelations,
@@ -53,6 +54,7 @@ import type {
   SimSessionRow,
   TaskEventRow,
   TaskRow,
+  TaskSyncRow,
 } from './entities.js'
 import { applyMigrationPolicy, MigrationManager, type MigrationPolicy, type OrmMigrator } from './migration-manager.js'
 import {
@@ -69,6 +71,7 @@ import {
   toOutboxRow,
   toSimSession,
   toSourceFile,
+  toStoredTask,
   toSyncCursor,
   toTask,
   toTaskRow,
@@ -363,6 +366,14 @@ function ormLogger(logger: Logger, onQuery: ((sql: string) => void) | undefined)
   }
 }
 
+/** Thrown inside commitSync's transaction to roll it back when the task changed since the sync read it. */
+class StaleSync extends Error {}
+
+/** A lease's length as a whole, non-negative number of milliseconds (0: expired at once). */
+function leaseMs(ttlMs: number): number {
+  return Number.isFinite(ttlMs) ? Math.max(0, Math.round(ttlMs)) : 0
+}
+
 function chunks<T>(items: T[], size: number): T[][] {
   const result: T[][] = []
   for (let start = 0; start < items.length; start += size) result.push(items.slice(start, start + size))
@@ -399,16 +410,18 @@ class SqlTaskStore implements TaskStore {
     events: NewTaskEvent[],
     options: { idempotencyKey?: string } & EventWriteOptions = {},
   ): Promise<void> {
-    const { TaskSchema, TaskEventSchema } = this.entities
+    const { TaskSchema, TaskSyncSchema, TaskEventSchema } = this.entities
     const key = options.idempotencyKey
     try {
       await this.em.fork().transactional(async (em) => {
-        await em.insert(TaskSchema, {
-          ...toTaskRow(task),
-          deletedAt: null,
-          syncCursor: null,
-          syncLeaseHolder: null,
-          syncLeaseUntil: null,
+        await em.insert(TaskSchema, { ...toTaskRow(task), deletedAt: null, version: 1 })
+        // Every task has its sync state from the start: a claim or a commit never has to create it.
+        await em.insert(TaskSyncSchema, {
+          task: task.id,
+          cursor: null,
+          lastSyncedAt: task.lastSyncedAt === null ? null : toDate(task.lastSyncedAt),
+          leaseHolder: null,
+          leaseUntil: null,
         })
         if (events.length > 0)
           await em.insertMany(
@@ -435,41 +448,187 @@ class SqlTaskStore implements TaskStore {
   async updateTask(
     task: Task,
     events: NewTaskEvent[],
-    sync?: SyncWrite,
-    options: EventWriteOptions = {},
-  ): Promise<void> {
-    const { TaskSchema, TaskEventSchema } = this.entities
+    options: { expectedVersion: number } & EventWriteOptions,
+  ): Promise<Task> {
+    const { TaskSchema } = this.entities
     const { id, ...fields } = toTaskRow(task)
-    const changes: Partial<TaskRow> = sync === undefined ? fields : { ...fields, syncCursor: toSyncCursor(sync.cursor) }
-    const messages = (sync?.chatMessages ?? []).map((message) => toChatMessageRow(id, message))
-    await guarded('update task', this.at, () =>
+    const expected = options.expectedVersion
+    return guarded('update task', this.at, () =>
       this.em.fork().transactional(async (em) => {
         // The write comes first so that SQLite takes the write lock at once
         // (a read first would risk SQLITE_BUSY_SNAPSHOT under concurrency).
-        const updated = await em.nativeUpdate(TaskSchema, { id, deletedAt: null }, changes)
-        if (updated === 0) throw new TaskNotFoundError(id)
-        if (events.length > 0)
-          await em.insertMany(
-            TaskEventSchema,
-            events.map((event) => toEventRow(id, event)),
-          )
-        // One transaction with the cursor: a sync interrupted here leaves the
-        // old cursor, so the repeat reads the same activities and writes them all.
-        if (messages.length > 0) await this.insertChatMessages(em, messages)
-        await this.bindMessages(em, id, sync?.boundMessages)
-        if (sync?.sourceFiles !== undefined) await this.replaceSourceFiles(em, id, sync.sourceFiles)
+        const updated = await em.nativeUpdate(
+          TaskSchema,
+          { id, version: expected, deletedAt: null },
+          { ...fields, version: expected + 1 },
+        )
+        if (updated === 0) {
+          const stored = await em.findOne(TaskSchema, { id, deletedAt: null }, { disableIdentityMap: true })
+          if (stored === null) throw new TaskNotFoundError(id)
+          throw new TaskVersionConflictError(id, expected, Number(stored.version))
+        }
+        await this.insertEvents(em, id, events)
         await this.insertNotifications(em, options.notifications)
+        // lastSyncedAt belongs to the sync state, which this write leaves alone: read it as it is.
+        const stored = await em.findOneOrFail(
+          TaskSchema,
+          { id },
+          { fields: ['lastSyncedAt'], disableIdentityMap: true },
+        )
+        return toStoredTask(task, expected + 1, stored.lastSyncedAt == null ? null : toIso(stored.lastSyncedAt))
       }),
     )
   }
 
-  async getSyncCursor(taskId: string): Promise<SyncCursor | undefined> {
-    const row = await guarded('read the sync cursor', this.at, () =>
-      this.em
-        .fork()
-        .findOne(this.entities.TaskSchema, { id: taskId }, { fields: ['syncCursor'], disableIdentityMap: true }),
+  async commitSync(commit: SyncCommit): Promise<SyncCommitResult> {
+    const { TaskSchema } = this.entities
+    const { dialect } = this.at
+    const { taskId, task } = commit
+    const messages = (commit.chatMessages ?? []).map((message) => toChatMessageRow(taskId, message))
+    let stale = false
+    try {
+      return await this.em.fork().transactional(async (em): Promise<SyncCommitResult> => {
+        // First, and by the database's clock: is the lease still the holder's?
+        // This write also takes SQLite's write lock before anything is read.
+        const synced = await em.execute<{ affectedRows: number }>(
+          `update task_sync set cursor = ${dialect.boundJson}, last_synced_at = ${dialect.boundInstant} where task_id = ? and lease_holder = ? and lease_until > ${dialect.epochMsNow}`,
+          [
+            JSON.stringify(toSyncCursor(commit.cursor)),
+            dialect.instantParameter(commit.syncedAt),
+            taskId,
+            commit.holder,
+          ],
+          'run',
+        )
+        if (synced.affectedRows === 0) return { outcome: 'lease_lost' }
+        let result: Task
+        if (task !== undefined) {
+          const { id: _id, ...fields } = toTaskRow(task)
+          const written = await em.nativeUpdate(
+            TaskSchema,
+            { id: taskId, version: task.version, deletedAt: null },
+            { ...fields, version: task.version + 1 },
+          )
+          if (written === 0) {
+            stale = true
+            // Rolls back the sync state written above: a stale sync records nothing.
+            throw new StaleSync()
+          }
+          result = toStoredTask(task, task.version + 1, commit.syncedAt)
+        } else {
+          const stored = await em.findOne(TaskSchema, { id: taskId, deletedAt: null }, { disableIdentityMap: true })
+          if (stored === null) throw new TaskNotFoundError(taskId)
+          result = toTask(stored)
+        }
+        await this.insertEvents(em, taskId, commit.events)
+        // One transaction with the cursor: a sync interrupted here leaves the
+        // old cursor, so the repeat reads the same activities and writes them all.
+        if (messages.length > 0) await this.insertChatMessages(em, messages)
+        await this.bindMessages(em, taskId, commit.boundMessages)
+        if (commit.sourceFiles !== undefined) await this.replaceSourceFiles(em, taskId, commit.sourceFiles)
+        await this.insertNotifications(em, commit.notifications)
+        return { outcome: 'committed', task: result }
+      })
+    } catch (error) {
+      if (!stale) throw toStorageError(error, 'record a sync', this.at)
+    }
+    const current = await this.getTask(taskId)
+    if (current === undefined) throw new TaskNotFoundError(taskId)
+    return { outcome: 'stale', task: current }
+  }
+
+  async getSyncState(taskId: string): Promise<SyncState | undefined> {
+    const row = await guarded('read the sync state', this.at, () =>
+      this.em.fork().findOne(
+        this.entities.TaskSyncSchema,
+        // A deleted task has no sync state to show, like getTask shows no task.
+        { task: { id: taskId, deletedAt: null } } as unknown as FilterQuery<TaskSyncRow>,
+        { disableIdentityMap: true },
+      ),
     )
-    return row?.syncCursor == null ? undefined : toSyncCursor(row.syncCursor)
+    if (row === null) return undefined
+    return {
+      cursor: row.cursor == null ? null : toSyncCursor(row.cursor),
+      lastSyncedAt: row.lastSyncedAt == null ? null : toIso(row.lastSyncedAt),
+      leaseHolder: row.leaseHolder ?? null,
+      leaseUntil: row.leaseUntil == null ? null : toIso(Number(row.leaseUntil)),
+    }
+  }
+
+  async claimSyncLeases(
+    taskIds: string[],
+    holder: string,
+    ttlMs: number,
+    options: { syncedBefore?: string } = {},
+  ): Promise<string[]> {
+    const { dialect } = this.at
+    const now = dialect.epochMsNow
+    const syncedBefore = options.syncedBefore
+    const claimed: string[] = []
+    for (const batch of chunks([...new Set(taskIds)], idsPerQuery)) {
+      // One conditional UPDATE per batch, judged by the database's clock:
+      // atomic on SQLite (writers are serialised) and on PostgreSQL (rows
+      // another claim is taking are skipped, never waited for, so two claims
+      // cannot deadlock; a row it takes is re-checked as it is when locked).
+      const free = [
+        `s.task_id in (${batch.map(() => '?').join(', ')})`,
+        `(s.lease_holder is null or s.lease_until is null or s.lease_until <= ${now} or s.lease_holder = ?)`,
+        'exists (select 1 from task t where t.id = s.task_id and t.deleted_at is null)',
+        ...(syncedBefore === undefined
+          ? []
+          : [`(s.last_synced_at is null or s.last_synced_at < ${dialect.boundInstant})`]),
+      ]
+      const params: unknown[] = [
+        holder,
+        leaseMs(ttlMs),
+        ...batch,
+        holder,
+        ...(syncedBefore === undefined ? [] : [dialect.instantParameter(syncedBefore)]),
+      ]
+      const rows = await guarded('claim the sync of tasks', this.at, () =>
+        this.em
+          .fork()
+          .execute<Array<{ task_id: string }>>(
+            `update task_sync set lease_holder = ?, lease_until = ${now} + ? where task_id in (select s.task_id from task_sync s where ${free.join(' and ')} ${dialect.skipLockedRows('s')}) returning task_id`,
+            params,
+            'all',
+          ),
+      )
+      for (const row of rows) claimed.push(row.task_id)
+    }
+    return claimed
+  }
+
+  async renewSyncLeases(taskIds: string[], holder: string, ttlMs: number): Promise<string[]> {
+    const now = this.at.dialect.epochMsNow
+    const renewed: string[] = []
+    for (const batch of chunks([...new Set(taskIds)], idsPerQuery)) {
+      const rows = await guarded('renew the sync of tasks', this.at, () =>
+        this.em
+          .fork()
+          .execute<Array<{ task_id: string }>>(
+            `update task_sync set lease_until = ${now} + ? where lease_holder = ? and task_id in (${batch.map(() => '?').join(', ')}) returning task_id`,
+            [leaseMs(ttlMs), holder, ...batch],
+            'all',
+          ),
+      )
+      for (const row of rows) renewed.push(row.task_id)
+    }
+    return renewed
+  }
+
+  async releaseSyncLeases(taskIds: string[], holder: string): Promise<void> {
+    for (const batch of chunks([...new Set(taskIds)], idsPerQuery)) {
+      await guarded('release the sync of tasks', this.at, () =>
+        this.em
+          .fork()
+          .nativeUpdate(
+            this.entities.TaskSyncSchema,
+            { task: { $in: batch }, leaseHolder: holder },
+            { leaseHolder: null, leaseUntil: null },
+          ),
+      )
+    }
   }
 
   async beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim> {
@@ -688,7 +847,7 @@ class SqlTaskStore implements TaskStore {
         .fork()
         .getConnection()
         .execute<Array<{ state: string; tasks: number | string; oldest: Date | string | number | null }>>(
-          "select state, count(*) as tasks, min(coalesce(last_synced_at, created_at)) as oldest from task where deleted_at is null and state not in ('completed', 'failed') group by state",
+          "select t.state, count(*) as tasks, min(coalesce(s.last_synced_at, t.created_at)) as oldest from task t left join task_sync s on s.task_id = t.id where t.deleted_at is null and t.state not in ('completed', 'failed') group by t.state",
         ),
     )
     const byState: Record<string, number> = {}
@@ -700,42 +859,6 @@ class SqlTaskStore implements TaskStore {
       if (Number.isFinite(at) && (oldest === undefined || at < oldest)) oldest = at
     }
     return { byState, oldestSyncAt: oldest === undefined ? null : new Date(oldest).toISOString() }
-  }
-
-  async claimSyncLease(
-    taskId: string,
-    holder: string,
-    until: string,
-    now: string,
-    lastSyncedAt: string | null,
-  ): Promise<boolean> {
-    // One conditional UPDATE: atomic on SQLite (writers are serialised) and on
-    // PostgreSQL (a concurrent claim waits for the row, then finds the lease taken).
-    const claimed = await guarded('claim the sync of a task', this.at, () =>
-      this.em.fork().nativeUpdate(
-        this.entities.TaskSchema,
-        {
-          id: taskId,
-          deletedAt: null,
-          lastSyncedAt: lastSyncedAt === null ? null : new Date(lastSyncedAt),
-          $or: [{ syncLeaseUntil: null }, { syncLeaseUntil: { $lte: new Date(now) } }, { syncLeaseHolder: holder }],
-        },
-        { syncLeaseHolder: holder, syncLeaseUntil: new Date(until) },
-      ),
-    )
-    return claimed > 0
-  }
-
-  async releaseSyncLease(taskId: string, holder: string): Promise<void> {
-    await guarded('release the sync of a task', this.at, () =>
-      this.em
-        .fork()
-        .nativeUpdate(
-          this.entities.TaskSchema,
-          { id: taskId, syncLeaseHolder: holder },
-          { syncLeaseHolder: null, syncLeaseUntil: null },
-        ),
-    )
   }
 
   async getEvents(taskId: string, query: EventQuery = {}): Promise<Page<TaskEvent>> {
@@ -1018,6 +1141,12 @@ class SqlTaskStore implements TaskStore {
     return this.closeStorage()
   }
 
+  /** Appends history lines inside `em`'s transaction. */
+  private async insertEvents(em: SqlEntityManager, taskId: string, events: NewTaskEvent[]): Promise<void> {
+    const rows = events.map((event) => toEventRow(taskId, event))
+    for (const batch of chunks(rows, rowsPerInsert)) await em.insertMany(this.entities.TaskEventSchema, batch)
+  }
+
   /** Writes notifications to the outbox inside `em`'s transaction, beside the events that cause them. */
   private async insertNotifications(em: SqlEntityManager, notifications: NewNotification[] | undefined): Promise<void> {
     if (notifications === undefined || notifications.length === 0) return
@@ -1107,18 +1236,21 @@ class SqlTaskStore implements TaskStore {
   }
 
   async importTask(record: TaskImport): Promise<TaskImportResult> {
-    const { TaskSchema, TaskEventSchema, CreationIntentSchema } = this.entities
+    const { TaskSchema, TaskSyncSchema, TaskEventSchema, CreationIntentSchema } = this.entities
     const { task, creationIntent: intent } = record
     try {
       return await this.em.fork().transactional(async (em) => {
         // The task first: a task already here (by id or session, deleted or not) fails
         // this insert, and the whole import of this task is rolled back.
-        await em.insert(TaskSchema, {
-          ...toTaskRow(task),
-          deletedAt: null,
-          syncCursor: record.syncCursor === null ? null : toSyncCursor(record.syncCursor),
-          syncLeaseHolder: null,
-          syncLeaseUntil: null,
+        // The version comes along, so that an ETag a client holds still matches after a migration.
+        const version = Number.isInteger(task.version) && task.version > 0 ? task.version : 1
+        await em.insert(TaskSchema, { ...toTaskRow(task), deletedAt: null, version })
+        await em.insert(TaskSyncSchema, {
+          task: task.id,
+          cursor: record.syncCursor === null ? null : toSyncCursor(record.syncCursor),
+          lastSyncedAt: task.lastSyncedAt === null ? null : toDate(task.lastSyncedAt),
+          leaseHolder: null,
+          leaseUntil: null,
         })
         const events = record.events.map((event) => toEventRow(task.id, event))
         for (const batch of chunks(events, rowsPerInsert)) await em.insertMany(TaskEventSchema, batch)

@@ -82,7 +82,7 @@ describe('CachedTaskStore on Redis shared by two processes', () => {
       assert.equal(second.stats().hits, 1)
 
       // …then the first one changes it.
-      await first.updateTask({ ...task, state: 'awaiting_plan_approval' }, [])
+      await first.updateTask({ ...task, state: 'awaiting_plan_approval' }, [], { expectedVersion: 1 })
       assert.equal((await second.getTask(task.id))?.state, 'awaiting_plan_approval')
       assert.deepEqual((await second.listTasks({ states: ['queued'] })).items, [])
 
@@ -144,7 +144,7 @@ describe('CachedTaskStore when Redis goes away and comes back', () => {
         assert.equal((await cached.getTask(task.id))?.id, task.id)
         assert.equal((await cached.listTasks({})).items.length, 1)
       }
-      await cached.updateTask({ ...task, state: 'paused' }, [])
+      await cached.updateTask({ ...task, state: 'paused' }, [], { expectedVersion: 1 })
       assert.equal((await cached.getTask(task.id))?.state, 'paused', 'this process never reads its own stale copy')
       assert.ok(Date.now() - started < 5000, 'calls during the outage were slowed down by the dead cache')
       assert.equal(logger.at('warn').length, 1)

@@ -25,7 +25,7 @@ async function historyOf(store: TaskStore, taskId: string) {
       ({ role, text, activityId, at }) => ({ role, text, activityId, at }),
     ),
     sourceFiles: (await store.listSourceFiles(taskId)).map(({ path, changeType }) => ({ path, changeType })),
-    syncCursor: await store.getSyncCursor(taskId),
+    syncCursor: (await store.getSyncState(taskId))?.cursor ?? undefined,
   }
 }
 

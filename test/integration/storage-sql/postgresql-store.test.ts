@@ -20,6 +20,7 @@ const outboxMigration = 'Migration20261125210000_notification_outbox'
 const leaseMigration = 'Migration20261126010000_intent_lease'
 const retentionMigration = 'Migration20261126090000_notification_outbox_retention'
 const syncLeaseMigration = 'Migration20261126100000_sync_lease'
+const taskSyncMigration = 'Migration20261207000000_task_sync'
 const allMigrations = [
   initialMigration,
   softDeleteMigration,
@@ -29,6 +30,7 @@ const allMigrations = [
   leaseMigration,
   retentionMigration,
   syncLeaseMigration,
+  taskSyncMigration,
 ]
 
 interface Database {
@@ -108,7 +110,7 @@ describe('openSqlStore on PostgreSQL', () => {
           url,
           `select table_name, column_name, data_type from information_schema.columns
            where table_schema = 'public'
-             and column_name in ('labels', 'metadata', 'data', 'state', 'scopes', 'created_at', 'at', 'deleted_at', 'expires_at', 'revoked_at', 'last_used_at', 'sync_cursor', 'updated_at')
+             and column_name in ('labels', 'metadata', 'data', 'state', 'scopes', 'created_at', 'at', 'deleted_at', 'expires_at', 'revoked_at', 'last_used_at', 'cursor', 'last_synced_at', 'lease_until', 'version', 'updated_at')
            order by table_name, column_name`,
         )
         const types = Object.fromEntries(columns.map((row) => [`${row.table_name}.${row.column_name}`, row.data_type]))
@@ -123,7 +125,11 @@ describe('openSqlStore on PostgreSQL', () => {
         for (const column of ['created_at', 'expires_at', 'revoked_at', 'last_used_at']) {
           assert.equal(types[`api_key.${column}`], 'timestamp with time zone', column)
         }
-        assert.equal(types['task.sync_cursor'], 'jsonb')
+        assert.equal(types['task_sync.cursor'], 'jsonb')
+        assert.equal(types['task_sync.last_synced_at'], 'timestamp with time zone')
+        // Milliseconds since the epoch by the database's clock: compared exactly, in SQL.
+        assert.equal(types['task_sync.lease_until'], 'bigint')
+        assert.equal(types['task.version'], 'integer')
         assert.equal(types['creation_intent.created_at'], 'timestamp with time zone')
         assert.equal(types['creation_intent.updated_at'], 'timestamp with time zone')
       })
@@ -163,9 +169,15 @@ describe('openSqlStore on PostgreSQL', () => {
             { activityId: 'a1', role: 'user', text: 'Go', at: task.createdAt },
             { activityId: null, role: 'agent', text: 'Noted', at: task.updatedAt },
           ])
-          await storage.store.updateTask(task, [], {
+          await storage.store.claimSyncLeases([task.id], 'test', 60_000)
+          await storage.store.commitSync({
+            taskId: task.id,
+            holder: 'test',
+            events: [],
+            syncedAt: task.updatedAt,
             cursor: { sessionUpdateTime: task.updatedAt, lastActivityTime: task.updatedAt, lastActivityNames: ['a1'] },
           })
+          await storage.store.releaseSyncLeases([task.id], 'test')
           await storage.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt, {
             holder: 'test',
             expiresAt: task.createdAt,
@@ -179,6 +191,7 @@ describe('openSqlStore on PostgreSQL', () => {
             'source_file',
             'task',
             'task_event',
+            'task_sync',
           ])
           assert.deepEqual(await storage.schema.down({ to: outboxMigration }), allMigrations.slice(4).reverse())
           assert.deepEqual(await storage.schema.down(), [syncMigration])
@@ -190,10 +203,9 @@ describe('openSqlStore on PostgreSQL', () => {
             'task',
             'task_event',
           ])
-          assert.deepEqual(await storage.store.getTask(task.id), task)
           assert.deepEqual(await storage.schema.up(), allMigrations.slice(3))
           assert.ok((await tablesOf(url)).includes('notification_outbox'))
-          assert.equal(await storage.store.getSyncCursor(task.id), undefined, 'down dropped the cursors')
+          assert.equal((await storage.store.getSyncState(task.id))?.cursor, null, 'down dropped the cursors')
           assert.equal(
             (
               await storage.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt, {
@@ -207,7 +219,6 @@ describe('openSqlStore on PostgreSQL', () => {
           assert.deepEqual(await storage.schema.down(), [syncMigration])
           assert.deepEqual(await storage.schema.down(), [apiKeysMigration])
           assert.deepEqual(await tablesOf(url), ['chat_message', 'sim_session', 'source_file', 'task', 'task_event'])
-          assert.deepEqual(await storage.store.getTask(task.id), task)
           assert.deepEqual(await storage.schema.down(), [softDeleteMigration])
           assert.deepEqual(await storage.schema.status(), {
             executed: [initialMigration],
@@ -218,7 +229,8 @@ describe('openSqlStore on PostgreSQL', () => {
         })
         assert.equal(await schemaDifference(url), '', 'down then up gives back the same schema')
         await withStore(url, {}, async (storage) => {
-          assert.deepEqual(await storage.store.getTask(task.id), task)
+          // lastSyncedAt came through every step (it lived in the task row below the task_sync migration).
+          assert.deepEqual(await storage.store.getTask(task.id), { ...task, lastSyncedAt: task.updatedAt })
           assert.deepEqual(
             (await storage.store.listChatMessages(task.id)).items.map((message) => message.text),
             ['Go', 'Noted'],
@@ -229,6 +241,67 @@ describe('openSqlStore on PostgreSQL', () => {
           assert.deepEqual(await storage.schema.up(), allMigrations)
           assert.deepEqual((await storage.store.listTasks({})).items, [])
         })
+      })
+    })
+  })
+
+  describe('sync state', () => {
+    it('moves each task’s cursor, last sync and lease into task_sync, and back on the way down', async (t) => {
+      await withDatabase(t, async ({ url }) => {
+        const task = buildTask({ lastSyncedAt: '2026-01-05T06:07:08.009Z' })
+        const cursor = { sessionUpdateTime: '2026-01-05T06:00:00Z', lastActivityTime: null, lastActivityNames: ['a1'] }
+        const leaseUntil = '2026-01-05T06:12:00.123Z'
+        await withStore(url, { migrate: 'none' }, async (storage) => {
+          await storage.schema.up({ to: syncLeaseMigration })
+          // A task as the previous jjm wrote it: its sync state in its own row.
+          await query(
+            url,
+            'insert into task (id, session_name, title, prompt, repository, source, branch, state, require_plan_approval, automation_mode, url, pull_request, labels, metadata, created_at, updated_at, completed_at, last_synced_at, deleted_at, sync_cursor, sync_lease_holder, sync_lease_until) values ($1, $2, $3, $4, $5, $6, $7, $8, true, $9, $10, null, $11, $12, $13, $14, null, $15, null, $16, $17, $18)',
+            [
+              task.id,
+              task.sessionName,
+              task.title,
+              task.prompt,
+              task.repository,
+              task.source,
+              task.branch,
+              task.state,
+              task.automationMode,
+              task.url,
+              JSON.stringify(task.labels),
+              JSON.stringify(task.metadata),
+              task.createdAt,
+              task.updatedAt,
+              task.lastSyncedAt,
+              JSON.stringify(cursor),
+              'daemon-a',
+              leaseUntil,
+            ],
+          )
+          const expectedState = { cursor, lastSyncedAt: task.lastSyncedAt, leaseHolder: 'daemon-a', leaseUntil }
+          assert.deepEqual(await storage.schema.up(), [taskSyncMigration])
+          assert.deepEqual(await storage.store.getTask(task.id), task, 'version 1, lastSyncedAt read from task_sync')
+          assert.deepEqual(await storage.store.getSyncState(task.id), expectedState)
+
+          assert.deepEqual(await storage.schema.down(), [taskSyncMigration])
+          const [row] = await query<Record<string, unknown>>(
+            url,
+            'select sync_cursor, last_synced_at, sync_lease_holder, sync_lease_until from task where id = $1',
+            [task.id],
+          )
+          assert.deepEqual(row, {
+            sync_cursor: cursor,
+            last_synced_at: new Date(task.lastSyncedAt ?? ''),
+            sync_lease_holder: 'daemon-a',
+            sync_lease_until: new Date(leaseUntil),
+          })
+          assert.equal((await tablesOf(url)).includes('task_sync'), false)
+
+          assert.deepEqual(await storage.schema.up(), [taskSyncMigration])
+          assert.deepEqual(await storage.store.getTask(task.id), task)
+          assert.deepEqual(await storage.store.getSyncState(task.id), expectedState, 'down then up keeps the data')
+        })
+        assert.equal(await schemaDifference(url), '', 'the round trip gives back the same schema')
       })
     })
   })
@@ -358,8 +431,14 @@ describe('openSqlStore on PostgreSQL', () => {
           const task = buildTask()
           await createTasks(storage, [task])
           const badEvent = { type: 'progress', data: undefined as unknown as Record<string, unknown> }
+          await storage.store.claimSyncLeases([task.id], 'test', 60_000)
           await assert.rejects(
-            storage.store.updateTask({ ...task, state: 'failed' }, [badEvent], {
+            storage.store.commitSync({
+              taskId: task.id,
+              holder: 'test',
+              task: { ...task, state: 'failed' },
+              events: [badEvent],
+              syncedAt: task.updatedAt,
               cursor: { sessionUpdateTime: task.updatedAt, lastActivityTime: null, lastActivityNames: [] },
               chatMessages: [{ activityId: 'a1', role: 'agent', text: 'Hi', at: task.updatedAt }],
               sourceFiles: [{ path: 'a.ts', changeType: 'added' }],
@@ -367,7 +446,13 @@ describe('openSqlStore on PostgreSQL', () => {
             StorageError,
           )
           assert.equal((await storage.store.getTask(task.id))?.state, 'queued')
-          assert.equal(await storage.store.getSyncCursor(task.id), undefined)
+          assert.equal((await storage.store.getTask(task.id))?.version, 1)
+          assert.deepEqual(await storage.store.getSyncState(task.id), {
+            cursor: null,
+            lastSyncedAt: null,
+            leaseHolder: 'test',
+            leaseUntil: (await storage.store.getSyncState(task.id))?.leaseUntil ?? 'missing',
+          })
           assert.deepEqual((await storage.store.listChatMessages(task.id)).items, [])
           assert.deepEqual(await storage.store.listSourceFiles(task.id), [])
         })

@@ -45,38 +45,51 @@ for (const [name, make] of [
   ['PostgreSQL', postgresDatabase],
 ] as const) {
   describe(`sync leases on ${name}`, { timeout: 60_000 }, () => {
-    it('lets one holder sync a task until its lease runs out or it gives it back', async (t) => {
+    it('lets one holder sync a task until its lease runs out (by the database clock) or it gives it back', async (t) => {
       const shared = await make(t)
       if (!shared) return
       const [a, b] = [await shared.open(), await shared.open()]
       try {
         const task = buildTask()
         await a.store.createTask(task, [{ type: 'created', data: {} }])
-        const claim = (store: SqlStorage, holder: string, now: number) =>
-          store.store.claimSyncLease?.(task.id, holder, at(now + 60_000), at(now), task.lastSyncedAt)
-        assert.equal(await claim(a, 'daemon-a', 0), true)
-        assert.equal(await claim(b, 'daemon-b', 1_000), false, 'a live lease keeps others off')
-        assert.equal(await claim(a, 'daemon-a', 2_000), true, 'the holder may renew')
-        assert.equal(await claim(b, 'daemon-b', 62_001), true, 'an expired lease is taken over')
-        assert.equal(await claim(a, 'daemon-a', 63_000), false)
-        await b.store.releaseSyncLease?.(task.id, 'daemon-a')
-        assert.equal(await claim(a, 'daemon-a', 63_000), false, 'only the holder gives a lease back')
-        await b.store.releaseSyncLease?.(task.id, 'daemon-b')
-        assert.equal(await claim(a, 'daemon-a', 63_000), true)
-        await b.store.releaseSyncLease?.(task.id, 'daemon-a')
-        const synced = { ...task, lastSyncedAt: at(70_000) }
-        await a.store.updateTask(synced, [])
-        assert.equal(await claim(b, 'daemon-b', 300_000), false, 'a task synced since it was read is not synced again')
-        assert.equal(
-          await b.store.claimSyncLease?.(task.id, 'daemon-b', at(400_000), at(300_000), synced.lastSyncedAt),
-          true,
+        const claim = (store: SqlStorage, holder: string, ttlMs = 60_000, syncedBefore?: string) =>
+          store.store.claimSyncLeases([task.id], holder, ttlMs, syncedBefore === undefined ? {} : { syncedBefore })
+        assert.deepEqual(await claim(a, 'daemon-a'), [task.id])
+        assert.deepEqual(await claim(b, 'daemon-b'), [], 'a live lease keeps others off')
+        assert.deepEqual(
+          await claim(a, 'daemon-a', 0),
+          [task.id],
+          'the holder may claim again (here: a lease already run out)',
         )
+        assert.deepEqual(await claim(b, 'daemon-b'), [task.id], 'an expired lease is taken over')
+        assert.deepEqual(await claim(a, 'daemon-a'), [])
+        assert.deepEqual(
+          await a.store.renewSyncLeases([task.id], 'daemon-a', 60_000),
+          [],
+          'nor renewed by the old holder',
+        )
+        await b.store.releaseSyncLeases([task.id], 'daemon-a')
+        assert.deepEqual(await claim(a, 'daemon-a'), [], 'only the holder gives a lease back')
+        await b.store.releaseSyncLeases([task.id], 'daemon-b')
+        assert.deepEqual(await claim(a, 'daemon-a'), [task.id])
+        const synced = await a.store.commitSync({
+          taskId: task.id,
+          holder: 'daemon-a',
+          events: [],
+          cursor: { sessionUpdateTime: at(70_000), lastActivityTime: null, lastActivityNames: [] },
+          syncedAt: at(70_000),
+        })
+        assert.equal(synced.outcome, 'committed')
+        await a.store.releaseSyncLeases([task.id], 'daemon-a')
+        assert.deepEqual(
+          await claim(b, 'daemon-b', 60_000, at(70_000)),
+          [],
+          'a task synced since it was listed is not synced again',
+        )
+        assert.deepEqual(await claim(b, 'daemon-b', 60_000, at(70_001)), [task.id])
+        await b.store.releaseSyncLeases([task.id], 'daemon-b')
         await a.store.deleteTask(task.id)
-        assert.equal(
-          await b.store.claimSyncLease?.(task.id, 'daemon-b', at(960_000), at(900_000), synced.lastSyncedAt),
-          false,
-          'a deleted task is nobody’s to sync',
-        )
+        assert.deepEqual(await claim(b, 'daemon-b'), [], 'a deleted task is nobody’s to sync')
         assert.deepEqual(await a.store.getTask(task.id), undefined)
       } finally {
         await a.close()
@@ -85,20 +98,31 @@ for (const [name, make] of [
       }
     })
 
-    it('gives a task to exactly one of many holders claiming it at once', async (t) => {
+    it('gives each of 20 tasks to exactly one of 8 claimers on two connection pools', async (t) => {
       const shared = await make(t)
       if (!shared) return
       const stores = [await shared.open(), await shared.open()]
       try {
-        for (let round = 0; round < 5; round++) {
-          const task = buildTask()
-          await stores[0]?.store.createTask(task, [{ type: 'created', data: {} }])
+        for (let round = 0; round < 3; round++) {
+          const tasks = Array.from({ length: 20 }, () => buildTask())
+          for (const task of tasks) await stores[0]?.store.createTask(task, [{ type: 'created', data: {} }])
+          const ids = tasks.map((task) => task.id)
           const claims = await Promise.all(
-            Array.from({ length: 8 }, (_, i) =>
-              stores[i % 2]?.store.claimSyncLease?.(task.id, `holder-${i}`, at(60_000), at(0), task.lastSyncedAt),
-            ),
+            Array.from({ length: 8 }, (_, i) => {
+              // Each claimer lists the tasks in its own order, as daemons sorting differently would.
+              const order = i % 2 === 0 ? ids : [...ids].reverse()
+              const rotated = [...order.slice(i), ...order.slice(0, i)]
+              return stores[i % 2]?.store.claimSyncLeases(rotated, `holder-${i}`, 60_000) ?? Promise.resolve([])
+            }),
           )
-          assert.equal(claims.filter(Boolean).length, 1, `round ${round}: ${claims}`)
+          const all = claims.flat()
+          assert.equal(all.length, 20, `round ${round}: every task claimed once (${claims.map((c) => c.length)})`)
+          assert.deepEqual([...new Set(all)].sort(), [...ids].sort(), `round ${round}: by exactly one holder`)
+          for (const [i, claimed] of claims.entries()) {
+            for (const id of claimed) {
+              assert.equal((await stores[1]?.store.getSyncState(id))?.leaseHolder, `holder-${i}`)
+            }
+          }
         }
       } finally {
         for (const store of stores) await store.close()
@@ -137,10 +161,8 @@ for (const [name, make] of [
         const tasks = []
         for (let i = 0; i < 12; i++)
           tasks.push(await manager.createTask({ prompt: `task ${i}`, repository: 'acme/api' }))
-        const first = new Monitor(deps(a))
-        const second = new Monitor(deps(b))
-        first.useSyncLeases('daemon-a')
-        second.useSyncLeases('daemon-b')
+        const first = new Monitor({ ...deps(a), leaseHolder: 'daemon-a' })
+        const second = new Monitor({ ...deps(b), leaseHolder: 'daemon-b' })
         clock.advance(3_000)
         const [ra, rb] = await Promise.all([first.syncOnce({ force: true }), second.syncOnce({ force: true })])
         assert.equal((ra.polled ?? 0) + (rb.polled ?? 0), 12, `polled ${ra.polled} + ${rb.polled}`)
@@ -154,6 +176,8 @@ for (const [name, make] of [
         clock.advance(30_000)
         const next = await second.syncOnce({ force: true })
         assert.equal(next.polled, 12)
+        first.close()
+        second.close()
       } finally {
         await a.close()
         await b.close()

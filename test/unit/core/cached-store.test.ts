@@ -124,7 +124,9 @@ describe('CachedTaskStore', () => {
       await cached.listTasks({ states: ['queued'] })
 
       const updated = { ...task, state: 'in_progress', updatedAt: '2026-02-01T00:00:00.000Z' }
-      await cached.updateTask(updated, [{ type: 'state_changed', data: { from: 'queued', to: 'in_progress' } }])
+      await cached.updateTask(updated, [{ type: 'state_changed', data: { from: 'queued', to: 'in_progress' } }], {
+        expectedVersion: 1,
+      })
 
       assert.equal((await cached.getTask(task.id))?.state, 'in_progress')
       assert.deepEqual((await cached.listTasks({ states: ['queued'] })).items, [])
@@ -134,25 +136,78 @@ describe('CachedTaskStore', () => {
       )
     })
 
-    it('invalidates on a sync write, and never caches cursors or creation intents', async () => {
+    it('invalidates on a sync that wrote the task, and never caches sync state, leases or creation intents', async () => {
       const task = buildTask({ state: 'queued' })
       await cached.beginCreation('key-1', 'a'.repeat(64), task.createdAt, { holder: 'test', expiresAt: task.createdAt })
       await cached.createTask(task, [], { idempotencyKey: 'key-1' })
       await cached.getTask(task.id)
+      await cached.listTasks({ states: ['queued'] })
 
       const cursor = { sessionUpdateTime: task.updatedAt, lastActivityTime: null, lastActivityNames: [] }
-      await cached.updateTask({ ...task, state: 'planning' }, [], { cursor })
+      assert.deepEqual(await cached.claimSyncLeases([task.id], 'test', 60_000), [task.id])
+      const result = await cached.commitSync({
+        taskId: task.id,
+        holder: 'test',
+        task: { ...task, state: 'planning' },
+        events: [],
+        cursor,
+        syncedAt: task.updatedAt,
+      })
+      assert.equal(result.outcome, 'committed')
 
       assert.equal((await cached.getTask(task.id))?.state, 'planning')
-      assert.deepEqual(await cached.getSyncCursor(task.id), cursor)
-      assert.deepEqual(await cached.getSyncCursor(task.id), cursor)
-      assert.equal(observed.count('getSyncCursor'), 2, 'every cursor read goes to the store')
+      assert.deepEqual((await cached.listTasks({ states: ['queued'] })).items, [])
+      assert.deepEqual((await cached.getSyncState(task.id))?.cursor, cursor)
+      assert.deepEqual((await cached.getSyncState(task.id))?.cursor, cursor)
+      assert.equal(observed.count('getSyncState'), 2, 'every sync state read goes to the store')
+      assert.deepEqual(await cached.claimSyncLeases([task.id], 'other', 60_000), [], 'leases are the store’s')
       const { intent, created } = await cached.beginCreation('key-1', 'a'.repeat(64), task.createdAt, {
         holder: 'test',
         expiresAt: task.createdAt,
       })
       assert.equal(created, false)
       assert.equal(intent.taskId, task.id)
+    })
+
+    it('invalidates nothing on a sync that did not write the task, nor on one that was stale', async () => {
+      const task = buildTask({ state: 'in_progress' })
+      await cached.createTask(task, [])
+      await cached.getTask(task.id)
+      await cached.listTasks({})
+      const generation = await memory.get(listGenerationKey)
+      const reads = { task: observed.count('getTask'), list: observed.count('listTasks') }
+
+      await cached.claimSyncLeases([task.id], 'test', 60_000)
+      const cursor = { sessionUpdateTime: task.updatedAt, lastActivityTime: null, lastActivityNames: [] }
+      const quiet = await cached.commitSync({
+        taskId: task.id,
+        holder: 'test',
+        events: [{ type: 'progress', data: {} }],
+        cursor,
+        syncedAt: '2026-02-01T00:00:00.000Z',
+      })
+      assert.equal(quiet.outcome, 'committed')
+      // Someone else's edit, straight to the store: the sync below computed from the old version.
+      await storage.store.updateTask({ ...task, title: 'Edited elsewhere' }, [], { expectedVersion: 1 })
+      const stale = await cached.commitSync({
+        taskId: task.id,
+        holder: 'test',
+        task: { ...task, state: 'completed' },
+        events: [],
+        cursor,
+        syncedAt: '2026-02-01T00:01:00.000Z',
+      })
+      assert.equal(stale.outcome, 'stale')
+
+      assert.equal(await memory.get(listGenerationKey), generation, 'the list generation stays')
+      // Served from the cache: the quiet sync's lastSyncedAt shows once the entry expires (at most 300 s).
+      assert.deepEqual(await cached.getTask(task.id), task)
+      await cached.listTasks({})
+      assert.deepEqual(
+        { task: observed.count('getTask'), list: observed.count('listTasks') },
+        reads,
+        'both answered from the cache',
+      )
     })
 
     it('shows a new task in a list that was cached before it was created', async () => {
@@ -185,7 +240,7 @@ describe('CachedTaskStore', () => {
       await other.getTask(task.id)
       await other.listTasks({ states: ['queued'] })
 
-      await cached.updateTask({ ...task, state: 'paused' }, [])
+      await cached.updateTask({ ...task, state: 'paused' }, [], { expectedVersion: 1 })
 
       assert.equal((await other.getTask(task.id))?.state, 'paused')
       assert.deepEqual((await other.listTasks({ states: ['queued'] })).items, [])
@@ -199,7 +254,7 @@ describe('CachedTaskStore', () => {
       const release = observed.hold('getTask')
       const slowRead = cached.getTask(task.id)
       await waitFor(() => observed.count('getTask') === 1)
-      await cached.updateTask({ ...task, state: 'paused' }, [])
+      await cached.updateTask({ ...task, state: 'paused' }, [], { expectedVersion: 1 })
       release()
       assert.equal((await slowRead)?.state, 'queued')
 
@@ -213,7 +268,7 @@ describe('CachedTaskStore', () => {
       const release = observed.hold('listTasks')
       const slowList = cached.listTasks({ states: ['queued'] })
       await waitFor(() => observed.count('listTasks') === 1)
-      await cached.updateTask({ ...task, state: 'paused' }, [])
+      await cached.updateTask({ ...task, state: 'paused' }, [], { expectedVersion: 1 })
       release()
       assert.equal((await slowList).items.length, 1)
 
@@ -265,7 +320,7 @@ describe('CachedTaskStore', () => {
         // Past the retry interval, so every round tries the cache again and fails again.
         clock.advance(retryIntervalMs)
       }
-      await cached.updateTask({ ...task, state: 'paused' }, [])
+      await cached.updateTask({ ...task, state: 'paused' }, [], { expectedVersion: 1 })
       assert.equal((await cached.getTask(task.id))?.state, 'paused')
 
       assert.equal(logger.at('warn').length, 1)
@@ -319,7 +374,7 @@ describe('CachedTaskStore', () => {
 
       // The cache is unreachable from here but keeps its data, as a Redis behind a broken network does.
       cache.mode = 'down'
-      await cached.updateTask({ ...task, state: 'paused' }, [])
+      await cached.updateTask({ ...task, state: 'paused' }, [], { expectedVersion: 1 })
       cache.mode = 'up'
       assert.equal((await cached.getTask(task.id))?.state, 'paused', 'before the retry interval: straight to the store')
       clock.advance(retryIntervalMs)
@@ -335,7 +390,7 @@ describe('CachedTaskStore', () => {
       await cached.createTask(task, [])
       await cached.getTask(task.id)
       cache.mode = 'down'
-      await cached.updateTask({ ...task, state: 'paused' }, [])
+      await cached.updateTask({ ...task, state: 'paused' }, [], { expectedVersion: 1 })
       cache.mode = 'up'
 
       observed.keepOpen = true
@@ -349,7 +404,7 @@ describe('CachedTaskStore', () => {
       const task = buildTask()
       await cached.createTask(task, [])
       cache.mode = 'down'
-      await cached.updateTask({ ...task, title: 'Renamed' }, [])
+      await cached.updateTask({ ...task, title: 'Renamed' }, [], { expectedVersion: 1 })
 
       observed.keepOpen = true
       await cached.close()

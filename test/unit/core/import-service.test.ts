@@ -162,7 +162,7 @@ describe('the import service', { timeout: 60_000 }, () => {
         })),
         history.chatMessages,
       )
-      assert.deepEqual(await store.getSyncCursor(history.task.id), history.syncCursor)
+      assert.deepEqual((await store.getSyncState(history.task.id))?.cursor ?? undefined, history.syncCursor)
       const outbox = await core.notifications.list({})
       assert.deepEqual(outbox.items, [])
     } finally {

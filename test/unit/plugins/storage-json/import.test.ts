@@ -280,7 +280,10 @@ describe('importing a store the monitor has synced', () => {
             at,
           })),
         )
-        assert.deepEqual(await h.storage.store.getSyncCursor(task.id), await source.store.getSyncCursor(task.id))
+        assert.deepEqual(
+          (await h.storage.store.getSyncState(task.id))?.cursor,
+          (await source.store.getSyncState(task.id))?.cursor,
+        )
 
         // Both stores sync the same session from where they were: the copy must end with the same history.
         h.clock.advance(30_000)

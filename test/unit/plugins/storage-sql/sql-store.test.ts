@@ -28,6 +28,7 @@ const outboxMigration = 'Migration20261125210000_notification_outbox'
 const leaseMigration = 'Migration20261126010000_intent_lease'
 const retentionMigration = 'Migration20261126090000_notification_outbox_retention'
 const syncLeaseMigration = 'Migration20261126100000_sync_lease'
+const taskSyncMigration = 'Migration20261207000000_task_sync'
 const allMigrations = [
   initialMigration,
   softDeleteMigration,
@@ -37,6 +38,7 @@ const allMigrations = [
   leaseMigration,
   retentionMigration,
   syncLeaseMigration,
+  taskSyncMigration,
 ]
 const tempDirs: string[] = []
 
@@ -112,7 +114,11 @@ describe('openSqlStore on SQLite', () => {
         const task = buildTask()
         await storage.store.createTask(task, [])
         const badEvent = { type: 'progress', data: undefined as unknown as Record<string, unknown> }
-        await assert.rejects(storage.store.updateTask({ ...task, state: 'failed' }, [badEvent]), StorageError)
+        await assert.rejects(
+          storage.store.updateTask({ ...task, state: 'failed' }, [badEvent], { expectedVersion: 1 }),
+          StorageError,
+        )
+        assert.equal((await storage.store.getTask(task.id))?.version, 1)
         assert.equal((await storage.store.getTask(task.id))?.state, 'queued')
       } finally {
         await storage.close()
@@ -145,10 +151,20 @@ describe('openSqlStore on SQLite', () => {
           lastActivityTime: task.updatedAt,
           lastActivityNames: ['a1'],
         }
-        await storage.store.updateTask(task, [], { cursor, sourceFiles: [{ path: 'a.ts', changeType: 'added' }] })
+        await storage.store.claimSyncLeases([task.id], 'test', 60_000)
+        const sync = { taskId: task.id, holder: 'test', syncedAt: task.updatedAt }
+        await storage.store.commitSync({
+          ...sync,
+          events: [],
+          cursor,
+          sourceFiles: [{ path: 'a.ts', changeType: 'added' }],
+        })
         const badEvent = { type: 'progress', data: undefined as unknown as Record<string, unknown> }
         await assert.rejects(
-          storage.store.updateTask({ ...task, state: 'failed' }, [badEvent], {
+          storage.store.commitSync({
+            ...sync,
+            task: { ...task, state: 'failed' },
+            events: [badEvent],
             cursor: { ...cursor, lastActivityNames: ['a2'] },
             chatMessages: [{ activityId: 'a2', role: 'agent', text: 'Hi', at: task.updatedAt }],
             sourceFiles: [],
@@ -156,7 +172,8 @@ describe('openSqlStore on SQLite', () => {
           StorageError,
         )
         assert.equal((await storage.store.getTask(task.id))?.state, 'queued')
-        assert.deepEqual(await storage.store.getSyncCursor(task.id), cursor)
+        assert.equal((await storage.store.getTask(task.id))?.version, 1)
+        assert.deepEqual((await storage.store.getSyncState(task.id))?.cursor, cursor)
         assert.deepEqual((await storage.store.listChatMessages(task.id)).items, [])
         assert.equal((await storage.store.listSourceFiles(task.id)).length, 1)
       } finally {
@@ -311,9 +328,15 @@ describe('openSqlStore on SQLite', () => {
           { activityId: null, role: 'user', text: 'Also the docs', at: task.updatedAt },
         ])
         await first.store.setSourceFiles(task.id, [{ path: 'src/a.ts', changeType: 'modified' }])
-        await first.store.updateTask(task, [], {
+        await first.store.claimSyncLeases([task.id], 'test', 60_000)
+        await first.store.commitSync({
+          taskId: task.id,
+          holder: 'test',
+          events: [],
+          syncedAt: task.updatedAt,
           cursor: { sessionUpdateTime: task.updatedAt, lastActivityTime: task.updatedAt, lastActivityNames: ['a1'] },
         })
+        await first.store.releaseSyncLeases([task.id], 'test')
         await first.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt, {
           holder: 'test',
           expiresAt: task.createdAt,
@@ -324,7 +347,6 @@ describe('openSqlStore on SQLite', () => {
           executed: [initialMigration, softDeleteMigration, apiKeysMigration],
           pending: allMigrations.slice(3),
         })
-        assert.deepEqual(await first.store.getTask(task.id), task)
         assert.deepEqual(await first.schema.down(), [apiKeysMigration])
         assert.deepEqual(await first.schema.status(), {
           executed: [initialMigration, softDeleteMigration],
@@ -343,7 +365,8 @@ describe('openSqlStore on SQLite', () => {
       assert.equal(diff.trim(), '', 'down then up gives back the same schema')
       const second = await openSqlStore({ dialect: 'sqlite', path })
       try {
-        assert.deepEqual(await second.store.getTask(task.id), task)
+        // lastSyncedAt came through every step (it lived in the task row below the task_sync migration).
+        assert.deepEqual(await second.store.getTask(task.id), { ...task, lastSyncedAt: task.updatedAt })
         assert.deepEqual(
           (await second.store.getEvents(task.id)).items.map((event) => event.data),
           [{ by: 'test' }],
@@ -353,7 +376,7 @@ describe('openSqlStore on SQLite', () => {
           ['Go', 'Also the docs'],
         )
         assert.equal((await second.store.listSourceFiles(task.id)).length, 1)
-        assert.equal(await second.store.getSyncCursor(task.id), undefined, 'down dropped the cursors')
+        assert.equal((await second.store.getSyncState(task.id))?.cursor, null, 'down dropped the cursors')
         assert.equal(
           (
             await second.store.beginCreation('key-1', 'a'.repeat(64), task.createdAt, {
@@ -383,10 +406,10 @@ describe('openSqlStore on SQLite', () => {
           'source_file',
           'task',
           'task_event',
+          'task_sync',
         ])
         assert.deepEqual(await storage.schema.down({ to: apiKeysMigration }), allMigrations.slice(2).reverse())
         assert.deepEqual(await tablesOf(path), ['chat_message', 'sim_session', 'source_file', 'task', 'task_event'])
-        assert.deepEqual(await storage.store.getTask(task.id), task)
         assert.deepEqual(await storage.schema.up(), allMigrations.slice(2))
         assert.ok((await tablesOf(path)).includes('api_key'))
         assert.ok((await tablesOf(path)).includes('creation_intent'))
@@ -431,6 +454,83 @@ describe('openSqlStore on SQLite', () => {
       })
     })
 
+    it('moves each task’s cursor, last sync and lease into task_sync, and back on the way down', async () => {
+      const path = await tempDbPath()
+      const storage = await openSqlStore({ dialect: 'sqlite', path, migrate: 'none' })
+      const task = buildTask({ lastSyncedAt: '2026-01-05T06:07:08.009Z' })
+      const cursor = { sessionUpdateTime: '2026-01-05T06:00:00Z', lastActivityTime: null, lastActivityNames: ['a1'] }
+      const leaseUntil = Date.parse('2026-01-05T06:12:00.000Z')
+      try {
+        await storage.schema.up({ to: syncLeaseMigration })
+        // A task as the previous jjm wrote it: its sync state in its own row.
+        await withRawOrm(path, (orm) =>
+          orm.em
+            .getConnection()
+            .execute(
+              'insert into task (id, session_name, title, prompt, repository, source, branch, state, require_plan_approval, automation_mode, url, pull_request, labels, metadata, created_at, updated_at, completed_at, last_synced_at, deleted_at, sync_cursor, sync_lease_holder, sync_lease_until) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+              [
+                task.id,
+                task.sessionName,
+                task.title,
+                task.prompt,
+                task.repository,
+                task.source,
+                task.branch,
+                task.state,
+                1,
+                task.automationMode,
+                task.url,
+                null,
+                JSON.stringify(task.labels),
+                JSON.stringify(task.metadata),
+                Date.parse(task.createdAt),
+                Date.parse(task.updatedAt),
+                null,
+                Date.parse(task.lastSyncedAt ?? ''),
+                null,
+                JSON.stringify(cursor),
+                'daemon-a',
+                leaseUntil,
+              ],
+            ),
+        )
+        const expectedState = {
+          cursor,
+          lastSyncedAt: task.lastSyncedAt,
+          leaseHolder: 'daemon-a',
+          leaseUntil: new Date(leaseUntil).toISOString(),
+        }
+        assert.deepEqual(await storage.schema.up(), [taskSyncMigration])
+        assert.deepEqual(await storage.store.getTask(task.id), task, 'version 1, lastSyncedAt read from task_sync')
+        assert.deepEqual(await storage.store.getSyncState(task.id), expectedState)
+
+        assert.deepEqual(await storage.schema.down(), [taskSyncMigration])
+        const [row] = await withRawOrm(path, (orm) =>
+          orm.em
+            .getConnection()
+            .execute<Array<Record<string, unknown>>>(
+              'select sync_cursor, last_synced_at, sync_lease_holder, sync_lease_until from task where id = ?',
+              [task.id],
+            ),
+        )
+        assert.deepEqual(row, {
+          sync_cursor: JSON.stringify(cursor),
+          last_synced_at: Date.parse(task.lastSyncedAt ?? ''),
+          sync_lease_holder: 'daemon-a',
+          sync_lease_until: leaseUntil,
+        })
+        assert.deepEqual(await tablesOf(path).then((tables) => tables.includes('task_sync')), false)
+
+        assert.deepEqual(await storage.schema.up(), [taskSyncMigration])
+        assert.deepEqual(await storage.store.getTask(task.id), task)
+        assert.deepEqual(await storage.store.getSyncState(task.id), expectedState, 'down then up keeps the data')
+      } finally {
+        await storage.close()
+      }
+      const diff = await withRawOrm(path, (orm) => orm.schema.getUpdateSchemaSQL({ wrap: false }))
+      assert.equal(diff.trim(), '', 'the round trip gives back the same schema')
+    })
+
     it('goes down to a named migration and refuses a name that is not applied', async () => {
       const storage = await openFresh()
       try {
@@ -473,7 +573,9 @@ describe('openSqlStore on SQLite', () => {
         const task = buildTask()
         await first.store.createTask(task, [{ type: 'created', data: {} }])
         assert.deepEqual(await second.store.getTask(task.id), task)
-        await second.store.updateTask({ ...task, state: 'planning' }, [{ type: 'state_changed', data: {} }])
+        await second.store.updateTask({ ...task, state: 'planning' }, [{ type: 'state_changed', data: {} }], {
+          expectedVersion: 1,
+        })
         assert.equal((await first.store.getTask(task.id))?.state, 'planning')
         assert.equal((await first.store.getEvents(task.id)).items.length, 2)
       } finally {
