@@ -158,11 +158,13 @@ export class Monitor {
     // A task not due is still reported as waiting: cron's exit code must not depend on the schedule.
     for (const task of tasks) if (!polled.has(task.id)) noteAwaiting(task)
 
+    // A task synced by another process after this pass listed it needs no second look (a
+    // millisecond later, so that a sync in the very instant of the listing is not taken for one).
+    const syncedBefore = new Date(Date.parse(startedAt) + 1).toISOString()
     const batchSize = Math.max(1, this.deps.concurrency)
     for (let start = 0; start < due.length; start += batchSize) {
       const batch = due.slice(start, start + batchSize)
-      // A task synced by another process after this pass listed it needs no second look.
-      const results = await this.synchronizer.syncBatch(batch, { syncedBefore: startedAt })
+      const results = await this.synchronizer.syncBatch(batch, { syncedBefore })
       for (const task of batch) {
         const result = results.get(task.id)
         if (result === undefined || result.status === 'busy' || result.status === 'lease_lost') {
