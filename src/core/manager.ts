@@ -189,6 +189,7 @@ export class JobManager {
 
   /** A task's history, newest first. */
   async getEvents(ref: string, query: EventQuery = {}): Promise<Page<TaskEvent>> {
+    checkStorableFilter(query)
     const task = await this.getTask(ref)
     return this.deps.store.getEvents(task.id, query)
   }

@@ -201,9 +201,10 @@ function checkStorableLabels(field: string, labels: unknown): void {
   })
 }
 
-/** The string fields of a task list filter, checked like any other text. */
+/** The string fields of a task or event list filter, checked like any other text. */
 export function checkStorableFilter(filter: {
   states?: readonly string[]
+  types?: readonly string[]
   repository?: string
   label?: string
   search?: string
@@ -213,9 +214,11 @@ export function checkStorableFilter(filter: {
     const value = filter[field]
     if (typeof value === 'string') checkStorableText(field, value)
   }
-  filter.states?.forEach((state, index) => {
-    checkStorableText(`states[${index}]`, state)
-  })
+  for (const field of ['states', 'types'] as const) {
+    filter[field]?.forEach((value, index) => {
+      checkStorableText(`${field}[${index}]`, value)
+    })
+  }
 }
 
 function refuse(field: string, message: string, extra: Record<string, unknown> = {}): never {

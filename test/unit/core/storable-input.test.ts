@@ -207,6 +207,8 @@ describe('input jjm cannot store', () => {
     it('refuses a search or label filter holding a NUL, naming it', { timeout: 10_000 }, async () => {
       await assert.rejects(manager.listTasks({ search: 'it\u0000now' }), naming('search'))
       await assert.rejects(manager.listTasks({ label: 'a\u0000' }), naming('label'))
+      const task = await manager.createTask(input)
+      await assert.rejects(manager.getEvents(task.id, { types: ['created', 'x\u0000'] }), naming('types[1]'))
     })
   })
 })
