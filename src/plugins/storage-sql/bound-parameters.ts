@@ -91,7 +91,7 @@ export function bindStatement(
     }
     text += sql.slice(position, at)
     if (at > 0 && sql[at - 1] === '\\') {
-      // An escaped question mark is SQL (knex turns `\?` into `?`).
+      // An escaped question mark is SQL, not a placeholder: `\?` stays as it is, for knex to unescape.
       text += '?'
       position = at + 1
     } else if (sql[at + 1] === '?') {

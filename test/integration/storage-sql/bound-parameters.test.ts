@@ -124,3 +124,27 @@ describe('the SQL store on SQLite', () => {
     }
   })
 })
+
+describe('bindStatement', () => {
+  it('keeps values out of the text: one placeholder per value, lists spread, JSON serialised, SQL fragments inlined', {
+    timeout: 10_000,
+  }, async () => {
+    const { BetterSqlitePlatform } = await import('@mikro-orm/better-sqlite')
+    const { raw } = await import('@mikro-orm/core')
+    const { bindStatement } = await import('../../../src/plugins/storage-sql/bound-parameters.js')
+    const platform = new BetterSqlitePlatform()
+    const toBinding = (value: unknown): unknown => (value instanceof Date ? value.getTime() : value)
+    const at = new Date('2026-01-01T00:00:00.000Z')
+    const bound = bindStatement(
+      platform,
+      toBinding,
+      'select ?? from t where a = ? and b in (?) and c = ? and d = ? and e = ? and f = \\? and g = ?',
+      ['title', "it's\u0000", ['x', 'y'], { k: [1] }, at, null, raw('lower(?)', ['Z'])],
+    )
+    assert.equal(
+      bound.sql,
+      'select `title` from t where a = ? and b in (?, ?) and c = ? and d = ? and e = ? and f = \\? and g = lower(?)',
+    )
+    assert.deepEqual(bound.bindings, ["it's\u0000", 'x', 'y', '{"k":[1]}', at.getTime(), null, 'Z'])
+  })
+})
