@@ -353,7 +353,7 @@ function configureSqliteConnection(inMemory: boolean) {
   }
 }
 
-/** MikroORM's own log lines go to jjm's logger at debug level; queries go to the optional hook. */
+/** MikroORM's own log lines go to jjm's logger at debug level; queries are reported from knex (reportQueries). */
 function ormLogger(logger: Logger): OrmLogger {
   const forward = (namespace: string, message: string): void =>
     logger.debug(message, { component: 'mikro-orm', namespace })
