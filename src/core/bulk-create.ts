@@ -19,6 +19,7 @@ import {
 } from './errors.js'
 import type { CreateTaskOptions, CreateTaskResult } from './manager.js'
 import { automationModeSchema, taskFileEntrySchema } from './representation.js'
+import { checkStorableTaskInput } from './storable.js'
 import type { AutomationMode, Task, TaskInput } from './task.js'
 
 /** The free plan runs 3 sessions at once; more at once only earns 429s there. */
@@ -404,6 +405,13 @@ function readEntry(
     problems.push(`${at}: "idempotencyKey" is empty`)
   }
   if (problems.length > before) return undefined
+  try {
+    // Refused here, with the entry's line, so that nothing in the file reaches Jules before it is fixed.
+    checkStorableTaskInput({ prompt, title, repository, source, branch, metadata })
+  } catch (error) {
+    problems.push(`${at}: ${error instanceof Error ? error.message : String(error)}`)
+    return undefined
+  }
   const repositoryName = repository ?? repo
   const input: TaskInput = {
     prompt,

@@ -20,6 +20,7 @@ import { pullRequestOf, taskStateOf } from './jules/session-view.js'
 import type { Metrics } from './metrics.js'
 import type { Clock, CreationClaim, CreationIntent, EventBus, EventQuery, Logger, TaskStore } from './ports.js'
 import { JulesThrottle } from './rate-limit.js'
+import { checkStorableFilter, checkStorableTaskInput, isStorableText } from './storable.js'
 import { leaseHolderName, SessionSynchronizer } from './synchronizer.js'
 import type { AutomationMode, Page, Task, TaskEvent, TaskFilter, TaskInput } from './task.js'
 import { isKnownState, taskStates } from './task.js'
@@ -164,6 +165,7 @@ export class JobManager {
 
   /** Newest first, one page. */
   async listTasks(filter: TaskFilter = {}): Promise<Page<Task>> {
+    checkStorableFilter(filter)
     for (const state of filter.states ?? []) {
       if (!isKnownState(state)) {
         throw new ValidationError(`Unknown state "${state}". Use one of: ${taskStates.join(', ')}.`, {
@@ -179,6 +181,8 @@ export class JobManager {
   async getTask(ref: string): Promise<Task> {
     const trimmed = ref.trim()
     if (trimmed === '') throw new ValidationError('A task id is required. Run `jjm tasks list` to see them.')
+    // No task is stored under a ref jjm could not have stored (a NUL, say): not found, without asking the database.
+    if (!isStorableText(trimmed)) throw new TaskNotFoundError(trimmed)
     const task = await this.deps.store.findTask(trimmed)
     if (!task && trimmed.length < 4) {
       throw new ValidationError(
@@ -192,6 +196,7 @@ export class JobManager {
 
   /** A task's history, newest first. */
   async getEvents(ref: string, query: EventQuery = {}): Promise<Page<TaskEvent>> {
+    checkStorableFilter(query)
     const task = await this.getTask(ref)
     return this.deps.store.getEvents(task.id, query)
   }
@@ -628,6 +633,8 @@ interface NormalisedInput {
 }
 
 function normaliseInput(input: TaskInput): NormalisedInput {
+  // Before anything else, so that Jules never starts a session jjm could not record.
+  checkStorableTaskInput(input)
   const prompt = typeof input.prompt === 'string' ? input.prompt.trim() : ''
   if (prompt === '') {
     throw new ValidationError(

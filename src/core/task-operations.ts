@@ -7,6 +7,7 @@ import {
 } from './errors.js'
 import type { JulesClient } from './jules/client.js'
 import type { Clock, Logger, TaskStore, TaskUpdate } from './ports.js'
+import { checkStorableMetadata, checkStorableTaskChanges, checkStorableText } from './storable.js'
 import type { SessionSynchronizer } from './synchronizer.js'
 import {
   awaitingPerson,
@@ -193,6 +194,7 @@ export class TaskOperations {
     if (message.length > maxMessageLength) {
       throw new ValidationError(`The message is ${message.length} characters; the limit is ${maxMessageLength}.`)
     }
+    checkStorableText('message', message)
     // Under the task's lease until the message is recorded: no sync reads its activity before that.
     return this.deps.synchronizer.withLease(task, async (current) => {
       if (isTerminal(current.state)) {
@@ -225,6 +227,7 @@ export class TaskOperations {
 
   async resume(task: Task, text?: string): Promise<OperationResult> {
     const message = text?.trim() || this.deps.resumeText
+    checkStorableText('message', message)
     return this.deps.synchronizer.withLease(task, async (current) => {
       if (current.state !== 'paused') {
         throw refused(current, 'resume', ['paused'], 'only a paused task can be resumed')
@@ -330,6 +333,8 @@ function applyChanges(
       if (value === null) delete metadata[key]
       else metadata[key] = value
     }
+    // The merge may outgrow the size limit that each part kept to.
+    checkStorableMetadata('metadata', metadata)
     if (JSON.stringify(metadata) !== JSON.stringify(current.metadata)) {
       data.metadata = { from: current.metadata, to: metadata }
       next.metadata = metadata
@@ -399,6 +404,7 @@ function normaliseChanges(changes: TaskChanges): NormalisedChanges {
     }
     result.metadata = metadata
   }
+  checkStorableTaskChanges(changes)
   return result
 }
 

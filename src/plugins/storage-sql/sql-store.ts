@@ -236,25 +236,28 @@ async function openSqlite(options: SqliteStoreOptions, logger: Logger): Promise<
       )
     }
   }
-  const [orm, migrations, entities, migrationList] = await Promise.all([
+  const [orm, migrations, entities, migrationList, bound] = await Promise.all([
     import('@mikro-orm/better-sqlite'),
     import('@mikro-orm/migrations'),
     import('./entities.js'),
     import('../../../migrations/sqlite/index.js'),
+    import('./bound-parameters.js'),
   ])
   const at: StoreContext = { dialect: sqliteDialect(orm), location: path, where: { path } }
   try {
     const instance = await orm.MikroORM.init<BetterSqliteDriver, SqlEntityManager<BetterSqliteDriver>>({
       dbName: path,
+      // MikroORM writes values into the SQL text; this driver binds them (see bound-parameters.ts).
+      driver: bound.BoundBetterSqliteDriver,
       entities: entities.entities,
       extensions: [migrations.Migrator],
       migrations: migratorOptions(migrationList.sqliteMigrations),
       pool: { afterCreate: configureSqliteConnection(inMemory) },
-      loggerFactory: () => ormLogger(logger, options.debugQueries),
-      debug: options.debugQueries === undefined ? false : ['query'],
+      loggerFactory: () => ormLogger(logger),
       allowGlobalContext: false,
       ensureIndexes: false,
     })
+    reportQueries(instance.em, options.debugQueries)
     return {
       em: instance.em,
       migrator: instance.migrator,
@@ -269,11 +272,12 @@ async function openSqlite(options: SqliteStoreOptions, logger: Logger): Promise<
 }
 
 async function openPostgres(options: PostgresStoreOptions, logger: Logger): Promise<OpenedOrm> {
-  const [orm, migrations, entities, migrationList] = await Promise.all([
+  const [orm, migrations, entities, migrationList, bound] = await Promise.all([
     import('@mikro-orm/postgresql'),
     import('@mikro-orm/migrations'),
     import('./entities.js'),
     import('../../../migrations/postgresql/index.js'),
+    import('./bound-parameters.js'),
   ])
   const location = redactUrl(options.url)
   const at: StoreContext = { dialect: postgresqlDialect(orm), location, where: { url: location } }
@@ -283,13 +287,13 @@ async function openPostgres(options: PostgresStoreOptions, logger: Logger): Prom
   try {
     instance = await orm.MikroORM.init<PostgreSqlDriver>({
       clientUrl: options.url,
+      driver: bound.BoundPostgreSqlDriver,
       entities: entities.entities,
       extensions: [migrations.Migrator],
       migrations: migratorOptions(migrationList.postgresqlMigrations),
       pool: { min: 0, max: poolSize },
       driverOptions: { connection: { connectionTimeoutMillis: connectTimeoutMs } },
-      loggerFactory: () => ormLogger(logger, options.debugQueries),
-      debug: options.debugQueries === undefined ? false : ['query'],
+      loggerFactory: () => ormLogger(logger),
       allowGlobalContext: false,
       ensureIndexes: false,
       // A missing database is the operator's to create, not jjm's: it is reported, not made.
@@ -308,6 +312,8 @@ async function openPostgres(options: PostgresStoreOptions, logger: Logger): Prom
     await instance.close(true).catch(() => {})
     throw toStorageError(error, 'open', at)
   }
+  // After connect(), which makes the knex instance that runs the queries.
+  reportQueries(instance.em, options.debugQueries)
   return {
     em: instance.em,
     migrator: instance.migrator,
@@ -350,19 +356,17 @@ function configureSqliteConnection(inMemory: boolean) {
   }
 }
 
-/** MikroORM's own log lines go to jjm's logger at debug level; queries go to the optional hook. */
-function ormLogger(logger: Logger, onQuery: ((sql: string) => void) | undefined): OrmLogger {
+/** MikroORM's own log lines go to jjm's logger at debug level; queries are reported from knex (reportQueries). */
+function ormLogger(logger: Logger): OrmLogger {
   const forward = (namespace: string, message: string): void =>
     logger.debug(message, { component: 'mikro-orm', namespace })
   return {
     log: forward,
     error: forward,
     warn: forward,
-    logQuery: (context) => {
-      if (onQuery !== undefined && typeof context.query === 'string') onQuery(context.query)
-    },
+    logQuery: () => {},
     setDebugMode: () => {},
-    isEnabled: (namespace) => namespace === 'query' && onQuery !== undefined,
+    isEnabled: () => false,
   }
 }
 
@@ -372,6 +376,20 @@ class StaleSync extends Error {}
 /** A lease's length as a whole, non-negative number of milliseconds (0: expired at once). */
 function leaseMs(ttlMs: number): number {
   return Number.isFinite(ttlMs) ? Math.max(0, Math.round(ttlMs)) : 0
+}
+
+/**
+ * Reports the SQL that knex hands the database driver, the text the database
+ * actually parses (values travel beside it as bindings), rather than what
+ * MikroORM logs.
+ */
+function reportQueries(em: SqlEntityManager, onQuery: ((sql: string) => void) | undefined): void {
+  if (onQuery === undefined) return
+  em.getConnection()
+    .getKnex()
+    .on('query', (query: { sql?: unknown }) => {
+      if (typeof query.sql === 'string') onQuery(query.sql)
+    })
 }
 
 function chunks<T>(items: T[], size: number): T[][] {
