@@ -219,9 +219,8 @@ export class JulesThrottle implements JulesBudget {
     const shared = this.options.shared
     if (shared === undefined) return this.bucket.tryTake()
     try {
-      const wait = await shared.take()
-      this.sharedUp()
-      return wait
+      // Not proof that the store is up: it may have counted in its own insurance.
+      return await shared.take()
     } catch (error) {
       // Neither block every request nor let them all through: count in this process until the store is back.
       this.sharedFailed(error)

@@ -36,8 +36,8 @@ export const defaultJulesBudgetPrefix = 'jjm:jules-budget:'
 const keepLaterPause = `
 local current = redis.call('GET', KEYS[1])
 if current then
-  local until = tonumber(string.match(current, '"untilMs":(%d+)'))
-  if until and until >= tonumber(ARGV[1]) then return 0 end
+  local ends = tonumber(string.match(current, '"untilMs":(%d+)'))
+  if ends and ends >= tonumber(ARGV[1]) then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
@@ -46,11 +46,12 @@ return 1
 /**
  * The Redis limiter sets expiries in whole seconds: the window is the
  * burst's worth of seconds, rounded up, and the points what `perMinute`
- * allows in it, so the store never grants more than `perMinute` in the long run.
+ * allows in it (at most the burst), so the store never grants more than
+ * `perMinute` in the long run.
  */
 export function budgetWindow(perMinute: number, burst: number): { points: number; durationSeconds: number } {
   const durationSeconds = Math.max(1, Math.ceil((60 * burst) / perMinute))
-  const points = Math.max(1, Math.floor((perMinute * durationSeconds) / 60))
+  const points = Math.max(1, Math.min(burst, Math.floor((perMinute * durationSeconds) / 60)))
   return { points, durationSeconds }
 }
 
