@@ -85,6 +85,12 @@ export interface JulesBudget {
   rateLimited(retryAfterSeconds?: number): RateLimitPause
   /** The pause in force now, if any. */
   currentPause(): RateLimitPause | null
+  /**
+   * The latest pause that was in force at some moment since `sinceMs` (clock
+   * time), whoever got the 429: what a pass that waited on another process's
+   * pause reports. Absent: only {@link currentPause} is known.
+   */
+  pausedSince?(sinceMs: number): RateLimitPause | null
   close?(): Promise<void>
 }
 
@@ -304,6 +310,10 @@ export class JulesThrottle implements JulesBudget {
   /** A request went through: the backoff starts small again at the next 429. */
   succeeded(): void {
     this.strikes = 0
+  }
+
+  pausedSince(sinceMs: number): RateLimitPause | null {
+    return this.pausedUntil - this.unseenMs > sinceMs ? this.lastPause : null
   }
 
   /** The pause in force now, if any. */

@@ -120,6 +120,12 @@ describe('the Jules budget shared through Redis', () => {
       assert.deepEqual(slept, [30_000], 'b waited out a’s pause, to the millisecond')
       assert.deepEqual(seen, [pause.until], 'and reported it as its own pause meanwhile')
       assert.equal(b.budget.currentPause(), null)
+      assert.deepEqual(
+        b.budget.pausedSince(Date.parse('2026-12-07T10:00:00.000Z')),
+        pause,
+        'what b reports for the pass that waited',
+      )
+      assert.equal(b.budget.pausedSince(clock.now()), null)
     } finally {
       await a.close()
       await b.close()
