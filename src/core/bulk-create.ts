@@ -8,7 +8,13 @@
 import pLimit from 'p-limit'
 import { isMap, isNode, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
 import { canonicalHash } from './canonical-json.js'
-import { isJjmError, RateLimitedError, ValidationError } from './errors.js'
+import {
+  IdempotencyConflictError,
+  isJjmError,
+  JulesConnectionError,
+  RateLimitedError,
+  ValidationError,
+} from './errors.js'
 import type { CreateTaskOptions, CreateTaskResult } from './manager.js'
 import { type JulesBudget, JulesThrottle, realSleep, type Sleep } from './rate-limit.js'
 import { automationModeSchema, taskFileEntrySchema } from './representation.js'
@@ -84,10 +90,21 @@ export interface CreateManyOptions {
    * ceiling, but a 429 still pauses the entries not yet sent.
    */
   budget?: JulesBudget
-  /** Injectable for tests: how the default budget waits out a pause, and its clock. */
+  /** Before an entry waits for its key's lock to end after a create that may have started a session. */
+  onWait?: (wait: BulkWait) => void
+  /** Injectable for tests: how the run waits (a pause, a locked key), and the default budget's clock. */
   sleep?: Sleep
   now?: () => number
 }
+
+export interface BulkWait {
+  index: number
+  delayMs: number
+  error: unknown
+}
+
+/** How many times an entry looks again after creates that may have started a session (each after its key's lock). */
+const maxLooksAfterUncertainCreate = 2
 
 /**
  * Creates every entry, at most `concurrency` at once, each create waiting
@@ -96,7 +113,10 @@ export interface CreateManyOptions {
  * before the request went out) with its own backoff, so a failure that
  * reaches here is final for this run, and the entry is reported failed;
  * running the same file again retries it under the same key, creating
- * nothing twice. A 429 that reaches here pauses the budget, so the entries
+ * nothing twice. The one exception is a create that may have started a
+ * session (no answer in time): its key stays locked for a while, and the
+ * entry is looked at again once the lock ends, which records the session
+ * Jules started, or starts one only if Jules has none. A 429 that reaches here pauses the budget, so the entries
  * not yet sent wait until Jules' Retry-After instead of earning more 429s.
  */
 export async function createMany(
@@ -108,13 +128,14 @@ export async function createMany(
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ValidationError(`The concurrency must be a whole number of at least 1, got ${concurrency}.`)
   }
+  const sleep = options.sleep ?? realSleep
   const budget =
     options.budget ??
     new JulesThrottle({
       // No ceiling of its own: only the pause after a 429.
       perMinute: Number.MAX_SAFE_INTEGER,
       clock: { now: options.now ?? Date.now },
-      sleep: options.sleep ?? realSleep,
+      sleep,
     })
   const limit = pLimit(concurrency)
 
@@ -148,11 +169,20 @@ export async function createMany(
             `Entry ${entry.index} repeats entry ${duplicateOf} (same idempotency key); give one of them its own idempotencyKey to create both.`,
           )
     if (problem) return { ...base, status: 'failed', error: errorView(problem) }
-    try {
-      const result = await create(entry, key)
-      return { ...base, status: result.outcome === 'replayed' ? 'replayed' : 'created', task: result.task }
-    } catch (error) {
-      return { ...base, status: 'failed', error: errorView(error) }
+    for (let lookedAgain = 0; ; lookedAgain++) {
+      try {
+        const result = await create(entry, key)
+        return { ...base, status: result.outcome === 'replayed' ? 'replayed' : 'created', task: result.task }
+      } catch (error) {
+        // Not a second try at a refused call: once the key's lock ends, the manager records the session
+        // Jules may have started, and creates one only if Jules has none.
+        const lockedSeconds = lockedKeySeconds(error)
+        if (lockedSeconds === undefined || lookedAgain >= maxLooksAfterUncertainCreate) {
+          return { ...base, status: 'failed', error: errorView(error) }
+        }
+        options.onWait?.({ index: entry.index, delayMs: lockedSeconds * 1000, error })
+        await sleep(lockedSeconds * 1000)
+      }
     }
   }
 
@@ -196,6 +226,21 @@ export async function createMany(
  */
 export function derivedKey(sourceName: string, entry: TaskFileEntry): string {
   return `file-${canonicalHash({ file: sourceName, task: entry.input }).slice(0, 48)}`
+}
+
+/**
+ * How long an entry's key stays locked, when creating it failed in a way
+ * that may have started a session anyway (Jules did not answer in time, or
+ * the connection broke after the request went out), or while another
+ * attempt holds it; undefined for any other failure.
+ */
+function lockedKeySeconds(error: unknown): number | undefined {
+  const uncertain =
+    error instanceof IdempotencyConflictError ||
+    (error instanceof JulesConnectionError && error.context.sessionMayExist === true)
+  if (!uncertain) return undefined
+  const seconds = error.context.retryAfterSeconds
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined
 }
 
 function errorView(error: unknown): { code: string; message: string } {

@@ -104,7 +104,17 @@ export async function openCore(options: CoreOptions): Promise<Core> {
   const jules = metrics ? instrumentedJulesClient(lazyJules, metrics) : lazyJules
   const newId = createIdGenerator()
   let apiKeyService: ApiKeyService | undefined
-  const manager = new JobManager({ jules, store, clock, logger, newId, bus, ...(metrics ? { metrics } : {}) })
+  const manager = new JobManager({
+    jules,
+    store,
+    clock,
+    logger,
+    newId,
+    bus,
+    julesTimeoutMs: config.jules.timeoutMs,
+    createGraceMs: config.jules.createGraceMs,
+    ...(metrics ? { metrics } : {}),
+  })
   const outbox = new NotificationAdmin({
     store,
     deliver: () => notifications.deliver(),

@@ -48,6 +48,10 @@ export class DelegatingTaskStore implements TaskStore {
     return this.store.releaseCreation(key, holder)
   }
 
+  holdCreation(key: string, holder: string, until: string): Promise<void> {
+    return this.store.holdCreation(key, holder, until)
+  }
+
   noteCreationSession(key: string, sessionName: string, at: string): Promise<void> {
     return this.store.noteCreationSession(key, sessionName, at)
   }

@@ -143,6 +143,14 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
   beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim>
   /** Gives up the lease of attempt `holder` on `key`, if it still holds it, so that a retry need not wait for it to expire. */
   releaseCreation(key: string, holder: string): Promise<void>
+  /**
+   * Keeps `key` locked until `until` (RFC 3339) after attempt `holder` failed
+   * without knowing whether Jules started its session: the lease's expiry
+   * becomes `until`, so that beginCreation claims the key for nobody before
+   * then and a retry looks for that session only once it can have appeared.
+   * Does nothing when `holder` no longer holds the lease.
+   */
+  holdCreation(key: string, holder: string, until: string): Promise<void>
   /** Binds a pending intent to the session Jules created, right after Jules answered. */
   noteCreationSession(key: string, sessionName: string, at: string): Promise<void>
   /** Marks an intent failed (Jules refused it), so that the same key may try again. */
@@ -200,6 +208,18 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
   /** Relations of many tasks in a constant number of queries; `messagesPerTask` latest messages each (default 3). */
   getRelations(taskIds: string[], options?: { messagesPerTask?: number }): Promise<Map<string, TaskRelations>>
   close(): Promise<void>
+
+  /**
+   * Writes one task with its whole history as it was, in one transaction
+   * (`jjm migrate import-json|import-sqlite`, through core's import service):
+   * the task with its own timestamps, its events, chat messages, changed
+   * files and sync cursor, and the done creation intent that made it. Nothing
+   * is stamped now and nothing goes to the notification outbox: it is the
+   * past. A task whose id or Jules session the store already holds (a
+   * deleted one too) is left as it is and nothing is written. Optional: the
+   * import service refuses a store without it.
+   */
+  importTask?(record: TaskImport): Promise<TaskImportResult>
 }
 
 export interface MigrationStatus {
@@ -432,4 +452,28 @@ export interface Notifier {
    * `permanent: true` when retrying cannot help (a 4xx other than 429).
    */
   send(notification: Notification): Promise<void>
+}
+
+/** One task and its whole history as an import writes it (see TaskStore.importTask). */
+export interface TaskImport {
+  task: Task
+  /** Oldest first, each with the time it happened. */
+  events: Array<NewTaskEvent & { at: string }>
+  /** Recorded idempotently by activityId, as a sync records them. */
+  chatMessages: NewChatMessage[]
+  sourceFiles: Array<Omit<SourceFile, 'taskId'>>
+  /** Where the task's activity sync had got to: the monitor carries on from there instead of recording the history again. */
+  syncCursor: SyncCursor | null
+  /** The done intent of the idempotency key that created the task, so that the key still names it; a key the store already knows stays as it is. */
+  creationIntent?: CreationIntent
+}
+
+/** What importTask wrote. */
+export interface TaskImportResult {
+  /** False when the store already held the task (by id or Jules session): nothing was written. */
+  imported: boolean
+  /** Chat messages written (a repeated activity once). */
+  chatMessages: number
+  /** Changed files written (one per path). */
+  sourceFiles: number
 }

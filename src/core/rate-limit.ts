@@ -132,7 +132,7 @@ export interface JulesBudgetStore {
  * budget: a hash of the URL and the API key (the key itself never leaves the
  * process), the MCP server's command line, or `sim` for the built-in simulator.
  */
-export function julesAccountKey(jules: JjmConfig['jules']): string {
+export function julesAccountKey(jules: Pick<JjmConfig['jules'], 'backend' | 'apiUrl' | 'apiKey' | 'mcp'>): string {
   const digest = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 32)
   switch (jules.backend) {
     case 'rest':

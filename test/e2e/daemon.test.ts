@@ -136,7 +136,7 @@ describe('jjm daemon', { timeout: 120_000 }, () => {
       assert.match(unknown.stderr, /No API key matches "ghost"/)
       const json = await jjm(['api-keys', 'create', '--name', 'x', '--storage', 'json'], env)
       assert.equal(json.code, 10)
-      assert.match(json.stderr, /cannot keep API keys/)
+      assert.match(json.stderr, /legacy file format.*jjm migrate import-json FILE/)
     } finally {
       await rm(dir, { recursive: true, force: true })
     }

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ExitCode } from '../../src/core/errors.js'
+import type { ImportReport } from '../../src/core/import-service.js'
+import type { NotificationPage } from '../../src/core/notification-admin.js'
 import type { Task, TaskPage } from '../../src/core/task.js'
-import type { ImportReport } from '../../src/plugins/storage-json/import.js'
 import { buildTask } from '../../src/testing/build-task.js'
 import { jjm, json, root } from '../support/cli.js'
 
@@ -82,6 +85,97 @@ describe('jjm migrate import-json, end to end', { timeout: 180_000 }, () => {
     assert.equal(listed.items.find((task) => task.id === tasks[1]?.id)?.state, 'in_progress')
   })
 
+  /** A webhook receiver on 127.0.0.1 that records every delivery, and the environment that routes every event to it. */
+  async function webhook() {
+    const received: string[] = []
+    const receiver = createServer((request, response) => {
+      request.resume()
+      request.on('end', () => {
+        received.push(String(request.headers['x-jjm-delivery']))
+        response.end('ok')
+      })
+    })
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+    const { port } = receiver.address() as AddressInfo
+    return {
+      received,
+      env: {
+        ...env,
+        JJM_NOTIFIERS: JSON.stringify([{ backend: 'webhook', url: `http://127.0.0.1:${port}/hook`, events: ['*'] }]),
+      },
+      close: () => new Promise<void>((resolve) => receiver.close(() => resolve())),
+    }
+  }
+
+  it('pages nobody about the past: importing a task that failed in 2024 sends and queues no notification', async () => {
+    const hook = await webhook()
+    try {
+      const failed = buildTask({
+        state: 'failed',
+        createdAt: '2024-03-01T09:00:00.000Z',
+        updatedAt: '2024-03-01T10:00:00.000Z',
+        completedAt: '2024-03-01T10:00:00.000Z',
+      })
+      const file = join(dir, 'failed-in-2024.json')
+      await writeFile(
+        file,
+        JSON.stringify({
+          [failed.id]: {
+            ...legacyRecord(failed),
+            completed_at: failed.completedAt,
+            events: [
+              { id: 1, type: 'created', data: {}, at: failed.createdAt },
+              { id: 2, type: 'state_changed', data: { from: 'in_progress', to: 'failed' }, at: failed.updatedAt },
+              { id: 3, type: 'failed', data: {}, at: failed.updatedAt },
+            ],
+          },
+        }),
+      )
+      const db = join(dir, 'quiet.sqlite')
+      const run = await jjm(['migrate', 'import-json', file, '--db', db, '--json'], hook.env)
+      assert.equal(run.code, 0, run.stderr)
+      assert.equal(json<ImportReport>(run).imported.tasks, 1)
+
+      const outbox = await jjm(['notifications', 'list', '--db', db, '--json'], hook.env)
+      assert.equal(outbox.code, 0, outbox.stderr)
+      assert.deepEqual(json<NotificationPage>(outbox).items, [], 'nothing queued for the past')
+      assert.deepEqual(hook.received, [], 'nothing delivered')
+
+      const shown = json<Task>(await jjm(['tasks', 'show', failed.id, '--db', db, '--json'], hook.env))
+      assert.deepEqual(
+        [shown.state, shown.createdAt, shown.updatedAt, shown.completedAt],
+        ['failed', failed.createdAt, failed.updatedAt, failed.completedAt],
+        'the task keeps its own times, nothing is stamped now',
+      )
+    } finally {
+      await hook.close()
+    }
+  })
+
+  it('pages nobody when copying a SQLite database either, and keeps its times', async () => {
+    const source = join(dir, 'personal.sqlite')
+    const local = { ...env, JJM_JULES: 'sim', JJM_DB: source }
+    const created = await jjm(['tasks', 'create', '--repo', 'acme/api', 'Add a health endpoint', '--json'], local)
+    assert.equal(created.code, 0, created.stderr)
+    const task = json<Task>(created)
+    const hook = await webhook()
+    try {
+      const db = join(dir, 'copy.sqlite')
+      const run = await jjm(['migrate', 'import-sqlite', source, '--db', db, '--json'], hook.env)
+      assert.equal(run.code, 0, run.stderr)
+      assert.deepEqual(json<ImportReport>(run).imported.tasks, 1)
+      const outbox = await jjm(['notifications', 'list', '--db', db, '--json'], hook.env)
+      assert.deepEqual(json<NotificationPage>(outbox).items, [], 'nothing queued')
+      assert.deepEqual(hook.received, [], 'nothing delivered')
+      const copied = json<Task>(await jjm(['tasks', 'show', task.id, '--db', db, '--json'], hook.env))
+      assert.deepEqual([copied.createdAt, copied.updatedAt], [task.createdAt, task.updatedAt])
+      const again = await jjm(['migrate', 'import-sqlite', source, '--db', db, '--json'], hook.env)
+      assert.deepEqual(json<ImportReport>(again).skipped, 1)
+    } finally {
+      await hook.close()
+    }
+  })
+
   it('imports the valid records, lists the invalid ones and exits with the invalid-input code', async () => {
     const good = buildTask()
     const file = join(dir, 'partly-broken.json')
@@ -117,7 +211,7 @@ describe('jjm migrate import-json, end to end', { timeout: 180_000 }, () => {
     await writeFile(file, content)
     const run = await jjm(['migrate', 'import-json', file, '--db', join(dir, 'corrupt.sqlite')], env)
     assert.equal(run.code, ExitCode.storage)
-    assert.match(run.stderr, /corrupt\.json is not valid JSON.*restore it from a backup, or move it away/)
+    assert.match(run.stderr, /corrupt\.json is not valid JSON.*jjm only reads it and left it untouched/)
     assert.equal(await readFile(file, 'utf8'), content)
   })
 
@@ -129,34 +223,14 @@ describe('jjm migrate import-json, end to end', { timeout: 180_000 }, () => {
     assert.equal(existsSync(db), false)
   })
 
-  it('runs tasks on the json storage backend with the simulator', async () => {
-    const store = join(dir, 'team.json')
-    const created = await jjm(
-      [
-        'tasks',
-        'create',
-        '--jules',
-        'sim',
-        '--storage',
-        'json',
-        '--db',
-        store,
-        '--repo',
-        'acme/api',
-        'Add a health endpoint',
-        '--json',
-      ],
-      env,
-    )
-    assert.equal(created.code, 0, created.stderr)
-    const task = json<Task>(created)
-    const listed = json<TaskPage>(await jjm(['tasks', 'list', '--storage', 'json', '--db', store, '--json'], env))
-    assert.deepEqual(
-      listed.items.map((item) => item.id),
-      [task.id],
-    )
-    const document = JSON.parse(await readFile(store, 'utf8')) as { version: number; simSessions: object }
-    assert.equal(document.version, 1)
-    assert.equal(Object.keys(document.simSessions).length, 1)
+  it('refuses the json storage backend for commands, saying that the file is legacy and how to import it', async () => {
+    const file = join(dir, 'team.json')
+    const task = buildTask()
+    const content = JSON.stringify({ [task.id]: legacyRecord(task) })
+    await writeFile(file, content)
+    const listed = await jjm(['tasks', 'list', '--storage', 'json', '--db', file], env)
+    assert.equal(listed.code, ExitCode.configuration)
+    assert.match(listed.stderr, /legacy file format.*`jjm migrate import-json FILE`/)
+    assert.equal(await readFile(file, 'utf8'), content, 'the file is only ever read')
   })
 })

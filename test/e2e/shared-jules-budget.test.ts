@@ -143,14 +143,7 @@ describe('one Jules budget shared by three processes on one Redis', { timeout: 2
     if (service === undefined) return undefined
     t.after(async () => {
       await stopAll()
-      const account = julesAccountKey({
-        backend: 'rest',
-        apiUrl: server.url,
-        apiKey: e2eApiKey,
-        timeoutMs: 0,
-        maxAttempts: 1,
-        breaker: { failureThreshold: 1, cooldownMs: 0 },
-      })
+      const account = julesAccountKey({ backend: 'rest', apiUrl: server.url, apiKey: e2eApiKey })
       await deleteKeys(service.url, `jjm:jules-budget:${account}`)
       for (const namespace of namespaces) await deleteKeys(service.url, `jjm:${namespace}:`)
     })

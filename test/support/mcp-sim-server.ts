@@ -9,7 +9,7 @@
  *                          queue a fault hitting <count> calls (default 1), e.g. --fault 429:sessions.get,
  *                          --fault malformed:sessions.get for an answer that is not JSON, or
  *                          --fault slow:sessions.get for an answer 8 s late (repeatable)
- *   --db <file>            keep the simulated sessions in this JSON file, so that a restarted
+ *   --db <file>            keep the simulated sessions in this SQLite file, so that a restarted
  *                          server sees them (default: in memory)
  *   --exit <phase>:<tool>:<marker-file>
  *                          exit (code 1) before or after running <tool> (phase `before` or `after`),
@@ -24,7 +24,7 @@ import { systemClock } from '../../src/core/clock.js'
 import { Simulator } from '../../src/core/jules/sim/engine.js'
 import { serveSimMcpOverStdio } from '../../src/core/jules/sim/mcp-server.js'
 import { MemorySimStateStore } from '../../src/core/jules/sim/memory-store.js'
-import { openJsonStore } from '../../src/plugins/storage-json/json-store.js'
+import { openSqlStore } from '../../src/plugins/storage-sql/sql-store.js'
 
 const { values } = parseArgs({
   options: {
@@ -41,7 +41,10 @@ const { values } = parseArgs({
 // fixture cannot share a manual clock with it; short runs keep tests quick.
 // A plan waits for approval until approved (autoApproveSeconds 0).
 const simulator = new Simulator({
-  store: values.db === undefined ? new MemorySimStateStore() : (await openJsonStore({ path: values.db })).sim,
+  store:
+    values.db === undefined
+      ? new MemorySimStateStore()
+      : (await openSqlStore({ dialect: 'sqlite', path: values.db })).sim,
   clock: systemClock,
   runSeconds: Number(values['run-seconds']),
   autoApproveSeconds: 0,

@@ -2,19 +2,21 @@ import { resolve } from 'node:path'
 import { Args, Flags } from '@oclif/core'
 import { JjmCommand } from '../../cli/base-command.js'
 import { ExitCode } from '../../core/errors.js'
-import { type ImportReport, importTasks, readImportFile } from '../../plugins/storage-json/import.js'
+import { type ImportReport, importServiceOf } from '../../core/import-service.js'
+import { openLegacyJsonFile } from '../../plugins/storage-json/reader.js'
 
 export default class MigrateImportJson extends JjmCommand<typeof MigrateImportJson> {
   static override summary = "Copy the tasks of the original job manager's JSON file into jjm's database."
   static override description = `Copies tasks with their events, chat messages, source files and sync cursors (so the
 monitor carries on where it was), and the idempotency keys used so far, into the configured
-storage (SQLite by default, PostgreSQL with DATABASE_URL). A task whose id is already
-there is skipped, so running the command twice imports nothing the second time.
+storage (SQLite by default, PostgreSQL with DATABASE_URL). Every task keeps its own times,
+and nothing is notified: the import is history, not news. A task whose id or Jules session
+is already there is skipped, so running the command twice imports nothing the second time.
 Records that are not valid tasks are listed and left out; the valid ones are imported.
 Exit codes:
   0   every record was imported or already present
   11  some records are invalid (the others were imported), or there is no such file
-  18  the file is not a JSON store, or the database failed`
+  18  the file is not a legacy JSON task file, or the database failed`
 
   static override examples = [
     '<%= config.bin %> migrate import-json ~/jobs/tasks.json',
@@ -33,10 +35,9 @@ Exit codes:
   async run(): Promise<ImportReport & { file: string; dryRun: boolean }> {
     const file = resolve(this.args.file)
     const dryRun = this.flags['dry-run'] === true
-    // The file is read first: a corrupt one is reported before any database is opened.
-    const source = await readImportFile(file)
-    const { store } = await this.core()
-    const report = await importTasks(source, store, { dryRun })
+    // The file is read first: a missing or corrupt one is reported before any database is opened.
+    const source = await openLegacyJsonFile(file)
+    const report = await importServiceOf(await this.core()).import(source, { dryRun })
 
     const { tasks, events, chatMessages, sourceFiles } = report.imported
     this.log(

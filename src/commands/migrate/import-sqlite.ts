@@ -3,13 +3,14 @@ import { resolve } from 'node:path'
 import { Args, Flags } from '@oclif/core'
 import { JjmCommand } from '../../cli/base-command.js'
 import { ExitCode, ValidationError } from '../../core/errors.js'
-import { type ImportReport, importTasks } from '../../plugins/storage-json/import.js'
+import { type ImportReport, importServiceOf } from '../../core/import-service.js'
 
 export default class MigrateImportSqlite extends JjmCommand<typeof MigrateImportSqlite> {
   static override summary = 'Copy the tasks of a jjm SQLite database into the configured storage (e.g. PostgreSQL).'
   static override description = `Copies every task with its events, chat messages, source files and sync cursor (so the
 monitor carries on where it was), and the idempotency keys used so far, from a jjm SQLite
-file into the configured storage. A task whose id or Jules session is already there is
+file into the configured storage. Every task keeps its own times, and nothing is notified:
+the copy is history, not news. A task whose id or Jules session is already there is
 skipped, so running the command twice copies nothing the second time. The SQLite file
 is only read; its schema must be current (run \`jjm migrate up --db FILE\` first if not).
 Exit codes:
@@ -39,20 +40,19 @@ Exit codes:
       })
     }
     const dryRun = this.flags['dry-run'] === true
-    const { store, config } = await this.core()
+    const core = await this.core()
+    const { config } = core
     if (config.storage.backend === 'sqlite' && resolve(config.storage.path) === file) {
       throw new ValidationError(
         'The source and the destination are the same SQLite file: set DATABASE_URL (or --storage) to the destination.',
       )
     }
     const { openSqlStore } = await import('../../plugins/storage-sql/sql-store.js')
-    const { readStoreForImport } = await import('../../plugins/storage-sql/export.js')
+    const { sqlHistoryReader } = await import('../../plugins/storage-sql/export.js')
     const source = await openSqlStore({ dialect: 'sqlite', path: file, migrate: 'check', logger: await this.logger() })
     let report: ImportReport
     try {
-      report = await importTasks(await readStoreForImport(source.store, await source.listCreationIntents()), store, {
-        dryRun,
-      })
+      report = await importServiceOf(core).import(sqlHistoryReader(source), { dryRun })
     } finally {
       await source.close()
     }

@@ -1,9 +1,10 @@
 /**
- * The file format of the JSON store, which is the one the original job
- * manager kept: one JSON document per store, every task keyed by its id and
- * carrying its own history. docs/migration.md describes it for users.
+ * The legacy JSON file format: the one the original job manager kept, and
+ * jjm's former json storage backend after it. One JSON document, every task
+ * keyed by its id and carrying its own history. jjm only reads it, to import
+ * it (src/core/import-service.ts); docs/migration.md describes it for users.
  *
- * jjm always writes the versioned form:
+ * The versioned form, as jjm's json backend wrote it:
  *
  * ```json
  * { "version": 1,
@@ -14,26 +15,22 @@
  *                        "events": [{ "id", "type", "data", "at" }],
  *                        "chatMessages": [{ "id", "role", "text", "activityId", "at" }],
  *                        "sourceFiles": [{ "path", "changeType" }] } },
- *   "simSessions": { "<id>": { "id", "createdAt", "state" } },
  *   "creationIntents": { "<key>": { "key", "requestHash", "state", "sessionName", "taskId",
- *                                   "error", "createdAt", "updatedAt", "leaseHolder", "leaseExpiresAt" } },
- *   "notificationOutbox": [{ "id", "notifier", "taskId", "eventType", "payload", "attempts",
- *                            "nextAttemptAt", "deliveredAt", "failedAt", "lastError", "createdAt" }] }
+ *                                   "error", "createdAt", "updatedAt", "leaseHolder", "leaseExpiresAt" } } }
  * ```
  *
- * (`simSessions`, `creationIntents` and `notificationOutbox` only when they
- * hold something; delivered and given-up notifications stay until pruned; files
- * without them, or without `syncCursor`, are read as having none.)
- *
- * and reads, besides, the older bare shape `{ "<id>": { …task… } }` (no
- * `version`) and snake_case names (`session_name`, `created_at`, …), because
- * legacy files exist in every one of these forms.
+ * (`simSessions` and `notificationOutbox`, which that backend also wrote, are
+ * ignored: simulated sessions are no history, and notifications of the past
+ * are not sent again.) Besides, the older bare shape `{ "<id>": { …task… } }`
+ * (no `version`) and snake_case names (`session_name`, `created_at`, …),
+ * because legacy files exist in every one of these forms.
  */
 import { open } from 'node:fs/promises'
 import { monotonicFactory } from 'ulidx'
 import { StorageError } from '../../core/errors.js'
+import type { InvalidRecord } from '../../core/import-service.js'
 import { repositoryOf, sourceNameOf, toSourceName } from '../../core/jules/names.js'
-import type { CreationIntent, NotificationPayload, SimSessionRecord, SyncCursor } from '../../core/ports.js'
+import type { CreationIntent, SyncCursor } from '../../core/ports.js'
 import type { AutomationMode, ChatMessage, PullRequest, SourceFile, Task, TaskEvent } from '../../core/task.js'
 
 export const formatVersion = 1
@@ -41,63 +38,28 @@ export const formatVersion = 1
 /** One task as the file holds it: the task, its whole history, and what jjm does not know about it. */
 export interface StoredTask {
   task: Task
-  /** Set when the task was deleted without purge: hidden from lookups, history kept. */
+  /** Set when the task was deleted without purge: an import does not bring it back. */
   deletedAt: string | null
   /** In the order they were written. */
   events: TaskEvent[]
   /** In the order they were recorded. */
   chatMessages: ChatMessage[]
   sourceFiles: SourceFile[]
-  /** Where the activity sync has got to; absent or null before the first sync. */
-  syncCursor?: SyncCursor | null
-  /** Fields of the record that this format does not know, written back as they came so that a rewrite loses nothing. */
+  /** Where the activity sync had got to; null before the first sync. */
+  syncCursor: SyncCursor | null
+  /** Fields of the record that this format does not know, kept as they came. */
   extra: Record<string, unknown>
 }
 
-/** A record that could not be read as a task, and why. */
-export interface InvalidRecord {
-  /** The key the record is filed under (its id). */
-  id: string
-  /** The field at fault (`prompt`, `events[2].type`), or '' for the record as a whole. */
-  field: string
-  reason: string
-}
-
-/** One notification waiting for delivery (or given up), as the file keeps it. */
-export interface OutboxRecord {
-  id: string
-  notifier: string
-  taskId: string
-  eventType: string
-  payload: NotificationPayload
-  attempts: number
-  nextAttemptAt: string
-  deliveredAt: string | null
-  failedAt: string | null
-  lastError: string | null
-  createdAt: string
-}
-
-/** What a JSON store file holds once read. */
-export interface JsonStoreContents {
-  /** Which form the file was in; `missing` when there was no file (or an empty one). */
-  shape: 'versioned' | 'bare' | 'missing'
+/** What a legacy JSON file holds once read. */
+export interface LegacyFileContents {
+  /** Which form the file is in; `empty` for a zero-byte (or blank) file, which the original job manager created. */
+  shape: 'versioned' | 'bare' | 'empty'
   tasks: StoredTask[]
+  /** Records that are objects but not valid tasks. */
   invalid: InvalidRecord[]
-  /** The invalid records exactly as they were in the file, so that the store writes them back untouched. */
-  invalidRaw: Map<string, unknown>
-  simSessions: SimSessionRecord[]
   /** Creations under idempotency keys, in the order of the file. */
   creationIntents: CreationIntent[]
-  /** Notifications pending, delivered or given up (until pruned), oldest first. */
-  notificationOutbox: OutboxRecord[]
-}
-
-/** What identifies one version of a file on disk, to notice that another process rewrote it. */
-export interface FileSignature {
-  ino: number
-  size: number
-  mtimeMs: number
 }
 
 export interface ParseOptions {
@@ -109,65 +71,51 @@ export interface ParseOptions {
 
 const generateId = monotonicFactory()
 
-export function emptyContents(): JsonStoreContents {
-  return {
-    shape: 'missing',
-    tasks: [],
-    invalid: [],
-    invalidRaw: new Map(),
-    simSessions: [],
-    creationIntents: [],
-    notificationOutbox: [],
-  }
-}
-
 /**
- * Reads a JSON store file. A missing file is an empty store.
+ * Reads a legacy JSON file; undefined when there is no such file.
  *
  * @throws StorageError when the file cannot be read, is not JSON, or is not
- *   shaped like a store; the message names the file, the line and column when
- *   known, and what to do. Records that are objects but not valid tasks are
- *   not errors: they are listed in `invalid`.
+ *   shaped like a task file; the message names the file, the line and column
+ *   when known, and what to do. Records that are objects but not valid tasks
+ *   are not errors: they are listed in `invalid`.
  */
-export async function readJsonStoreFile(
+export async function readLegacyFile(
   path: string,
   options: { newId?: () => string } = {},
-): Promise<JsonStoreContents & { signature: FileSignature | undefined }> {
+): Promise<LegacyFileContents | undefined> {
   let text: string
-  let signature: FileSignature
+  let modifiedAt: number
   try {
     // Stat and content from one open file, so that they describe the same version of it.
     const handle = await open(path, 'r')
     try {
       const stats = await handle.stat()
       if (stats.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' })
-      signature = { ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs }
+      modifiedAt = stats.mtimeMs
       text = await handle.readFile('utf8')
     } finally {
       await handle.close()
     }
   } catch (error) {
-    if (errorCode(error) === 'ENOENT') return { ...emptyContents(), signature: undefined }
+    if (errorCode(error) === 'ENOENT') return undefined
     throw new StorageError(
-      `Cannot read the JSON store ${path} (${errorCode(error) || messageOf(error)}). Check that it is a readable file, or choose another one (--db).`,
+      `Cannot read the JSON file ${path} (${errorCode(error) || messageOf(error)}). Check that it is a readable file.`,
       { context: { operation: 'read', path }, cause: error },
     )
   }
-  const contents = parseJsonStore(text, path, {
-    defaultTime: new Date(signature.mtimeMs).toISOString(),
+  return parseLegacyFile(text, path, {
+    defaultTime: new Date(modifiedAt).toISOString(),
     ...(options.newId === undefined ? {} : { newId: options.newId }),
   })
-  return { ...contents, signature }
 }
 
 /**
- * Parses the text of a JSON store. `path` is only used in error messages.
+ * Parses the text of a legacy JSON file. `path` is only used in error messages.
  *
- * @throws StorageError when the text is not JSON or not shaped like a store.
+ * @throws StorageError when the text is not JSON or not shaped like a task file.
  */
-export function parseJsonStore(text: string, path: string, options: ParseOptions): JsonStoreContents {
-  // A zero-byte file holds nothing to lose; the original job manager created them.
-  if (text.trim() === '') return emptyContents()
+export function parseLegacyFile(text: string, path: string, options: ParseOptions): LegacyFileContents {
+  if (text.trim() === '') return { shape: 'empty', tasks: [], invalid: [], creationIntents: [] }
   let document: unknown
   try {
     document = JSON.parse(text)
@@ -191,10 +139,8 @@ export function parseJsonStore(text: string, path: string, options: ParseOptions
   }
 
   let records: Record<string, unknown>
-  let simSessions: SimSessionRecord[] = []
   let creationIntents: CreationIntent[] = []
-  let notificationOutbox: OutboxRecord[] = []
-  let shape: JsonStoreContents['shape']
+  let shape: LegacyFileContents['shape']
   if ('version' in document) {
     if (document.version !== formatVersion) {
       const newer = typeof document.version === 'number' && document.version > formatVersion
@@ -212,9 +158,7 @@ export function parseJsonStore(text: string, path: string, options: ParseOptions
       )
     }
     records = document.tasks
-    simSessions = parseSimSessions(document.simSessions, path)
     creationIntents = parseCreationIntents(document.creationIntents, path)
-    notificationOutbox = parseNotificationOutbox(document.notificationOutbox, path)
     shape = 'versioned'
   } else {
     records = document
@@ -224,7 +168,6 @@ export function parseJsonStore(text: string, path: string, options: ParseOptions
   const newId = options.newId ?? generateId
   const tasks: StoredTask[] = []
   const invalid: InvalidRecord[] = []
-  const invalidRaw = new Map<string, unknown>()
   const sessionOwners = new Map<string, string>()
   for (const [key, raw] of Object.entries(records)) {
     try {
@@ -238,64 +181,9 @@ export function parseJsonStore(text: string, path: string, options: ParseOptions
     } catch (error) {
       if (!(error instanceof RecordProblem)) throw error
       invalid.push({ id: key, field: error.field, reason: error.message })
-      invalidRaw.set(key, raw)
     }
   }
-  return { shape, tasks, invalid, invalidRaw, simSessions, creationIntents, notificationOutbox }
-}
-
-/** The text of a JSON store in the versioned form: pretty-printed, as people read and diff these files. */
-export function serialiseJsonStore(contents: {
-  tasks: Iterable<StoredTask>
-  invalidRaw: ReadonlyMap<string, unknown>
-  simSessions: Iterable<SimSessionRecord>
-  creationIntents?: Iterable<CreationIntent>
-  notificationOutbox?: readonly OutboxRecord[]
-}): string {
-  const tasks: Record<string, unknown> = {}
-  for (const stored of contents.tasks) tasks[stored.task.id] = toRecord(stored)
-  // Records jjm could not read go back as they came: the file's owner may still fix them.
-  for (const [key, raw] of contents.invalidRaw) if (!(key in tasks)) tasks[key] = raw
-  const simSessions: Record<string, unknown> = {}
-  for (const session of contents.simSessions) simSessions[session.id] = session
-  const document: Record<string, unknown> = { version: formatVersion, tasks }
-  if (Object.keys(simSessions).length > 0) document.simSessions = simSessions
-  const creationIntents: Record<string, unknown> = {}
-  for (const intent of contents.creationIntents ?? []) creationIntents[intent.key] = intent
-  if (Object.keys(creationIntents).length > 0) document.creationIntents = creationIntents
-  if (contents.notificationOutbox !== undefined && contents.notificationOutbox.length > 0)
-    document.notificationOutbox = contents.notificationOutbox
-  return `${JSON.stringify(document, null, 2)}\n`
-}
-
-function toRecord(stored: StoredTask): Record<string, unknown> {
-  const { task } = stored
-  return {
-    id: task.id,
-    sessionName: task.sessionName,
-    title: task.title,
-    prompt: task.prompt,
-    repository: task.repository,
-    source: task.source,
-    branch: task.branch,
-    state: task.state,
-    requirePlanApproval: task.requirePlanApproval,
-    automationMode: task.automationMode,
-    url: task.url,
-    pullRequest: task.pullRequest,
-    labels: task.labels,
-    metadata: task.metadata,
-    createdAt: task.createdAt,
-    updatedAt: task.updatedAt,
-    completedAt: task.completedAt,
-    lastSyncedAt: task.lastSyncedAt,
-    ...(stored.deletedAt === null ? {} : { deletedAt: stored.deletedAt }),
-    ...(stored.syncCursor == null ? {} : { syncCursor: stored.syncCursor }),
-    ...stored.extra,
-    events: stored.events.map(({ id, type, data, at }) => ({ id, type, data, at })),
-    chatMessages: stored.chatMessages.map(({ id, role, text, activityId, at }) => ({ id, role, text, activityId, at })),
-    sourceFiles: stored.sourceFiles.map(({ path, changeType }) => ({ path, changeType })),
-  }
+  return { shape, tasks, invalid, creationIntents }
 }
 
 /** Why one record is not a valid task; caught per record, never escapes this module. */
@@ -558,56 +446,6 @@ function parseCreationIntents(value: unknown, path: string): CreationIntent[] {
   })
 }
 
-function parseNotificationOutbox(value: unknown, path: string): OutboxRecord[] {
-  if (value === undefined) return []
-  if (!Array.isArray(value))
-    throw corruptFile(path, `has ${describeJson(value)} where the "notificationOutbox" list was expected`)
-  return value.map((raw: unknown, index) => {
-    const nullable = (field: unknown): string | null => (typeof field === 'string' ? field : null)
-    if (
-      !isObject(raw) ||
-      typeof raw.id !== 'string' ||
-      typeof raw.notifier !== 'string' ||
-      typeof raw.taskId !== 'string' ||
-      typeof raw.eventType !== 'string' ||
-      !isObject(raw.payload) ||
-      typeof raw.attempts !== 'number' ||
-      typeof raw.nextAttemptAt !== 'string' ||
-      typeof raw.createdAt !== 'string'
-    ) {
-      throw corruptFile(
-        path,
-        `has a notificationOutbox entry (number ${index + 1}) without id, notifier, taskId, eventType, payload, attempts, nextAttemptAt and createdAt`,
-      )
-    }
-    return {
-      id: raw.id,
-      notifier: raw.notifier,
-      taskId: raw.taskId,
-      eventType: raw.eventType,
-      payload: raw.payload as unknown as NotificationPayload,
-      attempts: raw.attempts,
-      nextAttemptAt: raw.nextAttemptAt,
-      deliveredAt: nullable(raw.deliveredAt),
-      failedAt: nullable(raw.failedAt),
-      lastError: nullable(raw.lastError),
-      createdAt: raw.createdAt,
-    }
-  })
-}
-
-function parseSimSessions(value: unknown, path: string): SimSessionRecord[] {
-  if (value === undefined) return []
-  if (!isObject(value))
-    throw corruptFile(path, `has ${describeJson(value)} where the "simSessions" object was expected`)
-  return Object.entries(value).map(([id, raw]) => {
-    if (!isObject(raw) || typeof raw.createdAt !== 'string' || !isObject(raw.state)) {
-      throw corruptFile(path, `has a simulated session "${id}" without createdAt and state`)
-    }
-    return { id, createdAt: raw.createdAt, state: raw.state }
-  })
-}
-
 function list(record: Record<string, unknown>, name: string): unknown[] {
   const value = record[name]
   if (value === undefined || value === null) return []
@@ -697,7 +535,7 @@ function firstLine(text: string): string {
 
 function corruptFile(path: string, problem: string, at?: { line: number; column: number }): StorageError {
   return new StorageError(
-    `The JSON store ${path} ${problem}. jjm left the file untouched: restore it from a backup, or move it away to start an empty store, then try again.`,
+    `The JSON file ${path} ${problem}. jjm only reads it and left it untouched: correct it, or restore it from a backup, then run the import again.`,
     { context: { operation: 'read', path, line: at?.line, column: at?.column } },
   )
 }
@@ -716,7 +554,7 @@ function describeJson(value: unknown): string {
   return `${typeof value} ${JSON.stringify(value)}`
 }
 
-export function isObject(value: unknown): value is Record<string, unknown> {
+function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 

@@ -38,6 +38,8 @@ import type {
   SimStateStore,
   SyncCursor,
   SyncWrite,
+  TaskImport,
+  TaskImportResult,
   TaskRelations,
   TaskStore,
 } from '../../core/ports.js'
@@ -544,6 +546,18 @@ class SqlTaskStore implements TaskStore {
           this.entities.CreationIntentSchema,
           { key, leaseHolder: holder },
           { leaseHolder: null, leaseExpiresAt: null },
+        ),
+    )
+  }
+
+  async holdCreation(key: string, holder: string, until: string): Promise<void> {
+    await guarded('hold a creation intent', this.at, () =>
+      this.em
+        .fork()
+        .nativeUpdate(
+          this.entities.CreationIntentSchema,
+          { key, leaseHolder: holder },
+          { leaseExpiresAt: toDate(until) },
         ),
     )
   }
@@ -1090,6 +1104,54 @@ class SqlTaskStore implements TaskStore {
   private unknownTaskOr(error: unknown, taskId: string, operation: string): Error {
     if (isForeignKeyViolation(this.at.dialect.classifyError(error))) return new TaskNotFoundError(taskId)
     return toStorageError(error, operation, this.at)
+  }
+
+  async importTask(record: TaskImport): Promise<TaskImportResult> {
+    const { TaskSchema, TaskEventSchema, CreationIntentSchema } = this.entities
+    const { task, creationIntent: intent } = record
+    try {
+      return await this.em.fork().transactional(async (em) => {
+        // The task first: a task already here (by id or session, deleted or not) fails
+        // this insert, and the whole import of this task is rolled back.
+        await em.insert(TaskSchema, {
+          ...toTaskRow(task),
+          deletedAt: null,
+          syncCursor: record.syncCursor === null ? null : toSyncCursor(record.syncCursor),
+          syncLeaseHolder: null,
+          syncLeaseUntil: null,
+        })
+        const events = record.events.map((event) => toEventRow(task.id, event))
+        for (const batch of chunks(events, rowsPerInsert)) await em.insertMany(TaskEventSchema, batch)
+        const messages = record.chatMessages.map((message) => toChatMessageRow(task.id, message))
+        const chatMessages = messages.length === 0 ? 0 : await this.insertChatMessages(em, messages)
+        const sourceFiles = await this.replaceSourceFiles(em, task.id, record.sourceFiles)
+        if (intent !== undefined) {
+          // As it was when it completed, held by nobody; a key the destination already knows stays as it is there.
+          await em
+            .createQueryBuilder(CreationIntentSchema)
+            .insert({
+              key: intent.key,
+              requestHash: intent.requestHash,
+              state: 'done',
+              sessionName: task.sessionName,
+              task: task.id,
+              error: null,
+              createdAt: toDate(intent.createdAt),
+              updatedAt: toDate(intent.updatedAt),
+              leaseHolder: null,
+              leaseExpiresAt: null,
+            })
+            .onConflict('key')
+            .ignore()
+            .execute('run')
+        }
+        return { imported: true, chatMessages, sourceFiles }
+      })
+    } catch (error) {
+      if (isUniqueViolation(this.at.dialect.classifyError(error)))
+        return { imported: false, chatMessages: 0, sourceFiles: 0 }
+      throw toStorageError(error, 'import a task', this.at)
+    }
   }
 }
 

@@ -292,9 +292,9 @@ describe('creating the tasks of a file', () => {
     assert.deepEqual(slept, [45_000])
   })
 
-  it('reports an entry whose answer was lost as failed, and adopts its session when the file is run again', async () => {
+  it('looks again at an entry whose answer was lost once its key’s lock ends, and adopts its session', async () => {
     const inner = createSimClient(h.simulator)
-    let lose = 1
+    let lose = 2
     const flaky: JulesClient = {
       ...inner,
       createSession: async (request) => {
@@ -306,20 +306,21 @@ describe('creating the tasks of a file', () => {
         return session
       },
     }
-    const text = '- prompt: one\n  repo: acme/api\n'
-    const first = await createMany(managerOver(h, flaky), parseTaskFile(text, 'tasks.yaml'), {
+    const text =
+      '- prompt: one\n  repo: acme/api\n- prompt: two\n  repo: acme/web\n- prompt: three\n  repo: acme/infra\n'
+    const waits: number[] = []
+    const result = await createMany(managerOver(h, flaky), parseTaskFile(text, 'tasks.yaml'), {
       sourceName: '/work/tasks.yaml',
+      // The lost entries' keys stay locked until Jules can show their sessions: the run waits that out.
+      sleep: async (ms) => {
+        waits.push(ms)
+        h.clock.advance(ms)
+      },
+      now: () => h.clock.now(),
     })
-    assert.deepEqual(
-      first.failed.map((failure) => failure.code),
-      ['JJM_JULES_UNAVAILABLE'],
-    )
-    h.clock.advance(60_000)
-    const again = await createMany(managerOver(h, flaky), parseTaskFile(text, 'tasks.yaml'), {
-      sourceName: '/work/tasks.yaml',
-    })
-    assert.equal(again.created.length + again.replayed.length, 1)
-    assert.equal(await sessionCount(h), 1, 'the session the lost answer started is the task, not a second one')
+    assert.equal(result.created.length, 3)
+    assert.equal(await sessionCount(h), 3)
+    assert.deepEqual(waits, [90_000, 90_000], 'the Jules timeout (30 s) and the grace period (60 s)')
   })
 
   it('never has more createSession calls in flight than the concurrency allows', async () => {

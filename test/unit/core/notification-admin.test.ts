@@ -16,7 +16,6 @@ import { NotifyingTaskStore } from '../../../src/core/notifying-store.js'
 import type { Notifier, TaskStore } from '../../../src/core/ports.js'
 import { silentLogger } from '../../../src/core/ports.js'
 import { webhookNotifierBackend } from '../../../src/plugins/notifiers/backend.js'
-import { openJsonStore } from '../../../src/plugins/storage-json/json-store.js'
 import { openSqlStore } from '../../../src/plugins/storage-sql/sql-store.js'
 import { buildTask } from '../../../src/testing/build-task.js'
 
@@ -45,7 +44,6 @@ async function receiver(statuses: number[]) {
 
 const backends = {
   sqlite: async (_clock: ManualClock) => openSqlStore({ dialect: 'sqlite', path: ':memory:' }),
-  json: async (clock: ManualClock) => openJsonStore({ path: ':memory:', now: () => clock.now() }),
 }
 
 /** The outbox wired as openCore wires it, over a real webhook notifier that posts to `url`. */
@@ -89,7 +87,7 @@ async function outboxWith(backend: keyof typeof backends, url: string) {
   return { clock, store, center, admin, hookId, finishedTask, close: () => store.close() }
 }
 
-for (const backend of ['sqlite', 'json'] as const) {
+for (const backend of ['sqlite'] as const) {
   describe(`jjm notifications on ${backend}`, () => {
     it('retries a refused notification with its attempts reset and delivers it to the receiver at once', async () => {
       const hook = await receiver([404])

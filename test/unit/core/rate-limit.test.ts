@@ -96,13 +96,10 @@ describe('JulesThrottle over a shared store', () => {
 })
 
 describe('the Jules account a budget is keyed by', () => {
-  const jules = (overrides: Partial<JjmConfig['jules']>): JjmConfig['jules'] => ({
-    backend: 'rest',
+  const jules = (overrides: Partial<JjmConfig['jules']>) => ({
+    backend: 'rest' as const,
     apiUrl: 'https://jules.googleapis.com',
     apiKey: 'AQ.secret-key-1',
-    timeoutMs: 30_000,
-    maxAttempts: 3,
-    breaker: { failureThreshold: 5, cooldownMs: 30_000 },
     ...overrides,
   })
 

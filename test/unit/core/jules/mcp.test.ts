@@ -261,7 +261,7 @@ describe('the mcp Jules adapter when its server fails', { timeout: 120_000 }, ()
   let counter = 0
   function paths(): { db: string; marker: string } {
     counter += 1
-    return { db: join(dir, `sim-${counter}.json`), marker: join(dir, `died-${counter}`) }
+    return { db: join(dir, `sim-${counter}.sqlite`), marker: join(dir, `died-${counter}`) }
   }
 
   function pidsIn(lines: string[]): number[] {

@@ -5,10 +5,9 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { StorageError } from '../../../../src/core/errors.js'
 import {
-  type JsonStoreContents,
-  parseJsonStore,
-  readJsonStoreFile,
-  serialiseJsonStore,
+  type LegacyFileContents,
+  parseLegacyFile,
+  readLegacyFile,
 } from '../../../../src/plugins/storage-json/format.js'
 import { buildTask } from '../../../../src/testing/build-task.js'
 
@@ -25,8 +24,8 @@ async function tempFile(name = 'tasks.json'): Promise<string> {
 
 const fileTime = '2025-06-01T12:00:00.000Z'
 let counter = 0
-const parse = (document: unknown): JsonStoreContents =>
-  parseJsonStore(JSON.stringify(document), '/data/tasks.json', {
+const parse = (document: unknown): LegacyFileContents =>
+  parseLegacyFile(JSON.stringify(document), '/data/tasks.json', {
     defaultTime: fileTime,
     newId: () => `GEN${++counter}`,
   })
@@ -36,8 +35,8 @@ function minimalRecord(id: string): Record<string, unknown> {
   return { id, sessionName: `sessions/${id}-session`, prompt: 'Fix the flaky upload test', repository: 'acme/api' }
 }
 
-describe('the JSON store format', () => {
-  it('reads the versioned form with each task’s events, chat messages and source files', () => {
+describe('the legacy JSON file format', () => {
+  it('reads the versioned form with each task’s events, chat messages and source files, ignoring simulated sessions and notifications', () => {
     const task = buildTask({ pullRequest: { url: 'https://github.com/acme/api/pull/1', title: 'T', description: 'D' } })
     const contents = parse({
       version: 1,
@@ -49,7 +48,9 @@ describe('the JSON store format', () => {
           sourceFiles: [{ path: 'src/upload.ts', changeType: 'modified' }],
         },
       },
+      // What jjm's former json backend wrote beside the tasks: neither is history to import.
       simSessions: { s1: { id: 's1', createdAt: task.createdAt, state: { phase: 'planning' } } },
+      notificationOutbox: [{ id: 'N1', taskId: task.id, eventType: 'failed' }],
     })
     assert.equal(contents.shape, 'versioned')
     assert.deepEqual(contents.invalid, [])
@@ -62,7 +63,7 @@ describe('the JSON store format', () => {
       { id: 'M1', taskId: task.id, role: 'agent', text: 'Plan ready', activityId: 'act-1', at: task.createdAt },
     ])
     assert.deepEqual(stored?.sourceFiles, [{ taskId: task.id, path: 'src/upload.ts', changeType: 'modified' }])
-    assert.deepEqual(contents.simSessions, [{ id: 's1', createdAt: task.createdAt, state: { phase: 'planning' } }])
+    assert.deepEqual(Object.keys(contents).sort(), ['creationIntents', 'invalid', 'shape', 'tasks'])
   })
 
   it('reads the older bare shape, a document of tasks keyed by id without a version', () => {
@@ -185,18 +186,17 @@ describe('the JSON store format', () => {
       TWIN: 'sessionName',
     })
     for (const record of contents.invalid) assert.ok(record.reason.length > 0, record.id)
-    assert.equal(contents.invalidRaw.get('NOTOBJECT'), 'just a string')
   })
 
   it('refuses text that is not JSON, naming the file, the line and column, and what to do', () => {
     const text = '{\n  "T1": {\n    "prompt": "x",\n  }\n}\n'
     assert.throws(
-      () => parseJsonStore(text, '/data/tasks.json', { defaultTime: fileTime }),
+      () => parseLegacyFile(text, '/data/tasks.json', { defaultTime: fileTime }),
       (error: unknown) => {
         assert.ok(error instanceof StorageError)
         assert.match(error.message, /\/data\/tasks\.json/)
         assert.match(error.message, /line 4, column 3/)
-        assert.match(error.message, /restore it from a backup, or move it away/)
+        assert.match(error.message, /jjm only reads it and left it untouched: correct it, or restore it from a backup/)
         assert.equal(error.context.line, 4)
         assert.equal(error.context.column, 3)
         return true
@@ -204,13 +204,12 @@ describe('the JSON store format', () => {
     )
   })
 
-  it('refuses a document that is not shaped like a store', () => {
+  it('refuses a document that is not shaped like a task file', () => {
     const shapes: Array<[unknown, RegExp]> = [
       [[], /a list where a JSON object of tasks was expected/],
       [{ version: 2, tasks: {} }, /newer jjm/],
       [{ version: 'one', tasks: {} }, /"version"/],
       [{ version: 1, tasks: [] }, /"tasks" object/],
-      [{ version: 1, tasks: {}, simSessions: { s: { id: 's' } } }, /simulated session "s"/],
       [{ version: 1, tasks: {}, creationIntents: [] }, /"creationIntents" object/],
       [{ version: 1, tasks: {}, creationIntents: { k: { key: 'k', state: 'lost' } } }, /creation intent "k"/],
     ]
@@ -222,41 +221,25 @@ describe('the JSON store format', () => {
     }
   })
 
-  it('reads a missing or empty file as an empty store, and dates undated records by the file’s time', async () => {
-    const missing = await readJsonStoreFile(await tempFile())
-    assert.equal(missing.shape, 'missing')
-    assert.deepEqual(missing.tasks, [])
-    assert.equal(missing.signature, undefined)
+  it('reads a missing file as none, an empty one as no tasks, and dates undated records by the file’s time', async () => {
+    assert.equal(await readLegacyFile(await tempFile()), undefined)
 
     const empty = await tempFile()
     await writeFile(empty, '')
-    assert.deepEqual((await readJsonStoreFile(empty)).tasks, [])
+    assert.deepEqual(await readLegacyFile(empty), { shape: 'empty', tasks: [], invalid: [], creationIntents: [] })
 
     const undated = await tempFile()
     await writeFile(undated, JSON.stringify({ T1: minimalRecord('T1') }))
     await utimes(undated, new Date(fileTime), new Date(fileTime))
-    assert.equal((await readJsonStoreFile(undated)).tasks[0]?.task.createdAt, fileTime)
+    assert.equal((await readLegacyFile(undated))?.tasks[0]?.task.createdAt, fileTime)
   })
 
-  it('writes the versioned form that it reads back unchanged, keeping unknown fields and invalid records', () => {
-    const contents = parse({
-      T1: { ...minimalRecord('T1'), owner_team: 'platform', events: [{ id: 'E1', type: 'created', at: fileTime }] },
-      BAD: { id: 'BAD', prompt: 42 },
-    })
-    const text = serialiseJsonStore(contents)
-    const document = JSON.parse(text) as { version: number; tasks: Record<string, Record<string, unknown>> }
-    assert.equal(document.version, 1)
-    assert.equal(document.tasks.T1?.owner_team, 'platform')
-    assert.equal(document.tasks.T1?.sessionName, 'sessions/T1-session')
-    assert.deepEqual(document.tasks.BAD, { id: 'BAD', prompt: 42 })
-
-    const again = parseJsonStore(text, '/data/tasks.json', { defaultTime: '2000-01-01T00:00:00.000Z' })
-    assert.deepEqual(again.tasks, contents.tasks)
-    assert.deepEqual(again.invalid, contents.invalid)
-    assert.equal(serialiseJsonStore(again), text)
+  it('keeps the fields it does not know beside the task, for the import to carry', () => {
+    const contents = parse({ T1: { ...minimalRecord('T1'), owner_team: 'platform', cost: 3 } })
+    assert.deepEqual(contents.tasks[0]?.extra, { owner_team: 'platform', cost: 3 })
   })
 
-  it('keeps sync cursors and creation intents, and reads files without them as having none', () => {
+  it('reads sync cursors and creation intents, and files without them as having none', () => {
     const task = buildTask()
     const cursor = {
       sessionUpdateTime: fileTime,
@@ -283,10 +266,6 @@ describe('the JSON store format', () => {
     assert.deepEqual(contents.tasks[0]?.syncCursor, cursor)
     assert.deepEqual(contents.tasks[0]?.extra, {}, 'the cursor is a known field, not an unknown one')
     assert.deepEqual(contents.creationIntents, [intent])
-    const text = serialiseJsonStore(contents)
-    const document = JSON.parse(text) as { tasks: Record<string, Record<string, unknown>>; creationIntents: unknown }
-    assert.deepEqual(document.tasks[task.id]?.syncCursor, cursor)
-    assert.deepEqual(document.creationIntents, { [intent.key]: intent })
 
     const { leaseHolder: _holder, leaseExpiresAt: _expiry, ...beforeLeases } = intent
     const unleased = parse({ version: 1, tasks: { [task.id]: task }, creationIntents: { [intent.key]: beforeLeases } })
@@ -295,9 +274,6 @@ describe('the JSON store format', () => {
     const older = parse({ version: 1, tasks: { [task.id]: task } })
     assert.equal(older.tasks[0]?.syncCursor, null)
     assert.deepEqual(older.creationIntents, [])
-    const plain = JSON.parse(serialiseJsonStore(older)) as { tasks: Record<string, Record<string, unknown>> }
-    assert.equal('creationIntents' in plain, false, 'nothing is added to a file that has no intents')
-    assert.equal('syncCursor' in (plain.tasks[task.id] ?? {}), false)
 
     const handEdited = parse({ version: 1, tasks: { [task.id]: { ...task, syncCursor: { lastActivityNames: 3 } } } })
     assert.equal(handEdited.tasks[0]?.syncCursor, null, 'a damaged cursor counts as none; the task stays readable')

@@ -1,19 +1,20 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { ValidationError } from '../../../../src/core/errors.js'
 import { createIdGenerator } from '../../../../src/core/ids.js'
+import { type HistoryReader, type ImportReport, ImportService } from '../../../../src/core/import-service.js'
 import { createSimClient } from '../../../../src/core/jules/sim/adapter.js'
 import { JobManager } from '../../../../src/core/manager.js'
 import { Monitor } from '../../../../src/core/monitor.js'
-import { silentLogger, type TaskStore } from '../../../../src/core/ports.js'
+import { type CreationIntent, silentLogger, type TaskStore } from '../../../../src/core/ports.js'
 import type { Task } from '../../../../src/core/task.js'
-import { type JsonStoreContents, parseJsonStore } from '../../../../src/plugins/storage-json/format.js'
-import { type ImportSource, importTasks, readImportFile } from '../../../../src/plugins/storage-json/import.js'
-import { openJsonStore } from '../../../../src/plugins/storage-json/json-store.js'
-import { readStoreForImport } from '../../../../src/plugins/storage-sql/export.js'
-import { openSqlStore } from '../../../../src/plugins/storage-sql/sql-store.js'
+import { parseLegacyFile } from '../../../../src/plugins/storage-json/format.js'
+import { legacyJsonReader, openLegacyJsonFile } from '../../../../src/plugins/storage-json/reader.js'
+import { sqlHistoryReader } from '../../../../src/plugins/storage-sql/export.js'
+import { openSqlStore, type SqlStorage } from '../../../../src/plugins/storage-sql/sql-store.js'
 import { buildTask } from '../../../../src/testing/build-task.js'
 import { type Harness, openHarness } from '../../core/harness.js'
 
@@ -48,8 +49,18 @@ function legacyRecord(task: Task, history: { events?: number; messages?: number;
   }
 }
 
-function source(document: unknown): JsonStoreContents {
-  return parseJsonStore(JSON.stringify(document), '/legacy/tasks.json', { defaultTime: '2025-01-01T00:00:00.000Z' })
+function source(document: unknown): HistoryReader {
+  return legacyJsonReader(
+    parseLegacyFile(JSON.stringify(document), '/legacy/tasks.json', { defaultTime: '2025-01-01T00:00:00.000Z' }),
+  )
+}
+
+function importTasks(
+  reader: HistoryReader,
+  store: TaskStore,
+  options: { dryRun?: boolean } = {},
+): Promise<ImportReport> {
+  return new ImportService({ target: store }).import(reader, options)
 }
 
 async function withSqlStore(work: (store: TaskStore) => Promise<void>): Promise<void> {
@@ -61,7 +72,7 @@ async function withSqlStore(work: (store: TaskStore) => Promise<void>): Promise<
   }
 }
 
-describe('importing a JSON store into the SQL store', () => {
+describe('importing a legacy JSON file into the SQL store', () => {
   it('copies tasks with their events, chat messages and source files, and imports nothing the second time', async () => {
     const first = buildTask({ labels: ['legacy'] })
     const second = buildTask({ state: 'completed' })
@@ -183,36 +194,56 @@ describe('importing a JSON store into the SQL store', () => {
   })
 })
 
+/**
+ * Writes the tasks of `storage` as jjm's former json backend kept them: the
+ * versioned legacy form, each task with its history and sync cursor, and the
+ * creation intents.
+ */
+async function writeLegacyFile(path: string, storage: SqlStorage): Promise<void> {
+  const tasks: Record<string, unknown> = {}
+  for await (const history of sqlHistoryReader(storage).tasks()) {
+    const { task, events, chatMessages, sourceFiles, syncCursor } = history
+    tasks[task.id] = {
+      ...task,
+      ...(syncCursor === null ? {} : { syncCursor }),
+      events: events.map((event, index) => ({ id: String(index + 1), ...event })),
+      chatMessages,
+      sourceFiles,
+    }
+  }
+  const intents = await storage.listCreationIntents()
+  const creationIntents = Object.fromEntries(intents.map((intent) => [intent.key, intent]))
+  await writeFile(path, JSON.stringify({ version: 1, tasks, creationIntents }, null, 2))
+}
+
 describe('importing a store the monitor has synced', () => {
   const input = { prompt: 'Add retries to the HTTP client', repository: 'acme/api' }
 
-  /** A store of `kind`, its manager and monitor on `h`'s simulator and clock, and how the import reads it. */
+  /**
+   * A jjm store on `h`'s simulator and clock, its manager and monitor, and
+   * how the import reads it: straight from SQLite, or from the legacy JSON
+   * file jjm's former json backend would have kept of it.
+   */
   async function sourceStore(h: Harness, kind: 'json' | 'sqlite') {
+    const storage = await openSqlStore({ dialect: 'sqlite', path: ':memory:' })
     const deps = { jules: createSimClient(h.simulator), clock: h.clock, logger: silentLogger, bus: h.bus }
-    let store: TaskStore
-    let read: () => Promise<ImportSource>
-    let close: () => Promise<void>
-    if (kind === 'json') {
-      const dir = await mkdtemp(join(tmpdir(), 'jjm-import-'))
-      const json = await openJsonStore({ path: join(dir, 'tasks.json'), now: () => h.clock.now() })
-      store = json.store
-      read = () => readImportFile(json.path)
-      close = async () => {
-        await json.close()
-        await rm(dir, { recursive: true, force: true })
-      }
-    } else {
-      const sql = await openSqlStore({ dialect: 'sqlite', path: ':memory:' })
-      store = sql.store
-      read = async () => readStoreForImport(sql.store, await sql.listCreationIntents())
-      close = () => sql.close()
+    const dir = await mkdtemp(join(tmpdir(), 'jjm-import-'))
+    const read = async (): Promise<HistoryReader> => {
+      if (kind === 'sqlite') return sqlHistoryReader(storage)
+      const file = join(dir, 'tasks.json')
+      await writeLegacyFile(file, storage)
+      return openLegacyJsonFile(file)
     }
     return {
-      store,
+      store: storage.store,
+      intents: () => storage.listCreationIntents(),
       read,
-      close,
-      manager: new JobManager({ ...deps, store, newId: createIdGenerator() }),
-      monitor: new Monitor({ ...deps, store, concurrency: 2, sleep: async (ms) => h.clock.advance(ms) }),
+      close: async () => {
+        await storage.close()
+        await rm(dir, { recursive: true, force: true })
+      },
+      manager: new JobManager({ ...deps, store: storage.store, newId: createIdGenerator() }),
+      monitor: new Monitor({ ...deps, store: storage.store, concurrency: 2, sleep: async (ms) => h.clock.advance(ms) }),
     }
   }
 
@@ -220,7 +251,7 @@ describe('importing a store the monitor has synced', () => {
     (await store.getEvents(taskId, { limit: 200 })).items.map((event) => [event.type, event.data, event.at])
 
   for (const kind of ['json', 'sqlite'] as const) {
-    it(`carries a ${kind} store's sync cursors and idempotency keys over: no event twice, no second session`, async () => {
+    it(`carries a ${kind} source's history, times, sync cursors and idempotency keys over: no event twice, no second session`, async () => {
       const h = await openHarness({ runSeconds: 60 })
       const source = await sourceStore(h, kind)
       try {
@@ -229,8 +260,26 @@ describe('importing a store the monitor has synced', () => {
         await source.monitor.syncOnce()
         assert.ok((await history(source.store, task.id)).length > 1, 'the first sync recorded events')
 
+        // The import runs a day later: nothing of it may say "now".
+        h.clock.advance(86_400_000)
         const report = await importTasks(await source.read(), h.storage.store)
         assert.equal(report.imported.tasks, 1)
+        assert.deepEqual(await h.storage.store.getTask(task.id), await source.store.getTask(task.id))
+        assert.deepEqual(await history(h.storage.store, task.id), await history(source.store, task.id))
+        assert.deepEqual(
+          (await h.storage.store.listChatMessages(task.id)).items.map(({ role, text, activityId, at }) => ({
+            role,
+            text,
+            activityId,
+            at,
+          })),
+          (await source.store.listChatMessages(task.id)).items.map(({ role, text, activityId, at }) => ({
+            role,
+            text,
+            activityId,
+            at,
+          })),
+        )
         assert.deepEqual(await h.storage.store.getSyncCursor(task.id), await source.store.getSyncCursor(task.id))
 
         // Both stores sync the same session from where they were: the copy must end with the same history.
@@ -245,6 +294,13 @@ describe('importing a store the monitor has synced', () => {
         assert.equal(again.outcome, 'replayed', 'the key used before the import still names its task')
         assert.equal(again.task.id, task.id)
         assert.equal((await h.simulator.listSessions()).sessions.length, 1)
+        const [intent] = await h.storage.listCreationIntents()
+        const [original]: CreationIntent[] = await source.intents()
+        assert.deepEqual(
+          [intent?.state, intent?.createdAt, intent?.updatedAt],
+          ['done', original?.createdAt, original?.updatedAt],
+          'the key keeps its own times',
+        )
       } finally {
         await source.close()
         await h.close()
@@ -269,7 +325,7 @@ describe('importing a store the monitor has synced', () => {
       assert.equal(claim.created, true)
       const imported = await source.read()
       assert.deepEqual(
-        imported.creationIntents?.map((intent) => [intent.key, intent.state]),
+        (await imported.creationIntents()).map((intent) => [intent.key, intent.state]),
         [['deploy-2', 'pending']],
       )
       await importTasks(imported, h.storage.store)
@@ -289,5 +345,15 @@ describe('importing a store the monitor has synced', () => {
       await source.close()
       await h.close()
     }
+  })
+})
+
+describe('reading a legacy JSON file to import', () => {
+  it('refuses a file that does not exist as invalid input, naming it', async () => {
+    await assert.rejects(openLegacyJsonFile('/nowhere/tasks.json'), (error: unknown) => {
+      assert.ok(error instanceof ValidationError)
+      assert.match(error.message, /There is no file \/nowhere\/tasks\.json/)
+      return true
+    })
   })
 })
