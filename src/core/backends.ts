@@ -5,6 +5,7 @@ import type { JjmConfig } from './config.js'
 import { ConfigurationError } from './errors.js'
 import type { NotifierRoute } from './notifications.js'
 import type { Cache, EventBus, Logger, Notifier, SchemaManager, SimStateStore, TaskStore } from './ports.js'
+import type { JulesBudgetStore, JulesBudgetStoreOptions } from './rate-limit.js'
 
 /** What a storage backend gives core once opened. */
 export interface StorageHandle {
@@ -66,6 +67,12 @@ export interface CacheHandle {
    * does not. Absent for caches in this process, which cannot be down.
    */
   ping?(): Promise<void>
+  /**
+   * One Jules account's request budget kept on the cache's server, shared by
+   * every process that uses it (Redis). Absent for caches in this process:
+   * core keeps the budget in memory.
+   */
+  julesBudgetStore?(options: JulesBudgetStoreOptions): Promise<JulesBudgetStore>
   close(): Promise<void>
 }
 
