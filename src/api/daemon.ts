@@ -34,6 +34,8 @@ export interface DaemonOptions {
   metricsPort?: number
   /** Serve `/metrics` on the API port too (`api.metricsOnApiPort`). */
   metricsOnApiPort?: boolean
+  /** The background health checks; default: every check on `core`. Stopped with the daemon, or when it fails to start. */
+  health?: HealthRunner
 }
 
 export interface Daemon {
@@ -54,79 +56,103 @@ export interface Daemon {
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { core, logger } = options
   const config = core.config
-  const redis = await openRedis(core, logger)
-  const rateLimits = await RateLimits.create({
-    defaultPerMinute: config.api.rateLimit,
-    authFailuresPerMinute: config.api.authFailuresPerMinute,
-    keyPrefix: `${cacheNamespace(config)}:api`,
-    logger,
-    ...(options.metrics ? { metrics: options.metrics } : {}),
-    ...(redis === undefined ? {} : { redis: redis.client }),
-  })
-  // Checks start now, so that the first probes find results (or wait only for this first pass).
-  const health = createHealthRunner(core, options.version, logger)
-  let stopping = false
-  const stopHealthMetrics = health.onResult((report) => {
-    // Ready as /health/ready says it: the database check passed and the daemon is not stopping.
-    options.metrics?.health(report.checks, report.checks.database?.status === 'pass' && !stopping)
-  })
-  health.start()
-  const api = await createApiServer({
-    core,
-    healthRunner: health,
-    logger,
-    version: options.version,
-    rateLimits,
-    corsOrigins: config.api.corsOrigins,
-    bodyLimitBytes: config.api.bodyLimitBytes,
-    ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
-    ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
-    ...(options.metrics ? { metrics: options.metrics, metricsOnApiPort: options.metricsOnApiPort === true } : {}),
-  })
-  let address: AddressInfo
-  try {
-    address = await api.listen(options.port, options.host)
-  } catch (error) {
-    await health.stop()
-    await redis?.close()
-    throw listenError(error, options.host, options.port, '--port')
-  }
-  let metricsServer: MetricsServer | undefined
-  if (options.metrics && options.metricsPort !== undefined) {
-    const { startMetricsServer } = await import('./metrics-server.js')
-    try {
-      metricsServer = await startMetricsServer({
-        metrics: options.metrics,
-        host: options.host,
-        port: options.metricsPort,
-        logger,
-      })
-    } catch (error) {
-      await api.close(0)
-      await redis?.close()
-      throw listenError(error, options.host, options.metricsPort, '--metrics-port')
+  // Each step that opens something registers how to close it: a later step that fails closes them all.
+  const opened: Array<() => Promise<void> | void> = []
+  const closeOpened = async () => {
+    for (const close of opened.reverse()) {
+      try {
+        await close()
+      } catch (error) {
+        logger.warn('Could not release a resource after the daemon failed to start', {
+          error: error instanceof Error ? error.message : String(error),
+        })
+      }
     }
   }
-  const loop = options.monitor ? startMonitorLoop(core, logger, options.monitorIntervalMs, options.metrics) : undefined
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  return {
-    api,
-    address,
-    url: `http://${host}:${address.port}`,
-    metricsUrl: metricsServer?.url,
-    lastReport: () => loop?.lastReport(),
-    health,
-    async stop(deadlineMs) {
-      const started = Date.now()
-      // The metrics port stays up while requests drain, so the last scrape sees the shutdown.
-      stopping = true
-      stopHealthMetrics()
-      options.metrics?.health(health.results().checks, false)
-      await Promise.all([api.close(deadlineMs), loop?.stop(), health.stop()])
-      await metricsServer?.close(Math.min(deadlineMs, 1_000))
-      await redis?.close()
-      logger.info('jjm daemon stopped', { tookMs: Date.now() - started })
-    },
+  try {
+    return await start(options, opened)
+  } catch (error) {
+    await closeOpened()
+    throw error
+  }
+
+  async function start(options: DaemonOptions, opened: Array<() => Promise<void> | void>): Promise<Daemon> {
+    const redis = await openRedis(core, logger)
+    if (redis !== undefined) opened.push(() => redis.close())
+    const rateLimits = await RateLimits.create({
+      defaultPerMinute: config.api.rateLimit,
+      authFailuresPerMinute: config.api.authFailuresPerMinute,
+      keyPrefix: `${cacheNamespace(config)}:api`,
+      logger,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...(redis === undefined ? {} : { redis: redis.client }),
+    })
+    // Checks start now, so that the first probes find results (or wait only for this first pass).
+    const health = options.health ?? createHealthRunner(core, options.version, logger)
+    let stopping = false
+    const stopHealthMetrics = health.onResult((report) => {
+      // Ready as /health/ready says it: the database check passed and the daemon is not stopping.
+      options.metrics?.health(report.checks, report.checks.database?.status === 'pass' && !stopping)
+    })
+    opened.push(stopHealthMetrics)
+    health.start()
+    opened.push(() => health.stop())
+    const api = await createApiServer({
+      core,
+      healthRunner: health,
+      logger,
+      version: options.version,
+      rateLimits,
+      corsOrigins: config.api.corsOrigins,
+      bodyLimitBytes: config.api.bodyLimitBytes,
+      ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+      ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
+      ...(options.metrics ? { metrics: options.metrics, metricsOnApiPort: options.metricsOnApiPort === true } : {}),
+    })
+    opened.push(() => api.close(0))
+    let address: AddressInfo
+    try {
+      address = await api.listen(options.port, options.host)
+    } catch (error) {
+      throw listenError(error, options.host, options.port, '--port')
+    }
+    let metricsServer: MetricsServer | undefined
+    if (options.metrics && options.metricsPort !== undefined) {
+      const { startMetricsServer } = await import('./metrics-server.js')
+      try {
+        metricsServer = await startMetricsServer({
+          metrics: options.metrics,
+          host: options.host,
+          port: options.metricsPort,
+          logger,
+        })
+      } catch (error) {
+        throw listenError(error, options.host, options.metricsPort, '--metrics-port')
+      }
+    }
+    const loop = options.monitor
+      ? startMonitorLoop(core, logger, options.monitorIntervalMs, options.metrics)
+      : undefined
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+    return {
+      api,
+      address,
+      url: `http://${host}:${address.port}`,
+      metricsUrl: metricsServer?.url,
+      lastReport: () => loop?.lastReport(),
+      health,
+      async stop(deadlineMs) {
+        const started = Date.now()
+        // The metrics port stays up while requests drain, so the last scrape sees the shutdown.
+        stopping = true
+        stopHealthMetrics()
+        options.metrics?.health(health.results().checks, false)
+        await Promise.all([api.close(deadlineMs), loop?.stop(), health.stop()])
+        await metricsServer?.close(Math.min(deadlineMs, 1_000))
+        await redis?.close()
+        logger.info('jjm daemon stopped', { tookMs: Date.now() - started })
+      },
+    }
   }
 }
 
