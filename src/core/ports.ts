@@ -363,8 +363,8 @@ export interface NotificationOutbox {
    */
   claimNotifications(limit: number, now: string): Promise<OutboxEntry[]>
   markNotificationDelivered(id: string, at: string): Promise<void>
-  /** Counts one more failed attempt; `nextAttemptAt` null gives up for good. */
-  markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void>
+  /** Counts one more failed attempt; `nextAttemptAt` null gives up for good; `at`: when it failed (core's clock). */
+  markNotificationFailed(id: string, error: string, nextAttemptAt: string | null, at?: string): Promise<void>
 }
 
 /** What people do with the outbox beside delivery: look at it, retry, clean up. */
