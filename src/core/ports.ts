@@ -212,6 +212,14 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
    * import service refuses a store without it.
    */
   importTask?(record: TaskImport): Promise<TaskImportResult>
+
+  // Idempotency-key retention: optional, a store without it keeps its intents for good.
+  /**
+   * Deletes up to `limit` creation intents no retry can need after `before`
+   * (RFC 3339): done ones whose task ended (terminal, deleted or purged) and
+   * failed ones, before then; never a pending one. Returns how many.
+   */
+  pruneCreationIntents?(before: string, limit: number): Promise<number>
 }
 
 export interface MigrationStatus {

@@ -525,6 +525,11 @@ class SqlTaskStore implements TaskStore {
     })
   }
 
+  async pruneCreationIntents(before: string, limit: number): Promise<number> {
+    const { pruneCreationIntents } = await import('./intent-retention.js')
+    return pruneCreationIntents(this.em, this.entities, this.at, before, limit)
+  }
+
   async listCreationIntents(): Promise<CreationIntent[]> {
     const rows = await guarded('list creation intents', this.at, () =>
       this.em
