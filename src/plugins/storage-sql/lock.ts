@@ -32,7 +32,8 @@ export interface LockOptions {
 }
 
 const defaultReacquireDelaysMs = [0, 500, 1_000, 2_000, 4_000, 8_000, 15_000]
-const realWait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+// Unref: a released lock still waiting to retry never keeps the process alive.
+const realWait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
 
 /**
  * SQLite: a lock file beside the database (proper-lockfile). The lock is kept
