@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
+import { createServer } from 'node:http'
+import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import type { ApiRequest, ApiResponse } from '../../../src/api/http.js'
 import { StreamHub } from '../../../src/api/stream.js'
@@ -177,5 +179,51 @@ describe('live streams: what an open stream holds, and when it lets go', () => {
       logger.warnings.some((line) => line.message.includes('does not read fast enough')),
       JSON.stringify(logger.warnings),
     )
+  })
+
+  it('drops a WebSocket client that never reads once its buffer passes the bound', { timeout: 30_000 }, async () => {
+    const server = createServer()
+    server.on('upgrade', (req, socket, head) => {
+      void hub.serveWebSocket(req, socket, head, undefined, undefined)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const address = server.address()
+    if (address === null || typeof address === 'string') throw new Error('no port')
+    // A client that completes the handshake, then reads nothing more.
+    const client = connect(address.port, '127.0.0.1')
+    client.on('error', () => {})
+    await new Promise<void>((resolve) => client.once('connect', () => resolve()))
+    client.write(
+      'GET /api/v1/ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    )
+    await new Promise<void>((resolve) => client.once('data', () => resolve()))
+    client.pause()
+    try {
+      while (bus.subscriptions === 0) await settle()
+      const task = await harness.manager.createTask({ prompt: 'Stream me', repository: 'acme/api' })
+      const big = { ...task, description: 'x'.repeat(64 * 1024) }
+      // Far more than the kernel's socket buffers hold, so the server's own buffer must grow.
+      for (let i = 0; i < 1_000 && hub.size > 0; i++) {
+        await bus.publish({
+          taskId: task.id,
+          type: 'updated',
+          task: big,
+          at: new Date(harness.clock.now()).toISOString(),
+        })
+        await settle()
+      }
+      assert.equal(hub.size, 0, 'the slow client is dropped')
+      assert.equal(bus.subscriptions, 0)
+      assert.ok(
+        logger.warnings.some(
+          (line) => line.message.includes('does not read fast enough') && line.context?.transport === 'websocket',
+        ),
+        JSON.stringify(logger.warnings),
+      )
+    } finally {
+      client.destroy()
+      await new Promise((resolve) => server.close(resolve))
+    }
   })
 })
