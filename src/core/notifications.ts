@@ -249,6 +249,8 @@ export async function deliverNotifications(options: DeliverOptions): Promise<Del
   const { store: outbox, notifiers, clock, logger } = options
   const maxAttempts = options.maxAttempts ?? 8
   const report: DeliveryReport = { delivered: 0, retrying: 0, failed: [] }
+  // Stopped before it began: claim nothing, so that nothing waits for a claim to end.
+  if (options.signal?.aborted) return report
   const entries = await outbox.claimNotifications(options.batchSize ?? 50, new Date(clock.now()).toISOString())
   for (const entry of entries) {
     if (options.signal?.aborted) break

@@ -471,6 +471,9 @@ describe('NotificationCenter: delivery passes for one process', () => {
     await center.deliver()
     assert.equal(target.started, 1, 'the pass stops after the request in progress: n2 is not sent by this process')
     assert.equal(outbox.pending(), 1)
+    const claims = outbox.claims
+    await center.deliver()
+    assert.equal(outbox.claims, claims, 'a pass after the exit claims nothing it would leave waiting')
   })
 
   it('records when a notification was given up on core’s clock, not the machine’s', async () => {
