@@ -53,11 +53,13 @@ export interface Daemon {
   stop(deadlineMs: number): Promise<void>
 }
 
+/** How to close what a start-up step opened, in the order opened. */
+type Opened = Array<() => Promise<void> | void>
+
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
-  const { core, logger } = options
-  const config = core.config
+  const { logger } = options
   // Each step that opens something registers how to close it: a later step that fails closes them all.
-  const opened: Array<() => Promise<void> | void> = []
+  const opened: Opened = []
   const closeOpened = async () => {
     for (const close of opened.reverse()) {
       try {
@@ -70,89 +72,89 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
   }
   try {
-    return await start(options, opened)
+    return await openDaemon(options, opened)
   } catch (error) {
     await closeOpened()
     throw error
   }
+}
 
-  async function start(options: DaemonOptions, opened: Array<() => Promise<void> | void>): Promise<Daemon> {
-    const redis = await openRedis(core, logger)
-    if (redis !== undefined) opened.push(() => redis.close())
-    const rateLimits = await RateLimits.create({
-      defaultPerMinute: config.api.rateLimit,
-      authFailuresPerMinute: config.api.authFailuresPerMinute,
-      keyPrefix: `${cacheNamespace(config)}:api`,
-      logger,
-      ...(options.metrics ? { metrics: options.metrics } : {}),
-      ...(redis === undefined ? {} : { redis: redis.client }),
-    })
-    // Checks start now, so that the first probes find results (or wait only for this first pass).
-    const health = options.health ?? createHealthRunner(core, options.version, logger)
-    let stopping = false
-    const stopHealthMetrics = health.onResult((report) => {
-      // Ready as /health/ready says it: the database check passed and the daemon is not stopping.
-      options.metrics?.health(report.checks, report.checks.database?.status === 'pass' && !stopping)
-    })
-    opened.push(stopHealthMetrics)
-    health.start()
-    opened.push(() => health.stop())
-    const api = await createApiServer({
-      core,
-      healthRunner: health,
-      logger,
-      version: options.version,
-      rateLimits,
-      corsOrigins: config.api.corsOrigins,
-      bodyLimitBytes: config.api.bodyLimitBytes,
-      ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
-      ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
-      ...(options.metrics ? { metrics: options.metrics, metricsOnApiPort: options.metricsOnApiPort === true } : {}),
-    })
-    opened.push(() => api.close(0))
-    let address: AddressInfo
+async function openDaemon(options: DaemonOptions, opened: Opened): Promise<Daemon> {
+  const { core, logger } = options
+  const config = core.config
+  const redis = await openRedis(core, logger)
+  if (redis !== undefined) opened.push(() => redis.close())
+  const rateLimits = await RateLimits.create({
+    defaultPerMinute: config.api.rateLimit,
+    authFailuresPerMinute: config.api.authFailuresPerMinute,
+    keyPrefix: `${cacheNamespace(config)}:api`,
+    logger,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(redis === undefined ? {} : { redis: redis.client }),
+  })
+  // Checks start now, so that the first probes find results (or wait only for this first pass).
+  const health = options.health ?? createHealthRunner(core, options.version, logger)
+  let stopping = false
+  const stopHealthMetrics = health.onResult((report) => {
+    // Ready as /health/ready says it: the database check passed and the daemon is not stopping.
+    options.metrics?.health(report.checks, report.checks.database?.status === 'pass' && !stopping)
+  })
+  opened.push(stopHealthMetrics)
+  health.start()
+  opened.push(() => health.stop())
+  const api = await createApiServer({
+    core,
+    healthRunner: health,
+    logger,
+    version: options.version,
+    rateLimits,
+    corsOrigins: config.api.corsOrigins,
+    bodyLimitBytes: config.api.bodyLimitBytes,
+    ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+    ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
+    ...(options.metrics ? { metrics: options.metrics, metricsOnApiPort: options.metricsOnApiPort === true } : {}),
+  })
+  opened.push(() => api.close(0))
+  let address: AddressInfo
+  try {
+    address = await api.listen(options.port, options.host)
+  } catch (error) {
+    throw listenError(error, options.host, options.port, '--port')
+  }
+  let metricsServer: MetricsServer | undefined
+  if (options.metrics && options.metricsPort !== undefined) {
+    const { startMetricsServer } = await import('./metrics-server.js')
     try {
-      address = await api.listen(options.port, options.host)
+      metricsServer = await startMetricsServer({
+        metrics: options.metrics,
+        host: options.host,
+        port: options.metricsPort,
+        logger,
+      })
     } catch (error) {
-      throw listenError(error, options.host, options.port, '--port')
+      throw listenError(error, options.host, options.metricsPort, '--metrics-port')
     }
-    let metricsServer: MetricsServer | undefined
-    if (options.metrics && options.metricsPort !== undefined) {
-      const { startMetricsServer } = await import('./metrics-server.js')
-      try {
-        metricsServer = await startMetricsServer({
-          metrics: options.metrics,
-          host: options.host,
-          port: options.metricsPort,
-          logger,
-        })
-      } catch (error) {
-        throw listenError(error, options.host, options.metricsPort, '--metrics-port')
-      }
-    }
-    const loop = options.monitor
-      ? startMonitorLoop(core, logger, options.monitorIntervalMs, options.metrics)
-      : undefined
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-    return {
-      api,
-      address,
-      url: `http://${host}:${address.port}`,
-      metricsUrl: metricsServer?.url,
-      lastReport: () => loop?.lastReport(),
-      health,
-      async stop(deadlineMs) {
-        const started = Date.now()
-        // The metrics port stays up while requests drain, so the last scrape sees the shutdown.
-        stopping = true
-        stopHealthMetrics()
-        options.metrics?.health(health.results().checks, false)
-        await Promise.all([api.close(deadlineMs), loop?.stop(), health.stop()])
-        await metricsServer?.close(Math.min(deadlineMs, 1_000))
-        await redis?.close()
-        logger.info('jjm daemon stopped', { tookMs: Date.now() - started })
-      },
-    }
+  }
+  const loop = options.monitor ? startMonitorLoop(core, logger, options.monitorIntervalMs, options.metrics) : undefined
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return {
+    api,
+    address,
+    url: `http://${host}:${address.port}`,
+    metricsUrl: metricsServer?.url,
+    lastReport: () => loop?.lastReport(),
+    health,
+    async stop(deadlineMs) {
+      const started = Date.now()
+      // The metrics port stays up while requests drain, so the last scrape sees the shutdown.
+      stopping = true
+      stopHealthMetrics()
+      options.metrics?.health(health.results().checks, false)
+      await Promise.all([api.close(deadlineMs), loop?.stop(), health.stop()])
+      await metricsServer?.close(Math.min(deadlineMs, 1_000))
+      await redis?.close()
+      logger.info('jjm daemon stopped', { tookMs: Date.now() - started })
+    },
   }
 }
 
