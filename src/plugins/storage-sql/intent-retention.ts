@@ -13,8 +13,8 @@ type Entities = typeof import('./entities.js')
  * retry can need after `before`: done intents whose task reached a terminal
  * state or was deleted before `before`, done intents whose task was purged and
  * that completed before `before`, failed intents (no task) last tried before
- * `before`. Pending intents (a create in progress, or one to reconcile) are
- * never deleted. Returns how many were deleted.
+ * `before`. Pending intents (a create in progress, or one to reconcile) and
+ * intents whose lease ran past `before` (a key held locked) are never deleted. Returns how many were deleted.
  */
 export async function pruneCreationIntents(
   em: SqlEntityManager,
@@ -32,6 +32,8 @@ export async function pruneCreationIntents(
       .select('i.key')
       .leftJoin('i.task', 't')
       .where({ 'i.updatedAt': { $lt: cutoff } })
+      // A key still locked (an uncertain create holds it) is never forgotten.
+      .andWhere({ $or: [{ 'i.leaseExpiresAt': null }, { 'i.leaseExpiresAt': { $lt: cutoff } }] })
       .andWhere({
         $or: [
           { 'i.state': 'failed', 'i.task': null },
@@ -49,6 +51,7 @@ export async function pruneCreationIntents(
       key: { $in: rows.map((row) => row.key) },
       state: { $in: ['done', 'failed'] },
       updatedAt: { $lt: cutoff },
+      $or: [{ leaseExpiresAt: null }, { leaseExpiresAt: { $lt: cutoff } }],
     })
   })
 }

@@ -41,6 +41,10 @@ async function keysAfterCleanup(storage: SqlStorage, pruneBatch = 500): Promise<
   await created('purged', 'running', now - 72 * hourMs, 'purge')
   await failed('create-failed-2-days-ago', now - 48 * hourMs)
   await failed('create-failed-2-hours-ago', now - 2 * hourMs)
+  // Failed long ago, but its key is still held locked (an attempt that may have reached Jules).
+  const heldAt = now - 48 * hourMs
+  await store.beginCreation('failed-but-held', 'hash', iso(heldAt), { holder: 'held', expiresAt: iso(now + hourMs) })
+  await store.failCreation('failed-but-held', 'timed out', iso(heldAt))
   const pendingAt = now - 72 * hourMs
   await store.beginCreation('create-in-progress', 'hash', iso(pendingAt), lease(pendingAt))
 
@@ -59,7 +63,13 @@ async function keysAfterCleanup(storage: SqlStorage, pruneBatch = 500): Promise<
   return { kept, now }
 }
 
-const stillNeeded = ['completed-an-hour-ago', 'create-failed-2-hours-ago', 'create-in-progress', 'still-running']
+const stillNeeded = [
+  'completed-an-hour-ago',
+  'create-failed-2-hours-ago',
+  'create-in-progress',
+  'failed-but-held',
+  'still-running',
+]
 
 async function checkRetention(storage: SqlStorage) {
   assert.equal(creationIntentRetentionMs, 24 * hourMs, 'the documented retention: 24 h')
