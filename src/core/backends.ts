@@ -26,8 +26,10 @@ export interface StorageHandle {
    * Takes a named lock shared by every process on this database (so that two
    * overlapping `monitor --once` runs never sync the same tasks); resolves to
    * the release function, or to undefined when another process holds it.
+   * `lost`, when given, aborts if the lock went away while held and could not
+   * be taken again: the holder stops what the lock protects.
    */
-  tryLock?(name: string): Promise<(() => Promise<void>) | undefined>
+  tryLock?(name: string): Promise<((() => Promise<void>) & { readonly lost?: AbortSignal }) | undefined>
   /** Database connections in use right now (a pool's busy ones), for `jjm_db_connections_in_use`; cheap, no query. */
   connectionsInUse?(): number
   close(): Promise<void>

@@ -122,6 +122,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     clock,
     logger: logger.child({ component: 'notifications' }),
     retention: config.notifications,
+    intents: storage.store,
   })
   const monitor: Monitor = new Monitor({
     jules,
