@@ -48,7 +48,7 @@ export interface JjmConfig {
     format: 'auto' | 'pretty' | 'json'
     file?: string
   }
-  /** `requestsPerMinute`: the ceiling on requests to Jules (a token bucket shared by all syncs). */
+  /** `requestsPerMinute`: the ceiling on requests to Jules, one per Jules account (shared through Redis by every process on it). */
   /** `pushgatewayUrl`: where `monitor --once` pushes its run's metrics; unset: nothing is pushed. */
   monitor: { concurrency: number; requestsPerMinute: number; pushgatewayUrl?: string }
   /** Where notifications go and which events each target gets; empty: none are sent. */

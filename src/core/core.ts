@@ -15,7 +15,7 @@ import { NotificationAdmin } from './notification-admin.js'
 import { NotificationCenter, routeNames } from './notifications.js'
 import { NotifyingTaskStore } from './notifying-store.js'
 import type { Clock, EventBus, Logger, Notifier, TaskStore } from './ports.js'
-import { JulesThrottle } from './rate-limit.js'
+import { defaultBurst, type JulesBudget, JulesThrottle, julesAccountKey } from './rate-limit.js'
 import { leaseHolderName, SessionSynchronizer } from './synchronizer.js'
 
 export interface CoreOptions {
@@ -42,6 +42,12 @@ export interface Core {
   /** The notification outbox as people see it: list, retry, prune. */
   notifications: NotificationAdmin
   jules: JulesClient
+  /**
+   * The Jules request budget (`monitor.requestsPerMinute`): one per Jules
+   * account, shared through Redis by every process on it when the cache is
+   * Redis. The monitor draws on it; so should anything else that calls Jules in bulk.
+   */
+  julesBudget: JulesBudget
   storage: StorageHandle
   /** The store as core uses it: behind the cache when one is configured. */
   store: TaskStore
@@ -69,6 +75,14 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     await storage.close()
     throw error
   }
+  let julesBudget: JulesBudget
+  try {
+    julesBudget = await openJulesBudget(config, cache, clock, logger)
+  } catch (error) {
+    await cache.close()
+    await storage.close()
+    throw error
+  }
   const cachedStore: TaskStore = cache.cache
     ? new CachedTaskStore(storage.store, cache.cache, { logger, clock, ...(metrics ? { metrics } : {}) })
     : storage.store
@@ -76,6 +90,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
   try {
     notifications = notificationCenter(config, registry, cachedStore, clock, logger, metrics)
   } catch (error) {
+    await julesBudget.close?.()
     await cachedStore.close()
     await cache.close()
     throw error
@@ -94,7 +109,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     store,
     clock,
     logger,
-    budget: new JulesThrottle({ perMinute: config.monitor.requestsPerMinute, clock }),
+    budget: julesBudget,
     holder: leaseHolderName(),
     publish: (update) => publishUpdate(bus, logger, update),
     ...(metrics ? { metrics } : {}),
@@ -118,6 +133,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     clock,
     logger: logger.child({ component: 'notifications' }),
     retention: config.notifications,
+    intents: storage.store,
   })
   const monitor: Monitor = new Monitor({
     jules,
@@ -149,6 +165,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     monitor,
     notifications: outbox,
     jules,
+    julesBudget,
     storage,
     store,
     cache,
@@ -168,11 +185,35 @@ export async function openCore(options: CoreOptions): Promise<Core> {
       detachMetrics?.()
       synchronizer.close()
       await jules.close?.()
+      await julesBudget.close?.()
       // The decorator closes the store underneath it (after handing over missed invalidations).
       await store.close()
       await cache.close()
     },
   }
+}
+
+/**
+ * One Jules budget per account: in the cache's server when it keeps state
+ * for several processes (Redis), so that N daemons together stay within
+ * `monitor.requestsPerMinute` and one 429 pauses them all; in this process otherwise.
+ */
+async function openJulesBudget(
+  config: JjmConfig,
+  cache: CacheHandle,
+  clock: Clock,
+  logger: Logger,
+): Promise<JulesBudget> {
+  const perMinute = config.monitor.requestsPerMinute
+  const burst = defaultBurst(perMinute)
+  const shared = await cache.julesBudgetStore?.({ account: julesAccountKey(config.jules), perMinute, burst })
+  return new JulesThrottle({
+    perMinute,
+    burst,
+    clock,
+    logger: logger.child({ component: 'jules-budget' }),
+    ...(shared === undefined ? {} : { shared }),
+  })
 }
 
 /**

@@ -142,8 +142,8 @@ export class DelegatingTaskStore implements TaskStore {
     return this.store.markNotificationDelivered(id, at)
   }
 
-  markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void> {
-    return this.store.markNotificationFailed(id, error, nextAttemptAt)
+  markNotificationFailed(id: string, error: string, nextAttemptAt: string | null, at?: string): Promise<void> {
+    return this.store.markNotificationFailed(id, error, nextAttemptAt, at)
   }
 
   listNotifications(query?: NotificationQuery): Promise<Page<NotificationRecord>> {

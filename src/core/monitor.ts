@@ -6,8 +6,8 @@ import type { NotificationAdmin } from './notification-admin.js'
 import type { NotificationCenter } from './notifications.js'
 import { PollSchedule } from './poll-schedule.js'
 import type { Clock, EventBus, Logger, TaskStore } from './ports.js'
-import { JulesThrottle, type RateLimitPause, type Sleep } from './rate-limit.js'
-import { leaseHolderName, SessionSynchronizer, type SyncBudget, type TaskChange } from './synchronizer.js'
+import { type JulesBudget, JulesThrottle, type RateLimitPause, type Sleep } from './rate-limit.js'
+import { leaseHolderName, SessionSynchronizer, type TaskChange } from './synchronizer.js'
 import { awaitingPerson, type Task, type TaskState } from './task.js'
 
 export type { TaskChange } from './synchronizer.js'
@@ -24,6 +24,8 @@ export interface MonitorDeps {
   bus?: EventBus
   /** The ceiling on requests to Jules per minute (`monitor.requestsPerMinute`); default 60. */
   requestsPerMinute?: number
+  /** The Jules request budget, shared with other processes on the same account; absent: one of `requestsPerMinute` in this process. */
+  budget?: JulesBudget
   /** The time between passes; tasks waiting for a person are polled every `waitingFactor` of these. Default 10 s. */
   pollIntervalMs?: number
   /** Default 4. */
@@ -41,8 +43,6 @@ export interface MonitorDeps {
    * absent: the monitor builds its own from the deps above.
    */
   synchronizer?: SessionSynchronizer
-  /** The Jules request budget, when the monitor builds its own synchronizer; default: `requestsPerMinute` in this process. */
-  budget?: SyncBudget
   /** The name on this process's sync leases, when the monitor builds its own synchronizer. */
   leaseHolder?: string
   /** How long a sync lease lasts unless renewed, when the monitor builds its own synchronizer. */
@@ -149,7 +149,7 @@ export class Monitor {
     const awaiting: AwaitingTask[] = []
     const errors: SyncFailure[] = []
     const after = new Map<string, Task>()
-    this.synchronizer.takePause()
+    this.synchronizer.takePause(Date.parse(startedAt))
 
     const noteAwaiting = (task: Task) => {
       const waitingFor = awaitingPerson(task.state)
@@ -199,7 +199,7 @@ export class Monitor {
       awaitingPerson: awaiting.sort(byTask),
       errors: errors.sort(byTask),
       polled: polled.size,
-      rateLimited: this.synchronizer.takePause(),
+      rateLimited: this.synchronizer.takePause(Date.parse(startedAt)),
     }
     this.deps.metrics?.syncCycle((performance.now() - passStarted) / 1000, clock.now())
     return { report, tasks: tasks.map((task) => after.get(task.id) ?? task) }

@@ -278,6 +278,14 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
    * import service refuses a store without it.
    */
   importTask?(record: TaskImport): Promise<TaskImportResult>
+
+  // Idempotency-key retention: optional, a store without it keeps its intents for good.
+  /**
+   * Deletes up to `limit` creation intents no retry can need after `before`
+   * (RFC 3339): done ones whose task ended (terminal, deleted or purged) and
+   * failed ones, before then; never a pending one. Returns how many.
+   */
+  pruneCreationIntents?(before: string, limit: number): Promise<number>
 }
 
 export interface MigrationStatus {
@@ -429,8 +437,8 @@ export interface NotificationOutbox {
    */
   claimNotifications(limit: number, now: string): Promise<OutboxEntry[]>
   markNotificationDelivered(id: string, at: string): Promise<void>
-  /** Counts one more failed attempt; `nextAttemptAt` null gives up for good. */
-  markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void>
+  /** Counts one more failed attempt; `nextAttemptAt` null gives up for good; `at`: when it failed (core's clock). */
+  markNotificationFailed(id: string, error: string, nextAttemptAt: string | null, at?: string): Promise<void>
 }
 
 /** What people do with the outbox beside delivery: look at it, retry, clean up. */

@@ -39,23 +39,8 @@ import type {
   TaskStore,
   TaskUpdate,
 } from './ports.js'
-import type { RateLimitPause, Sleep } from './rate-limit.js'
+import type { JulesBudget, RateLimitPause, Sleep } from './rate-limit.js'
 import { type ChatMessage, isTerminal, type Task, type TaskState } from './task.js'
-
-/**
- * The Jules request budget every sync spends: one per Jules account, shared
- * by every process that can share it. A 429 pauses all of them.
- */
-export interface SyncBudget {
-  /** Waits out a pause, then for a request's share of the budget. */
-  acquire(): Promise<void>
-  /** A request went through. */
-  succeeded(): void
-  /** Jules answered 429: every request waits until the returned pause ends. */
-  rateLimited(retryAfterSeconds: number | undefined): RateLimitPause
-  /** The pause in force now, if any. */
-  currentPause(): RateLimitPause | null
-}
 
 /** What one sync recorded about a task that changed. */
 export interface TaskChange {
@@ -84,7 +69,7 @@ export interface SynchronizerDeps {
   store: TaskStore
   clock: Clock
   logger: Logger
-  budget: SyncBudget
+  budget: JulesBudget
   /** This process's name on sync leases: unique per process. */
   holder: string
   /** How long a lease lasts unless renewed; renewed every third of it while a sync runs. Default 30 s. */
@@ -136,9 +121,14 @@ export class SessionSynchronizer {
     return this.deps.holder
   }
 
-  /** The pause a 429 caused most recently, for a pass's report; reading it clears it. */
-  takePause(): RateLimitPause | null {
-    const pause = this.lastPause ?? this.deps.budget.currentPause()
+  /**
+   * The pause a 429 caused since `sinceMs` (clock time), in this process or,
+   * with a shared budget, in any other: for a pass's report. Reading it
+   * forgets this process's own.
+   */
+  takePause(sinceMs: number): RateLimitPause | null {
+    const { budget } = this.deps
+    const pause = this.lastPause ?? budget.pausedSince?.(sinceMs) ?? budget.currentPause()
     this.lastPause = null
     return pause
   }

@@ -127,7 +127,7 @@ With --from FILE (YAML or JSON), every entry of the file becomes a task, at most
 
   private async createFromFile(file: string): Promise<BulkCreateReport> {
     const entries = parseTaskFile(await readFile(file, 'utf8'), file)
-    const { manager } = await this.core()
+    const { manager, julesBudget } = await this.core()
     const logger = await this.logger()
     const bar = process.stderr.isTTY
       ? new cliProgress.SingleBar(
@@ -148,10 +148,15 @@ With --from FILE (YAML or JSON), every entry of the file becomes a task, at most
         sourceName: resolve(file),
         concurrency: this.flags.concurrency ?? defaultBulkConcurrency,
         onProgress: ({ done, outcome }) => bar?.update(done, { status: progressStatus(outcome) }),
-        onRetry: ({ index, attempt, delayMs, error }) => {
-          const why = error instanceof Error ? error.message : String(error)
-          bar?.update({ status: `entry ${index}: retrying in ${Math.ceil(delayMs / 1000)}s` })
-          logger.info('retrying a task of the file', { entry: index, attempt, delayMs, reason: why })
+        // The budget the monitor draws on too (shared through Redis when the cache is redis).
+        budget: julesBudget,
+        onWait: ({ index, delayMs, error }) => {
+          bar?.update({ status: `entry ${index}: looking again in ${Math.ceil(delayMs / 1000)}s` })
+          logger.info('waiting for the lock on a task’s idempotency key before looking for its session', {
+            entry: index,
+            delayMs,
+            reason: error instanceof Error ? error.message : String(error),
+          })
         },
       })
     } finally {

@@ -702,6 +702,11 @@ class SqlTaskStore implements TaskStore {
     })
   }
 
+  async pruneCreationIntents(before: string, limit: number): Promise<number> {
+    const { pruneCreationIntents } = await import('./intent-retention.js')
+    return pruneCreationIntents(this.em, this.entities, this.at, before, limit)
+  }
+
   async listCreationIntents(): Promise<CreationIntent[]> {
     const rows = await guarded('list creation intents', this.at, () =>
       this.em
@@ -1066,7 +1071,7 @@ class SqlTaskStore implements TaskStore {
     )
   }
 
-  async markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void> {
+  async markNotificationFailed(id: string, error: string, nextAttemptAt: string | null, at?: string): Promise<void> {
     const { NotificationOutboxSchema } = this.entities
     await guarded('mark a notification failed', this.at, () =>
       this.em.fork().transactional(async (em) => {
@@ -1078,7 +1083,9 @@ class SqlTaskStore implements TaskStore {
           {
             attempts: row.attempts + 1,
             lastError: error.slice(0, 2000),
-            ...(nextAttemptAt === null ? { failedAt: new Date() } : { nextAttemptAt: new Date(nextAttemptAt) }),
+            ...(nextAttemptAt === null
+              ? { failedAt: at === undefined ? new Date() : new Date(at) }
+              : { nextAttemptAt: new Date(nextAttemptAt) }),
           },
         )
       }),
