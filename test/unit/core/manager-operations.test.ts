@@ -77,13 +77,14 @@ describe('JobManager task operations', () => {
       assert.ok(updates.some((update) => update.type === 'plan_approved' && update.taskId === task.id))
     })
 
-    it('refreshes a stale local state from Jules before validating, and records the change', async () => {
+    it('refreshes a stale local state from Jules before validating, and records the change as a monitor pass would', async () => {
       const task = await create({ requirePlanApproval: true })
       h.clock.advance(6_000)
       assert.equal((await manager.getTask(task.id)).state, 'queued', 'the local record is stale')
       const result = await manager.approvePlan(task.id)
       assert.equal(result.state, 'awaiting_plan_approval')
-      assert.deepEqual(await eventTypes(task), ['created', 'state_changed', 'plan_approved'])
+      // The one sync path records the plan Jules generated too, not just the state.
+      assert.deepEqual(await eventTypes(task), ['created', 'plan_generated', 'state_changed', 'plan_approved'])
       assert.equal((await manager.getTask(task.id)).state, 'awaiting_plan_approval')
     })
 
@@ -127,8 +128,14 @@ describe('JobManager task operations', () => {
       assert.deepEqual(event?.data, { text: 'Only the code, please.' })
       const messages = (await h.storage.store.listChatMessages(task.id)).items
       assert.deepEqual(
-        messages.map(({ role, text, activityId }) => ({ role, text, activityId })),
+        messages
+          .filter(({ role }) => role === 'user')
+          .map(({ role, text, activityId }) => ({ role, text, activityId })),
         [{ role: 'user', text: 'Only the code, please.', activityId: null }],
+      )
+      assert.ok(
+        messages.some(({ role, text }) => role === 'agent' && /Please reply/.test(text)),
+        'the question the message answers was recorded by the sync before it',
       )
       assert.ok(updates.some((update) => update.type === 'message_sent'))
       h.clock.advance(1_000)
@@ -155,7 +162,11 @@ describe('JobManager task operations', () => {
         return true
       })
       assert.ok(!(await activities(task)).some((activity) => activity.userMessaged), 'nothing sent to Jules')
-      assert.deepEqual(await eventTypes(task), ['created', 'state_changed', 'completed'])
+      const recorded = await eventTypes(task)
+      assert.deepEqual(
+        recorded.filter((type) => ['created', 'state_changed', 'completed', 'message_sent'].includes(type)),
+        ['created', 'state_changed', 'completed'],
+      )
     })
 
     it('refuses an empty message before asking Jules anything', async () => {
