@@ -213,6 +213,11 @@ const problemCatalogue: ReadonlyArray<readonly [number, string, string]> = [
   [405, 'JJM_METHOD_NOT_ALLOWED', 'The path exists; `Allow` lists its methods.'],
   [409, 'JJM_INVALID_STATE', 'The task is not in the state the operation needs.'],
   [409, 'JJM_IDEMPOTENCY_CONFLICT', 'A request with the same Idempotency-Key is still running; retry later.'],
+  [
+    412,
+    'JJM_TASK_VERSION_CONFLICT',
+    'The task changed since it was read (If-Match is stale); read it again and repeat.',
+  ],
   [413, 'JJM_PAYLOAD_TOO_LARGE', 'The body is over api.bodyLimitBytes.'],
   [415, 'JJM_UNSUPPORTED_MEDIA_TYPE', 'The body is not application/json.'],
   [422, 'JJM_IDEMPOTENCY_KEY_REUSED', 'The Idempotency-Key was used before with another body.'],
