@@ -384,6 +384,24 @@ export function describeTaskStoreContract(
           [neverSynced.id, syncedEarly.id, syncedLate.id],
         )
       })
+
+      storeTest('orders active tasks by their last committed sync, and shows it in every read', async (store) => {
+        const [first, second, third] = [buildTask(), buildTask(), buildTask()]
+        await createTasks(store, [first, second, third])
+        await commitAsSync(store, { taskId: first.id, events: [], cursor: syncCursor(9, []) }, 9)
+        await commitAsSync(store, { taskId: third.id, events: [], cursor: syncCursor(4, []) }, 4)
+        assert.deepEqual(
+          (await store.listActiveTasks()).map((task) => [task.id, task.lastSyncedAt]),
+          [
+            [second.id, null],
+            [third.id, minuteOf(4)],
+            [first.id, minuteOf(9)],
+          ],
+        )
+        const listed = (await store.listTasks({})).items.find((task) => task.id === first.id)
+        assert.equal(listed?.lastSyncedAt, minuteOf(9))
+        assert.equal((await store.findTask(first.sessionName))?.lastSyncedAt, minuteOf(9))
+      })
     })
 
     describe('events', () => {

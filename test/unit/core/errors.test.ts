@@ -15,6 +15,7 @@ import {
   RateLimitedError,
   StorageError,
   TaskNotFoundError,
+  TaskVersionConflictError,
   toJjmError,
   ValidationError,
 } from '../../../src/core/errors.js'
@@ -120,6 +121,17 @@ describe('toJjmError', () => {
     const mapped = toJjmError(fromPlugin)
     assert.ok(mapped instanceof NotificationNotFoundError)
     assert.deepEqual(mapped.context.notificationIds, ['01NOPE'])
+  })
+
+  it('treats a stale version as a conflict: exit code 14, HTTP 412, with both versions and what to do', () => {
+    const error = new TaskVersionConflictError('01ABC', 3, 5)
+    assert.deepEqual([error.exitCode, error.httpStatus, error.code], [14, 412, 'JJM_TASK_VERSION_CONFLICT'])
+    assert.deepEqual(error.context, { taskId: '01ABC', expectedVersion: 3, actualVersion: 5 })
+    assert.match(error.message, /read it again and repeat the change/)
+    const fromPlugin = Object.assign(new Error('stale'), { code: 'JJM_TASK_VERSION_CONFLICT', context: error.context })
+    const mapped = toJjmError(fromPlugin)
+    assert.ok(mapped instanceof TaskVersionConflictError)
+    assert.deepEqual(mapped.context, error.context)
   })
 
   it('maps task-not-found and Jules codes, and leaves other errors alone', () => {

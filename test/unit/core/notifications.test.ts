@@ -347,6 +347,74 @@ describe('notifications from task events', () => {
   })
 })
 
+describe('notifications from syncs', () => {
+  it('notifies the events of a committed sync, with or without a task row, and nothing of a sync that recorded nothing', async () => {
+    const clock = new ManualClock(at)
+    const storage = await openSqlStore({ dialect: 'sqlite', path: ':memory:' })
+    const received = scriptedNotifier('webhook', [])
+    const center = new NotificationCenter({
+      routes: [{ backend: 'webhook', name: 'webhook', url: 'https://example.com/hook', events: ['*'] }],
+      openNotifiers: async () => new Map([['webhook', received]]),
+      store: storage.store,
+      clock,
+      logger: silentLogger,
+    })
+    const store = new NotifyingTaskStore(storage.store, center)
+    const cursor = { sessionUpdateTime: at, lastActivityTime: null, lastActivityNames: [] }
+    try {
+      const task = buildTask({ state: 'planning' })
+      await storage.store.createTask(task, [])
+      await store.claimSyncLeases([task.id], 'daemon-a', 60_000)
+      const waiting = { ...task, state: 'awaiting_plan_approval' }
+      const changed = await store.commitSync({
+        taskId: task.id,
+        holder: 'daemon-a',
+        task: waiting,
+        events: [stateChanged('awaiting_plan_approval')],
+        cursor,
+        syncedAt: at,
+      })
+      assert.equal(changed.outcome, 'committed')
+      const quiet = await store.commitSync({
+        taskId: task.id,
+        holder: 'daemon-a',
+        events: [{ type: 'progress', data: { text: 'Reading the code' }, at }],
+        cursor,
+        syncedAt: at,
+      })
+      assert.equal(quiet.outcome, 'committed')
+      // Stale (computed from version 1) and lease lost: nothing written, so nothing to send.
+      const stale = await store.commitSync({
+        taskId: task.id,
+        holder: 'daemon-a',
+        task: { ...task, state: 'failed' },
+        events: [{ type: 'failed', data: {}, at }],
+        cursor,
+        syncedAt: at,
+      })
+      assert.equal(stale.outcome, 'stale')
+      const lost = await store.commitSync({
+        taskId: task.id,
+        holder: 'daemon-b',
+        events: [{ type: 'failed', data: {}, at }],
+        cursor,
+        syncedAt: at,
+      })
+      assert.equal(lost.outcome, 'lease_lost')
+      await center.idle()
+      assert.deepEqual(
+        received.sent.map((notification) => [notification.eventType, notification.task.state]),
+        [
+          ['awaiting_plan_approval', 'awaiting_plan_approval'],
+          ['progress', 'awaiting_plan_approval'],
+        ],
+      )
+    } finally {
+      await store.close()
+    }
+  })
+})
+
 describe('notifiers in the config', () => {
   async function configFrom(text: string) {
     const dir = await mkdtemp(join(tmpdir(), 'jjm-notif-config-'))

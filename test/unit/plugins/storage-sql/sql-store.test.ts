@@ -241,6 +241,52 @@ describe('openSqlStore on SQLite', () => {
     })
   })
 
+  describe('sync leases and commits', () => {
+    it('claims, renews and releases the leases of 1,000 tasks in two statements each', async () => {
+      const queries: string[] = []
+      const storage = await openFresh({ debugQueries: (sql) => queries.push(sql) })
+      try {
+        const tasks = Array.from({ length: 1000 }, () => buildTask())
+        for (const task of tasks) await storage.store.createTask(task, [])
+        const ids = tasks.map((task) => task.id)
+        queries.length = 0
+        assert.equal((await storage.store.claimSyncLeases(ids, 'daemon-a', 60_000)).length, 1000)
+        assert.equal(queries.length, 2, queries.join('\n'))
+        queries.length = 0
+        assert.equal((await storage.store.renewSyncLeases(ids, 'daemon-a', 60_000)).length, 1000)
+        assert.equal(queries.length, 2, queries.join('\n'))
+        queries.length = 0
+        await storage.store.releaseSyncLeases(ids, 'daemon-a')
+        assert.equal(queries.length, 2, queries.join('\n'))
+      } finally {
+        await storage.close()
+      }
+    })
+
+    it('records a quiet sync with one write and one read, and never writes the task row', async () => {
+      const queries: string[] = []
+      const storage = await openFresh({ debugQueries: (sql) => queries.push(sql) })
+      try {
+        const task = buildTask({ state: 'in_progress' })
+        await storage.store.createTask(task, [])
+        await storage.store.claimSyncLeases([task.id], 'daemon-a', 60_000)
+        queries.length = 0
+        const result = await storage.store.commitSync({
+          taskId: task.id,
+          holder: 'daemon-a',
+          events: [],
+          cursor: { sessionUpdateTime: task.updatedAt, lastActivityTime: null, lastActivityNames: [] },
+          syncedAt: '2026-02-01T00:00:00.000Z',
+        })
+        assert.equal(result.outcome, 'committed')
+        const statements = queries.map((sql) => sql.trim().split(/\s+/).slice(0, 2).join(' ').toLowerCase())
+        assert.deepEqual(statements, ['begin', 'update task_sync', 'select `t0`.*,', 'commit'], queries.join('\n'))
+      } finally {
+        await storage.close()
+      }
+    })
+  })
+
   describe('migrations', () => {
     it('sets up the schema of a new database file on first use, in WAL mode', async () => {
       const path = await tempDbPath()
