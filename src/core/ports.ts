@@ -143,12 +143,15 @@ export interface EventWriteOptions {
 }
 
 /**
- * Where tasks and their history live. Every method that writes more than one
- * row does so in one transaction; failures surface as StorageError. It is also
- * the notification outbox: notifications are written with the events that
- * cause them and kept until delivered or given up.
+ * The tasks themselves: jjm's record of each Jules session, versioned so that
+ * an edit and a sync never overwrite each other (compare-and-set on
+ * `Task.version`). Writes that also append history do so in one transaction
+ * with their events (see TaskEventLog) and notifications (see
+ * NotificationOutbox). Failures surface as StorageError.
+ *
+ * Contract suite: `describeTaskRecordsContract` in `jjm/testing`.
  */
-export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
+export interface TaskRecords {
   /**
    * Inserts a new task together with its first events; with `idempotencyKey`,
    * marks that creation intent done (bound to the task) in the same transaction.
@@ -175,6 +178,71 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
     events: NewTaskEvent[],
     options: { expectedVersion: number } & EventWriteOptions,
   ): Promise<Task>
+  getTask(id: string): Promise<Task | undefined>
+  /**
+   * Finds a task by its jjm id, its Jules session id or name, or a unique
+   * prefix of the jjm id. Throws ValidationError when a prefix is ambiguous.
+   */
+  findTask(ref: string): Promise<Task | undefined>
+  /** Newest first, cursor-paginated. */
+  listTasks(filter: TaskFilter): Promise<Page<Task>>
+  /** Every task whose state is not terminal, oldest sync first. */
+  listActiveTasks(): Promise<Task[]>
+  /**
+   * The active tasks counted by state, and their oldest last sync, in one
+   * aggregate query (for the metrics gauges). Optional: without it, core
+   * counts the rows of listActiveTasks.
+   */
+  summariseActiveTasks?(): Promise<{ byState: Record<string, number>; oldestSyncAt: string | null }>
+  /**
+   * Deletes a task. Without `purge` the task disappears from lists and lookups
+   * but its history stays, with a `deleted` event appended; with `purge` the
+   * task and all its history are removed. Returns false when there was no such task.
+   */
+  deleteTask(id: string, options?: { purge?: boolean }): Promise<boolean>
+}
+
+/**
+ * A task's append-only history. Events are also written by the TaskRecords
+ * and SyncStates methods that cause them, in their transactions.
+ *
+ * Contract suite: `describeTaskEventLogContract` in `jjm/testing`.
+ */
+export interface TaskEventLog {
+  /** Newest first. */
+  getEvents(taskId: string, query?: EventQuery): Promise<Page<TaskEvent>>
+  /** Appends one history line to an existing task (and its notifications to the outbox, in one transaction). */
+  logEvent(taskId: string, event: NewTaskEvent, options?: EventWriteOptions): Promise<TaskEvent>
+}
+
+/**
+ * What a task's session said and changed: its chat messages and the files its
+ * change set touches, as syncs record them (see SyncCommit) and lists show
+ * them beside each task.
+ *
+ * Contract suite: `describeTaskConversationContract` in `jjm/testing`.
+ */
+export interface TaskConversation {
+  /** Records messages; one whose activityId is already recorded is skipped. Returns how many were new. */
+  addChatMessages(taskId: string, messages: NewChatMessage[]): Promise<number>
+  /** Oldest first. */
+  listChatMessages(taskId: string, query?: { limit?: number; cursor?: string }): Promise<Page<ChatMessage>>
+  /** Replaces the set of paths the task's change set touches. */
+  setSourceFiles(taskId: string, files: Array<Omit<SourceFile, 'taskId'>>): Promise<void>
+  listSourceFiles(taskId: string): Promise<SourceFile[]>
+  /** Relations of many tasks in a constant number of queries; `messagesPerTask` latest messages each (default 3). */
+  getRelations(taskIds: string[], options?: { messagesPerTask?: number }): Promise<Map<string, TaskRelations>>
+}
+
+/**
+ * Where each task's sync stands, and the leases that let one process at a
+ * time sync a task (by the database's clock, so that several daemons on one
+ * database share the work). Kept apart from the task row: written by syncs,
+ * never by edits.
+ *
+ * Contract suite: `describeSyncStatesContract` in `jjm/testing`.
+ */
+export interface SyncStates {
   /**
    * Records one sync: in one transaction, and only while `commit.holder`
    * holds a live lease on the task (by the database's clock), the cursor and
@@ -206,6 +274,16 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
   renewSyncLeases(taskIds: string[], holder: string, ttlMs: number): Promise<string[]>
   /** Gives back `holder`'s leases early (after the sync), so that the next pass of any daemon may take the tasks. */
   releaseSyncLeases(taskIds: string[], holder: string): Promise<void>
+}
+
+/**
+ * Idempotency keys: the intent to create a task is recorded before Jules is
+ * called, so that a retried create under the same key never starts a second
+ * session. Marked done by `TaskRecords.createTask` with `idempotencyKey`.
+ *
+ * Contract suite: `describeCreationIntentsContract` in `jjm/testing`.
+ */
+export interface CreationIntents {
   /**
    * Records, before Jules is called, the intent to create a task under an
    * idempotency key, and claims it for the caller's attempt with `lease`, in
@@ -230,41 +308,34 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
   noteCreationSession(key: string, sessionName: string, at: string): Promise<void>
   /** Marks an intent failed (Jules refused it), so that the same key may try again. */
   failCreation(key: string, message: string, at: string): Promise<void>
-  getTask(id: string): Promise<Task | undefined>
+  // Idempotency-key retention: optional, a store without it keeps its intents for good.
   /**
-   * Finds a task by its jjm id, its Jules session id or name, or a unique
-   * prefix of the jjm id. Throws ValidationError when a prefix is ambiguous.
+   * Deletes up to `limit` creation intents no retry can need after `before`
+   * (RFC 3339): done ones whose task ended (terminal, deleted or purged) and
+   * failed ones, before then; never a pending one. Returns how many.
    */
-  findTask(ref: string): Promise<Task | undefined>
-  /** Newest first, cursor-paginated. */
-  listTasks(filter: TaskFilter): Promise<Page<Task>>
-  /** Every task whose state is not terminal, oldest sync first. */
-  listActiveTasks(): Promise<Task[]>
-  /**
-   * The active tasks counted by state, and their oldest last sync, in one
-   * aggregate query (for the metrics gauges). Optional: without it, core
-   * counts the rows of listActiveTasks.
-   */
-  summariseActiveTasks?(): Promise<{ byState: Record<string, number>; oldestSyncAt: string | null }>
-  /** Newest first. */
-  getEvents(taskId: string, query?: EventQuery): Promise<Page<TaskEvent>>
-  /** Appends one history line to an existing task (and its notifications to the outbox, in one transaction). */
-  logEvent(taskId: string, event: NewTaskEvent, options?: EventWriteOptions): Promise<TaskEvent>
-  /**
-   * Deletes a task. Without `purge` the task disappears from lists and lookups
-   * but its history stays, with a `deleted` event appended; with `purge` the
-   * task and all its history are removed. Returns false when there was no such task.
-   */
-  deleteTask(id: string, options?: { purge?: boolean }): Promise<boolean>
-  /** Records messages; one whose activityId is already recorded is skipped. Returns how many were new. */
-  addChatMessages(taskId: string, messages: NewChatMessage[]): Promise<number>
-  /** Oldest first. */
-  listChatMessages(taskId: string, query?: { limit?: number; cursor?: string }): Promise<Page<ChatMessage>>
-  /** Replaces the set of paths the task's change set touches. */
-  setSourceFiles(taskId: string, files: Array<Omit<SourceFile, 'taskId'>>): Promise<void>
-  listSourceFiles(taskId: string): Promise<SourceFile[]>
-  /** Relations of many tasks in a constant number of queries; `messagesPerTask` latest messages each (default 3). */
-  getRelations(taskIds: string[], options?: { messagesPerTask?: number }): Promise<Map<string, TaskRelations>>
+  pruneCreationIntents?(before: string, limit: number): Promise<number>
+}
+
+/**
+ * Where tasks and their history live: every port a storage backend
+ * implements, in one object. Core code that needs only one of them takes that
+ * port. Every method that writes more than one row does so in one
+ * transaction; failures surface as StorageError. It is also the notification
+ * outbox: notifications are written with the events that cause them and kept
+ * until delivered or given up.
+ *
+ * Contract suite: `describeTaskStoreContract` in `jjm/testing` runs every
+ * port's suite.
+ */
+export interface TaskStore
+  extends TaskRecords,
+    TaskEventLog,
+    TaskConversation,
+    SyncStates,
+    CreationIntents,
+    NotificationOutbox,
+    NotificationOutboxAdmin {
   close(): Promise<void>
 
   /**
@@ -278,14 +349,6 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
    * import service refuses a store without it.
    */
   importTask?(record: TaskImport): Promise<TaskImportResult>
-
-  // Idempotency-key retention: optional, a store without it keeps its intents for good.
-  /**
-   * Deletes up to `limit` creation intents no retry can need after `before`
-   * (RFC 3339): done ones whose task ended (terminal, deleted or purged) and
-   * failed ones, before then; never a pending one. Returns how many.
-   */
-  pruneCreationIntents?(before: string, limit: number): Promise<number>
 }
 
 export interface MigrationStatus {
