@@ -19,15 +19,20 @@ import { listGenerationKey } from './cached-store.js'
 import { ConfigurationError } from './errors.js'
 import type {
   CreationIntent,
+  CreationIntents,
   Logger,
   NewChatMessage,
   SyncCursor,
   TaskImport,
   TaskImportResult,
+  TaskRecords,
   TaskStore,
 } from './ports.js'
 import { silentLogger } from './ports.js'
 import type { SourceFile, Task } from './task.js'
+
+/** The ports an import writes through: it looks tasks up, replays creation intents, and imports each task whole. */
+export type ImportTarget = TaskRecords & CreationIntents & Pick<TaskStore, 'importTask'>
 
 /** One task of a source with its whole history, as a reader hands it to the import. */
 export interface TaskHistory {
@@ -77,7 +82,7 @@ export interface ImportServiceOptions {
    * The store the history goes to: the storage backend's own store, not the
    * notifying decorator core's commands write through.
    */
-  target: TaskStore
+  target: ImportTarget
   /** The storage backend's name, for the message when its store cannot import. */
   backend?: string
   /**
@@ -89,7 +94,7 @@ export interface ImportServiceOptions {
 }
 
 export class ImportService {
-  private readonly target: TaskStore
+  private readonly target: ImportTarget
   private readonly backend: string
   private readonly listsChanged: () => Promise<void>
   private readonly logger: Logger

@@ -8,12 +8,12 @@ import { ConfigurationError, InvalidStateError, NotificationNotFoundError } from
 import type { DeliveryReport } from './notifications.js'
 import type {
   Clock,
+  CreationIntents,
   Logger,
   NotificationOutboxAdmin,
   NotificationQuery,
   NotificationRecord,
   NotificationState,
-  TaskStore,
 } from './ports.js'
 import type { Page } from './task.js'
 
@@ -55,7 +55,7 @@ export interface NotificationAdminOptions {
   /** The most entries of each state one monitor pass deletes; default 500. */
   pruneBatch?: number
   /** Where idempotency keys are kept, when the store can prune them ({@link creationIntentRetentionMs}). */
-  intents?: Pick<TaskStore, 'pruneCreationIntents'>
+  intents?: Pick<CreationIntents, 'pruneCreationIntents'>
 }
 
 /**

@@ -6,7 +6,7 @@ import {
   ValidationError,
 } from './errors.js'
 import type { JulesClient } from './jules/client.js'
-import type { Clock, Logger, TaskStore, TaskUpdate } from './ports.js'
+import type { Clock, Logger, TaskConversation, TaskEventLog, TaskRecords, TaskUpdate } from './ports.js'
 import { checkStorableMetadata, checkStorableTaskChanges, checkStorableText } from './storable.js'
 import type { SessionSynchronizer } from './synchronizer.js'
 import {
@@ -116,7 +116,8 @@ export const defaultResumeText = 'Please continue with the task.'
 
 export interface TaskOperationsDeps {
   jules: JulesClient
-  store: TaskStore
+  /** Operations read and edit tasks, log events and record sent messages; syncs go through the synchronizer. */
+  store: TaskRecords & TaskEventLog & TaskConversation
   /** The one sync path: every refresh, and every operation under the task's lease. */
   synchronizer: SessionSynchronizer
   clock: Clock
