@@ -1,8 +1,9 @@
 /**
- * The CreationIntents contract: Idempotency keys: claiming, holding, releasing, failing and completing a creation intent.
- *
- * The suite arranges its tests through the ports of `CreationIntentsContractStore`, so a store
- * implements those before it can run it.
+ * The CreationIntents contract suite: what every CreationIntents
+ * implementation does with idempotency keys: claiming, holding, releasing,
+ * failing and completing a creation intent. It arranges its tests through the
+ * other ports named in `CreationIntentsContractStore`, so a store implements
+ * those first (start with TaskRecords and TaskEventLog).
  */
 import assert from 'node:assert/strict'
 import { describe } from 'node:test'

@@ -1,8 +1,7 @@
 /**
- * The TaskEventLog contract: The append-only history: reading it newest first, filtering, paging, and appending to it.
- *
- * The suite arranges its tests through the ports of `TaskEventLogContractStore`, so a store
- * implements those before it can run it.
+ * The TaskEventLog contract suite: what every TaskEventLog implementation does
+ * with a task's append-only history: reading it newest first, filtering,
+ * paging, and appending to it. It creates its tasks through TaskRecords.
  */
 import assert from 'node:assert/strict'
 import { describe } from 'node:test'

@@ -1,8 +1,10 @@
 /**
- * The NotificationOutbox contract: The notification outbox: written with the events that cause it, claimed, delivered, retried, listed, requeued and pruned.
- *
- * The suite arranges its tests through the ports of `NotificationOutboxContractStore`, so a store
- * implements those before it can run it.
+ * The NotificationOutbox contract suite: what every notification outbox does:
+ * entries written with the events that cause them, claimed, delivered,
+ * retried, listed, requeued and pruned (NotificationOutbox and
+ * NotificationOutboxAdmin). It arranges its tests through the other ports
+ * named in `NotificationOutboxContractStore`, so a store implements those
+ * first (start with TaskRecords and TaskEventLog).
  */
 import assert from 'node:assert/strict'
 import { describe } from 'node:test'

@@ -1,8 +1,9 @@
 /**
- * The SyncStates contract: Sync commits (all or nothing, compare-and-set on the task, only under a live lease) and the sync leases themselves.
- *
- * The suite arranges its tests through the ports of `SyncStatesContractStore`, so a store
- * implements those before it can run it.
+ * The SyncStates contract suite: what every SyncStates implementation does:
+ * sync commits (all or nothing, compare-and-set on the task, only under a live
+ * lease) and the sync leases themselves. It arranges its tests through the
+ * other ports named in `SyncStatesContractStore`, so a store implements those
+ * first (start with TaskRecords and TaskEventLog).
  */
 import assert from 'node:assert/strict'
 import { describe } from 'node:test'

@@ -1,8 +1,7 @@
 /**
- * The TaskConversation contract: A task's chat messages and changed files, one task at a time and for many at once.
- *
- * The suite arranges its tests through the ports of `TaskConversationContractStore`, so a store
- * implements those before it can run it.
+ * The TaskConversation contract suite: what every TaskConversation
+ * implementation does with a task's chat messages and changed files, one task
+ * at a time and for many at once. It creates its tasks through TaskRecords.
  */
 import assert from 'node:assert/strict'
 import { describe } from 'node:test'

@@ -1,8 +1,9 @@
 /**
- * The TaskRecords contract: Tasks: create, read, find, list, version-checked update, delete. Its tests also read events (TaskEventLog), add messages and files (TaskConversation) and sync (SyncStates) to see what lists and deletes do with them.
- *
- * The suite arranges its tests through the ports of `TaskRecordsContractStore`, so a store
- * implements those before it can run it.
+ * The TaskRecords contract suite: what every TaskRecords implementation does
+ * with tasks: create, read, find, list, version-checked update, delete. Its
+ * tests also read events, add messages and files, and sync, to see what lists
+ * and deletes do with them. It arranges its tests through the other ports
+ * named in `TaskRecordsContractStore`.
  */
 import assert from 'node:assert/strict'
 import { describe } from 'node:test'
