@@ -255,7 +255,7 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
    * but its history stays, with a `deleted` event appended; with `purge` the
    * task and all its history are removed. Returns false when there was no such task.
    */
-  deleteTask(id: string, options?: { purge?: boolean }): Promise<boolean>
+  deleteTask(id: string, options?: { purge?: boolean; at?: string }): Promise<boolean>
   /** Records messages; one whose activityId is already recorded is skipped. Returns how many were new. */
   addChatMessages(taskId: string, messages: NewChatMessage[]): Promise<number>
   /** Oldest first. */
