@@ -34,6 +34,8 @@ export interface DaemonOptions {
   metricsPort?: number
   /** Serve `/metrics` on the API port too (`api.metricsOnApiPort`). */
   metricsOnApiPort?: boolean
+  /** The background health checks; default: every check on `core`. Stopped with the daemon, or when it fails to start. */
+  health?: HealthRunner
 }
 
 export interface Daemon {
@@ -51,10 +53,37 @@ export interface Daemon {
   stop(deadlineMs: number): Promise<void>
 }
 
+/** How to close what a start-up step opened, in the order opened. */
+type Opened = Array<() => Promise<void> | void>
+
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const { logger } = options
+  // Each step that opens something registers how to close it: a later step that fails closes them all.
+  const opened: Opened = []
+  const closeOpened = async () => {
+    for (const close of opened.reverse()) {
+      try {
+        await close()
+      } catch (error) {
+        logger.warn('Could not release a resource after the daemon failed to start', {
+          error: error instanceof Error ? error.message : String(error),
+        })
+      }
+    }
+  }
+  try {
+    return await openDaemon(options, opened)
+  } catch (error) {
+    await closeOpened()
+    throw error
+  }
+}
+
+async function openDaemon(options: DaemonOptions, opened: Opened): Promise<Daemon> {
   const { core, logger } = options
   const config = core.config
   const redis = await openRedis(core, logger)
+  if (redis !== undefined) opened.push(() => redis.close())
   const rateLimits = await RateLimits.create({
     defaultPerMinute: config.api.rateLimit,
     authFailuresPerMinute: config.api.authFailuresPerMinute,
@@ -64,13 +93,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     ...(redis === undefined ? {} : { redis: redis.client }),
   })
   // Checks start now, so that the first probes find results (or wait only for this first pass).
-  const health = createHealthRunner(core, options.version, logger)
+  const health = options.health ?? createHealthRunner(core, options.version, logger)
   let stopping = false
   const stopHealthMetrics = health.onResult((report) => {
     // Ready as /health/ready says it: the database check passed and the daemon is not stopping.
     options.metrics?.health(report.checks, report.checks.database?.status === 'pass' && !stopping)
   })
+  opened.push(stopHealthMetrics)
   health.start()
+  opened.push(() => health.stop())
   const api = await createApiServer({
     core,
     healthRunner: health,
@@ -83,12 +114,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
     ...(options.metrics ? { metrics: options.metrics, metricsOnApiPort: options.metricsOnApiPort === true } : {}),
   })
+  opened.push(() => api.close(0))
   let address: AddressInfo
   try {
     address = await api.listen(options.port, options.host)
   } catch (error) {
-    await health.stop()
-    await redis?.close()
     throw listenError(error, options.host, options.port, '--port')
   }
   let metricsServer: MetricsServer | undefined
@@ -102,8 +132,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         logger,
       })
     } catch (error) {
-      await api.close(0)
-      await redis?.close()
       throw listenError(error, options.host, options.metricsPort, '--metrics-port')
     }
   }

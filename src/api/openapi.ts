@@ -92,7 +92,7 @@ export function buildOpenApiDocument(routes: Route[], version: string): JsonSche
       `Problem${status}`,
       {
         description: problemDescriptions[status] ?? 'An error.',
-        ...(status === 429
+        ...(status === 429 || status === 409 || status === 503
           ? { headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'Seconds to wait.' } } }
           : {}),
         content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
@@ -193,13 +193,13 @@ const problemDescriptions: Record<number, string> = {
   401: 'No API key, or one that is unknown, revoked or expired.',
   403: 'The API key lacks the scope this endpoint needs.',
   404: 'No such task (or key).',
-  409: 'The task is not in a state that allows this, or a request with the same Idempotency-Key is still running.',
+  409: 'The task is not in a state that allows this, or a request with the same Idempotency-Key is still running or could not tell whether Jules started the session (retry after Retry-After seconds).',
   413: 'The body is larger than the server accepts.',
   415: 'The body is not JSON.',
   422: 'The Idempotency-Key was used before with another body.',
   429: 'Too many requests; wait for Retry-After seconds.',
   500: 'jjm failed unexpectedly; the log has the request id.',
-  503: 'A dependency (Jules, the database) is unavailable.',
+  503: 'A dependency (Jules, the database) is unavailable. After a create that may have reached Jules, Retry-After says when to retry with the same Idempotency-Key.',
 }
 
 /** Every problem code the API answers with, for the /docs page. */
@@ -212,7 +212,11 @@ const problemCatalogue: ReadonlyArray<readonly [number, string, string]> = [
   [404, 'JJM_NOT_FOUND', 'Nothing at this path.'],
   [405, 'JJM_METHOD_NOT_ALLOWED', 'The path exists; `Allow` lists its methods.'],
   [409, 'JJM_INVALID_STATE', 'The task is not in the state the operation needs.'],
-  [409, 'JJM_IDEMPOTENCY_CONFLICT', 'A request with the same Idempotency-Key is still running; retry later.'],
+  [
+    409,
+    'JJM_IDEMPOTENCY_CONFLICT',
+    'A request with the same Idempotency-Key is still running, or could not tell whether Jules started the session; retry after Retry-After seconds.',
+  ],
   [
     412,
     'JJM_TASK_VERSION_CONFLICT',

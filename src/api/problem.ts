@@ -4,7 +4,15 @@
  * and, for validation, the fields at fault. Never a stack trace.
  */
 import { STATUS_CODES } from 'node:http'
-import { type ErrorContext, isJjmError, JjmError, type JjmErrorOptions, toJjmError } from '../core/errors.js'
+import {
+  type ErrorContext,
+  isJjmError,
+  JjmError,
+  type JjmErrorOptions,
+  MigrationRequiredError,
+  StorageError,
+  toJjmError,
+} from '../core/errors.js'
 import type { ApiRequest, ApiResponse } from './http.js'
 
 export interface FieldError {
@@ -73,7 +81,7 @@ export function toProblem(error: unknown, req: Pick<ApiRequest, 'id' | 'original
     type: `${problemTypeBase}${known.code.replace(/^JJM_/, '').toLowerCase().replaceAll('_', '-')}`,
     title: STATUS_CODES[status] ?? 'Error',
     status,
-    detail: known.message,
+    detail: detailOf(known, req.id),
     instance,
     code: known.code,
     requestId: req.id,
@@ -82,6 +90,21 @@ export function toProblem(error: unknown, req: Pick<ApiRequest, 'id' | 'original
   const retryAfter = retryAfterOf(known.context)
   if (retryAfter !== undefined) problem.retryAfterSeconds = retryAfter
   return problem
+}
+
+/**
+ * What a caller may read of an error. A storage error's own message names
+ * the database file or server, which is the operator's business, not an API
+ * client's: the client is told what to do, the server log keeps the rest.
+ */
+function detailOf(error: JjmError, requestId: string): string {
+  if (error instanceof MigrationRequiredError) {
+    return "The daemon's database schema is behind this version of jjm; an operator runs `jjm migrate up`, then the request can be retried."
+  }
+  if (error instanceof StorageError) {
+    return `The daemon's database could not complete this request; retry later. The server log has the details under request id ${requestId}.`
+  }
+  return error.message
 }
 
 export function sendProblem(res: ApiResponse, problem: Problem, headers: Record<string, string> = {}): void {

@@ -8,10 +8,11 @@
 import { RateLimitedError } from '../core/errors.js'
 import type { Metrics } from '../core/metrics.js'
 import type { Logger } from '../core/ports.js'
+import { type FlexibleLimiter, flexibleLimiter } from '../core/rate-limit.js'
 import type { ApiResponse } from './http.js'
 
 type Flexible = typeof import('rate-limiter-flexible')
-type Limiter = InstanceType<Flexible['RateLimiterMemory']>
+type Limiter = FlexibleLimiter
 type Outcome = InstanceType<Flexible['RateLimiterRes']>
 /** A node-redis client (from @keyv/redis' createClient). */
 export type RedisClientLike = object
@@ -124,19 +125,13 @@ export class RateLimits {
   }
 
   private build(keyPrefix: string, points: number, blockDuration: number): Limiter {
-    const { RateLimiterMemory, RateLimiterRedis } = this.flexible
-    const memory = new RateLimiterMemory({ keyPrefix, points, duration: windowSeconds, blockDuration })
-    if (this.options.redis === undefined) return memory
-    return new RateLimiterRedis({
-      storeClient: this.options.redis,
-      useRedisPackage: true,
-      rejectIfRedisNotReady: true,
+    return flexibleLimiter(this.flexible, {
       keyPrefix,
       points,
       duration: windowSeconds,
       blockDuration,
-      insuranceLimiter: memory,
-    }) as unknown as Limiter
+      ...(this.options.redis === undefined ? {} : { redis: this.options.redis }),
+    })
   }
 }
 

@@ -13,7 +13,8 @@ export default class Monitor extends JjmCommand<typeof Monitor> {
   21  a task waits for a person (plan approval, an answer, a resume)
   22  some tasks could not be synced (the others were)
   23  another monitor run holds the lock on this database: nothing was done
-With --watch, a pass every --interval until interrupted (or until no task is active, with --until-done).
+With --watch, a pass every --interval until interrupted (or until no task is active, with --until-done), or exit 23
+if the lock is lost for good (the database restarted and another run took it).
 On a terminal it shows a table of the active tasks, redrawn after every pass: state, age, what each waits for
 and when it was last synced. Otherwise it prints one line per change.`
 
@@ -59,7 +60,9 @@ and when it was last synced. Otherwise it prints one line per change.`
     }
     const { monitor, storage, clock } = await this.core()
     // One monitor per database at a time: two overlapping runs would sync the same tasks twice.
-    const release = storage.tryLock ? await storage.tryLock('monitor') : async () => {}
+    const release: ((() => Promise<void>) & { lost?: AbortSignal }) | undefined = storage.tryLock
+      ? await storage.tryLock('monitor')
+      : async () => {}
     if (!release) {
       this.logToStderr('Another jjm monitor run holds the lock on this database; nothing was done.')
       process.exitCode = ExitCode.monitorLocked
@@ -67,7 +70,7 @@ and when it was last synced. Otherwise it prints one line per change.`
       return { startedAt: now, finishedAt: now, checked: 0, changes: [], awaitingPerson: [], errors: [] }
     }
     try {
-      return await this.monitorRuns(monitor, live && ((pass) => live.show(pass, clock.now())))
+      return await this.monitorRuns(monitor, live && ((pass) => live.show(pass, clock.now())), release.lost)
     } finally {
       live?.done()
       await release()
@@ -77,6 +80,7 @@ and when it was last synced. Otherwise it prints one line per change.`
   private async monitorRuns(
     monitor: Core['monitor'],
     show: ((pass: MonitorPass) => void) | undefined,
+    lockLost: AbortSignal | undefined,
   ): Promise<MonitorReport> {
     if (this.flags.once) {
       const report = await monitor.syncOnce({ force: true })
@@ -95,7 +99,13 @@ and when it was last synced. Otherwise it prints one line per change.`
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
     try {
-      return await this.watch(monitor, show, () => stopped)
+      const report = await this.watch(monitor, show, () => stopped || lockLost?.aborted === true)
+      if (lockLost?.aborted) {
+        // Another run may sync now: going on would sync the same tasks twice.
+        this.logToStderr(`${(lockLost.reason as Error).message}`)
+        process.exitCode = ExitCode.monitorLocked
+      }
+      return report
     } finally {
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)

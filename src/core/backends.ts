@@ -5,6 +5,7 @@ import type { JjmConfig } from './config.js'
 import { ConfigurationError } from './errors.js'
 import type { NotifierRoute } from './notifications.js'
 import type { Cache, EventBus, Logger, Notifier, SchemaManager, SimStateStore, TaskStore } from './ports.js'
+import type { JulesBudgetStore, JulesBudgetStoreOptions } from './rate-limit.js'
 
 /** What a storage backend gives core once opened. */
 export interface StorageHandle {
@@ -25,8 +26,10 @@ export interface StorageHandle {
    * Takes a named lock shared by every process on this database (so that two
    * overlapping `monitor --once` runs never sync the same tasks); resolves to
    * the release function, or to undefined when another process holds it.
+   * `lost`, when given, aborts if the lock went away while held and could not
+   * be taken again: the holder stops what the lock protects.
    */
-  tryLock?(name: string): Promise<(() => Promise<void>) | undefined>
+  tryLock?(name: string): Promise<((() => Promise<void>) & { readonly lost?: AbortSignal }) | undefined>
   /** Database connections in use right now (a pool's busy ones), for `jjm_db_connections_in_use`; cheap, no query. */
   connectionsInUse?(): number
   close(): Promise<void>
@@ -66,6 +69,12 @@ export interface CacheHandle {
    * does not. Absent for caches in this process, which cannot be down.
    */
   ping?(): Promise<void>
+  /**
+   * One Jules account's request budget kept on the cache's server, shared by
+   * every process that uses it (Redis). Absent for caches in this process:
+   * core keeps the budget in memory.
+   */
+  julesBudgetStore?(options: JulesBudgetStoreOptions): Promise<JulesBudgetStore>
   close(): Promise<void>
 }
 

@@ -1,17 +1,24 @@
 /**
  * Creating many tasks from one file (`jjm tasks create --from FILE`): parse
  * and check the file, then create each entry under an idempotency key within
- * a concurrency bound, retrying politely when Jules says "too many". Re-running
- * the same file creates nothing twice, because each entry's key is derived from
- * the file and the entry.
+ * a concurrency bound and the Jules request budget. Re-running the same file
+ * creates nothing twice, because each entry's key is derived from the file
+ * and the entry.
  */
-import { setTimeout as sleepFor } from 'node:timers/promises'
 import pLimit from 'p-limit'
 import { isMap, isNode, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
 import { canonicalHash } from './canonical-json.js'
-import { isJjmError, JulesConnectionError, RateLimitedError, toJjmError, ValidationError } from './errors.js'
+import {
+  IdempotencyConflictError,
+  isJjmError,
+  JulesConnectionError,
+  RateLimitedError,
+  ValidationError,
+} from './errors.js'
 import type { CreateTaskOptions, CreateTaskResult } from './manager.js'
+import { type JulesBudget, JulesThrottle, realSleep, type Sleep } from './rate-limit.js'
 import { automationModeSchema, taskFileEntrySchema } from './representation.js'
+import { checkStorableTaskInput } from './storable.js'
 import type { AutomationMode, Task, TaskInput } from './task.js'
 
 /** The free plan runs 3 sessions at once; more at once only earns 429s there. */
@@ -53,7 +60,6 @@ export interface BulkOutcome {
   status: 'created' | 'replayed' | 'failed'
   task?: Task
   error?: { code: string; message: string }
-  attempts: number
 }
 
 export interface BulkResult {
@@ -72,13 +78,6 @@ export interface BulkProgress {
   outcome: BulkOutcome
 }
 
-export interface BulkRetry {
-  index: number
-  attempt: number
-  delayMs: number
-  error: unknown
-}
-
 export interface CreateManyOptions {
   /** Entries created at once; default 3. */
   concurrency?: number
@@ -86,24 +85,40 @@ export interface CreateManyOptions {
   sourceName: string
   /** After each entry is settled. */
   onProgress?: (progress: BulkProgress) => void
-  /** Before an entry waits to try again. */
-  onRetry?: (retry: BulkRetry) => void
-  /** Attempts per entry when Jules says 429 or cannot be reached; default 5. */
-  maxAttempts?: number
-  /** First backoff when Jules gives no Retry-After; doubles per attempt; default 1000. */
-  baseDelayMs?: number
-  /** The longest wait between attempts; a longer Retry-After fails the entry instead; default 120000. */
-  maxDelayMs?: number
-  /** Injectable for tests. */
-  sleep?: (ms: number) => Promise<void>
+  /**
+   * The Jules request budget every create waits in (the core's, shared with
+   * the monitor and, through Redis, with other processes). Absent: no
+   * ceiling, but a 429 still pauses the entries not yet sent.
+   */
+  budget?: JulesBudget
+  /** Before an entry waits for its key's lock to end after a create that may have started a session. */
+  onWait?: (wait: BulkWait) => void
+  /** Injectable for tests: how the run waits (a pause, a locked key), and the default budget's clock. */
+  sleep?: Sleep
   now?: () => number
 }
 
+export interface BulkWait {
+  index: number
+  delayMs: number
+  error: unknown
+}
+
+/** How many times an entry looks again after creates that may have started a session (each after its key's lock). */
+const maxLooksAfterUncertainCreate = 2
+
 /**
- * Creates every entry, at most `concurrency` at once. An entry refused with
- * 429 (or lost to a connection failure: its idempotency key makes the retry
- * safe) waits outside the concurrency bound, so the others go on; a 429 also
- * pauses new calls until its Retry-After, since Jules' quota is per account.
+ * Creates every entry, at most `concurrency` at once, each create waiting
+ * for the budget first. An entry is sent once: the Jules client already
+ * retries what is worth retrying (a 429, a 503, a connection that failed
+ * before the request went out) with its own backoff, so a failure that
+ * reaches here is final for this run, and the entry is reported failed;
+ * running the same file again retries it under the same key, creating
+ * nothing twice. The one exception is a create that may have started a
+ * session (no answer in time): its key stays locked for a while, and the
+ * entry is looked at again once the lock ends, which records the session
+ * Jules started, or starts one only if Jules has none. A 429 that reaches here pauses the budget, so the entries
+ * not yet sent wait until Jules' Retry-After instead of earning more 429s.
  */
 export async function createMany(
   manager: TaskCreator,
@@ -114,22 +129,31 @@ export async function createMany(
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ValidationError(`The concurrency must be a whole number of at least 1, got ${concurrency}.`)
   }
-  const maxAttempts = Math.max(1, options.maxAttempts ?? 5)
-  const baseDelayMs = Math.max(0, options.baseDelayMs ?? 1000)
-  const maxDelayMs = Math.max(0, options.maxDelayMs ?? 120_000)
-  const sleep = options.sleep ?? ((ms: number) => sleepFor(ms).then(() => undefined))
-  const now = options.now ?? Date.now
+  const sleep = options.sleep ?? realSleep
+  const budget =
+    options.budget ??
+    new JulesThrottle({
+      // No ceiling of its own: only the pause after a 429.
+      perMinute: Number.MAX_SAFE_INTEGER,
+      clock: { now: options.now ?? Date.now },
+      sleep,
+    })
   const limit = pLimit(concurrency)
-  let pausedUntil = 0
 
   const keys = entries.map((entry) => entry.idempotencyKey ?? derivedKey(options.sourceName, entry))
   const firstWithKey = new Map<string, number>()
 
-  const attemptOnce = (entry: TaskFileEntry, key: string) =>
+  const create = (entry: TaskFileEntry, key: string) =>
     limit(async () => {
-      const wait = pausedUntil - now()
-      if (wait > 0) await sleep(wait)
-      return manager.createTaskWithOutcome(entry.input, { idempotencyKey: key })
+      await budget.acquire()
+      try {
+        const result = await manager.createTaskWithOutcome(entry.input, { idempotencyKey: key })
+        budget.succeeded()
+        return result
+      } catch (error) {
+        if (error instanceof RateLimitedError) budget.rateLimited(error.retryAfterSeconds)
+        throw error
+      }
     })
 
   async function createOne(entry: TaskFileEntry, key: string, duplicateOf: number | undefined): Promise<BulkOutcome> {
@@ -145,25 +169,20 @@ export async function createMany(
         : new ValidationError(
             `Entry ${entry.index} repeats entry ${duplicateOf} (same idempotency key); give one of them its own idempotencyKey to create both.`,
           )
-    if (problem) return { ...base, status: 'failed', error: errorView(problem), attempts: 0 }
-    for (let attempt = 1; ; attempt++) {
+    if (problem) return { ...base, status: 'failed', error: errorView(problem) }
+    for (let lookedAgain = 0; ; lookedAgain++) {
       try {
-        const result = await attemptOnce(entry, key)
-        return {
-          ...base,
-          status: result.outcome === 'replayed' ? 'replayed' : 'created',
-          task: result.task,
-          attempts: attempt,
+        const result = await create(entry, key)
+        return { ...base, status: result.outcome === 'replayed' ? 'replayed' : 'created', task: result.task }
+      } catch (error) {
+        // Not a second try at a refused call: once the key's lock ends, the manager records the session
+        // Jules may have started, and creates one only if Jules has none.
+        const lockedSeconds = lockedKeySeconds(error)
+        if (lockedSeconds === undefined || lookedAgain >= maxLooksAfterUncertainCreate) {
+          return { ...base, status: 'failed', error: errorView(error) }
         }
-      } catch (thrown) {
-        const error = toJjmError(thrown)
-        const delayMs = retryDelay(error, attempt, baseDelayMs, maxDelayMs)
-        if (delayMs === undefined || attempt >= maxAttempts) {
-          return { ...base, status: 'failed', error: errorView(error), attempts: attempt }
-        }
-        if (error instanceof RateLimitedError) pausedUntil = Math.max(pausedUntil, now() + delayMs)
-        options.onRetry?.({ index: entry.index, attempt, delayMs, error })
-        await sleep(delayMs)
+        options.onWait?.({ index: entry.index, delayMs: lockedSeconds * 1000, error })
+        await sleep(lockedSeconds * 1000)
       }
     }
   }
@@ -210,17 +229,19 @@ export function derivedKey(sourceName: string, entry: TaskFileEntry): string {
   return `file-${canonicalHash({ file: sourceName, task: entry.input }).slice(0, 48)}`
 }
 
-/** How long to wait before trying an entry again, or undefined when retrying would not help. */
-function retryDelay(error: unknown, attempt: number, baseDelayMs: number, maxDelayMs: number): number | undefined {
-  if (error instanceof RateLimitedError && error.retryAfterSeconds !== undefined) {
-    const asked = error.retryAfterSeconds * 1000
-    // Asking again sooner than Jules said only earns another 429.
-    return asked > maxDelayMs ? undefined : asked
-  }
-  if (!(error instanceof RateLimitedError) && !(error instanceof JulesConnectionError)) return undefined
-  const exponential = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1))
-  // Half fixed, half random: entries refused together do not come back together.
-  return Math.round(exponential / 2 + (Math.random() * exponential) / 2)
+/**
+ * How long an entry's key stays locked, when creating it failed in a way
+ * that may have started a session anyway (Jules did not answer in time, or
+ * the connection broke after the request went out), or while another
+ * attempt holds it; undefined for any other failure.
+ */
+function lockedKeySeconds(error: unknown): number | undefined {
+  const uncertain =
+    error instanceof IdempotencyConflictError ||
+    (error instanceof JulesConnectionError && error.context.sessionMayExist === true)
+  if (!uncertain) return undefined
+  const seconds = error.context.retryAfterSeconds
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined
 }
 
 function errorView(error: unknown): { code: string; message: string } {
@@ -382,6 +403,13 @@ function readEntry(
     problems.push(`${at}: "idempotencyKey" is empty`)
   }
   if (problems.length > before) return undefined
+  try {
+    // Refused here, with the entry's line, so that nothing in the file reaches Jules before it is fixed.
+    checkStorableTaskInput({ prompt, title, repository, source, branch, metadata })
+  } catch (error) {
+    problems.push(`${at}: ${error instanceof Error ? error.message : String(error)}`)
+    return undefined
+  }
   const repositoryName = repository ?? repo
   const input: TaskInput = {
     prompt,

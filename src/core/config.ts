@@ -20,6 +20,12 @@ export interface JjmConfig {
     /** Base URL of the Jules API, without a trailing slash. */
     apiUrl: string
     timeoutMs: number
+    /**
+     * How long, beyond `timeoutMs`, an idempotency key stays locked after a
+     * create that may have reached Jules, so that Jules can show the session
+     * before a retry looks for it.
+     */
+    createGraceMs: number
     maxAttempts: number
     breaker: { failureThreshold: number; cooldownMs: number }
     /** The Jules MCP server the `mcp` backend spawns over stdio; present only when configured. */
@@ -42,7 +48,7 @@ export interface JjmConfig {
     format: 'auto' | 'pretty' | 'json'
     file?: string
   }
-  /** `requestsPerMinute`: the ceiling on requests to Jules (a token bucket shared by all syncs). */
+  /** `requestsPerMinute`: the ceiling on requests to Jules, one per Jules account (shared through Redis by every process on it). */
   /** `pushgatewayUrl`: where `monitor --once` pushes its run's metrics; unset: nothing is pushed. */
   monitor: { concurrency: number; requestsPerMinute: number; pushgatewayUrl?: string }
   /** Where notifications go and which events each target gets; empty: none are sent. */
@@ -162,6 +168,13 @@ const leaves: readonly Leaf[] = [
     min: 1,
     env: 'JJM_JULES_TIMEOUT_MS',
     expected: 'a whole number of milliseconds, at least 1',
+  },
+  {
+    key: 'jules.createGraceMs',
+    kind: 'int',
+    min: 0,
+    env: 'JJM_JULES_CREATE_GRACE_MS',
+    expected: 'a whole number of milliseconds, at least 0',
   },
   {
     key: 'jules.maxAttempts',
@@ -361,6 +374,7 @@ const defaults: Record<string, unknown> = {
   'jules.backend': 'rest',
   'jules.apiUrl': 'https://jules.googleapis.com',
   'jules.timeoutMs': 30_000,
+  'jules.createGraceMs': 60_000,
   'jules.maxAttempts': 3,
   'jules.breaker.failureThreshold': 5,
   'jules.breaker.cooldownMs': 30_000,
@@ -456,6 +470,7 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
       apiKey: stringValue(values, 'jules.apiKey'),
       apiUrl: requiredString(values, 'jules.apiUrl'),
       timeoutMs: requiredNumber(values, 'jules.timeoutMs'),
+      createGraceMs: requiredNumber(values, 'jules.createGraceMs'),
       maxAttempts: requiredNumber(values, 'jules.maxAttempts'),
       breaker: {
         failureThreshold: requiredNumber(values, 'jules.breaker.failureThreshold'),

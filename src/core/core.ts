@@ -17,6 +17,7 @@ import { NotificationAdmin } from './notification-admin.js'
 import { NotificationCenter, routeNames } from './notifications.js'
 import { NotifyingTaskStore } from './notifying-store.js'
 import type { Clock, EventBus, Logger, Notifier, TaskStore } from './ports.js'
+import { defaultBurst, type JulesBudget, JulesThrottle, julesAccountKey } from './rate-limit.js'
 
 export interface CoreOptions {
   config: JjmConfig
@@ -42,6 +43,12 @@ export interface Core {
   /** The notification outbox as people see it: list, retry, prune. */
   notifications: NotificationAdmin
   jules: JulesClient
+  /**
+   * The Jules request budget (`monitor.requestsPerMinute`): one per Jules
+   * account, shared through Redis by every process on it when the cache is
+   * Redis. The monitor draws on it; so should anything else that calls Jules in bulk.
+   */
+  julesBudget: JulesBudget
   storage: StorageHandle
   /** The store as core uses it: behind the cache when one is configured. */
   store: TaskStore
@@ -69,6 +76,14 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     await storage.close()
     throw error
   }
+  let julesBudget: JulesBudget
+  try {
+    julesBudget = await openJulesBudget(config, cache, clock, logger)
+  } catch (error) {
+    await cache.close()
+    await storage.close()
+    throw error
+  }
   const cachedStore: TaskStore = cache.cache
     ? new CachedTaskStore(storage.store, cache.cache, { logger, clock, ...(metrics ? { metrics } : {}) })
     : storage.store
@@ -76,6 +91,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
   try {
     notifications = notificationCenter(config, registry, cachedStore, clock, logger, metrics)
   } catch (error) {
+    await julesBudget.close?.()
     await cachedStore.close()
     await cache.close()
     throw error
@@ -88,7 +104,17 @@ export async function openCore(options: CoreOptions): Promise<Core> {
   const jules = metrics ? instrumentedJulesClient(lazyJules, metrics) : lazyJules
   const newId = createIdGenerator()
   let apiKeyService: ApiKeyService | undefined
-  const manager = new JobManager({ jules, store, clock, logger, newId, bus, ...(metrics ? { metrics } : {}) })
+  const manager = new JobManager({
+    jules,
+    store,
+    clock,
+    logger,
+    newId,
+    bus,
+    julesTimeoutMs: config.jules.timeoutMs,
+    createGraceMs: config.jules.createGraceMs,
+    ...(metrics ? { metrics } : {}),
+  })
   const outbox = new NotificationAdmin({
     store,
     deliver: () => notifications.deliver(),
@@ -96,6 +122,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     clock,
     logger: logger.child({ component: 'notifications' }),
     retention: config.notifications,
+    intents: storage.store,
   })
   const monitor: Monitor = new Monitor({
     jules,
@@ -105,6 +132,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     bus,
     concurrency: config.monitor.concurrency,
     requestsPerMinute: config.monitor.requestsPerMinute,
+    budget: julesBudget,
     notifications,
     outboxCleanup: outbox,
     ...(metrics ? { metrics } : {}),
@@ -131,6 +159,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     monitor,
     notifications: outbox,
     jules,
+    julesBudget,
     storage,
     store,
     cache,
@@ -149,11 +178,35 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     async close() {
       detachMetrics?.()
       await jules.close?.()
+      await julesBudget.close?.()
       // The decorator closes the store underneath it (after handing over missed invalidations).
       await store.close()
       await cache.close()
     },
   }
+}
+
+/**
+ * One Jules budget per account: in the cache's server when it keeps state
+ * for several processes (Redis), so that N daemons together stay within
+ * `monitor.requestsPerMinute` and one 429 pauses them all; in this process otherwise.
+ */
+async function openJulesBudget(
+  config: JjmConfig,
+  cache: CacheHandle,
+  clock: Clock,
+  logger: Logger,
+): Promise<JulesBudget> {
+  const perMinute = config.monitor.requestsPerMinute
+  const burst = defaultBurst(perMinute)
+  const shared = await cache.julesBudgetStore?.({ account: julesAccountKey(config.jules), perMinute, burst })
+  return new JulesThrottle({
+    perMinute,
+    burst,
+    clock,
+    logger: logger.child({ component: 'jules-budget' }),
+    ...(shared === undefined ? {} : { shared }),
+  })
 }
 
 /**

@@ -74,6 +74,10 @@ export class DelegatingTaskStore implements TaskStore {
     return this.store.releaseCreation(key, holder)
   }
 
+  holdCreation(key: string, holder: string, until: string): Promise<void> {
+    return this.store.holdCreation(key, holder, until)
+  }
+
   noteCreationSession(key: string, sessionName: string, at: string): Promise<void> {
     return this.store.noteCreationSession(key, sessionName, at)
   }
@@ -138,8 +142,8 @@ export class DelegatingTaskStore implements TaskStore {
     return this.store.markNotificationDelivered(id, at)
   }
 
-  markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void> {
-    return this.store.markNotificationFailed(id, error, nextAttemptAt)
+  markNotificationFailed(id: string, error: string, nextAttemptAt: string | null, at?: string): Promise<void> {
+    return this.store.markNotificationFailed(id, error, nextAttemptAt, at)
   }
 
   listNotifications(query?: NotificationQuery): Promise<Page<NotificationRecord>> {

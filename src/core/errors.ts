@@ -212,6 +212,25 @@ export class MigrationRequiredError extends JjmError {
   }
 }
 
+const notActedOn = new WeakSet<Error>()
+
+/**
+ * Records that Jules certainly did not act on the request that failed with
+ * `error` (it was never sent, or Jules refused it before acting: 429, 503).
+ * The Jules adapters mark their failures; a caller of a call that is not
+ * idempotent (sessions.create) reads it with {@link julesDidNotAct} to tell a
+ * definite failure from one that may have started a session. Returns `error`.
+ */
+export function markJulesDidNotAct<E extends Error>(error: E): E {
+  notActedOn.add(error)
+  return error
+}
+
+/** Whether `error` was marked with {@link markJulesDidNotAct}. */
+export function julesDidNotAct(error: unknown): boolean {
+  return error instanceof Error && notActedOn.has(error)
+}
+
 export function isJjmError(error: unknown): error is JjmError {
   return error instanceof JjmError
 }

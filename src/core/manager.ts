@@ -7,6 +7,7 @@ import {
   InvalidStateError,
   isJjmError,
   JulesConnectionError,
+  julesDidNotAct,
   RateLimitedError,
   StorageError,
   TaskNotFoundError,
@@ -18,6 +19,7 @@ import { parseRepository, repositoryOf, sourceNameOf, toSourceName } from './jul
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
 import type { Metrics } from './metrics.js'
 import type { Clock, CreationClaim, CreationIntent, EventBus, EventQuery, Logger, TaskStore } from './ports.js'
+import { checkStorableFilter, checkStorableTaskInput, isStorableText } from './storable.js'
 import type { AutomationMode, Page, Task, TaskEvent, TaskFilter, TaskInput } from './task.js'
 import { isKnownState, taskStates } from './task.js'
 import {
@@ -47,6 +49,18 @@ export interface JobManagerDeps {
   resumeText?: string
   /** Counts created tasks and failed creations; absent: nothing is recorded. */
   metrics?: Metrics
+  /**
+   * How long jjm waits for one answer from Jules (`jules.timeoutMs`); default
+   * 30000. With `createGraceMs`, how long a create that may have reached
+   * Jules keeps its idempotency key locked (see createTaskWithOutcome).
+   */
+  julesTimeoutMs?: number
+  /**
+   * How long, beyond `julesTimeoutMs`, Jules may take to show a session it
+   * started for a create whose answer was lost (`jules.createGraceMs`);
+   * default 60000.
+   */
+  createGraceMs?: number
 }
 
 /** A repository Jules can work on, as jjm shows it. */
@@ -88,9 +102,14 @@ const creationClockSkewMs = 60_000
  * retry after a crash waits a little only.
  */
 export const creationLeaseMs = 120_000
+/** Defaults of JobManagerDeps.julesTimeoutMs and createGraceMs. */
+export const defaultJulesTimeoutMs = 30_000
+export const defaultCreateGraceMs = 60_000
 const reconcilePageSize = 50
 /** Bounds the look for an earlier attempt's session when very many sessions are recent. */
 const reconcileMaxPages = 20
+/** Bounds the sessions read one by one when Jules' listing leaves their prompt out. */
+const reconcileMaxReads = 20
 const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/
 const labelPattern = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$/
 
@@ -115,6 +134,14 @@ export class JobManager {
    * the intent is recorded before Jules is called and bound to the session as
    * soon as Jules answers, so that a retry after any failure finds out what
    * the earlier attempt did instead of guessing.
+   *
+   * When jjm cannot tell whether Jules started the session (a timeout, a
+   * connection lost after the request went out, a 5xx), the key stays locked
+   * for the Jules timeout plus the grace period: the call fails with 503
+   * saying after how many seconds to retry, and a retry before then gets 409
+   * (IdempotencyConflictError with `retryAfterSeconds`). The first retry after
+   * that looks for the session at Jules and records it when found; only when
+   * Jules has none does it create one.
    */
   async createTaskWithOutcome(input: TaskInput, options: CreateTaskOptions = {}): Promise<CreateTaskResult> {
     try {
@@ -131,6 +158,7 @@ export class JobManager {
 
   /** Newest first, one page. */
   async listTasks(filter: TaskFilter = {}): Promise<Page<Task>> {
+    checkStorableFilter(filter)
     for (const state of filter.states ?? []) {
       if (!isKnownState(state)) {
         throw new ValidationError(`Unknown state "${state}". Use one of: ${taskStates.join(', ')}.`, {
@@ -146,6 +174,8 @@ export class JobManager {
   async getTask(ref: string): Promise<Task> {
     const trimmed = ref.trim()
     if (trimmed === '') throw new ValidationError('A task id is required. Run `jjm tasks list` to see them.')
+    // No task is stored under a ref jjm could not have stored (a NUL, say): not found, without asking the database.
+    if (!isStorableText(trimmed)) throw new TaskNotFoundError(trimmed)
     const task = await this.deps.store.findTask(trimmed)
     if (!task && trimmed.length < 4) {
       throw new ValidationError(
@@ -159,6 +189,7 @@ export class JobManager {
 
   /** A task's history, newest first. */
   async getEvents(ref: string, query: EventQuery = {}): Promise<Page<TaskEvent>> {
+    checkStorableFilter(query)
     const task = await this.getTask(ref)
     return this.deps.store.getEvents(task.id, query)
   }
@@ -239,19 +270,29 @@ export class JobManager {
     }
     if (intent.state === 'done') return { task: await this.taskOfIntent(intent), outcome: 'replayed' }
     if (!claim.claimed) {
+      const retryAfterSeconds = secondsUntil(intent.leaseExpiresAt, now)
       throw new IdempotencyConflictError(
-        `Another attempt to create a task with the idempotency key "${key}" is in progress. Retry later with the same key: it then returns that attempt's task.`,
-        { context: { idempotencyKey: key, leaseExpiresAt: intent.leaseExpiresAt } },
+        `Another attempt to create a task with the idempotency key "${key}" is in progress, or could not tell whether Jules started its session. Retry with the same key after ${retryAfterSeconds} s: it then returns that attempt's task, or looks for its session at Jules before starting one.`,
+        { context: { idempotencyKey: key, leaseExpiresAt: intent.leaseExpiresAt, retryAfterSeconds } },
       )
     }
+    const attempt: KeyedAttempt = {
+      key,
+      holder: lease.holder,
+      // A pending intent taken over: an earlier attempt may have reached Jules, and its session may appear yet.
+      earlierMayHaveStarted: !claim.created && intent.state === 'pending',
+      held: false,
+    }
     try {
-      return await this.createUnderLease(request, key, claim, log)
+      return await this.createUnderLease(request, attempt, claim, log)
     } finally {
-      try {
-        await store.releaseCreation(key, lease.holder)
-      } catch (error) {
-        // The lease then runs out on its own; a retry before that is told to wait.
-        log.warn('could not release the idempotency key', { error })
+      if (!attempt.held) {
+        try {
+          await store.releaseCreation(key, lease.holder)
+        } catch (error) {
+          // The lease then runs out on its own; a retry before that is told to wait.
+          log.warn('could not release the idempotency key', { error })
+        }
       }
     }
   }
@@ -259,11 +300,12 @@ export class JobManager {
   /** The work of one attempt that holds the key's lease: reconcile what an earlier attempt left, then create. */
   private async createUnderLease(
     request: NormalisedInput,
-    key: string,
+    attempt: KeyedAttempt,
     { intent, created }: CreationClaim,
     log: Logger,
   ): Promise<CreateTaskResult> {
     const { jules, store, clock } = this.deps
+    const { key } = attempt
     if (!created) {
       switch (intent.state) {
         case 'session_created': {
@@ -291,19 +333,24 @@ export class JobManager {
           break
       }
     }
-    return { task: await this.startAndRecord(request, key, log), outcome: 'created' }
+    return { task: await this.startAndRecord(request, attempt, log), outcome: 'created' }
   }
 
   /** Starts a Jules session for the request and records it; with a key, keeps that key's intent up to date. */
-  private async startAndRecord(request: NormalisedInput, key: string | undefined, keyLog?: Logger): Promise<Task> {
+  private async startAndRecord(
+    request: NormalisedInput,
+    attempt: KeyedAttempt | undefined,
+    keyLog?: Logger,
+  ): Promise<Task> {
     const { jules, store, clock, logger } = this.deps
     const log = keyLog ?? logger.child({ operation: 'tasks.create', repository: request.repository })
+    const key = attempt?.key
     let branch: string
     try {
       branch = request.branch ?? (await this.defaultBranchOf(request.source))
     } catch (error) {
       // Jules was not asked to create anything yet: the key is free to try again.
-      if (key !== undefined) await this.failIntent(key, error, log)
+      if (attempt !== undefined) await this.failIntent(attempt, error, log)
       throw error
     }
     let session: Session
@@ -316,8 +363,8 @@ export class JobManager {
         automationMode: request.automationMode,
       })
     } catch (error) {
-      if (key === undefined) throw error
-      throw await this.settleFailedCreation(key, error, log)
+      if (attempt === undefined) throw error
+      throw await this.settleFailedCreation(attempt, error, log)
     }
     if (key !== undefined) {
       try {
@@ -414,6 +461,7 @@ export class JobManager {
     const { jules, store, logger } = this.deps
     const since = parseTime(intent.createdAt) - creationClockSkewMs
     const matches: Session[] = []
+    const unsure: Session[] = []
     let pageToken: string | undefined
     for (let page = 1; ; page++) {
       const answer = await jules.listSessions({
@@ -422,9 +470,17 @@ export class JobManager {
       })
       let reachedOlder = false
       for (const session of answer.sessions) {
-        const createdAt = parseTime(session.createTime)
-        if (createdAt < since) reachedOlder = true
-        else if (sessionMatches(session, request)) matches.push(session)
+        // Jules stamps a session when it makes it, which may be as late as the
+        // attempt's timeout (or later) after the attempt began: no upper bound.
+        // A session without a readable time can be neither ruled out nor used to stop.
+        const createdAt = Date.parse(session.createTime)
+        if (createdAt < since) {
+          reachedOlder = true
+          continue
+        }
+        const match = sessionMatch(session, request)
+        if (match === 'yes') matches.push(session)
+        else if (match === 'unknown') unsure.push(session)
       }
       pageToken = answer.nextPageToken
       // Newest first: once a page reaches back before the intent, later pages are older still.
@@ -437,8 +493,17 @@ export class JobManager {
         break
       }
     }
+    // A listing that leaves the prompt out: read those sessions whole (few: same repository, recent).
+    for (const listed of unsure.slice(0, reconcileMaxReads)) {
+      const session = await jules.getSession(listed.name)
+      if (sessionMatch(session, request) === 'yes') matches.push(session)
+    }
     // The earliest match after the intent is the likeliest to be its own.
-    matches.sort((a, b) => parseTime(a.createTime) - parseTime(b.createTime))
+    const madeAt = (session: Session): number => {
+      const at = Date.parse(session.createTime)
+      return Number.isNaN(at) ? Number.POSITIVE_INFINITY : at
+    }
+    matches.sort((a, b) => madeAt(a) - madeAt(b))
     for (const session of matches) {
       if (!(await store.findTask(session.name))) return session
     }
@@ -446,28 +511,57 @@ export class JobManager {
   }
 
   /**
-   * After createSession failed under a key: a definite refusal frees the key
-   * for another try; anything else may have reached Jules, so the intent stays
-   * pending and the next attempt looks for the session first.
+   * After createSession failed under a key. A definite failure (Jules refused
+   * it, or it never went out) frees the key for another try. Anything else may
+   * have started a session that Jules shows only later, so the intent stays
+   * pending and the key stays locked until the Jules timeout plus the grace
+   * period have passed: then the next attempt looks for the session first.
    */
-  private async settleFailedCreation(key: string, error: unknown, log: Logger): Promise<unknown> {
-    if (isDefiniteRefusal(error)) {
-      await this.failIntent(key, error, log)
+  private async settleFailedCreation(attempt: KeyedAttempt, error: unknown, log: Logger): Promise<unknown> {
+    const { key } = attempt
+    if (isDefiniteRefusal(error) || julesDidNotAct(error)) {
+      await this.failIntent(attempt, error, log)
       return error
     }
-    log.warn('Jules may have created the session: a retry with the same key will look for it first', { error })
-    if (error instanceof JulesConnectionError) {
-      return new JulesConnectionError(
-        `${error.message} Jules may have started the session anyway: retry with the same idempotency key ("${key}") and jjm records that session instead of starting another.`,
-        { context: { ...error.context, idempotencyKey: key }, cause: error },
-      )
+    const holdMs =
+      (this.deps.julesTimeoutMs ?? defaultJulesTimeoutMs) + (this.deps.createGraceMs ?? defaultCreateGraceMs)
+    const retryAfterSeconds = Math.max(1, Math.ceil(holdMs / 1000))
+    const until = isoAt(this.deps.clock.now() + holdMs)
+    // From here the lease is not given back: it ends at `until` (or, if that write fails, when it would have).
+    attempt.held = true
+    try {
+      await this.deps.store.holdCreation(key, attempt.holder, until)
+    } catch (storeError) {
+      log.warn('could not extend the lock on the idempotency key; it ends with the attempt’s lease', {
+        error: storeError,
+      })
     }
-    return error
+    log.warn('Jules may have created the session: the key stays locked, then a retry looks for the session first', {
+      error,
+      lockedUntil: until,
+    })
+    if (!isJjmError(error)) return error
+    return new JulesConnectionError(
+      `jjm could not tell whether Jules started the session (${error.message.replace(/\.$/, '')}). Retry with the same idempotency key ("${key}") after ${retryAfterSeconds} s: jjm then records the session if Jules started it, and starts one only if not.`,
+      {
+        context: {
+          ...error.context,
+          idempotencyKey: key,
+          retryAfterSeconds,
+          lockedUntil: until,
+          sessionMayExist: true,
+        },
+        cause: error,
+      },
+    )
   }
 
-  private async failIntent(key: string, error: unknown, log: Logger): Promise<void> {
+  /** Marks the intent failed so the key may create again, unless an earlier attempt's session may still appear. */
+  private async failIntent(attempt: KeyedAttempt, error: unknown, log: Logger): Promise<void> {
+    // Pending it stays: the next attempt looks for that session again before it creates.
+    if (attempt.earlierMayHaveStarted) return
     try {
-      await this.deps.store.failCreation(key, messageOf(error), isoAt(this.deps.clock.now()))
+      await this.deps.store.failCreation(attempt.key, messageOf(error), isoAt(this.deps.clock.now()))
     } catch (storeError) {
       // The caller reports Jules' refusal; a pending intent only costs the next attempt a look at Jules.
       log.warn('could not mark the creation intent failed', { error: storeError })
@@ -490,6 +584,17 @@ export class JobManager {
   }
 }
 
+/** One attempt to create under an idempotency key, holding the key's lease. */
+interface KeyedAttempt {
+  key: string
+  /** The attempt's lease holder id. */
+  holder: string
+  /** An earlier attempt under the key may have reached Jules: never mark the intent failed. */
+  earlierMayHaveStarted: boolean
+  /** The key stays locked after this attempt (see settleFailedCreation): its lease is not released. */
+  held: boolean
+}
+
 interface NormalisedInput {
   prompt: string
   repository: string
@@ -503,6 +608,8 @@ interface NormalisedInput {
 }
 
 function normaliseInput(input: TaskInput): NormalisedInput {
+  // Before anything else, so that Jules never starts a session jjm could not record.
+  checkStorableTaskInput(input)
   const prompt = typeof input.prompt === 'string' ? input.prompt.trim() : ''
   if (prompt === '') {
     throw new ValidationError(
@@ -594,17 +701,25 @@ function isDefiniteRefusal(error: unknown): boolean {
   )
 }
 
-function sessionMatches(session: Session, request: NormalisedInput): boolean {
-  if (typeof session.prompt !== 'string' || session.prompt.trim() !== request.prompt) return false
+/**
+ * Whether a session Jules shows is the one `request` would have made:
+ * `unknown` when it is on the same repository (and branch) but Jules showed
+ * no prompt (the adapters read a missing one as empty), as a listing may
+ * leave it out.
+ */
+function sessionMatch(session: Session, request: NormalisedInput): 'yes' | 'no' | 'unknown' {
+  const prompt = typeof session.prompt === 'string' ? session.prompt.trim() : ''
+  if (prompt !== '' && prompt !== request.prompt) return 'no'
   let source: string
   try {
     source = toSourceName(session.sourceContext?.source ?? '')
   } catch {
-    return false
+    return 'no'
   }
-  if (source !== request.source) return false
+  if (source !== request.source) return 'no'
   const branch = session.sourceContext?.githubRepoContext?.startingBranch
-  return request.branch === undefined || branch === undefined || branch === request.branch
+  if (request.branch !== undefined && branch !== undefined && branch !== request.branch) return 'no'
+  return prompt === '' ? 'unknown' : 'yes'
 }
 
 function checkIdempotencyKey(key: string): string {
@@ -622,6 +737,12 @@ function checkIdempotencyKey(key: string): string {
 function parseTime(iso: string): number {
   const ms = Date.parse(iso)
   return Number.isNaN(ms) ? Number.NEGATIVE_INFINITY : ms
+}
+
+/** Whole seconds from `now` until `iso` (at least 1); 1 when there is no time. */
+function secondsUntil(iso: string | null, now: number): number {
+  const at = iso === null ? Number.NaN : Date.parse(iso)
+  return Number.isNaN(at) ? 1 : Math.max(1, Math.ceil((at - now) / 1000))
 }
 
 function isoAt(ms: number): string {

@@ -16,7 +16,7 @@ import type { NotificationAdmin } from './notification-admin.js'
 import type { NotificationCenter } from './notifications.js'
 import { PollSchedule } from './poll-schedule.js'
 import type { Clock, EventBus, Logger, MessageBinding, NewTaskEvent, SyncCursor, TaskStore } from './ports.js'
-import { JulesThrottle, type RateLimitPause, type Sleep } from './rate-limit.js'
+import { type JulesBudget, JulesThrottle, type RateLimitPause, type Sleep } from './rate-limit.js'
 import { awaitingPerson, type ChatMessage, isTerminal, type Task, type TaskState } from './task.js'
 
 /** Longer than one task's sync can take (Jules timeouts and retries included), short enough to take over a dead daemon's tasks soon. */
@@ -33,6 +33,8 @@ export interface MonitorDeps {
   bus?: EventBus
   /** The ceiling on requests to Jules per minute (`monitor.requestsPerMinute`); default 60. */
   requestsPerMinute?: number
+  /** The Jules request budget, shared with other processes on the same account; absent: one of `requestsPerMinute` in this process. */
+  budget?: JulesBudget
   /** The time between passes; tasks waiting for a person are polled every `waitingFactor` of these. Default 10 s. */
   pollIntervalMs?: number
   /** Default 4. */
@@ -112,7 +114,7 @@ export interface MonitorPass {
  */
 export class Monitor {
   private readonly schedule: PollSchedule
-  private readonly throttle: JulesThrottle
+  private readonly throttle: JulesBudget
   /** The pause a 429 caused during the current pass, for its report. */
   private passPause: RateLimitPause | null = null
   /**
@@ -129,11 +131,13 @@ export class Monitor {
       ...(deps.pollIntervalMs === undefined ? {} : { intervalMs: deps.pollIntervalMs }),
       ...(deps.waitingFactor === undefined ? {} : { waitingFactor: deps.waitingFactor }),
     })
-    this.throttle = new JulesThrottle({
-      perMinute: deps.requestsPerMinute ?? 60,
-      clock: deps.clock,
-      ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
-    })
+    this.throttle =
+      deps.budget ??
+      new JulesThrottle({
+        perMinute: deps.requestsPerMinute ?? 60,
+        clock: deps.clock,
+        ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
+      })
   }
 
   /**

@@ -13,6 +13,7 @@ import type {
   NotificationQuery,
   NotificationRecord,
   NotificationState,
+  TaskStore,
 } from './ports.js'
 import type { Page } from './task.js'
 
@@ -53,7 +54,17 @@ export interface NotificationAdminOptions {
   retention: { keepDeliveredDays: number; keepFailedDays: number }
   /** The most entries of each state one monitor pass deletes; default 500. */
   pruneBatch?: number
+  /** Where idempotency keys are kept, when the store can prune them ({@link creationIntentRetentionMs}). */
+  intents?: Pick<TaskStore, 'pruneCreationIntents'>
 }
+
+/**
+ * How long an idempotency key outlives its task: 24 h after the task ended
+ * (completed, failed, deleted; purged: 24 h after it was created), or after
+ * the last failed attempt. A retry within that time gets the first answer;
+ * after it, the key is forgotten. Pruned a batch per monitor pass.
+ */
+export const creationIntentRetentionMs = 86_400_000
 
 const dayMs = 86_400_000
 /** listNotifications' largest page. */
@@ -136,6 +147,7 @@ export class NotificationAdmin {
    * its own. Never throws: a failure is logged and the next pass tries again.
    */
   async pruneExpired(): Promise<NotificationPruneResult | undefined> {
+    await this.pruneCreationIntents()
     try {
       const cutoffs = this.cutoffs(undefined)
       const deleted = await this.options.store.pruneNotifications({ ...cutoffs, limit: this.pruneBatch })
@@ -148,6 +160,21 @@ export class NotificationAdmin {
         error: error instanceof Error ? error.message : String(error),
       })
       return undefined
+    }
+  }
+
+  /** One bounded batch of idempotency keys past {@link creationIntentRetentionMs}; never throws. */
+  private async pruneCreationIntents(): Promise<void> {
+    const prune = this.options.intents?.pruneCreationIntents?.bind(this.options.intents)
+    if (prune === undefined) return
+    const before = new Date(this.options.clock.now() - creationIntentRetentionMs).toISOString()
+    try {
+      const deleted = await prune(before, this.pruneBatch)
+      if (deleted > 0) this.options.logger.debug('Pruned idempotency keys past their retention', { deleted, before })
+    } catch (error) {
+      this.options.logger.warn('Old idempotency keys could not be pruned now; the next monitor pass tries again', {
+        error: error instanceof Error ? error.message : String(error),
+      })
     }
   }
 

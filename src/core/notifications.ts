@@ -224,6 +224,11 @@ export interface DeliverOptions {
   baseBackoffMs?: number
   /** Counts deliveries and failed attempts by notifier; absent: nothing is recorded. */
   metrics?: Pick<Metrics, 'notificationSent' | 'notificationFailed'>
+  /**
+   * Stops the pass before its next entry (a command is exiting); the entries
+   * claimed but not tried are due again when their claim ends.
+   */
+  signal?: AbortSignal
 }
 
 export interface DeliveryReport {
@@ -244,8 +249,11 @@ export async function deliverNotifications(options: DeliverOptions): Promise<Del
   const { store: outbox, notifiers, clock, logger } = options
   const maxAttempts = options.maxAttempts ?? 8
   const report: DeliveryReport = { delivered: 0, retrying: 0, failed: [] }
+  // Stopped before it began: claim nothing, so that nothing waits for a claim to end.
+  if (options.signal?.aborted) return report
   const entries = await outbox.claimNotifications(options.batchSize ?? 50, new Date(clock.now()).toISOString())
   for (const entry of entries) {
+    if (options.signal?.aborted) break
     const notifier = notifiers.get(entry.notifier)
     const attempts = entry.attempts + 1
     let error: string
@@ -268,8 +276,10 @@ export async function deliverNotifications(options: DeliverOptions): Promise<Del
     }
     const context = { notificationId: entry.id, notifier: entry.notifier, taskId: entry.taskId, attempts, error }
     options.metrics?.notificationFailed(entry.notifier)
+    // The instant comes from core's clock, not the store's: a test, or a replayed history, decides what "now" is.
+    const failedAt = new Date(clock.now()).toISOString()
     if (permanent || attempts >= maxAttempts) {
-      await outbox.markNotificationFailed(entry.id, error, null)
+      await outbox.markNotificationFailed(entry.id, error, null, failedAt)
       report.failed.push({ id: entry.id, notifier: entry.notifier, taskId: entry.taskId, error })
       logger.error(
         permanent
@@ -279,7 +289,7 @@ export async function deliverNotifications(options: DeliverOptions): Promise<Del
       )
     } else {
       const next = new Date(clock.now() + notificationBackoffMs(attempts, options.baseBackoffMs)).toISOString()
-      await outbox.markNotificationFailed(entry.id, error, next)
+      await outbox.markNotificationFailed(entry.id, error, next, failedAt)
       report.retrying += 1
       logger.warn('A notification could not be delivered; it will be retried', { ...context, nextAttemptAt: next })
     }
@@ -296,18 +306,38 @@ export interface NotificationCenterOptions {
   logger: Logger
   maxAttempts?: number
   metrics?: Pick<Metrics, 'notificationSent' | 'notificationFailed'>
+  /** How long {@link NotificationCenter.idle} waits for deliveries in flight; default {@link notificationIdleTimeoutMs}. */
+  idleTimeoutMs?: number
+  /** How the idle bound is waited; default a real timer that never keeps the process alive. */
+  sleep?: (ms: number) => Promise<void>
 }
+
+/**
+ * How long a command's exit waits for the notifications its writes queued
+ * (5 s), plus at most the one request then in progress (a webhook's own
+ * timeout, 10 s). What is not delivered by then stays in the outbox: the next
+ * `jjm` command, `monitor` pass or the daemon delivers it.
+ */
+export const notificationIdleTimeoutMs = 5_000
+
+const unrefSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
 
 /**
  * Routing and delivery for one process: decides what each write sends (the
  * store writes it to the outbox in the same transaction) and delivers the
  * outbox, best effort: a delivery problem is logged, never thrown at the
  * operation that caused it.
+ *
+ * Delivery passes are coalesced: at most one runs and one waits at a time, so
+ * a burst of writes makes at most two passes (the waiting one sees every
+ * write made before it starts), not one pass per write behind a slow target.
  */
 export class NotificationCenter {
   private notifiers: Promise<ReadonlyMap<string, Notifier>> | undefined
   private running: Promise<DeliveryReport | undefined> | undefined
-  private readonly kicked = new Set<Promise<unknown>>()
+  private queued: Promise<DeliveryReport | undefined> | undefined
+  /** Aborted when a command stops waiting: the pass then ends after its current entry. */
+  private readonly stopping = new AbortController()
 
   constructor(private readonly options: NotificationCenterOptions) {}
 
@@ -320,28 +350,58 @@ export class NotificationCenter {
     return routeEvents(task, events, this.options.routes)
   }
 
-  /** One delivery pass over what is due; passes never overlap. Never throws. */
+  /**
+   * A delivery pass over what is due that starts after this call; passes
+   * never overlap, and callers while one waits share it. Never throws.
+   */
   async deliver(): Promise<DeliveryReport | undefined> {
     if (!this.enabled) return undefined
-    while (this.running !== undefined) await this.running
+    // The waiting pass has not started: it will see whatever this caller wrote.
+    if (this.queued !== undefined) return this.queued
+    const current = this.running
+    if (current === undefined) return this.start()
+    const next = current.then(() => {
+      this.queued = undefined
+      return this.start()
+    })
+    this.queued = next
+    return next
+  }
+
+  /** Starts a delivery pass in the background (coalesced, see {@link deliver}); {@link idle} waits for it. */
+  kick(): void {
+    if (!this.enabled) return
+    void this.deliver()
+  }
+
+  /**
+   * Waits for the passes in flight before a CLI process exits, for at most
+   * the idle timeout ({@link notificationIdleTimeoutMs}); then the pass stops
+   * after its current entry and the rest stays in the outbox.
+   */
+  async idle(): Promise<void> {
+    const settled = (async () => {
+      while (this.running !== undefined || this.queued !== undefined) {
+        await Promise.allSettled([this.running, this.queued])
+      }
+      return 'settled' as const
+    })()
+    const timeoutMs = this.options.idleTimeoutMs ?? notificationIdleTimeoutMs
+    const late = (this.options.sleep ?? unrefSleep)(timeoutMs).then(() => 'late' as const)
+    if ((await Promise.race([settled, late])) === 'settled') return
+    this.stopping.abort()
+    this.options.logger.warn(
+      'Notifications still being delivered are left in the outbox; the next jjm run, monitor pass or the daemon delivers them',
+      { waitedMs: timeoutMs },
+    )
+  }
+
+  private start(): Promise<DeliveryReport | undefined> {
     const pass = this.pass().finally(() => {
-      this.running = undefined
+      if (this.running === pass) this.running = undefined
     })
     this.running = pass
     return pass
-  }
-
-  /** Starts a delivery pass in the background; {@link idle} waits for it. */
-  kick(): void {
-    if (!this.enabled) return
-    const run = this.deliver()
-    this.kicked.add(run)
-    void run.finally(() => this.kicked.delete(run))
-  }
-
-  /** Waits for every pass started by {@link kick}: before a CLI process exits. */
-  async idle(): Promise<void> {
-    while (this.kicked.size > 0) await Promise.allSettled([...this.kicked])
   }
 
   private async pass(): Promise<DeliveryReport | undefined> {
@@ -358,6 +418,7 @@ export class NotificationCenter {
         clock: this.options.clock,
         logger,
         maxAttempts: this.options.maxAttempts,
+        signal: this.stopping.signal,
         ...(this.options.metrics ? { metrics: this.options.metrics } : {}),
       })
     } catch (error) {

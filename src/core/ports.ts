@@ -218,6 +218,14 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
   beginCreation(key: string, requestHash: string, at: string, lease: CreationLease): Promise<CreationClaim>
   /** Gives up the lease of attempt `holder` on `key`, if it still holds it, so that a retry need not wait for it to expire. */
   releaseCreation(key: string, holder: string): Promise<void>
+  /**
+   * Keeps `key` locked until `until` (RFC 3339) after attempt `holder` failed
+   * without knowing whether Jules started its session: the lease's expiry
+   * becomes `until`, so that beginCreation claims the key for nobody before
+   * then and a retry looks for that session only once it can have appeared.
+   * Does nothing when `holder` no longer holds the lease.
+   */
+  holdCreation(key: string, holder: string, until: string): Promise<void>
   /** Binds a pending intent to the session Jules created, right after Jules answered. */
   noteCreationSession(key: string, sessionName: string, at: string): Promise<void>
   /** Marks an intent failed (Jules refused it), so that the same key may try again. */
@@ -270,6 +278,14 @@ export interface TaskStore extends NotificationOutbox, NotificationOutboxAdmin {
    * import service refuses a store without it.
    */
   importTask?(record: TaskImport): Promise<TaskImportResult>
+
+  // Idempotency-key retention: optional, a store without it keeps its intents for good.
+  /**
+   * Deletes up to `limit` creation intents no retry can need after `before`
+   * (RFC 3339): done ones whose task ended (terminal, deleted or purged) and
+   * failed ones, before then; never a pending one. Returns how many.
+   */
+  pruneCreationIntents?(before: string, limit: number): Promise<number>
 }
 
 export interface MigrationStatus {
@@ -421,8 +437,8 @@ export interface NotificationOutbox {
    */
   claimNotifications(limit: number, now: string): Promise<OutboxEntry[]>
   markNotificationDelivered(id: string, at: string): Promise<void>
-  /** Counts one more failed attempt; `nextAttemptAt` null gives up for good. */
-  markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void>
+  /** Counts one more failed attempt; `nextAttemptAt` null gives up for good; `at`: when it failed (core's clock). */
+  markNotificationFailed(id: string, error: string, nextAttemptAt: string | null, at?: string): Promise<void>
 }
 
 /** What people do with the outbox beside delivery: look at it, retry, clean up. */

@@ -2,6 +2,7 @@ import { InvalidStateError, isJjmError, TaskNotFoundError, ValidationError } fro
 import type { JulesClient, Session } from './jules/client.js'
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
 import type { Clock, Logger, NewTaskEvent, TaskStore, TaskUpdate } from './ports.js'
+import { checkStorableMetadata, checkStorableTaskChanges, checkStorableText } from './storable.js'
 import {
   awaitingPerson,
   type ChatMessage,
@@ -142,6 +143,8 @@ export class TaskOperations {
         if (value === null) delete metadata[key]
         else metadata[key] = value
       }
+      // The merge may outgrow the size limit that each part kept to.
+      checkStorableMetadata('metadata', metadata)
       if (JSON.stringify(metadata) !== JSON.stringify(current.metadata)) {
         data.metadata = { from: current.metadata, to: metadata }
         next.metadata = metadata
@@ -173,6 +176,7 @@ export class TaskOperations {
     if (message.length > maxMessageLength) {
       throw new ValidationError(`The message is ${message.length} characters; the limit is ${maxMessageLength}.`)
     }
+    checkStorableText('message', message)
     const current = await this.refresh(task)
     if (isTerminal(current.state)) {
       throw refused(current, 'message', activeStates, `messages go only to a task that has not finished`)
@@ -202,6 +206,7 @@ export class TaskOperations {
 
   async resume(task: Task, text?: string): Promise<OperationResult> {
     const message = text?.trim() || this.deps.resumeText
+    checkStorableText('message', message)
     const current = await this.refresh(task)
     if (current.state !== 'paused') {
       throw refused(current, 'resume', ['paused'], 'only a paused task can be resumed')
@@ -390,6 +395,7 @@ function normaliseChanges(changes: TaskChanges): NormalisedChanges {
     }
     result.metadata = metadata
   }
+  checkStorableTaskChanges(changes)
   return result
 }
 

@@ -1128,6 +1128,25 @@ export function describeTaskStoreContract(
         assert.equal((await store.beginCreation('key-1', hashA, minuteOf(11), leaseOf('third', 13))).claimed, false)
       })
 
+      storeTest(
+        'keeps a key held after an uncertain attempt locked until the hold ends, then lets it be taken over',
+        async (store) => {
+          await store.beginCreation('key-1', hashA, minuteOf(1), leaseOf('holder', 3))
+          // Not the holder: nothing changes.
+          await store.holdCreation('key-1', 'other', minuteOf(20))
+          await store.holdCreation('never-begun', 'holder', minuteOf(20))
+          await store.holdCreation('key-1', 'holder', minuteOf(8))
+          const during = await store.beginCreation('key-1', hashA, minuteOf(5), leaseOf('retry', 6))
+          assert.equal(during.claimed, false, 'locked past the lease it began with')
+          assert.equal(during.intent.leaseExpiresAt, minuteOf(8))
+          assert.equal(during.intent.state, 'pending')
+          const after = await store.beginCreation('key-1', hashA, minuteOf(8), leaseOf('retry', 9))
+          assert.equal(after.claimed, true)
+          assert.equal(after.created, false, 'still pending: the taker looks for the earlier session first')
+          assert.equal(after.intent.leaseHolder, 'retry')
+        },
+      )
+
       storeTest('follows an intent from pending to done, bound to its task in the same write', async (store) => {
         await store.beginCreation('key-1', hashA, minuteOf(1), leaseOf('attempt-1', 2))
         await store.noteCreationSession('key-1', 'sessions/777', minuteOf(2))

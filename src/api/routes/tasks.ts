@@ -1,4 +1,5 @@
 import type { Core } from '../../core/core.js'
+import { checkStorableMetadata } from '../../core/storable.js'
 import type { TaskInput } from '../../core/task.js'
 import type { TaskChanges } from '../../core/task-operations.js'
 import { readJsonBody } from '../body.js'
@@ -51,7 +52,11 @@ export function taskRoutes({ core, bodyLimitBytes }: RouteContext): Route[] {
         },
       },
       async handler(req, res) {
-        const input = validate(createTaskBody, await readJsonBody(req, bodyLimitBytes), 'body') as TaskInput
+        const input = validate(
+          createTaskBody,
+          metadataChecked(await readJsonBody(req, bodyLimitBytes)),
+          'body',
+        ) as TaskInput
         const key = idempotencyKey(req)
         const { task, outcome } = await manager.createTaskWithOutcome(
           input,
@@ -81,7 +86,11 @@ export function taskRoutes({ core, bodyLimitBytes }: RouteContext): Route[] {
       body: patchTaskBody,
       responses: { 200: { description: 'The task after the change.', schema: 'Task' } },
       async handler(req, res) {
-        const changes = validate(patchTaskBody, await readJsonBody(req, bodyLimitBytes), 'body') as TaskChanges
+        const changes = validate(
+          patchTaskBody,
+          metadataChecked(await readJsonBody(req, bodyLimitBytes)),
+          'body',
+        ) as TaskChanges
         sendJson(res, 200, await manager.updateTask(req.params.id ?? '', changes))
       },
     },
@@ -94,7 +103,7 @@ export function taskRoutes({ core, bodyLimitBytes }: RouteContext): Route[] {
       body: putTaskBody,
       responses: { 200: { description: 'The task after the change.', schema: 'Task' } },
       async handler(req, res) {
-        const body = validate(putTaskBody, await readJsonBody(req, bodyLimitBytes), 'body')
+        const body = validate(putTaskBody, metadataChecked(await readJsonBody(req, bodyLimitBytes)), 'body')
         const current = await manager.getTask(req.params.id ?? '')
         // Replacing metadata whole: every key not in the body is removed.
         const metadata: Record<string, unknown> = Object.fromEntries(
@@ -118,6 +127,18 @@ export function taskRoutes({ core, bodyLimitBytes }: RouteContext): Route[] {
       },
     },
   ]
+}
+
+/**
+ * Checks the body's metadata as it was sent: the schema's record drops a
+ * `__proto__` key without a word, and core must refuse it, not lose it.
+ */
+function metadataChecked(body: unknown): unknown {
+  const metadata = typeof body === 'object' && body !== null ? (body as { metadata?: unknown }).metadata : undefined
+  if (typeof metadata === 'object' && metadata !== null && !Array.isArray(metadata)) {
+    checkStorableMetadata('metadata', metadata)
+  }
+  return body
 }
 
 function idempotencyKey(req: ApiRequest): string | undefined {

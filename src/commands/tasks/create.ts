@@ -39,7 +39,7 @@ export default class TasksCreate extends JjmCommand<typeof TasksCreate> {
   static override description =
     `The prompt comes from the argument, from --prompt-file, or from standard input. The branch defaults to the repository default branch as Jules knows it.
 
-With --idempotency-key, the same key never starts a second Jules session: running the command again returns the first task, even when the first attempt timed out after Jules accepted it. While another run with the same key is still in progress, the command refuses with exit code 14 (retry later); the same key with a different request is refused with exit code 11.
+With --idempotency-key, the same key never starts a second Jules session: running the command again returns the first task, even when the first attempt timed out after Jules accepted it. When jjm cannot tell whether Jules started the session (Jules did not answer in time, the connection broke after the request went out), the command exits with 15 and says after how many seconds to retry (jules.timeoutMs plus jules.createGraceMs); until then, and while another run with the same key is still in progress, the command refuses with exit code 14 and says when to retry; the retry after that records the session Jules started, or starts one if Jules has none. The same key with a different request is refused with exit code 11.
 
 With --from FILE (YAML or JSON), every entry of the file becomes a task, at most --concurrency at once. An entry has the fields of POST /api/v1/tasks: prompt, repository (or repo, or source), branch, title, labels, requirePlanApproval, automationMode, metadata, and optionally idempotencyKey. Running the same file again creates nothing twice: only entries that failed, or are new, are created. The exit code is non-zero when any entry failed.`
   static override examples = [
@@ -127,7 +127,7 @@ With --from FILE (YAML or JSON), every entry of the file becomes a task, at most
 
   private async createFromFile(file: string): Promise<BulkCreateReport> {
     const entries = parseTaskFile(await readFile(file, 'utf8'), file)
-    const { manager } = await this.core()
+    const { manager, julesBudget } = await this.core()
     const logger = await this.logger()
     const bar = process.stderr.isTTY
       ? new cliProgress.SingleBar(
@@ -148,10 +148,15 @@ With --from FILE (YAML or JSON), every entry of the file becomes a task, at most
         sourceName: resolve(file),
         concurrency: this.flags.concurrency ?? defaultBulkConcurrency,
         onProgress: ({ done, outcome }) => bar?.update(done, { status: progressStatus(outcome) }),
-        onRetry: ({ index, attempt, delayMs, error }) => {
-          const why = error instanceof Error ? error.message : String(error)
-          bar?.update({ status: `entry ${index}: retrying in ${Math.ceil(delayMs / 1000)}s` })
-          logger.info('retrying a task of the file', { entry: index, attempt, delayMs, reason: why })
+        // The budget the monitor draws on too (shared through Redis when the cache is redis).
+        budget: julesBudget,
+        onWait: ({ index, delayMs, error }) => {
+          bar?.update({ status: `entry ${index}: looking again in ${Math.ceil(delayMs / 1000)}s` })
+          logger.info('waiting for the lock on a task’s idempotency key before looking for its session', {
+            entry: index,
+            delayMs,
+            reason: error instanceof Error ? error.message : String(error),
+          })
         },
       })
     } finally {

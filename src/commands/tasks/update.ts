@@ -55,7 +55,8 @@ Exit codes: 0 updated (or nothing to change), 11 invalid input, 13 no such task.
 }
 
 function parseMetadata(pairs: string[]): Record<string, unknown> {
-  const metadata: Record<string, unknown> = {}
+  // No prototype: `__proto__=x` stays a key, for core to refuse, instead of vanishing.
+  const metadata: Record<string, unknown> = Object.create(null)
   for (const pair of pairs) {
     const at = pair.indexOf('=')
     if (at <= 0) {

@@ -25,7 +25,7 @@ import {
   type IRetryBackoffContext,
   retry,
 } from 'cockatiel'
-import type { JulesConnectionError } from '../errors.js'
+import { type JulesConnectionError, markJulesDidNotAct } from '../errors.js'
 import type { Logger } from '../ports.js'
 import type { CircuitStatus } from './client.js'
 
@@ -165,6 +165,8 @@ export class JulesResilience {
   /** Records what `error` means for the policies; returns it, for `throw resilience.mark(...)`. */
   mark<E extends Error>(error: E, facts: FailureFacts): E {
     this.failures.set(error, facts)
+    // Callers outside the adapter (the creation of a task under an idempotency key) need this one fact too.
+    if (facts.notApplied) markJulesDidNotAct(error)
     return error
   }
 
@@ -195,7 +197,10 @@ export class JulesResilience {
     } catch (error) {
       if (error instanceof BrokenCircuitError) {
         const retryInSeconds = Math.max(1, Math.ceil((this.openedAt + this.cooldownMs - Date.now()) / 1000))
-        throw this.openCircuitError(call, { retryInSeconds, failureThreshold: this.failureThreshold })
+        // Nothing was sent while the circuit is open.
+        throw markJulesDidNotAct(
+          this.openCircuitError(call, { retryInSeconds, failureThreshold: this.failureThreshold }),
+        )
       }
       throw error
     }

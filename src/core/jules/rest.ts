@@ -286,12 +286,13 @@ export class RestJulesClient implements JulesClient {
     let statusCode: number
     let retryAfterHeader: string | undefined
     let text: string
+    const delivery = { started: false }
     try {
       const response = await request(url, {
         method: call.method,
         headers,
         body: call.body === undefined ? undefined : JSON.stringify(call.body),
-        dispatcher: this.dispatcher,
+        dispatcher: this.dispatcher.compose(notingRequestStart(delivery)),
         signal: AbortSignal.timeout(this.timeoutMs),
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
@@ -301,7 +302,7 @@ export class RestJulesClient implements JulesClient {
       retryAfterHeader = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter
       text = await response.body.text()
     } catch (error) {
-      throw this.networkError(error, call)
+      throw this.networkError(error, call, delivery.started)
     }
 
     if (statusCode >= 200 && statusCode < 300) {
@@ -346,7 +347,8 @@ export class RestJulesClient implements JulesClient {
     return error
   }
 
-  private networkError(error: unknown, call: Call): Error {
+  /** `started`: the request began to go out on a connection (see notingRequestStart). */
+  private networkError(error: unknown, call: Call, started: boolean): Error {
     const code = networkCode(error)
     const timedOut = isTimeout(error, code)
     const what = timedOut
@@ -362,8 +364,11 @@ export class RestJulesClient implements JulesClient {
     this.resilience.mark(wrapped, {
       transient: true,
       outage: true,
-      // Connection refused or a name that did not resolve: the request never reached Jules.
-      notApplied: code !== undefined && networkCodesNotSent.has(code),
+      // Connection refused, a name that did not resolve, a connection (or TLS
+      // handshake) reset or timed out before the request went out: the request
+      // never reached Jules. Once it started going out, a timeout or a reset
+      // leaves open whether Jules acted on it.
+      notApplied: !started || (code !== undefined && networkCodesNotSent.has(code)),
     })
     return wrapped
   }
@@ -385,6 +390,30 @@ export class RestJulesClient implements JulesClient {
       .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
     throw protocolError(operation, resource, `an answer jjm cannot read (${issues.join('; ')})`, { issues })
   }
+}
+
+/**
+ * An undici interceptor that sets `delivery.started` when the request is
+ * handed to a connected socket (undici calls onRequestStart right before it
+ * writes the request): a failure before that point certainly never reached
+ * Jules.
+ */
+function notingRequestStart(delivery: { started: boolean }): Dispatcher.DispatcherComposeInterceptor {
+  return (dispatch) => (options, handler) =>
+    dispatch(
+      options,
+      new Proxy(handler, {
+        get(target, property) {
+          const value: unknown = Reflect.get(target, property)
+          if (typeof value !== 'function') return value
+          if (property !== 'onRequestStart') return value.bind(target)
+          return (...args: unknown[]) => {
+            delivery.started = true
+            return value.apply(target, args)
+          }
+        },
+      }),
+    )
 }
 
 function protocolError(

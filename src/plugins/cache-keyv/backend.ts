@@ -2,6 +2,7 @@ import { type CacheBackend, type CacheHandle, cacheNamespace } from '../../core/
 import { ConfigurationError } from '../../core/errors.js'
 import { InProcessEventBus } from '../../core/event-bus.js'
 import type { Logger } from '../../core/ports.js'
+import type { JulesBudgetStoreOptions } from '../../core/rate-limit.js'
 
 /** The default: a bounded cache in this process, and in-process live updates. */
 export const memoryCacheBackend: CacheBackend = {
@@ -56,10 +57,20 @@ export const redisCacheBackend: CacheBackend = {
       ])
       throw cache.status === 'rejected' ? cache.reason : (bus as PromiseRejectedResult).reason
     }
+    const client = cache.value.redisClient
     return {
       cache: cache.value,
       bus: bus.value,
       ping: () => cache.value.ping(),
+      // Jules' quota is per account: every process on this Redis draws on one budget, through the cache's connection.
+      ...(client === undefined
+        ? {}
+        : {
+            async julesBudgetStore(options: JulesBudgetStoreOptions) {
+              const { openRedisJulesBudget } = await import('./redis-jules-budget.js')
+              return openRedisJulesBudget({ ...options, client })
+            },
+          }),
       async close() {
         await Promise.allSettled([bus.value.close(), cache.value.close()])
       },

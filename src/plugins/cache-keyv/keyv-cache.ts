@@ -29,8 +29,12 @@ export interface RedisCacheOptions {
   commandTimeoutMs?: number
 }
 
+type RedisClient = ReturnType<typeof import('@keyv/redis').createClient>
+
 /** What KeyvCache needs from the Redis client beyond Keyv. */
 interface CounterBackend {
+  /** The node-redis client, when the cache is Redis. */
+  redis?: RedisClient
   increment(key: string): Promise<number>
   ping(): Promise<void>
   close(): Promise<void>
@@ -166,6 +170,7 @@ export class KeyvCache implements Cache {
     if (!ready) logger.debug('Redis not reachable yet; reconnecting in the background', { url: redactUrl(options.url) })
 
     return new KeyvCache(keyv, {
+      redis: client,
       // INCR is atomic in Redis: two processes incrementing at once get two different numbers.
       async increment(key) {
         return Number(await client.incr(`${prefix}${key}`))
@@ -205,6 +210,11 @@ export class KeyvCache implements Cache {
 
   async increment(key: string): Promise<number> {
     return this.counters.increment(key)
+  }
+
+  /** The cache's node-redis client (for other state shared through the same Redis); undefined in memory. */
+  get redisClient(): RedisClient | undefined {
+    return this.counters.redis
   }
 
   /** Resolves when the cache's server answers; rejects when it is unreachable. */

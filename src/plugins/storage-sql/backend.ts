@@ -15,7 +15,7 @@ export const sqliteBackend: StorageBackend = {
       logger: logger.child({ storage: 'sqlite' }),
       migrate,
     })
-    return { ...storage, tryLock: sqliteLock(config.storage.path) }
+    return { ...storage, tryLock: sqliteLock(config.storage.path, { logger }) }
   },
 }
 
@@ -54,7 +54,7 @@ export const postgresqlBackend: StorageBackend = {
         logger: logger.child({ storage: 'postgresql' }),
         migrate,
       })
-      return { ...storage, tryLock: postgresqlLock(url) }
+      return { ...storage, tryLock: postgresqlLock(url, { logger }) }
     } catch (error) {
       const unreachable = error instanceof StorageError && error.context.problem === 'unreachable'
       if (fallback === undefined || !unreachable) throw error
@@ -70,7 +70,7 @@ export const postgresqlBackend: StorageBackend = {
         logger: logger.child({ storage: 'sqlite', fallbackFor: 'postgresql' }),
         migrate,
       })
-      return { ...storage, degraded, tryLock: sqliteLock(path) }
+      return { ...storage, degraded, tryLock: sqliteLock(path, { logger }) }
     }
   },
 }

@@ -236,25 +236,28 @@ async function openSqlite(options: SqliteStoreOptions, logger: Logger): Promise<
       )
     }
   }
-  const [orm, migrations, entities, migrationList] = await Promise.all([
+  const [orm, migrations, entities, migrationList, bound] = await Promise.all([
     import('@mikro-orm/better-sqlite'),
     import('@mikro-orm/migrations'),
     import('./entities.js'),
     import('../../../migrations/sqlite/index.js'),
+    import('./bound-parameters.js'),
   ])
   const at: StoreContext = { dialect: sqliteDialect(orm), location: path, where: { path } }
   try {
     const instance = await orm.MikroORM.init<BetterSqliteDriver, SqlEntityManager<BetterSqliteDriver>>({
       dbName: path,
+      // MikroORM writes values into the SQL text; this driver binds them (see bound-parameters.ts).
+      driver: bound.BoundBetterSqliteDriver,
       entities: entities.entities,
       extensions: [migrations.Migrator],
       migrations: migratorOptions(migrationList.sqliteMigrations),
       pool: { afterCreate: configureSqliteConnection(inMemory) },
-      loggerFactory: () => ormLogger(logger, options.debugQueries),
-      debug: options.debugQueries === undefined ? false : ['query'],
+      loggerFactory: () => ormLogger(logger),
       allowGlobalContext: false,
       ensureIndexes: false,
     })
+    reportQueries(instance.em, options.debugQueries)
     return {
       em: instance.em,
       migrator: instance.migrator,
@@ -269,11 +272,12 @@ async function openSqlite(options: SqliteStoreOptions, logger: Logger): Promise<
 }
 
 async function openPostgres(options: PostgresStoreOptions, logger: Logger): Promise<OpenedOrm> {
-  const [orm, migrations, entities, migrationList] = await Promise.all([
+  const [orm, migrations, entities, migrationList, bound] = await Promise.all([
     import('@mikro-orm/postgresql'),
     import('@mikro-orm/migrations'),
     import('./entities.js'),
     import('../../../migrations/postgresql/index.js'),
+    import('./bound-parameters.js'),
   ])
   const location = redactUrl(options.url)
   const at: StoreContext = { dialect: postgresqlDialect(orm), location, where: { url: location } }
@@ -283,13 +287,13 @@ async function openPostgres(options: PostgresStoreOptions, logger: Logger): Prom
   try {
     instance = await orm.MikroORM.init<PostgreSqlDriver>({
       clientUrl: options.url,
+      driver: bound.BoundPostgreSqlDriver,
       entities: entities.entities,
       extensions: [migrations.Migrator],
       migrations: migratorOptions(migrationList.postgresqlMigrations),
       pool: { min: 0, max: poolSize },
       driverOptions: { connection: { connectionTimeoutMillis: connectTimeoutMs } },
-      loggerFactory: () => ormLogger(logger, options.debugQueries),
-      debug: options.debugQueries === undefined ? false : ['query'],
+      loggerFactory: () => ormLogger(logger),
       allowGlobalContext: false,
       ensureIndexes: false,
       // A missing database is the operator's to create, not jjm's: it is reported, not made.
@@ -308,6 +312,8 @@ async function openPostgres(options: PostgresStoreOptions, logger: Logger): Prom
     await instance.close(true).catch(() => {})
     throw toStorageError(error, 'open', at)
   }
+  // After connect(), which makes the knex instance that runs the queries.
+  reportQueries(instance.em, options.debugQueries)
   return {
     em: instance.em,
     migrator: instance.migrator,
@@ -350,20 +356,32 @@ function configureSqliteConnection(inMemory: boolean) {
   }
 }
 
-/** MikroORM's own log lines go to jjm's logger at debug level; queries go to the optional hook. */
-function ormLogger(logger: Logger, onQuery: ((sql: string) => void) | undefined): OrmLogger {
+/** MikroORM's own log lines go to jjm's logger at debug level; queries are reported from knex (reportQueries). */
+function ormLogger(logger: Logger): OrmLogger {
   const forward = (namespace: string, message: string): void =>
     logger.debug(message, { component: 'mikro-orm', namespace })
   return {
     log: forward,
     error: forward,
     warn: forward,
-    logQuery: (context) => {
-      if (onQuery !== undefined && typeof context.query === 'string') onQuery(context.query)
-    },
+    logQuery: () => {},
     setDebugMode: () => {},
-    isEnabled: (namespace) => namespace === 'query' && onQuery !== undefined,
+    isEnabled: () => false,
   }
+}
+
+/**
+ * Reports the SQL that knex hands the database driver, the text the database
+ * actually parses (values travel beside it as bindings), rather than what
+ * MikroORM logs.
+ */
+function reportQueries(em: SqlEntityManager, onQuery: ((sql: string) => void) | undefined): void {
+  if (onQuery === undefined) return
+  em.getConnection()
+    .getKnex()
+    .on('query', (query: { sql?: unknown }) => {
+      if (typeof query.sql === 'string') onQuery(query.sql)
+    })
 }
 
 /** Thrown inside commitSync's transaction to roll it back when the task changed since the sync read it. */
@@ -684,6 +702,11 @@ class SqlTaskStore implements TaskStore {
     })
   }
 
+  async pruneCreationIntents(before: string, limit: number): Promise<number> {
+    const { pruneCreationIntents } = await import('./intent-retention.js')
+    return pruneCreationIntents(this.em, this.entities, this.at, before, limit)
+  }
+
   async listCreationIntents(): Promise<CreationIntent[]> {
     const rows = await guarded('list creation intents', this.at, () =>
       this.em
@@ -705,6 +728,18 @@ class SqlTaskStore implements TaskStore {
           this.entities.CreationIntentSchema,
           { key, leaseHolder: holder },
           { leaseHolder: null, leaseExpiresAt: null },
+        ),
+    )
+  }
+
+  async holdCreation(key: string, holder: string, until: string): Promise<void> {
+    await guarded('hold a creation intent', this.at, () =>
+      this.em
+        .fork()
+        .nativeUpdate(
+          this.entities.CreationIntentSchema,
+          { key, leaseHolder: holder },
+          { leaseExpiresAt: toDate(until) },
         ),
     )
   }
@@ -1036,7 +1071,7 @@ class SqlTaskStore implements TaskStore {
     )
   }
 
-  async markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void> {
+  async markNotificationFailed(id: string, error: string, nextAttemptAt: string | null, at?: string): Promise<void> {
     const { NotificationOutboxSchema } = this.entities
     await guarded('mark a notification failed', this.at, () =>
       this.em.fork().transactional(async (em) => {
@@ -1048,7 +1083,9 @@ class SqlTaskStore implements TaskStore {
           {
             attempts: row.attempts + 1,
             lastError: error.slice(0, 2000),
-            ...(nextAttemptAt === null ? { failedAt: new Date() } : { nextAttemptAt: new Date(nextAttemptAt) }),
+            ...(nextAttemptAt === null
+              ? { failedAt: at === undefined ? new Date() : new Date(at) }
+              : { nextAttemptAt: new Date(nextAttemptAt) }),
           },
         )
       }),

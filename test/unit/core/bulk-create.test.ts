@@ -5,9 +5,12 @@ import { createMany, parseTaskFile } from '../../../src/core/bulk-create.js'
 import { JulesConnectionError, ValidationError } from '../../../src/core/errors.js'
 import { createIdGenerator } from '../../../src/core/ids.js'
 import type { JulesClient } from '../../../src/core/jules/client.js'
+import { createRestClient } from '../../../src/core/jules/rest.js'
 import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
+import { startSimServer } from '../../../src/core/jules/sim/http.js'
 import { JobManager } from '../../../src/core/manager.js'
 import { silentLogger } from '../../../src/core/ports.js'
+import { JulesThrottle } from '../../../src/core/rate-limit.js'
 import { type Harness, openHarness } from './harness.js'
 
 const fiveWithOneBad = `
@@ -39,6 +42,20 @@ function managerOver(h: Harness, jules: JulesClient): JobManager {
     newId: createIdGenerator(),
     bus: h.bus,
   })
+}
+
+/** Records every call of `method` that reaches the simulator (over HTTP or in process), faulted or not. */
+function countCalls(h: Harness, method: string, onCall?: () => void): string[] {
+  const calls: string[] = []
+  const takeFault = h.simulator.takeFault.bind(h.simulator)
+  h.simulator.takeFault = (called) => {
+    if (called === method) {
+      calls.push(called)
+      onCall?.()
+    }
+    return takeFault(called)
+  }
+  return calls
 }
 
 async function sessionCount(h: Harness): Promise<number> {
@@ -184,37 +201,98 @@ describe('creating the tasks of a file', () => {
     assert.equal(await sessionCount(h), 1)
   })
 
-  it('waits out bursts of 429 and creates every entry in the end', async () => {
-    h.simulator.injectFault({ status: 429, retryAfterSeconds: 0, count: 2, methods: ['sessions.create'] })
-    h.simulator.injectFault({ status: 429, retryAfterSeconds: 0, count: 2, methods: ['sessions.create'] })
-    const text = ['acme/api', 'acme/web', 'acme/infra', 'acme/mobile']
+  it('calls createSession no more often than the client’s own attempts for an entry Jules keeps refusing', async () => {
+    // The REST client's retries are the only ones: bulk create adds none on top (it used to: 5 × 3 = 15 calls).
+    const server = await startSimServer({ simulator: h.simulator, apiKeys: ['test-key'] })
+    try {
+      const rest = createRestClient({
+        baseUrl: server.url,
+        apiKey: 'test-key',
+        maxAttempts: 3,
+        backoff: { initialDelayMs: 1, maxDelayMs: 5 },
+        breaker: { failureThreshold: 100 },
+        logger: silentLogger,
+      })
+      const creates = countCalls(h, 'sessions.create')
+      for (const status of [429, 503]) {
+        creates.length = 0
+        h.simulator.injectFault({
+          status,
+          ...(status === 429 ? { retryAfterSeconds: 0 } : {}),
+          count: 100,
+          methods: ['sessions.create'],
+        })
+        const result = await createMany(
+          managerOver(h, rest),
+          parseTaskFile(`- prompt: refused ${status}\n  repo: acme/api\n`, 'tasks.yaml'),
+          { sourceName: '/work/tasks.yaml' },
+        )
+        assert.deepEqual(
+          result.failed.map((failure) => failure.code),
+          [status === 429 ? 'JJM_RATE_LIMITED' : 'JJM_JULES_UNAVAILABLE'],
+        )
+        assert.equal(creates.length, 3, `${status}: the client's 3 attempts, nothing more`)
+        h.simulator.clearFaults()
+      }
+      await rest.close?.()
+    } finally {
+      await server.close()
+    }
+    assert.equal(await sessionCount(h), 0)
+  })
+
+  it('holds the entries not yet sent until the Retry-After of a 429, then creates them', async () => {
+    h.simulator.injectFault({ status: 429, retryAfterSeconds: 30, count: 1, methods: ['sessions.create'] })
+    const text = ['acme/api', 'acme/web', 'acme/infra']
       .map((repo, index) => `- prompt: task ${index}\n  repo: ${repo}\n`)
       .join('')
-    const retries: number[] = []
+    const sentAt: number[] = []
+    const creates = countCalls(h, 'sessions.create', () => sentAt.push(h.clock.now()))
+    const started = h.clock.now()
     const result = await createMany(h.manager, parseTaskFile(text, 'tasks.yaml'), {
       sourceName: '/work/tasks.yaml',
-      onRetry: ({ index }) => retries.push(index),
-    })
-    assert.equal(result.created.length, 4)
-    assert.equal(result.failed.length, 0)
-    assert.equal(retries.length, 4, 'each 429 was retried once')
-    assert.equal(await sessionCount(h), 4)
-  })
-
-  it('gives up on an entry after the attempts allowed and reports the 429', async () => {
-    h.simulator.injectFault({ status: 429, retryAfterSeconds: 0, count: 3, methods: ['sessions.create'] })
-    const result = await createMany(h.manager, parseTaskFile('- prompt: x\n  repo: acme/api\n', 'tasks.yaml'), {
-      sourceName: '/work/tasks.yaml',
-      maxAttempts: 3,
+      concurrency: 1,
+      now: () => h.clock.now(),
+      sleep: async (ms) => h.clock.advance(ms),
     })
     assert.deepEqual(
-      result.failed.map((failure) => failure.code),
-      ['JJM_RATE_LIMITED'],
+      result.outcomes.map((outcome) => outcome.status),
+      ['failed', 'created', 'created'],
+      'the refused entry is not retried on top of the client; the others wait, then go',
     )
-    assert.equal(result.outcomes[0]?.attempts, 3)
+    assert.equal(creates.length, 3)
+    assert.deepEqual(
+      sentAt.map((at) => at - started),
+      [0, 30_000, 30_000],
+    )
+    const again = await createMany(h.manager, parseTaskFile(text, 'tasks.yaml'), { sourceName: '/work/tasks.yaml' })
+    assert.deepEqual(
+      again.outcomes.map((outcome) => outcome.status),
+      ['created', 'replayed', 'replayed'],
+      'running the file again creates the refused entry',
+    )
   })
 
-  it('retries an entry whose answer was lost and adopts its session, creating nothing twice', async () => {
+  it('waits in the budget it is given, which a 429 elsewhere has paused', async () => {
+    const slept: number[] = []
+    const budget = new JulesThrottle({
+      perMinute: 600,
+      clock: h.clock,
+      sleep: async (ms) => {
+        slept.push(ms)
+        h.clock.advance(ms)
+      },
+    })
+    budget.rateLimited(45)
+    const result = await createMany(h.manager, parseTaskFile('- prompt: x\n  repo: acme/api\n', 'tasks.yaml'), {
+      sourceName: '/work/tasks.yaml',
+      budget,
+    })
+    assert.equal(result.created.length, 1)
+    assert.deepEqual(slept, [45_000])
+  })
+
+  it('looks again at an entry whose answer was lost once its key’s lock ends, and adopts its session', async () => {
     const inner = createSimClient(h.simulator)
     let lose = 2
     const flaky: JulesClient = {
@@ -230,12 +308,19 @@ describe('creating the tasks of a file', () => {
     }
     const text =
       '- prompt: one\n  repo: acme/api\n- prompt: two\n  repo: acme/web\n- prompt: three\n  repo: acme/infra\n'
+    const waits: number[] = []
     const result = await createMany(managerOver(h, flaky), parseTaskFile(text, 'tasks.yaml'), {
       sourceName: '/work/tasks.yaml',
-      baseDelayMs: 0,
+      // The lost entries' keys stay locked until Jules can show their sessions: the run waits that out.
+      sleep: async (ms) => {
+        waits.push(ms)
+        h.clock.advance(ms)
+      },
+      now: () => h.clock.now(),
     })
     assert.equal(result.created.length, 3)
     assert.equal(await sessionCount(h), 3)
+    assert.deepEqual(waits, [90_000, 90_000], 'the Jules timeout (30 s) and the grace period (60 s)')
   })
 
   it('never has more createSession calls in flight than the concurrency allows', async () => {

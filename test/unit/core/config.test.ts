@@ -48,6 +48,7 @@ describe('loadConfig', () => {
         backend: 'rest',
         apiUrl: 'https://jules.googleapis.com',
         timeoutMs: 30_000,
+        createGraceMs: 60_000,
         maxAttempts: 3,
         breaker: { failureThreshold: 5, cooldownMs: 30_000 },
       },

@@ -5,19 +5,58 @@ import {
   IdempotencyConflictError,
   IdempotencyKeyReusedError,
   JulesConnectionError,
+  markJulesDidNotAct,
   RateLimitedError,
   ValidationError,
 } from '../../../src/core/errors.js'
 import { createIdGenerator } from '../../../src/core/ids.js'
-import type { JulesClient } from '../../../src/core/jules/client.js'
+import type { CreateSessionRequest, JulesClient } from '../../../src/core/jules/client.js'
 import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
 import { creationLeaseMs, JobManager } from '../../../src/core/manager.js'
 import { silentLogger, type TaskStore } from '../../../src/core/ports.js'
 import { type Harness, openHarness } from './harness.js'
 
+/** The Jules timeout of these tests; with the grace period, a key stays locked 62 s after an uncertain create. */
+const julesTimeoutMs = 2_000
+const createGraceMs = 60_000
+const lockSeconds = 62
+
 /** A JobManager on the harness' simulator and store, through a Jules client and store the test may wrap. */
 function managerOver(h: Harness, jules: JulesClient, store: TaskStore = h.storage.store): JobManager {
-  return new JobManager({ jules, store, clock: h.clock, logger: silentLogger, newId: createIdGenerator(), bus: h.bus })
+  return new JobManager({
+    jules,
+    store,
+    clock: h.clock,
+    logger: silentLogger,
+    newId: createIdGenerator(),
+    bus: h.bus,
+    julesTimeoutMs,
+    createGraceMs,
+  })
+}
+
+/**
+ * A Jules whose sessions.create takes longer than jjm waits: the caller gets
+ * a timeout at once, and Jules makes the session only when the test calls
+ * `finish()` (after moving the clock on, as Jules would take its time).
+ */
+function slowCreates(h: Harness): JulesClient & { finish(): Promise<void>; waiting(): number } {
+  const inner = createSimClient(h.simulator)
+  const late: CreateSessionRequest[] = []
+  return {
+    ...inner,
+    createSession: async (request) => {
+      late.push(request)
+      throw new JulesConnectionError(
+        `Jules at jules.googleapis.com did not answer sessions.create within ${julesTimeoutMs} ms.`,
+        { context: { operation: 'sessions.create', timedOut: true } },
+      )
+    },
+    finish: async () => {
+      for (const request of late.splice(0)) await inner.createSession(request)
+    },
+    waiting: () => late.length,
+  }
 }
 
 /** A Jules client whose createSession loses its answer: Jules starts the session (or not) and the caller sees a timeout. */
@@ -108,7 +147,8 @@ describe('creating a task under an idempotency key', () => {
     assert.ok(first.error instanceof IdempotencyConflictError)
     assert.equal(first.error.code, 'JJM_IDEMPOTENCY_CONFLICT')
     assert.equal(first.error.httpStatus, 409)
-    assert.match(first.error.message, /"deploy-race" is in progress\. Retry later/)
+    assert.match(first.error.message, /"deploy-race" is in progress/)
+    assert.match(first.error.message, /Retry with the same key after \d+ s/)
     const winners = both.flatMap((outcome) => ('result' in outcome ? [outcome.result] : []))
     assert.equal(winners.length, 1)
     assert.equal(winners[0]?.outcome, 'created')
@@ -150,13 +190,13 @@ describe('creating a task under an idempotency key', () => {
     const flaky = managerOver(h, losingAnswers(h, { reachesJules: true, times: 1 }))
     await assert.rejects(flaky.createTask(input, { idempotencyKey: 'deploy-3' }), (error) => {
       assert.ok(error instanceof JulesConnectionError)
-      assert.match(error.message, /retry with the same idempotency key \("deploy-3"\)/)
+      assert.match(error.message, /Retry with the same idempotency key \("deploy-3"\) after 62 s/)
       return true
     })
     assert.equal(await sessionCount(h), 1, 'Jules started the session although the caller saw a timeout')
     assert.equal((await h.manager.listTasks()).items.length, 0)
 
-    h.clock.advance(30_000)
+    h.clock.advance(lockSeconds * 1000)
     const retried = await flaky.createTaskWithOutcome(input, { idempotencyKey: 'deploy-3' })
     assert.equal(retried.outcome, 'adopted')
     const [session] = (await h.simulator.listSessions()).sessions
@@ -172,6 +212,7 @@ describe('creating a task under an idempotency key', () => {
     const flaky = managerOver(h, losingAnswers(h, { reachesJules: false, times: 1 }))
     await assert.rejects(flaky.createTask(input, { idempotencyKey: 'deploy-4' }), JulesConnectionError)
     assert.equal(await sessionCount(h), 0)
+    h.clock.advance(lockSeconds * 1000)
     const retried = await flaky.createTaskWithOutcome(input, { idempotencyKey: 'deploy-4' })
     assert.equal(retried.outcome, 'created')
     assert.equal(await sessionCount(h), 1)
@@ -181,6 +222,7 @@ describe('creating a task under an idempotency key', () => {
     const other = await h.manager.createTask(input)
     const flaky = managerOver(h, losingAnswers(h, { reachesJules: false, times: 1 }))
     await assert.rejects(flaky.createTask(input, { idempotencyKey: 'deploy-5' }), JulesConnectionError)
+    h.clock.advance(lockSeconds * 1000)
     const retried = await flaky.createTaskWithOutcome(input, { idempotencyKey: 'deploy-5' })
     assert.equal(retried.outcome, 'created')
     assert.notEqual(retried.task.sessionName, other.sessionName)
@@ -192,6 +234,7 @@ describe('creating a task under an idempotency key', () => {
     h.clock.advance(2 * 60_000)
     const flaky = managerOver(h, losingAnswers(h, { reachesJules: false, times: 1 }))
     await assert.rejects(flaky.createTask(input, { idempotencyKey: 'deploy-6' }), JulesConnectionError)
+    h.clock.advance(lockSeconds * 1000)
     const retried = await flaky.createTaskWithOutcome(input, { idempotencyKey: 'deploy-6' })
     assert.equal(retried.outcome, 'created')
     assert.equal(await sessionCount(h), 2)
@@ -221,6 +264,135 @@ describe('creating a task under an idempotency key', () => {
     assert.equal(retried.outcome, 'adopted')
     assert.equal(await sessionCount(h), 1)
     assert.equal((await h.manager.listTasks()).items.length, 1)
+  })
+
+  it('keeps the key locked after a create that timed out, answers 409 until Jules can show the session, then adopts it', async () => {
+    // Two daemons on one database; Jules takes 4 s to create, jjm waits 2 s.
+    const jules = slowCreates(h)
+    const first = managerOver(h, jules)
+    const second = managerOver(h, createSimClient(h.simulator))
+
+    await assert.rejects(first.createTask(input, { idempotencyKey: 'slow-1' }), (error) => {
+      assert.ok(error instanceof JulesConnectionError)
+      assert.equal(error.httpStatus, 503)
+      assert.match(error.message, /jjm could not tell whether Jules started the session/)
+      assert.match(error.message, /Retry with the same idempotency key \("slow-1"\) after 62 s/)
+      assert.equal(error.context.retryAfterSeconds, lockSeconds)
+      return true
+    })
+    assert.equal(await sessionCount(h), 0, 'Jules is still making the session')
+
+    await assert.rejects(second.createTask(input, { idempotencyKey: 'slow-1' }), (error) => {
+      assert.ok(error instanceof IdempotencyConflictError)
+      assert.equal(error.httpStatus, 409)
+      assert.equal(error.exitCode, ExitCode.invalidState)
+      assert.equal(error.context.retryAfterSeconds, lockSeconds)
+      assert.match(error.message, /after 62 s/)
+      return true
+    })
+
+    h.clock.advance(4_000)
+    await jules.finish()
+    await assert.rejects(second.createTask(input, { idempotencyKey: 'slow-1' }), (error) => {
+      assert.ok(error instanceof IdempotencyConflictError)
+      assert.equal(error.context.retryAfterSeconds, lockSeconds - 4, 'the wait counts down')
+      return true
+    })
+
+    h.clock.advance((lockSeconds - 4) * 1000)
+    const retried = await second.createTaskWithOutcome(input, { idempotencyKey: 'slow-1' })
+    assert.equal(retried.outcome, 'adopted')
+    const sessions = (await h.simulator.listSessions()).sessions
+    assert.equal(sessions.length, 1, 'exactly one session at Jules')
+    assert.equal(retried.task.sessionName, sessions[0]?.name)
+    assert.deepEqual(
+      (await h.manager.listTasks()).items.map((task) => task.sessionName),
+      [sessions[0]?.name],
+    )
+  })
+
+  it('looks again before creating when the retry after the lock fails before reaching Jules', async () => {
+    const jules = slowCreates(h)
+    const first = managerOver(h, jules)
+    await assert.rejects(first.createTask(input, { idempotencyKey: 'slow-2' }), JulesConnectionError)
+    h.clock.advance(lockSeconds * 1000)
+
+    // Jules still shows nothing, and the retry fails looking up the default branch.
+    h.simulator.injectFault({ status: 500, methods: ['sources.get'] })
+    const second = managerOver(h, createSimClient(h.simulator))
+    await assert.rejects(second.createTask(input, { idempotencyKey: 'slow-2' }), JulesConnectionError)
+
+    await jules.finish()
+    const third = await second.createTaskWithOutcome(input, { idempotencyKey: 'slow-2' })
+    assert.equal(third.outcome, 'adopted', 'the intent stayed pending, so this retry looked again')
+    assert.equal(await sessionCount(h), 1)
+  })
+
+  it('adopts the late session even when Jules lists sessions without their prompt', async () => {
+    const jules = slowCreates(h)
+    await assert.rejects(managerOver(h, jules).createTask(input, { idempotencyKey: 'terse-1' }), JulesConnectionError)
+    // An unrelated session on the same repository, made after the attempt began, with another prompt.
+    await h.simulator.createSession({ prompt: 'Something else', sourceContext: { source: 'sources/github/acme/api' } })
+    h.clock.advance(4_000)
+    await jules.finish()
+    h.clock.advance((lockSeconds - 4) * 1000)
+
+    const inner = createSimClient(h.simulator)
+    const terse: JulesClient = {
+      ...inner,
+      listSessions: async (request) => {
+        const page = await inner.listSessions(request)
+        return { ...page, sessions: page.sessions.map((session) => ({ ...session, prompt: '' })) }
+      },
+    }
+    const retried = await managerOver(h, terse).createTaskWithOutcome(input, { idempotencyKey: 'terse-1' })
+    assert.equal(retried.outcome, 'adopted')
+    const ours = (await h.simulator.listSessions()).sessions.find((session) => session.prompt === input.prompt)
+    assert.equal(retried.task.sessionName, ours?.name)
+    assert.equal(await sessionCount(h), 2, 'nothing new started')
+  })
+
+  it('lets an immediate retry create after Jules refused the create with 400', async () => {
+    h.simulator.injectFault({ status: 400, methods: ['sessions.create'] })
+    const manager = managerOver(h, createSimClient(h.simulator))
+    await assert.rejects(manager.createTask(input, { idempotencyKey: 'refused-1' }), ValidationError)
+    const retried = await manager.createTaskWithOutcome(input, { idempotencyKey: 'refused-1' })
+    assert.equal(retried.outcome, 'created')
+    assert.equal(await sessionCount(h), 1)
+  })
+
+  it('lets an immediate retry create after a create that never went out (a connection reset before sending)', async () => {
+    const inner = createSimClient(h.simulator)
+    let failures = 1
+    const manager = managerOver(h, {
+      ...inner,
+      createSession: async (request) => {
+        if (failures-- > 0) {
+          throw markJulesDidNotAct(
+            new JulesConnectionError('Could not reach Jules at jules.googleapis.com (ECONNRESET).'),
+          )
+        }
+        return inner.createSession(request)
+      },
+    })
+    await assert.rejects(manager.createTask(input, { idempotencyKey: 'unsent-1' }), (error) => {
+      assert.ok(error instanceof JulesConnectionError)
+      assert.doesNotMatch(error.message, /could not tell/)
+      return true
+    })
+    const retried = await manager.createTaskWithOutcome(input, { idempotencyKey: 'unsent-1' })
+    assert.equal(retried.outcome, 'created')
+    assert.equal(await sessionCount(h), 1)
+  })
+
+  it('keeps the key locked after a 500 from Jules, which may have acted on the create', async () => {
+    h.simulator.injectFault({ status: 500, methods: ['sessions.create'] })
+    const manager = managerOver(h, createSimClient(h.simulator))
+    await assert.rejects(manager.createTask(input, { idempotencyKey: 'five-hundred' }), /could not tell/)
+    await assert.rejects(manager.createTask(input, { idempotencyKey: 'five-hundred' }), IdempotencyConflictError)
+    h.clock.advance(lockSeconds * 1000)
+    assert.equal((await manager.createTaskWithOutcome(input, { idempotencyKey: 'five-hundred' })).outcome, 'created')
+    assert.equal(await sessionCount(h), 1)
   })
 
   it('lets the same key try again after Jules refused it with 429', async () => {

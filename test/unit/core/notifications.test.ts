@@ -167,7 +167,11 @@ class MemoryOutbox implements NotificationOutbox {
     })
   }
 
+  /** Delivery passes that read the outbox. */
+  claims = 0
+
   async claimNotifications(limit: number, now: string): Promise<OutboxEntry[]> {
+    this.claims += 1
     return this.entries
       .filter((entry) => !entry.delivered && !entry.failed && Date.parse(entry.nextAttemptAt) <= Date.parse(now))
       .slice(0, limit)
@@ -184,6 +188,11 @@ class MemoryOutbox implements NotificationOutbox {
   async markNotificationDelivered(id: string): Promise<void> {
     const entry = this.entries.find((candidate) => candidate.id === id)
     if (entry) entry.delivered = true
+  }
+
+  /** The entry the real stores would hand out next, marked delivered or not. */
+  pending(): number {
+    return this.entries.filter((entry) => !entry.delivered && !entry.failed).length
   }
 
   async markNotificationFailed(id: string, error: string, nextAttemptAt: string | null): Promise<void> {
@@ -443,5 +452,124 @@ describe('notifiers in the config', () => {
     const printed = JSON.stringify(describeConfig(config))
     assert.doesNotMatch(printed, /XyZ|R0UT1NG/)
     assert.match(printed, /https:\/\/hooks\.slack\.com/)
+  })
+})
+
+/** A notifier whose every send waits until the test opens it: a slow webhook. */
+function slowNotifier(name: string): Notifier & { sent: Notification[]; started: number; open(): void } {
+  const sent: Notification[] = []
+  let open: () => void = () => {}
+  const gate = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  const notifier = {
+    name,
+    sent,
+    started: 0,
+    open: () => open(),
+    async send(notification: Notification) {
+      notifier.started += 1
+      await gate
+      sent.push(notification)
+    },
+  }
+  return notifier
+}
+
+describe('NotificationCenter: delivery passes for one process', () => {
+  const routes = [{ backend: 'webhook', name: 'webhook', url: 'https://example.com/hook' }]
+
+  it('coalesces a burst of writes behind a slow target into at most two passes, and delivers every one', async () => {
+    const outbox = new MemoryOutbox()
+    const target = slowNotifier('webhook')
+    const center = new NotificationCenter({
+      routes,
+      openNotifiers: async () => new Map([['webhook', target]]),
+      store: outbox,
+      clock: new ManualClock(at),
+      logger: silentLogger,
+    })
+    outbox.add('webhook', 'n0')
+    center.kick()
+    while (target.started === 0) await new Promise((resolve) => setImmediate(resolve))
+    // 30 writes while the first delivery hangs on the target, each queueing its notification.
+    for (let write = 1; write <= 30; write += 1) {
+      outbox.add('webhook', `n${write}`)
+      center.kick()
+    }
+    target.open()
+    await center.idle()
+    assert.equal(outbox.claims, 2, 'one pass running and one waiting, whatever the number of writes')
+    assert.equal(target.sent.length, 31)
+    assert.equal(outbox.pending(), 0)
+  })
+
+  it('lets a command exit after the idle bound while a target hangs, leaving the rest in the outbox', {
+    timeout: 10_000,
+  }, async () => {
+    const outbox = new MemoryOutbox()
+    const target = slowNotifier('webhook')
+    const logger = recordingLogger()
+    let waited: number | undefined
+    let timeUp: () => void = () => {}
+    const center = new NotificationCenter({
+      routes,
+      openNotifiers: async () => new Map([['webhook', target]]),
+      store: outbox,
+      clock: new ManualClock(at),
+      logger,
+      idleTimeoutMs: 5_000,
+      sleep: (ms) => {
+        waited = ms
+        return new Promise((resolve) => {
+          timeUp = resolve
+        })
+      },
+    })
+    outbox.add('webhook', 'n1')
+    outbox.add('webhook', 'n2')
+    center.kick()
+    while (target.started === 0) await new Promise((resolve) => setImmediate(resolve))
+    const idle = center.idle()
+    timeUp() // the bound passes while the target still hangs
+    await idle
+    assert.equal(waited, 5_000)
+    assert.ok(logger.lines.some(([level, message]) => level === 'warn' && /left in the outbox/.test(message)))
+    target.open()
+    await center.deliver()
+    assert.equal(target.started, 1, 'the pass stops after the request in progress: n2 is not sent by this process')
+    assert.equal(outbox.pending(), 1)
+    const claims = outbox.claims
+    await center.deliver()
+    assert.equal(outbox.claims, claims, 'a pass after the exit claims nothing it would leave waiting')
+  })
+
+  it('records when a notification was given up on core’s clock, not the machine’s', async () => {
+    const clock = new ManualClock('2030-06-01T12:00:00.000Z')
+    const storage = await openSqlStore({ dialect: 'sqlite', path: ':memory:' })
+    try {
+      const center = new NotificationCenter({
+        routes: [{ backend: 'webhook', name: 'webhook', url: 'https://example.com/hook', events: ['*'] }],
+        openNotifiers: async () =>
+          new Map([
+            ['webhook', scriptedNotifier('webhook', [new NotificationDeliveryError('HTTP 410', { permanent: true })])],
+          ]),
+        store: storage.store,
+        clock,
+        logger: silentLogger,
+      })
+      const task = buildTask({ createdAt: '2030-06-01T11:00:00.000Z', updatedAt: '2030-06-01T11:00:00.000Z' })
+      await storage.store.createTask(task, [{ type: 'created', data: {}, at: task.createdAt }], {
+        notifications: center.route(task, [{ type: 'created', data: {}, at: task.createdAt }]),
+      })
+      clock.advance(60_000)
+      const report = await center.deliver()
+      assert.equal(report?.failed.length, 1)
+      const [record] = (await storage.store.listNotifications({})).items
+      assert.equal(record?.state, 'failed')
+      assert.equal(record?.failedAt, '2030-06-01T12:01:00.000Z')
+    } finally {
+      await storage.close()
+    }
   })
 })

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type JjmError, OperationFailedError } from '../../errors.js'
+import { type JjmError, markJulesDidNotAct, OperationFailedError } from '../../errors.js'
 import { type Logger, silentLogger } from '../../ports.js'
 import type {
   CreateSessionRequest,
@@ -35,7 +35,7 @@ export function createSimClient(simulator: Simulator, options: SimClientOptions 
       logger.debug('simulated fault', { method, resource, ...fault })
       if (fault.delayMs !== undefined && fault.delayMs > 0) await sleep(fault.delayMs)
       if (fault.status >= 400) {
-        throw errorFromGoogle({
+        const error = errorFromGoogle({
           httpStatus: fault.status,
           status: googleStatusByHttp[fault.status],
           message: 'Simulated fault',
@@ -43,6 +43,8 @@ export function createSimClient(simulator: Simulator, options: SimClientOptions 
           operation: method,
           resource,
         })
+        // As the rest adapter says of Jules: a 429 or a 503 is a refusal before acting.
+        throw fault.status === 429 || fault.status === 503 ? markJulesDidNotAct(error) : error
       }
     }
     let result: T

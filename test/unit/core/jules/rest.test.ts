@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net'
 import { describe, it, type TestContext } from 'node:test'
 import {
   AuthenticationError,
   InvalidStateError,
   JulesConnectionError,
+  julesDidNotAct,
   OperationFailedError,
   RateLimitedError,
   ValidationError,
@@ -504,6 +505,92 @@ describe('rest JulesClient', () => {
       const session = await client.getSession('abc')
       assert.equal(session.id, 'abc')
       assert.equal(jules.requests.length, 2)
+    })
+  })
+
+  describe('whether a failed create may have started a session', () => {
+    const create = (client: JulesClient) =>
+      client.createSession({ prompt: 'x', sourceContext: { source: 'sources/github/acme/api' } })
+
+    it('leaves it open when the create timed out after it was sent, and does not send it again', async (t) => {
+      // Long enough for the request to arrive on a busy machine.
+      const { jules, client } = await harness(t, [{ hang: true }], { timeoutMs: 1000, maxAttempts: 3 })
+      const error = await rejection(create(client))
+      assert.ok(error instanceof JulesConnectionError)
+      assert.equal(error.context.timedOut, true)
+      assert.equal(julesDidNotAct(error), false)
+      assert.equal(jules.requests.length, 1)
+    })
+
+    it('leaves it open when the connection was reset after the create was sent', async (t) => {
+      // Reads the whole request, then drops the connection without answering.
+      const sockets = new Set<Socket>()
+      const received: string[] = []
+      const server = createTcpServer((socket) => {
+        sockets.add(socket)
+        socket.on('data', (chunk: Buffer) => {
+          received.push(chunk.toString('utf8'))
+          if (received.join('').includes('"prompt"')) socket.resetAndDestroy()
+        })
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      const client = createRestClient({
+        baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        apiKey,
+        maxAttempts: 3,
+        backoff: { initialDelayMs: 1, maxDelayMs: 2 },
+      })
+      t.after(async () => {
+        await client.close?.()
+        for (const socket of sockets) socket.destroy()
+        await new Promise<void>((resolve) => server.close(() => resolve()))
+      })
+      const error = await rejection(create(client))
+      assert.ok(error instanceof JulesConnectionError)
+      assert.equal(julesDidNotAct(error), false)
+      assert.equal(received.filter((chunk) => chunk.startsWith('POST ')).length, 1, 'sent once, never again')
+    })
+
+    it('knows Jules did not act when the connection was reset before the create went out', async (t) => {
+      // A TLS handshake the server drops: the request is never written.
+      let connections = 0
+      const server = createTcpServer((socket) => {
+        connections += 1
+        socket.resetAndDestroy()
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      const client = createRestClient({
+        baseUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        apiKey,
+        maxAttempts: 2,
+        backoff: { initialDelayMs: 1, maxDelayMs: 2 },
+      })
+      t.after(async () => {
+        await client.close?.()
+        await new Promise<void>((resolve) => server.close(() => resolve()))
+      })
+      const error = await rejection(create(client))
+      assert.ok(error instanceof JulesConnectionError)
+      assert.equal(julesDidNotAct(error), true)
+      assert.equal(connections, 2, 'a create that never went out is safe to send again')
+    })
+
+    it('knows Jules did not act on a refused connection, a 429, a 503 or a 400, and not on a 500', async (t) => {
+      const closed = new ScriptedJules([])
+      const closedUrl = await closed.start()
+      await closed.close()
+      const refusedClient = createRestClient({ baseUrl: closedUrl, apiKey, maxAttempts: 1 })
+      t.after(() => refusedClient.close?.())
+      assert.equal(julesDidNotAct(await rejection(create(refusedClient))), true)
+
+      const { client } = await harness(
+        t,
+        [errorAnswer(429, 'slow down'), errorAnswer(503, 'busy'), errorAnswer(500, 'boom')],
+        { maxAttempts: 1 },
+      )
+      assert.equal(julesDidNotAct(await rejection(create(client))), true)
+      assert.equal(julesDidNotAct(await rejection(create(client))), true)
+      assert.equal(julesDidNotAct(await rejection(create(client))), false)
     })
   })
 
