@@ -370,14 +370,6 @@ function ormLogger(logger: Logger): OrmLogger {
   }
 }
 
-/** Thrown inside commitSync's transaction to roll it back when the task changed since the sync read it. */
-class StaleSync extends Error {}
-
-/** A lease's length as a whole, non-negative number of milliseconds (0: expired at once). */
-function leaseMs(ttlMs: number): number {
-  return Number.isFinite(ttlMs) ? Math.max(0, Math.round(ttlMs)) : 0
-}
-
 /**
  * Reports the SQL that knex hands the database driver, the text the database
  * actually parses (values travel beside it as bindings), rather than what
@@ -390,6 +382,14 @@ function reportQueries(em: SqlEntityManager, onQuery: ((sql: string) => void) | 
     .on('query', (query: { sql?: unknown }) => {
       if (typeof query.sql === 'string') onQuery(query.sql)
     })
+}
+
+/** Thrown inside commitSync's transaction to roll it back when the task changed since the sync read it. */
+class StaleSync extends Error {}
+
+/** A lease's length as a whole, non-negative number of milliseconds (0: expired at once). */
+function leaseMs(ttlMs: number): number {
+  return Number.isFinite(ttlMs) ? Math.max(0, Math.round(ttlMs)) : 0
 }
 
 function chunks<T>(items: T[], size: number): T[][] {
