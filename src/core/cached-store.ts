@@ -270,7 +270,7 @@ export class CachedTaskStore extends DelegatingTaskStore {
   // stale lease let two processes sync one task, a stale intent let a retry
   // create a second session.
 
-  override async deleteTask(id: string, options?: { purge?: boolean }): Promise<boolean> {
+  override async deleteTask(id: string, options?: { purge?: boolean; at?: string }): Promise<boolean> {
     try {
       return await this.store.deleteTask(id, options)
     } finally {

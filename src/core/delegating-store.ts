@@ -110,7 +110,7 @@ export class DelegatingTaskStore implements TaskStore {
     return this.store.logEvent(taskId, event, options)
   }
 
-  deleteTask(id: string, options?: { purge?: boolean }): Promise<boolean> {
+  deleteTask(id: string, options?: { purge?: boolean; at?: string }): Promise<boolean> {
     return this.store.deleteTask(id, options)
   }
 

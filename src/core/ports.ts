@@ -198,8 +198,9 @@ export interface TaskRecords {
    * Deletes a task. Without `purge` the task disappears from lists and lookups
    * but its history stays, with a `deleted` event appended; with `purge` the
    * task and all its history are removed. Returns false when there was no such task.
+   * `at` (RFC 3339, core's clock) dates the deletion; the store's now when absent.
    */
-  deleteTask(id: string, options?: { purge?: boolean }): Promise<boolean>
+  deleteTask(id: string, options?: { purge?: boolean; at?: string }): Promise<boolean>
 }
 
 /**

@@ -74,6 +74,27 @@ export function storableText(text: string): string {
 }
 
 /**
+ * A JSON value from Jules made storable rather than refused (Jules is not a
+ * person who can fix the input): unstorable characters in strings and keys
+ * become U+FFFD, a reserved key (`constructor`, …) gets a leading `_`, and
+ * anything deeper than {@link maxMetadataDepth} is cut to the string
+ * `"[too deep]"`. Values that are already storable come back as they are.
+ */
+export function storableValue(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return storableText(value)
+  if (value === null || typeof value !== 'object') return value
+  if (depth >= maxMetadataDepth) return '[too deep]'
+  if (Array.isArray(value)) return value.map((item) => storableValue(item, depth + 1))
+  const result: Record<string, unknown> = Object.create(null)
+  for (const [key, item] of Object.entries(value)) {
+    const name = storableText(key)
+    result[reservedMetadataKeys.includes(name) ? `_${name}` : name] = storableValue(item, depth + 1)
+  }
+  // A plain object again (prototype and all), as the rest of jjm expects.
+  return { ...result }
+}
+
+/**
  * Refuses metadata that jjm cannot store unchanged: see the module comment.
  * `field` is where it came from (`metadata`); a problem inside names the
  * path, `metadata.build.steps[3]`.

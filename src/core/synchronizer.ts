@@ -40,6 +40,7 @@ import type {
   TaskUpdate,
 } from './ports.js'
 import type { JulesBudget, RateLimitPause, Sleep } from './rate-limit.js'
+import { storableText, storableValue } from './storable.js'
 import { type ChatMessage, isTerminal, type Task, type TaskState } from './task.js'
 
 /** What one sync recorded about a task that changed. */
@@ -319,8 +320,12 @@ export class SessionSynchronizer {
       cursor,
     )
     const digest = digestActivities(fresh.activities)
-    reading.events = digest.events
-    reading.chatMessages = digest.chatMessages
+    // What Jules sends is recorded even when it holds what a person's input may not (a NUL, a `constructor` key).
+    reading.events = digest.events.map((event) => ({
+      ...event,
+      data: storableValue(event.data) as NewTaskEvent['data'],
+    }))
+    reading.chatMessages = digest.chatMessages.map((message) => ({ ...message, text: storableText(message.text) }))
     if (reading.chatMessages.some((message) => message.role === 'user')) {
       // Messages sent through jjm are recorded already: bind them to their activities instead of adding copies.
       const bound = bindSentMessages(reading.chatMessages, await this.chatMessagesOf(task.id))
@@ -339,6 +344,7 @@ export class SessionSynchronizer {
     if (isTerminal(state) && state === 'failed' && !isTerminal(task.state) && reading.failureReason === null) {
       reading.failureReason = await this.failureReasonOf(session)
     }
+    if (reading.failureReason !== null) reading.failureReason = storableText(reading.failureReason)
     return reading
   }
 
@@ -351,7 +357,8 @@ export class SessionSynchronizer {
     const { session } = reading
     const now = new Date(this.deps.clock.now()).toISOString()
     const state = taskStateOf(session)
-    const pullRequest = pullRequestOf(session) ?? task.pullRequest
+    const reported = pullRequestOf(session)
+    const pullRequest = reported ? (storableValue(reported) as typeof reported) : task.pullRequest
     const events: NewTaskEvent[] = [...reading.events]
     if (state !== task.state) events.push({ type: 'state_changed', data: { from: task.state, to: state }, at: now })
     if (pullRequest && pullRequest.url !== task.pullRequest?.url) {

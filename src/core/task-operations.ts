@@ -181,9 +181,9 @@ export class TaskOperations {
 
   async delete(task: Task, options: { purge?: boolean } = {}): Promise<DeleteResult> {
     const purge = options.purge === true
-    const removed = await this.deps.store.deleteTask(task.id, { purge })
-    if (!removed) throw new TaskNotFoundError(task.id)
     const at = iso(this.deps.clock.now())
+    const removed = await this.deps.store.deleteTask(task.id, { purge, at })
+    if (!removed) throw new TaskNotFoundError(task.id)
     this.deps.logger.info('task deleted', { taskId: task.id, purge })
     await this.deps.publish({ taskId: task.id, type: 'deleted', ...(purge ? {} : { task }), at })
     return { taskId: task.id, deleted: true, purged: purge, at }

@@ -49,7 +49,13 @@ async function startPushgateway(): Promise<{ url: string; process: ChildProcess;
   }
 }
 
-describe('jjm monitor --once and a Pushgateway', { timeout: 120_000, skip: !existsSync(pushgatewayBinary) }, () => {
+// On a user's machine without the Pushgateway this suite skips, saying so; in CI a missing tool fails it.
+const missingGateway =
+  !existsSync(pushgatewayBinary) && process.env.CI !== 'true'
+    ? `${pushgatewayBinary} is not installed (apt-get install prometheus-pushgateway)`
+    : false
+
+describe('jjm monitor --once and a Pushgateway', { timeout: 120_000, skip: missingGateway }, () => {
   let dir: string
   let env: Record<string, string>
   let server: SimServer

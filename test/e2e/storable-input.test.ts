@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -8,26 +7,11 @@ import { after, before, describe, it } from 'node:test'
 import { ManualClock } from '../../src/core/clock.js'
 import type { Simulator } from '../../src/core/jules/sim/engine.js'
 import type { SimServer } from '../../src/core/jules/sim/http.js'
-import { jjm, type Run, root, runJs } from '../support/cli.js'
+import { jjm, type Run, root } from '../support/cli.js'
 import { e2eEnvironment, startE2eSimulator } from '../support/e2e-sim.js'
 
 // Issue 10: a prompt jjm cannot store (a NUL) is refused with exit 11 naming
 // the field, whichever way it came in, and Jules never starts a session.
-
-/** `jjm …` with `input` on standard input. */
-function jjmWithInput(args: string[], env: Record<string, string>, input: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [runJs, ...args],
-      { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr })
-      },
-    )
-    child.stdin?.end(input)
-  })
-}
 
 describe('jjm tasks create with a prompt jjm cannot store', { timeout: 180_000 }, () => {
   let dir: string
@@ -62,7 +46,7 @@ describe('jjm tasks create with a prompt jjm cannot store', { timeout: 180_000 }
       /prompt contains a NUL character/,
     )
     assertRefused(
-      await jjmWithInput(['tasks', 'create', '--repo', 'acme/api'], env, 'Fix it\u0000now\n'),
+      await jjm(['tasks', 'create', '--repo', 'acme/api'], env, 'Fix it\u0000now\n'),
       /prompt contains a NUL character/,
     )
     const tasksFile = join(dir, 'tasks.json')

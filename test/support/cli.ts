@@ -15,7 +15,8 @@ export interface Run {
   stderr: string
 }
 
-export function jjm(args: string[], env: Record<string, string>): Promise<Run> {
+/** `input`, when given, is what the command reads on standard input (then closed). */
+export function jjm(args: string[], env: Record<string, string>, input?: string): Promise<Run> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
@@ -27,7 +28,7 @@ export function jjm(args: string[], env: Record<string, string>): Promise<Run> {
       },
     )
     // As from cron: standard input is empty, not an open pipe.
-    child.stdin?.end()
+    child.stdin?.end(input)
   })
 }
 

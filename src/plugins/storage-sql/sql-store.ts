@@ -370,14 +370,6 @@ function ormLogger(logger: Logger): OrmLogger {
   }
 }
 
-/** Thrown inside commitSync's transaction to roll it back when the task changed since the sync read it. */
-class StaleSync extends Error {}
-
-/** A lease's length as a whole, non-negative number of milliseconds (0: expired at once). */
-function leaseMs(ttlMs: number): number {
-  return Number.isFinite(ttlMs) ? Math.max(0, Math.round(ttlMs)) : 0
-}
-
 /**
  * Reports the SQL that knex hands the database driver, the text the database
  * actually parses (values travel beside it as bindings), rather than what
@@ -390,6 +382,14 @@ function reportQueries(em: SqlEntityManager, onQuery: ((sql: string) => void) | 
     .on('query', (query: { sql?: unknown }) => {
       if (typeof query.sql === 'string') onQuery(query.sql)
     })
+}
+
+/** Thrown inside commitSync's transaction to roll it back when the task changed since the sync read it. */
+class StaleSync extends Error {}
+
+/** A lease's length as a whole, non-negative number of milliseconds (0: expired at once). */
+function leaseMs(ttlMs: number): number {
+  return Number.isFinite(ttlMs) ? Math.max(0, Math.round(ttlMs)) : 0
 }
 
 function chunks<T>(items: T[], size: number): T[][] {
@@ -923,7 +923,7 @@ class SqlTaskStore implements TaskStore {
     return toEvent(row)
   }
 
-  async deleteTask(id: string, options: { purge?: boolean } = {}): Promise<boolean> {
+  async deleteTask(id: string, options: { purge?: boolean; at?: string } = {}): Promise<boolean> {
     const { TaskSchema, TaskEventSchema } = this.entities
     if (options.purge === true) {
       // The foreign keys cascade to the events, messages and files.
@@ -932,7 +932,7 @@ class SqlTaskStore implements TaskStore {
     }
     return guarded('delete task', this.at, () =>
       this.em.fork().transactional(async (em) => {
-        const now = new Date()
+        const now = options.at === undefined ? new Date() : new Date(options.at)
         const hidden = await em.nativeUpdate(TaskSchema, { id, deletedAt: null }, { deletedAt: now })
         if (hidden === 0) return false
         await em.insert(TaskEventSchema, toEventRow(id, { type: 'deleted', data: {}, at: now.toISOString() }))
@@ -1235,7 +1235,8 @@ class SqlTaskStore implements TaskStore {
     const bound = await em.nativeUpdate(
       CreationIntentSchema,
       { key, state: { $ne: 'done' } },
-      { state: 'done', task: task.id, sessionName: task.sessionName, error: null, updatedAt: new Date() },
+      // Dated by core's clock (the task's creation), not the machine's.
+      { state: 'done', task: task.id, sessionName: task.sessionName, error: null, updatedAt: new Date(task.createdAt) },
     )
     if (bound > 0) return
     const intent = await this.requireIntent(em, key)

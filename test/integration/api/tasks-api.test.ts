@@ -110,6 +110,37 @@ describe('the REST API: tasks', () => {
     assert.equal(unknownField.status, 400, 'state is not something a person sets')
   })
 
+  it('gives every task an ETag, applies an edit made with the current one, and refuses a stale one with 412', async () => {
+    const task = await create()
+    const read = await api.call('GET', `/api/v1/tasks/${task.id}`)
+    assert.equal(read.headers.etag, `"${task.version}"`)
+    const first = await api.call('PATCH', `/api/v1/tasks/${task.id}`, {
+      body: { title: 'Mine' },
+      headers: { 'If-Match': read.headers.etag ?? '' },
+    })
+    assert.equal(first.status, 200, first.text)
+    assert.equal(first.headers.etag, `"${task.version + 1}"`)
+    assert.equal(first.body.version, task.version + 1)
+    // A second client still holding the first ETag: its edit would overwrite the one above.
+    const stale = await api.call('PUT', `/api/v1/tasks/${task.id}`, {
+      body: { title: 'Theirs', labels: [], metadata: {} },
+      headers: { 'If-Match': read.headers.etag ?? '' },
+    })
+    assert.equal(stale.status, 412, stale.text)
+    assert.equal(stale.body.code, 'JJM_TASK_VERSION_CONFLICT')
+    assert.match(stale.body.detail, /read it again/)
+    assert.equal((await api.call('GET', `/api/v1/tasks/${task.id}`)).body.title, 'Mine', 'nothing was written')
+    const unconditional = await api.call('PATCH', `/api/v1/tasks/${task.id}`, { body: { addLabels: ['later'] } })
+    assert.equal(unconditional.status, 200, 'without If-Match the edit applies to the task as it is now')
+    assert.equal(unconditional.body.title, 'Mine')
+    const malformed = await api.call('PATCH', `/api/v1/tasks/${task.id}`, {
+      body: { title: 'x' },
+      headers: { 'If-Match': 'version-3' },
+    })
+    assert.equal(malformed.status, 400)
+    assert.match(malformed.body.detail, /If-Match/)
+  })
+
   it('deletes with 204, keeps the history, and purges on request', async () => {
     const task = await create()
     const deleted = await api.call('DELETE', `/api/v1/tasks/${task.id}`, { key: api.keys.write })

@@ -78,8 +78,24 @@ for (const [dialect, open] of [
         await storage.store.updateTask(
           { ...task, title: `${marker} renamed` },
           [{ type: 'updated', data: { title: marker } }],
-          { expectedVersion: task.version },
+          { expectedVersion: 1 },
         )
+        const holder = `${marker}-holder`
+        assert.deepEqual(
+          await storage.store.claimSyncLeases([task.id], holder, 60_000, { syncedBefore: task.createdAt }),
+          [task.id],
+        )
+        const synced = await storage.store.commitSync({
+          taskId: task.id,
+          holder,
+          task: { ...task, title: `${marker} synced`, version: 2 },
+          events: [{ type: 'progress', data: { text: marker } }],
+          cursor: { sessionUpdateTime: task.createdAt, lastActivityTime: null, lastActivityNames: [`${marker}-a1`] },
+          syncedAt: task.createdAt,
+        })
+        assert.equal(synced.outcome, 'committed')
+        assert.deepEqual(await storage.store.renewSyncLeases([task.id], holder, 60_000), [task.id])
+        await storage.store.releaseSyncLeases([task.id], holder)
         await storage.store.addChatMessages(task.id, [
           { activityId: `${marker}-activity`, role: 'user', text: `${marker} message`, at: task.createdAt },
         ])

@@ -277,6 +277,8 @@ describe('JobManager task operations', () => {
       await assert.rejects(manager.getTask(task.id), TaskNotFoundError)
       assert.equal((await manager.listTasks()).items.length, 0)
       assert.deepEqual(await eventTypes(task), ['created', 'deleted'])
+      const [deleted] = (await h.storage.store.getEvents(task.id, { types: ['deleted'] })).items
+      assert.equal(deleted?.at, result.at, "dated by jjm's clock, not the machine's")
     })
 
     it('removes the history too with purge', async () => {

@@ -83,6 +83,35 @@ describe('Monitor', () => {
     assert.equal((await h.manager.getTask(ok.id)).state, 'completed')
   })
 
+  it('logs one warning per pass while Jules is down, not one per task', async () => {
+    for (let i = 0; i < 20; i++) await h.manager.createTask({ prompt: `task ${i}`, repository: 'acme/api' })
+    const warnings: Array<{ message: string; context: Record<string, unknown> | undefined }> = []
+    const logger = {
+      ...silentLogger,
+      warn: (message: string, context?: Record<string, unknown>) => warnings.push({ message, context }),
+      child: () => logger,
+    }
+    const monitor = new Monitor({
+      jules: h.jules,
+      store: h.storage.store,
+      clock: h.clock,
+      logger,
+      concurrency: 4,
+      requestsPerMinute: 100_000,
+      sleep: async (ms) => h.clock.advance(ms),
+    })
+    h.simulator.injectFault({ status: 503, count: 1_000, methods: ['sessions.get'] })
+    for (let pass = 0; pass < 3; pass++) {
+      h.clock.advance(10_000)
+      const report = await monitor.syncOnce({ force: true })
+      assert.equal(report.errors.length, 20)
+    }
+    monitor.close()
+    assert.equal(warnings.length, 3, warnings.map((warning) => warning.message).join('\n'))
+    assert.match(warnings[0]?.message ?? '', /20 tasks could not be synced/)
+    assert.equal(warnings[0]?.context?.code, 'JJM_JULES_UNAVAILABLE')
+  })
+
   it('publishes each change on the event bus with the task as stored', async () => {
     const updates: Array<{ taskId: string; type: string; state: string | undefined }> = []
     await h.bus.subscribe({}, (update) =>

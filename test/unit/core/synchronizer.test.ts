@@ -156,6 +156,53 @@ describe('SessionSynchronizer', { timeout: 60_000 }, () => {
     assert.ok((after.lastSyncedAt ?? '') > (waiting.lastSyncedAt ?? ''), 'the sync state moved')
   })
 
+  it('records what Jules sends even when a person could not have typed it: a NUL, a constructor key, deep nesting', async () => {
+    const task = await h.manager.createTask({ prompt: 'x', repository: 'acme/api' })
+    h.clock.advance(30_000)
+    let deep: Record<string, unknown> = { bottom: true }
+    for (let i = 0; i < 100; i++) deep = { next: deep }
+    const odd: JulesClient = new Proxy(h.jules, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver)
+        if (typeof value !== 'function') return value
+        if (property !== 'listActivities') return value.bind(target)
+        return async (...args: unknown[]) => {
+          const page = await Reflect.apply(value, target, args)
+          const [first, ...rest] = page.activities
+          if (first === undefined) return page
+          return {
+            ...page,
+            activities: [
+              { name: `${first.name}-odd`, createTime: first.createTime, agentMessaged: { agentMessage: 'a\u0000b' } },
+              {
+                name: `${first.name}-new-kind`,
+                createTime: first.createTime,
+                futureThing: { constructor: 'x', __proto__: { polluted: true }, deep },
+              },
+              first,
+              ...rest,
+            ],
+          }
+        }
+      },
+    })
+    const sync = synchronizerFor(odd, 'daemon')
+    const result = await sync.sync(task)
+    sync.close()
+    assert.equal(result.status, 'synced')
+    assert.equal(result.task.state, 'completed')
+    const messages = (await h.storage.store.listChatMessages(task.id)).items
+    assert.ok(
+      messages.some((message) => message.text === 'a\uFFFDb'),
+      'the NUL became U+FFFD',
+    )
+    const raw = (await h.storage.store.getEvents(task.id, { types: ['activity'], limit: 10 })).items[0]
+    const detail = raw?.data.detail as Record<string, unknown>
+    assert.equal(detail._constructor, 'x', 'the reserved key is kept under another name')
+    assert.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype was polluted')
+    assert.match(JSON.stringify(detail.deep), /too deep/)
+  })
+
   it('refuses an edit made against an older version, changing nothing', async () => {
     const task = await h.manager.createTask({ prompt: 'x', repository: 'acme/api' })
     const edited = await h.manager.updateTask(task.id, { title: 'First' }, { expectedVersion: task.version })

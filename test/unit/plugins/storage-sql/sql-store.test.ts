@@ -279,7 +279,9 @@ describe('openSqlStore on SQLite', () => {
           syncedAt: '2026-02-01T00:00:00.000Z',
         })
         assert.equal(result.outcome, 'committed')
-        const statements = queries.map((sql) => sql.trim().split(/\s+/).slice(0, 2).join(' ').toLowerCase())
+        const statements = queries.map((sql) =>
+          sql.trim().replace(/;$/, '').split(/\s+/).slice(0, 2).join(' ').toLowerCase(),
+        )
         assert.deepEqual(statements, ['begin', 'update task_sync', 'select `t0`.*,', 'commit'], queries.join('\n'))
       } finally {
         await storage.close()
