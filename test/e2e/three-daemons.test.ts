@@ -329,6 +329,14 @@ describe('three jjm daemons on one PostgreSQL and one Redis, one Jules account',
     await startDaemons(w)
     await until('a daemon reads a session', () => syncRequests(0, Number.POSITIVE_INFINITY).length > 0, 60_000)
     const first = syncRequests(0, Number.POSITIVE_INFINITY)[0]?.at as number
+    // Nothing moves yet: every pass of every daemon wants all 30 sessions, far more than the budget grants.
+    // In 20 s two windows of 10 s begin (a token taken just before the first request may open one a moment
+    // earlier, and a request may land a moment after its token: one window's worth of slack on top).
+    const idleMs = 2 * windowMs
+    await sleep(first + idleMs - Date.now())
+    const idle = syncRequests(first, first + idleMs).length
+    t.diagnostic(`${idle} requests in the first ${idleMs / 1000} s, with nothing to record`)
+    assert.ok(idle <= 3 * windowPoints, `${idle} requests in ${idleMs} ms; one budget allows ${3 * windowPoints}`)
     // Halfway through their run the sessions are in progress; at the end, completed.
     w.clock.advance((runSeconds / 2) * 1000)
     await until('every task is in progress', () => allAre(w, ids, (row) => row.state === 'in_progress'), 90_000)
