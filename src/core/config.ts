@@ -50,7 +50,8 @@ export interface JjmConfig {
   }
   /** `requestsPerMinute`: the ceiling on requests to Jules, one per Jules account (shared through Redis by every process on it). */
   /** `pushgatewayUrl`: where `monitor --once` pushes its run's metrics; unset: nothing is pushed. */
-  monitor: { concurrency: number; requestsPerMinute: number; pushgatewayUrl?: string }
+  /** `leaseTtlSeconds`: how long a task's sync lease lasts unless renewed (renewed every third of it while a sync runs). */
+  monitor: { concurrency: number; requestsPerMinute: number; leaseTtlSeconds: number; pushgatewayUrl?: string }
   /** Where notifications go and which events each target gets; empty: none are sent. */
   notifiers: NotifierRoute[]
   /**
@@ -274,6 +275,13 @@ const leaves: readonly Leaf[] = [
     expected: 'a whole number of requests per minute, at least 1',
   },
   {
+    key: 'monitor.leaseTtlSeconds',
+    kind: 'int',
+    min: 2,
+    env: 'JJM_MONITOR_LEASE_TTL_SECONDS',
+    expected: 'a whole number of seconds, at least 2 (e.g. 30)',
+  },
+  {
     key: 'monitor.pushgatewayUrl',
     kind: 'httpUrl',
     env: 'JJM_PUSHGATEWAY_URL',
@@ -387,6 +395,7 @@ const defaults: Record<string, unknown> = {
   'log.format': 'auto',
   'monitor.concurrency': 4,
   'monitor.requestsPerMinute': 60,
+  'monitor.leaseTtlSeconds': 30,
   notifiers: [],
   'notifications.keepDeliveredDays': 7,
   'notifications.keepFailedDays': 30,
@@ -505,6 +514,7 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
     monitor: {
       concurrency: requiredNumber(values, 'monitor.concurrency'),
       requestsPerMinute: requiredNumber(values, 'monitor.requestsPerMinute'),
+      leaseTtlSeconds: requiredNumber(values, 'monitor.leaseTtlSeconds'),
       pushgatewayUrl: stringValue(values, 'monitor.pushgatewayUrl'),
     },
     notifiers: values.get('notifiers') as NotifierRoute[],

@@ -111,6 +111,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     logger,
     budget: julesBudget,
     holder: leaseHolderName(),
+    leaseTtlMs: config.monitor.leaseTtlSeconds * 1000,
     publish: (update) => publishUpdate(bus, logger, update),
     ...(metrics ? { metrics } : {}),
   })

@@ -56,7 +56,7 @@ describe('loadConfig', () => {
       storage: { backend: 'sqlite', path: join(sources.dataDir, 'jjm.sqlite'), poolSize: 10 },
       cache: { backend: 'memory' },
       log: { level: 'warn', format: 'auto' },
-      monitor: { concurrency: 4, requestsPerMinute: 60 },
+      monitor: { concurrency: 4, requestsPerMinute: 60, leaseTtlSeconds: 30 },
       notifiers: [],
       notifications: { keepDeliveredDays: 7, keepFailedDays: 30 },
       api: {
@@ -86,6 +86,14 @@ describe('loadConfig', () => {
     })
     const zero = await configError(loadConfig({ ...sources, env: { JJM_HEALTH_INTERVAL_SECONDS: '0' } }))
     assert.match(zero.message, /JJM_HEALTH_INTERVAL_SECONDS.*at least 1/)
+  })
+
+  it('reads the sync lease TTL, and refuses one under 2 s', async () => {
+    const sources = await setup({})
+    const config = await loadConfig({ ...sources, env: { JJM_MONITOR_LEASE_TTL_SECONDS: '4' } })
+    assert.equal(config.monitor.leaseTtlSeconds, 4)
+    const short = await configError(loadConfig({ ...sources, env: { JJM_MONITOR_LEASE_TTL_SECONDS: '1' } }))
+    assert.match(short.message, /JJM_MONITOR_LEASE_TTL_SECONDS.*at least 2/)
   })
 
   it('reads how long the outbox keeps done notifications, and refuses a negative or non-numeric age', async () => {
