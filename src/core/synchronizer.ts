@@ -135,10 +135,11 @@ export class SessionSynchronizer {
   }
 
   /**
-   * Syncs a batch of tasks (a monitor pass): the budget is spent for the
-   * whole batch first, then the leases are claimed in one statement, the
-   * claimed tasks synced at once, and the leases given back in one statement.
-   * A task another process holds (or synced since `syncedBefore`) is `busy`.
+   * Syncs a batch of tasks (a monitor pass): once the budget grants a
+   * request, the leases are claimed in one statement, the claimed tasks
+   * synced at once (each request within the budget), and the leases given
+   * back in one statement. A task another process holds (or synced since
+   * `syncedBefore`) is `busy` and costs no request.
    */
   async syncBatch(
     tasks: readonly Task[],
@@ -146,8 +147,11 @@ export class SessionSynchronizer {
   ): Promise<Map<string, SyncResult | { status: 'error'; task: Task; error: unknown }>> {
     const results = new Map<string, SyncResult | { status: 'error'; task: Task; error: unknown }>()
     if (tasks.length === 0) return results
-    for (let i = 0; i < tasks.length; i++) await this.deps.budget.acquire()
+    // The budget grants the batch's first request (after any pause) before a lease is taken; the
+    // others are spent only for tasks claimed, so a task another process holds costs no request.
+    await this.deps.budget.acquire()
     const claimed = new Set(await this.claim(tasks, options.syncedBefore))
+    let prepaid = true
     try {
       await Promise.all(
         tasks.map(async (task) => {
@@ -155,8 +159,10 @@ export class SessionSynchronizer {
             results.set(task.id, { status: 'busy', task })
             return
           }
+          const first = prepaid
+          prepaid = false
           try {
-            results.set(task.id, await this.syncLeased(task, { prepaid: true }))
+            results.set(task.id, await this.syncLeased(task, { prepaid: first }))
           } catch (error) {
             results.set(task.id, { status: 'error', task, error })
           }
