@@ -98,7 +98,10 @@ export async function openCore(options: CoreOptions): Promise<Core> {
   const store: TaskStore = notifications.enabled ? new NotifyingTaskStore(cachedStore, notifications) : cachedStore
   const bus = cache.bus
   const lazyJules = lazyJulesClient(config.jules.backend, () =>
-    createJulesClient(config, storage, logger, clock, options.version),
+    createJulesClient(config, storage, logger, clock, options.version, (retryAfterSeconds) => {
+      // Every process on the account pauses at the first 429, not after this one's retries.
+      julesBudget.rateLimited(retryAfterSeconds)
+    }),
   )
   const jules = metrics ? instrumentedJulesClient(lazyJules, metrics) : lazyJules
   const newId = createIdGenerator()
@@ -260,6 +263,8 @@ export async function createJulesClient(
   logger: Logger,
   clock: Clock = systemClock,
   version = 'dev',
+  /** Told of each 429 as it arrives (the shared Jules budget); `rest` only. */
+  onRateLimited?: (retryAfterSeconds: number | undefined) => void,
 ): Promise<JulesClient> {
   switch (config.jules.backend) {
     case 'rest': {
@@ -278,6 +283,7 @@ export async function createJulesClient(
         breaker: config.jules.breaker,
         logger: logger.child({ jules: 'rest' }),
         userAgent: `jjm/${version}`,
+        ...(onRateLimited === undefined ? {} : { onRateLimited }),
       })
     }
     case 'sim': {

@@ -237,7 +237,9 @@ export class SessionSynchronizer {
     } catch (error) {
       if (error instanceof RateLimitedError || (isJjmError(error) && error.code === 'JJM_RATE_LIMITED')) {
         const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
-        const pause = budget.rateLimited(typeof retryAfter === 'number' ? retryAfter : undefined)
+        // The client may have told the budget already, as the 429 arrived: one pause, not two strikes.
+        const pause =
+          budget.currentPause() ?? budget.rateLimited(typeof retryAfter === 'number' ? retryAfter : undefined)
         this.lastPause = pause
         this.deps.metrics?.rateLimited('jules')
         this.deps.logger.warn('Jules is rate limiting: pausing every sync', { until: pause.until })

@@ -51,6 +51,12 @@ export interface RestClientOptions extends ResilienceOptions {
   userAgent?: string
   /** An undici dispatcher to use instead of the client's own Agent (tests, proxies). */
   dispatcher?: Dispatcher
+  /**
+   * Told of every 429 the moment it arrives, before the client's own retry
+   * waits it out: the composition root records it in the Jules budget that
+   * every process on the account shares, so all of them pause at once.
+   */
+  onRateLimited?: (retryAfterSeconds: number | undefined) => void
 }
 
 const defaultTimeoutMs = 30_000
@@ -110,8 +116,10 @@ export class RestJulesClient implements JulesClient {
   private readonly dispatcher: Dispatcher
   private readonly ownsDispatcher: boolean
   private readonly resilience: JulesResilience
+  private readonly onRateLimited: ((retryAfterSeconds: number | undefined) => void) | undefined
 
   constructor(options: RestClientOptions) {
+    this.onRateLimited = options.onRateLimited
     this.baseUrl = options.baseUrl.replace(/\/+$/, '')
     this.host = hostOf(this.baseUrl)
     this.apiKey = options.apiKey
@@ -336,6 +344,7 @@ export class RestJulesClient implements JulesClient {
       operation: call.operation,
       resource: call.resource,
     })
+    if (httpStatus === 429) this.onRateLimited?.(retryAfterSeconds)
     // A 429 or a 503 is Jules refusing before acting: even a create may be sent again.
     this.resilience.mark(error, {
       transient: transientHttpStatuses.has(httpStatus),

@@ -407,6 +407,20 @@ describe('rest JulesClient', () => {
       assert.ok(second.at - first.at >= 950, `waited only ${second.at - first.at} ms`)
     })
 
+    it('tells the shared budget of a 429 as it arrives, before its own retry waits it out', async (t) => {
+      const told: Array<{ retryAfterSeconds: number | undefined; requestsSoFar: number }> = []
+      const { jules, client } = await harness(
+        t,
+        [errorAnswer(429, 'quota', 'RESOURCE_EXHAUSTED', { 'retry-after': '1' }), { body: sessionWire('abc') }],
+        {
+          onRateLimited: (retryAfterSeconds) => told.push({ retryAfterSeconds, requestsSoFar: jules.requests.length }),
+        },
+      )
+      await client.getSession('abc')
+      assert.deepEqual(told, [{ retryAfterSeconds: 1, requestsSoFar: 1 }], 'told once, before the retry went out')
+      assert.equal(jules.requests.length, 2)
+    })
+
     it('gives up at once with RateLimitedError when Retry-After is longer than it will wait', async (t) => {
       const { jules, client } = await harness(t, [
         errorAnswer(429, 'quota', 'RESOURCE_EXHAUSTED', { 'retry-after': '3600' }),
