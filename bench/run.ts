@@ -40,6 +40,15 @@ const QUIET_100_MAX = 600
 const dir = await mkdtemp(join(tmpdir(), 'jjm-bench-'))
 const targets: Target[] = []
 
+function positiveInteger(name: string, fallback: number): number {
+  const text = process.env[name]
+  if (text === undefined || text === '') return fallback
+  const value = Number(text)
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`${name} must be a whole number of at least 1, got "${text}"`)
+  return value
+}
+
 function meanMs(bench: Bench, name: string): number {
   const task = bench.getTask(name)
   const result = task?.result
@@ -221,8 +230,8 @@ try {
   }
   // 4. A quiet pass at scale, on SQLite and on PostgreSQL: counts and the ratio to the in-memory simulator.
   {
-    const tasks = Number(process.env.JJM_BENCH_TASKS ?? 10_000)
-    const passes = Number(process.env.JJM_BENCH_PASSES ?? 1)
+    const tasks = positiveInteger('JJM_BENCH_TASKS', 10_000)
+    const passes = positiveInteger('JJM_BENCH_PASSES', 1)
     const common = { dir, tasks, concurrency: 50, passes, log: (line: string) => console.log(line) }
     const details: string[] = []
     console.log(`quiet pass over ${tasks.toLocaleString('en')} tasks (set JJM_BENCH_TASKS to change):`)
