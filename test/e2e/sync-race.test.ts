@@ -131,6 +131,8 @@ async function race(t: TestContext, storage: Record<string, string>): Promise<vo
     receiver = await startReceiver()
     const env = e2eEnvironment(dir, sim.url, {
       ...storage,
+      // Every process syncs as often as it can: the race is the point, not Jules' quota.
+      JJM_MONITOR_REQUESTS_PER_MINUTE: '100000',
       JJM_NOTIFIERS: JSON.stringify([{ name: 'race-hook', backend: 'webhook', url: receiver.url, events: ['*'] }]),
     })
 
@@ -366,6 +368,9 @@ async function race(t: TestContext, storage: Record<string, string>): Promise<vo
       script?.some(([type]) => type === 'progress'),
       `the sessions' activities were recorded: ${script}`,
     )
+    const deliveryIds = new Set(deliveries.map((delivery) => delivery.id))
+    assert.equal(deliveryIds.size, routedTotal, 'one notification per event, no more')
+    assert.equal(deliveries.length, deliveryIds.size, 'no notification was delivered twice')
     t.diagnostic(
       `${taskCount} tasks, ${patchesSent} PATCHes, ${updateLoops * updatesPerLoop} CLI updates, ${routedTotal} events, ${deliveries.length} deliveries (${new Set(deliveries.map((d) => d.id)).size} distinct)`,
     )
