@@ -193,7 +193,8 @@ async function race(t: TestContext, storage: Record<string, string>): Promise<vo
     // Each loop is the only one to edit its tasks' titles: the last title it set must stay.
     const loops = Array.from({ length: updateLoops }, async (_, loop) => {
       for (let n = 0; n < updatesPerLoop; n++) {
-        const task = tasks[(loop + updateLoops * n * 3) % taskCount]
+        // Three tasks each, edited again later in the race: the last title must win.
+        const task = tasks[(loop + updateLoops * (n % 3) * 3) % taskCount]
         assert.ok(task)
         const label = `cli-${loop}-${n}`
         const title = `Race ${tasks.indexOf(task)} edited by loop ${loop}, round ${n}`
