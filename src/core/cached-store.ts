@@ -44,6 +44,7 @@
  * Every write must go through this decorator: a write straight to the
  * underlying store (another tool, a bulk import) must call {@link invalidate}.
  */
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { createHash } from 'node:crypto'
 import { systemClock } from './clock.js'
 import { DelegatingTaskStore } from './delegating-store.js'
@@ -137,6 +138,8 @@ export class CachedTaskStore extends DelegatingTaskStore {
   private recovering: Promise<boolean> | undefined
   /** Tasks written while the cache was not trusted, to invalidate once it is. */
   private readonly pending = new Set<string>()
+  /** Tasks written inside the current unit of work: invalidated again once it commits. */
+  private readonly unitWrites = new AsyncLocalStorage<Set<string>>()
   private pendingOverflow = false
 
   constructor(
@@ -284,7 +287,22 @@ export class CachedTaskStore extends DelegatingTaskStore {
    * after changing the underlying store by other means. Never throws: when the
    * cache is down the invalidation is replayed once it is back.
    */
+  /**
+   * The store underneath's unit of work; the tasks written inside it are
+   * invalidated again after it commits, since a read in between may have
+   * cached what was there before.
+   */
+  override async unitOfWork<T>(work: () => Promise<T>): Promise<T> {
+    const touched = new Set<string>()
+    const result = await this.unitWrites.run(touched, () => super.unitOfWork(work))
+    if (touched.size > 0) await this.invalidate([...touched].filter((id) => id !== ''))
+    return result
+  }
+
   async invalidate(taskIds: string[] = []): Promise<void> {
+    const unit = this.unitWrites.getStore()
+    // '' stands for the lists alone (a new task).
+    for (const id of taskIds.length === 0 ? [''] : taskIds) unit?.add(id)
     const ids = [...new Set(taskIds)]
     if (!(await this.usable())) {
       this.remember(ids)

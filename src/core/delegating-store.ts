@@ -158,6 +158,11 @@ export class DelegatingTaskStore implements TaskStore {
     return this.store.pruneNotifications(options)
   }
 
+  /** The store underneath's, when it has one; else the writes run one after another. */
+  unitOfWork<T>(work: () => Promise<T>): Promise<T> {
+    return this.store.unitOfWork ? this.store.unitOfWork(work) : work()
+  }
+
   close(): Promise<void> {
     return this.store.close()
   }

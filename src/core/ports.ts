@@ -340,6 +340,13 @@ export interface TaskStore
   close(): Promise<void>
 
   /**
+   * Runs `work` so that every write made through this store inside it
+   * shares one transaction: all are kept, or none. Optional: without it,
+   * core makes the writes one after another.
+   */
+  unitOfWork?<T>(work: () => Promise<T>): Promise<T>
+
+  /**
    * Writes one task with its whole history as it was, in one transaction
    * (`jjm migrate import-json|import-sqlite`, through core's import service):
    * the task with its own timestamps, its events, chat messages, changed

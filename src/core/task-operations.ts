@@ -6,7 +6,7 @@ import {
   ValidationError,
 } from './errors.js'
 import type { JulesClient } from './jules/client.js'
-import type { Clock, Logger, TaskConversation, TaskEventLog, TaskRecords, TaskUpdate } from './ports.js'
+import type { Clock, Logger, TaskConversation, TaskEventLog, TaskRecords, TaskStore, TaskUpdate } from './ports.js'
 import { checkStorableMetadata, checkStorableTaskChanges, checkStorableText } from './storable.js'
 import type { SessionSynchronizer } from './synchronizer.js'
 import {
@@ -117,7 +117,7 @@ export const defaultResumeText = 'Please continue with the task.'
 export interface TaskOperationsDeps {
   jules: JulesClient
   /** Operations read and edit tasks, log events and record sent messages; syncs go through the synchronizer. */
-  store: TaskRecords & TaskEventLog & TaskConversation
+  store: TaskRecords & TaskEventLog & TaskConversation & Pick<TaskStore, 'unitOfWork'>
   /** The one sync path: every refresh, and every operation under the task's lease. */
   synchronizer: SessionSynchronizer
   clock: Clock
@@ -203,8 +203,11 @@ export class TaskOperations {
       }
       await this.deps.synchronizer.call(() => this.deps.jules.sendMessage(current.sessionName, message))
       const at = iso(this.deps.clock.now())
-      await this.deps.store.logEvent(current.id, { type: 'message_sent', data: { text: message }, at })
-      await this.deps.store.addChatMessages(current.id, [{ role: 'user', text: message, activityId: null, at }])
+      // The history line and the conversation line together, or neither.
+      await this.inOneTransaction(async () => {
+        await this.deps.store.logEvent(current.id, { type: 'message_sent', data: { text: message }, at })
+        await this.deps.store.addChatMessages(current.id, [{ role: 'user', text: message, activityId: null, at }])
+      })
       return this.done(current, 'message', 'message_sent', at)
     })
   }
@@ -302,6 +305,11 @@ export class TaskOperations {
    */
   async refresh(task: Task): Promise<Task> {
     return (await this.deps.synchronizer.sync(task)).task
+  }
+
+  private inOneTransaction(work: () => Promise<void>): Promise<void> {
+    const { store } = this.deps
+    return store.unitOfWork ? store.unitOfWork(work) : work()
   }
 
   private async done(task: Task, operation: TaskOperation, type: string, at: string): Promise<OperationResult> {

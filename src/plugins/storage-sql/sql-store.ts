@@ -8,6 +8,7 @@
  * The ORM and its drivers are imported inside `openSqlStore` so that
  * `jjm --help` never loads them.
  */
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { mkdir } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import type { BetterSqliteDriver } from '@mikro-orm/better-sqlite'
@@ -423,6 +424,25 @@ class SqlTaskStore implements TaskStore {
     private readonly closeStorage: () => Promise<void>,
   ) {}
 
+  /** Writes inside {@link unitOfWork} share its transaction; see there. */
+  private readonly unit = new AsyncLocalStorage<SqlEntityManager>()
+
+  /** A fresh entity manager; inside a unit of work, one that joins its transaction. */
+  private fork(): SqlEntityManager {
+    const unit = this.unit.getStore()
+    return unit === undefined ? this.em.fork() : unit.fork({ keepTransactionContext: true })
+  }
+
+  /**
+   * Runs `work` so that every write this store makes inside it shares one
+   * transaction: all of them are kept, or none (a method's own transaction
+   * becomes a savepoint inside it). A unit inside a unit joins the outer one.
+   */
+  async unitOfWork<T>(work: () => Promise<T>): Promise<T> {
+    if (this.unit.getStore() !== undefined) return work()
+    return this.em.fork().transactional((em) => this.unit.run(em, work))
+  }
+
   async createTask(
     task: Task,
     events: NewTaskEvent[],
@@ -431,7 +451,7 @@ class SqlTaskStore implements TaskStore {
     const { TaskSchema, TaskSyncSchema, TaskEventSchema } = this.entities
     const key = options.idempotencyKey
     try {
-      await this.em.fork().transactional(async (em) => {
+      await this.fork().transactional(async (em) => {
         await em.insert(TaskSchema, { ...toTaskRow(task), deletedAt: null, version: 1 })
         // Every task has its sync state from the start: a claim or a commit never has to create it.
         await em.insert(TaskSyncSchema, {
@@ -472,7 +492,7 @@ class SqlTaskStore implements TaskStore {
     const { id, ...fields } = toTaskRow(task)
     const expected = options.expectedVersion
     return guarded('update task', this.at, () =>
-      this.em.fork().transactional(async (em) => {
+      this.fork().transactional(async (em) => {
         // The write comes first so that SQLite takes the write lock at once
         // (a read first would risk SQLITE_BUSY_SNAPSHOT under concurrency).
         const updated = await em.nativeUpdate(
@@ -505,7 +525,7 @@ class SqlTaskStore implements TaskStore {
     const messages = (commit.chatMessages ?? []).map((message) => toChatMessageRow(taskId, message))
     let stale = false
     try {
-      return await this.em.fork().transactional(async (em): Promise<SyncCommitResult> => {
+      return await this.fork().transactional(async (em): Promise<SyncCommitResult> => {
         // First, and by the database's clock: is the lease still the holder's?
         // This write also takes SQLite's write lock before anything is read.
         const synced = await em.execute<{ affectedRows: number }>(
@@ -557,7 +577,7 @@ class SqlTaskStore implements TaskStore {
 
   async getSyncState(taskId: string): Promise<SyncState | undefined> {
     const row = await guarded('read the sync state', this.at, () =>
-      this.em.fork().findOne(
+      this.fork().findOne(
         this.entities.TaskSyncSchema,
         // A deleted task has no sync state to show, like getTask shows no task.
         { task: { id: taskId, deletedAt: null } } as unknown as FilterQuery<TaskSyncRow>,
@@ -604,13 +624,11 @@ class SqlTaskStore implements TaskStore {
         ...(syncedBefore === undefined ? [] : [dialect.instantParameter(syncedBefore)]),
       ]
       const rows = await guarded('claim the sync of tasks', this.at, () =>
-        this.em
-          .fork()
-          .execute<Array<{ task_id: string }>>(
-            `update task_sync set lease_holder = ?, lease_until = ${now} + ? where task_id in (select s.task_id from task_sync s where ${free.join(' and ')} ${dialect.skipLockedRows('s')}) returning task_id`,
-            params,
-            'all',
-          ),
+        this.fork().execute<Array<{ task_id: string }>>(
+          `update task_sync set lease_holder = ?, lease_until = ${now} + ? where task_id in (select s.task_id from task_sync s where ${free.join(' and ')} ${dialect.skipLockedRows('s')}) returning task_id`,
+          params,
+          'all',
+        ),
       )
       for (const row of rows) claimed.push(row.task_id)
     }
@@ -622,13 +640,11 @@ class SqlTaskStore implements TaskStore {
     const renewed: string[] = []
     for (const batch of chunks([...new Set(taskIds)], idsPerQuery)) {
       const rows = await guarded('renew the sync of tasks', this.at, () =>
-        this.em
-          .fork()
-          .execute<Array<{ task_id: string }>>(
-            `update task_sync set lease_until = ${now} + ? where lease_holder = ? and task_id in (${batch.map(() => '?').join(', ')}) returning task_id`,
-            [leaseMs(ttlMs), holder, ...batch],
-            'all',
-          ),
+        this.fork().execute<Array<{ task_id: string }>>(
+          `update task_sync set lease_until = ${now} + ? where lease_holder = ? and task_id in (${batch.map(() => '?').join(', ')}) returning task_id`,
+          [leaseMs(ttlMs), holder, ...batch],
+          'all',
+        ),
       )
       for (const row of rows) renewed.push(row.task_id)
     }
@@ -638,13 +654,11 @@ class SqlTaskStore implements TaskStore {
   async releaseSyncLeases(taskIds: string[], holder: string): Promise<void> {
     for (const batch of chunks([...new Set(taskIds)], idsPerQuery)) {
       await guarded('release the sync of tasks', this.at, () =>
-        this.em
-          .fork()
-          .nativeUpdate(
-            this.entities.TaskSyncSchema,
-            { task: { $in: batch }, leaseHolder: holder },
-            { leaseHolder: null, leaseUntil: null },
-          ),
+        this.fork().nativeUpdate(
+          this.entities.TaskSyncSchema,
+          { task: { $in: batch }, leaseHolder: holder },
+          { leaseHolder: null, leaseUntil: null },
+        ),
       )
     }
   }
@@ -664,7 +678,7 @@ class SqlTaskStore implements TaskStore {
       ...leased,
     }
     return guarded('record a creation intent', this.at, async () => {
-      const em = this.em.fork()
+      const em = this.fork()
       // Insert-or-nothing in one statement: of two processes racing on one key,
       // the primary key lets exactly one insert, with no read before the write.
       const inserted = await em
@@ -709,45 +723,39 @@ class SqlTaskStore implements TaskStore {
 
   async listCreationIntents(): Promise<CreationIntent[]> {
     const rows = await guarded('list creation intents', this.at, () =>
-      this.em
-        .fork()
-        .find(
-          this.entities.CreationIntentSchema,
-          {},
-          { orderBy: { createdAt: 'asc', key: 'asc' }, disableIdentityMap: true },
-        ),
+      this.fork().find(
+        this.entities.CreationIntentSchema,
+        {},
+        { orderBy: { createdAt: 'asc', key: 'asc' }, disableIdentityMap: true },
+      ),
     )
     return rows.map(toCreationIntent)
   }
 
   async releaseCreation(key: string, holder: string): Promise<void> {
     await guarded('release a creation intent', this.at, () =>
-      this.em
-        .fork()
-        .nativeUpdate(
-          this.entities.CreationIntentSchema,
-          { key, leaseHolder: holder },
-          { leaseHolder: null, leaseExpiresAt: null },
-        ),
+      this.fork().nativeUpdate(
+        this.entities.CreationIntentSchema,
+        { key, leaseHolder: holder },
+        { leaseHolder: null, leaseExpiresAt: null },
+      ),
     )
   }
 
   async holdCreation(key: string, holder: string, until: string): Promise<void> {
     await guarded('hold a creation intent', this.at, () =>
-      this.em
-        .fork()
-        .nativeUpdate(
-          this.entities.CreationIntentSchema,
-          { key, leaseHolder: holder },
-          { leaseExpiresAt: toDate(until) },
-        ),
+      this.fork().nativeUpdate(
+        this.entities.CreationIntentSchema,
+        { key, leaseHolder: holder },
+        { leaseExpiresAt: toDate(until) },
+      ),
     )
   }
 
   async noteCreationSession(key: string, sessionName: string, at: string): Promise<void> {
     const { CreationIntentSchema } = this.entities
     await guarded('record the session of a creation', this.at, async () => {
-      const em = this.em.fork()
+      const em = this.fork()
       const updated = await em.nativeUpdate(
         CreationIntentSchema,
         { key, state: { $in: ['pending', 'session_created'] } },
@@ -761,7 +769,7 @@ class SqlTaskStore implements TaskStore {
   async failCreation(key: string, message: string, at: string): Promise<void> {
     const { CreationIntentSchema } = this.entities
     await guarded('record a failed creation', this.at, async () => {
-      const em = this.em.fork()
+      const em = this.fork()
       const updated = await em.nativeUpdate(
         CreationIntentSchema,
         { key, state: { $ne: 'done' } },
@@ -774,7 +782,7 @@ class SqlTaskStore implements TaskStore {
 
   async getTask(id: string): Promise<Task | undefined> {
     const row = await guarded('get task', this.at, () =>
-      this.em.fork().findOne(this.entities.TaskSchema, { id, deletedAt: null }, { disableIdentityMap: true }),
+      this.fork().findOne(this.entities.TaskSchema, { id, deletedAt: null }, { disableIdentityMap: true }),
     )
     return row === null ? undefined : toTask(row)
   }
@@ -787,7 +795,7 @@ class SqlTaskStore implements TaskStore {
 
     const sessionName = wanted.startsWith('sessions/') ? wanted : `sessions/${wanted}`
     const bySession = await guarded('find task', this.at, () =>
-      this.em.fork().findOne(this.entities.TaskSchema, { sessionName, deletedAt: null }, { disableIdentityMap: true }),
+      this.fork().findOne(this.entities.TaskSchema, { sessionName, deletedAt: null }, { disableIdentityMap: true }),
     )
     if (bySession !== null) return toTask(bySession)
 
@@ -795,13 +803,11 @@ class SqlTaskStore implements TaskStore {
     if (prefix.length < minPrefixLength || !ulidPrefixPattern.test(prefix)) return undefined
     // The alphabet check above guarantees no LIKE wildcard in the prefix.
     const matches = await guarded('find task', this.at, () =>
-      this.em
-        .fork()
-        .find(
-          this.entities.TaskSchema,
-          { id: { $like: `${prefix}%` }, deletedAt: null },
-          { orderBy: { id: 'asc' }, limit: 6, disableIdentityMap: true },
-        ),
+      this.fork().find(
+        this.entities.TaskSchema,
+        { id: { $like: `${prefix}%` }, deletedAt: null },
+        { orderBy: { id: 'asc' }, limit: 6, disableIdentityMap: true },
+      ),
     )
     const [first, ...others] = matches
     if (first === undefined) return undefined
@@ -828,8 +834,7 @@ class SqlTaskStore implements TaskStore {
     if (after !== undefined) conditions.push(afterCursor('createdAt', after, 'desc'))
     const { dialect } = this.at
     const rows = await guarded('list tasks', this.at, () => {
-      const qb = this.em
-        .fork()
+      const qb = this.fork()
         .createQueryBuilder(this.entities.TaskSchema, 't')
         .select('*')
         .where({ $and: conditions })
@@ -851,7 +856,7 @@ class SqlTaskStore implements TaskStore {
 
   async listActiveTasks(): Promise<Task[]> {
     const rows = await guarded('list active tasks', this.at, () =>
-      this.em.fork().find(
+      this.fork().find(
         this.entities.TaskSchema,
         { state: { $nin: ['completed', 'failed'] }, deletedAt: null },
         {
@@ -866,8 +871,7 @@ class SqlTaskStore implements TaskStore {
   async summariseActiveTasks(): Promise<{ byState: Record<string, number>; oldestSyncAt: string | null }> {
     // One aggregate query, however many tasks are active (a scrape runs it at most every few seconds).
     const rows = await guarded('count the active tasks', this.at, () =>
-      this.em
-        .fork()
+      this.fork()
         .getConnection()
         .execute<Array<{ state: string; tasks: number | string; oldest: Date | string | number | null }>>(
           "select t.state, count(*) as tasks, min(coalesce(s.last_synced_at, t.created_at)) as oldest from task t left join task_sync s on s.task_id = t.id where t.deleted_at is null and t.state not in ('completed', 'failed') group by t.state",
@@ -892,13 +896,11 @@ class SqlTaskStore implements TaskStore {
     conditions.push(...timeRange('at', query.since, query.until, ['since', 'until']))
     if (after !== undefined) conditions.push(afterCursor('at', after, 'desc'))
     const rows = await guarded('get events', this.at, () =>
-      this.em
-        .fork()
-        .find(
-          this.entities.TaskEventSchema,
-          { $and: conditions },
-          { orderBy: [{ at: 'desc' }, { id: 'desc' }], limit: limit + 1, disableIdentityMap: true },
-        ),
+      this.fork().find(
+        this.entities.TaskEventSchema,
+        { $and: conditions },
+        { orderBy: [{ at: 'desc' }, { id: 'desc' }], limit: limit + 1, disableIdentityMap: true },
+      ),
     )
     const items = rows.slice(0, limit).map(toEvent)
     const last = items[items.length - 1]
@@ -911,9 +913,9 @@ class SqlTaskStore implements TaskStore {
     const notifications = options.notifications ?? []
     try {
       // One statement: the foreign key tells an unknown task, with no read before the write.
-      if (notifications.length === 0) await this.em.fork().insert(this.entities.TaskEventSchema, row)
+      if (notifications.length === 0) await this.fork().insert(this.entities.TaskEventSchema, row)
       else
-        await this.em.fork().transactional(async (em) => {
+        await this.fork().transactional(async (em) => {
           await em.insert(this.entities.TaskEventSchema, row)
           await this.insertNotifications(em, notifications)
         })
@@ -927,11 +929,11 @@ class SqlTaskStore implements TaskStore {
     const { TaskSchema, TaskEventSchema } = this.entities
     if (options.purge === true) {
       // The foreign keys cascade to the events, messages and files.
-      const removed = await guarded('purge task', this.at, () => this.em.fork().nativeDelete(TaskSchema, { id }))
+      const removed = await guarded('purge task', this.at, () => this.fork().nativeDelete(TaskSchema, { id }))
       return removed > 0
     }
     return guarded('delete task', this.at, () =>
-      this.em.fork().transactional(async (em) => {
+      this.fork().transactional(async (em) => {
         const now = options.at === undefined ? new Date() : new Date(options.at)
         const hidden = await em.nativeUpdate(TaskSchema, { id, deletedAt: null }, { deletedAt: now })
         if (hidden === 0) return false
@@ -945,7 +947,7 @@ class SqlTaskStore implements TaskStore {
     if (messages.length === 0) return 0
     const rows = messages.map((message) => toChatMessageRow(taskId, message))
     try {
-      return await this.em.fork().transactional((em) => this.insertChatMessages(em, rows))
+      return await this.fork().transactional((em) => this.insertChatMessages(em, rows))
     } catch (error) {
       throw this.unknownTaskOr(error, taskId, 'record chat messages')
     }
@@ -957,13 +959,11 @@ class SqlTaskStore implements TaskStore {
     const conditions: FilterQuery<ChatMessageRow>[] = [{ task: taskId }]
     if (after !== undefined) conditions.push(afterCursor('at', after, 'asc'))
     const rows = await guarded('list chat messages', this.at, () =>
-      this.em
-        .fork()
-        .find(
-          this.entities.ChatMessageSchema,
-          { $and: conditions },
-          { orderBy: [{ at: 'asc' }, { id: 'asc' }], limit: limit + 1, disableIdentityMap: true },
-        ),
+      this.fork().find(
+        this.entities.ChatMessageSchema,
+        { $and: conditions },
+        { orderBy: [{ at: 'asc' }, { id: 'asc' }], limit: limit + 1, disableIdentityMap: true },
+      ),
     )
     const items = rows.slice(0, limit).map(toChatMessage)
     const last = items[items.length - 1]
@@ -974,7 +974,7 @@ class SqlTaskStore implements TaskStore {
   async setSourceFiles(taskId: string, files: Array<Omit<SourceFile, 'taskId'>>): Promise<void> {
     const { TaskSchema } = this.entities
     try {
-      await this.em.fork().transactional(async (em) => {
+      await this.fork().transactional(async (em) => {
         const written = await this.replaceSourceFiles(em, taskId, files)
         if (written === 0 && (await em.count(TaskSchema, { id: taskId, deletedAt: null })) === 0) {
           throw new TaskNotFoundError(taskId)
@@ -987,9 +987,11 @@ class SqlTaskStore implements TaskStore {
 
   async listSourceFiles(taskId: string): Promise<SourceFile[]> {
     const rows = await guarded('list changed files', this.at, () =>
-      this.em
-        .fork()
-        .find(this.entities.SourceFileSchema, { task: taskId }, { orderBy: { path: 'asc' }, disableIdentityMap: true }),
+      this.fork().find(
+        this.entities.SourceFileSchema,
+        { task: taskId },
+        { orderBy: { path: 'asc' }, disableIdentityMap: true },
+      ),
     )
     return rows.map(toSourceFile)
   }
@@ -1008,7 +1010,7 @@ class SqlTaskStore implements TaskStore {
     const relations = new Map<string, TaskRelations>(ids.map((id) => [id, { sourceFiles: [], chatMessages: [] }]))
     // Two queries per 500 tasks, however many tasks: never one query per task.
     for (const batch of chunks(ids, idsPerQuery)) {
-      const em = this.em.fork()
+      const em = this.fork()
       const files = await guarded('load changed files', this.at, () =>
         em.find(
           this.entities.SourceFileSchema,
@@ -1041,7 +1043,7 @@ class SqlTaskStore implements TaskStore {
     const at = new Date(now)
     const postgres = this.at.dialect.name === 'postgresql'
     return guarded('claim notifications', this.at, () =>
-      this.em.fork().transactional(async (em) => {
+      this.fork().transactional(async (em) => {
         const rows = await em.find(
           NotificationOutboxSchema,
           { deliveredAt: null, failedAt: null, nextAttemptAt: { $lte: at } },
@@ -1067,14 +1069,14 @@ class SqlTaskStore implements TaskStore {
 
   async markNotificationDelivered(id: string, at: string): Promise<void> {
     await guarded('mark a notification delivered', this.at, () =>
-      this.em.fork().nativeUpdate(this.entities.NotificationOutboxSchema, { id }, { deliveredAt: new Date(at) }),
+      this.fork().nativeUpdate(this.entities.NotificationOutboxSchema, { id }, { deliveredAt: new Date(at) }),
     )
   }
 
   async markNotificationFailed(id: string, error: string, nextAttemptAt: string | null, at?: string): Promise<void> {
     const { NotificationOutboxSchema } = this.entities
     await guarded('mark a notification failed', this.at, () =>
-      this.em.fork().transactional(async (em) => {
+      this.fork().transactional(async (em) => {
         const row = await em.findOne(NotificationOutboxSchema, { id }, { disableIdentityMap: true })
         if (row === null) return
         await em.nativeUpdate(
@@ -1109,7 +1111,7 @@ class SqlTaskStore implements TaskStore {
     if (query.ids !== undefined) conditions.push({ id: { $in: query.ids } })
     if (after !== undefined) conditions.push(afterCursor('createdAt', after, 'desc'))
     const rows = await guarded('list notifications', this.at, () =>
-      this.em.fork().find(this.entities.NotificationOutboxSchema, conditions.length === 0 ? {} : { $and: conditions }, {
+      this.fork().find(this.entities.NotificationOutboxSchema, conditions.length === 0 ? {} : { $and: conditions }, {
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
         limit: limit + 1,
         disableIdentityMap: true,
@@ -1125,13 +1127,11 @@ class SqlTaskStore implements TaskStore {
     let changed = 0
     for (const batch of chunks(ids, idsPerQuery)) {
       changed += await guarded('retry notifications', this.at, () =>
-        this.em
-          .fork()
-          .nativeUpdate(
-            this.entities.NotificationOutboxSchema,
-            { id: { $in: batch }, deliveredAt: null },
-            { attempts: 0, failedAt: null, lastError: null, nextAttemptAt: new Date(now) },
-          ),
+        this.fork().nativeUpdate(
+          this.entities.NotificationOutboxSchema,
+          { id: { $in: batch }, deliveredAt: null },
+          { attempts: 0, failedAt: null, lastError: null, nextAttemptAt: new Date(now) },
+        ),
       )
     }
     return changed
@@ -1143,7 +1143,7 @@ class SqlTaskStore implements TaskStore {
     // Select the ids first (by the indexed instant, bounded), then delete them: SQLite has no DELETE … LIMIT.
     const prune = (operation: string, where: FilterQuery<NotificationOutboxRow>) =>
       guarded(operation, this.at, async () => {
-        const em = this.em.fork()
+        const em = this.fork()
         const rows = await em.find(NotificationOutboxSchema, where, {
           fields: ['id'],
           limit,
@@ -1265,7 +1265,7 @@ class SqlTaskStore implements TaskStore {
     const { TaskSchema, TaskSyncSchema, TaskEventSchema, CreationIntentSchema } = this.entities
     const { task, creationIntent: intent } = record
     try {
-      return await this.em.fork().transactional(async (em) => {
+      return await this.fork().transactional(async (em) => {
         // The task first: a task already here (by id or session, deleted or not) fails
         // this insert, and the whole import of this task is rolled back.
         // The version comes along, so that an ETag a client holds still matches after a migration.
