@@ -21,6 +21,7 @@ export {
   type TaskConversationContractStore,
 } from './contract/task-conversation.js'
 export { describeTaskRecordsContract, type TaskRecordsContractStore } from './contract/task-records.js'
+export { describeUnitOfWorkContract, type UnitOfWorkContractStore } from './contract/unit-of-work.js'
 export {
   describeTaskStoreContract,
   type OpenedTaskStore,
