@@ -162,7 +162,7 @@ export class SessionSynchronizer {
           const first = prepaid
           prepaid = false
           try {
-            results.set(task.id, await this.syncLeased(task, { prepaid: first }))
+            results.set(task.id, await this.syncLeased(task, { prepaid: first, unlessSyncedSinceListed: true }))
           } catch (error) {
             results.set(task.id, { status: 'error', task, error })
           }
@@ -255,11 +255,21 @@ export class SessionSynchronizer {
     this.held.clear()
   }
 
-  /** Syncs a task whose lease this process holds. */
-  private async syncLeased(task: Task, options: { prepaid: boolean }): Promise<SyncResult> {
+  /**
+   * Syncs a task whose lease this process holds. With
+   * `unlessSyncedSinceListed` (a pass), a task another process synced after
+   * `task` was read is left alone: its sync is as fresh as this one would be.
+   */
+  private async syncLeased(
+    task: Task,
+    options: { prepaid: boolean; unlessSyncedSinceListed?: boolean },
+  ): Promise<SyncResult> {
     const { jules, store } = this.deps
     const prepaid = { used: !options.prepaid }
     const state = await store.getSyncState(task.id)
+    if (options.unlessSyncedSinceListed === true && state !== undefined && state.lastSyncedAt !== task.lastSyncedAt) {
+      return { status: 'busy', task }
+    }
     const cursor = state?.cursor ?? undefined
     let reading: SessionReading
     try {
