@@ -4,7 +4,7 @@ import type { BackendRegistry, CacheHandle, StorageHandle, StorageOpenOptions } 
 import { CachedTaskStore } from './cached-store.js'
 import { systemClock } from './clock.js'
 import type { JjmConfig } from './config.js'
-import { AuthenticationError, ConfigurationError } from './errors.js'
+import { AuthenticationError, ConfigurationError, UnsupportedOperationError } from './errors.js'
 import { createIdGenerator } from './ids.js'
 import type { JulesClient } from './jules/client.js'
 import { instrumentedJulesClient } from './jules/instrumented.js'
@@ -287,9 +287,9 @@ export async function createJulesClient(
       })
     }
     case 'sim': {
-      const { Simulator } = await import('./jules/sim/engine.js')
-      const { createSimClient } = await import('./jules/sim/adapter.js')
-      const { MemorySimStateStore } = await import('./jules/sim/memory-store.js')
+      const { Simulator } = await import('../sim/engine.js')
+      const { createSimClient } = await import('../sim/adapter.js')
+      const { MemorySimStateStore } = await import('../sim/memory-store.js')
       const simulator = new Simulator({
         store: storage.sim ?? new MemorySimStateStore(),
         clock,
@@ -350,10 +350,36 @@ function lazyJulesClient(kind: string, build: () => Promise<JulesClient>): Jules
     listActivities: async (session, request) => (await get()).listActivities(session, request),
     sendMessage: async (session, prompt) => (await get()).sendMessage(session, prompt),
     approvePlan: async (session) => (await get()).approvePlan(session),
+    archiveSession: async (session) => optional(await get(), 'archiveSession')(session),
+    unarchiveSession: async (session) => optional(await get(), 'unarchiveSession')(session),
+    deleteSession: async (session) => optional(await get(), 'deleteSession')(session),
     // Not built yet: no call has failed, so the circuit is closed.
     circuit: () => built?.circuit?.() ?? { state: 'closed' },
     async close() {
       if (client) await (await client.catch(() => undefined))?.close?.()
     },
+  }
+}
+
+type OptionalJulesMethod = 'archiveSession' | 'unarchiveSession' | 'deleteSession'
+
+const optionalMethodWords: Readonly<Record<OptionalJulesMethod, string>> = {
+  archiveSession: 'archiving a session',
+  unarchiveSession: 'unarchiving a session',
+  deleteSession: 'deleting a session at Jules',
+}
+
+/**
+ * A session action the adapter may lack; when it does, the error names the
+ * operation, the backend, and what still works through it.
+ */
+export function optional(client: JulesClient, method: OptionalJulesMethod): (session: string) => Promise<void> {
+  const call = client[method]
+  if (call) return call.bind(client)
+  return async () => {
+    throw new UnsupportedOperationError(
+      `${optionalMethodWords[method]} is unavailable through the ${client.kind} Jules backend; create, list, message, approve and monitor still work. Use the rest backend (JULES_API_KEY) for this operation.`,
+      { context: { backend: client.kind, operation: method } },
+    )
   }
 }

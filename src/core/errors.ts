@@ -192,6 +192,16 @@ export class RateLimitedError extends JjmError {
   }
 }
 
+/**
+ * The configured Jules backend cannot do this operation (a Jules MCP server
+ * without the tool, say); the message names what still works.
+ */
+export class UnsupportedOperationError extends JjmError {
+  constructor(message: string, options?: JjmErrorOptions) {
+    super(message, 'JJM_JULES_UNSUPPORTED', ExitCode.operationFailed, 501, options)
+  }
+}
+
 /** An operation was attempted and failed for a reason that retrying will not fix. */
 export class OperationFailedError extends JjmError {
   constructor(message: string, options?: JjmErrorOptions, code = 'JJM_OPERATION_FAILED') {

@@ -7,13 +7,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ManualClock } from '../../src/core/clock.js'
-import type { SimServer } from '../../src/core/jules/sim/http.js'
 import type {
   NotificationPage,
   NotificationPruneResult,
   NotificationRetryResult,
 } from '../../src/core/notification-admin.js'
 import type { Task } from '../../src/core/task.js'
+import type { SimServer } from '../../src/sim/http.js'
 import { jjm, json, root } from '../support/cli.js'
 import { e2eEnvironment, startE2eSimulator } from '../support/e2e-sim.js'
 

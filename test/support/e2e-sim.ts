@@ -3,10 +3,10 @@
  * environment of a user who reaches it through the `rest` backend.
  */
 import { join } from 'node:path'
-import { Simulator } from '../../src/core/jules/sim/engine.js'
-import { type SimServer, startSimServer } from '../../src/core/jules/sim/http.js'
-import { MemorySimStateStore } from '../../src/core/jules/sim/memory-store.js'
 import type { Clock } from '../../src/core/ports.js'
+import { Simulator } from '../../src/sim/engine.js'
+import { type SimServer, startSimServer } from '../../src/sim/http.js'
+import { MemorySimStateStore } from '../../src/sim/memory-store.js'
 
 export const e2eApiKey = 'e2e-key'
 

@@ -21,10 +21,10 @@
 import { existsSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { systemClock } from '../../src/core/clock.js'
-import { Simulator } from '../../src/core/jules/sim/engine.js'
-import { serveSimMcpOverStdio } from '../../src/core/jules/sim/mcp-server.js'
-import { MemorySimStateStore } from '../../src/core/jules/sim/memory-store.js'
 import { openSqlStore } from '../../src/plugins/storage-sql/sql-store.js'
+import { Simulator } from '../../src/sim/engine.js'
+import { serveSimMcpOverStdio } from '../../src/sim/mcp-server.js'
+import { MemorySimStateStore } from '../../src/sim/memory-store.js'
 
 const { values } = parseArgs({
   options: {

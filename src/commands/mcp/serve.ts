@@ -49,9 +49,9 @@ whose database is that jjm's own.`
     const config = await this.jjmConfig()
     const logger = await this.logger()
     const { systemClock } = await import('../../core/clock.js')
-    const { Simulator } = await import('../../core/jules/sim/engine.js')
-    const { openSimState } = await import('../../core/jules/sim/stored-state.js')
-    const { serveSimMcpOverStdio } = await import('../../core/jules/sim/mcp-server.js')
+    const { Simulator } = await import('../../sim/engine.js')
+    const { openSimState } = await import('../../sim/stored-state.js')
+    const { serveSimMcpOverStdio } = await import('../../sim/mcp-server.js')
     const state = await openSimState({
       config,
       registry: await this.backendRegistry(),

@@ -36,9 +36,9 @@ Scenario markers in a prompt choose what the simulated agent does: [sim:fail], [
     const config = await this.jjmConfig()
     const logger = await this.logger()
     const { OffsetClock } = await import('../../core/clock.js')
-    const { Simulator } = await import('../../core/jules/sim/engine.js')
-    const { MemorySimStateStore } = await import('../../core/jules/sim/memory-store.js')
-    const { startSimServer } = await import('../../core/jules/sim/http.js')
+    const { Simulator } = await import('../../sim/engine.js')
+    const { MemorySimStateStore } = await import('../../sim/memory-store.js')
+    const { startSimServer } = await import('../../sim/http.js')
     const clock = new OffsetClock()
     const simulator = new Simulator({
       store: new MemorySimStateStore(),

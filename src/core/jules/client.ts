@@ -20,10 +20,26 @@ export interface SourceContext {
   /** `sources/github/{owner}/{repo}` */
   source: string
   githubRepoContext?: { startingBranch?: string }
+  /** The branch the agent works on, when Jules names it. */
+  workingBranch?: string
+  environmentVariablesEnabled?: boolean
 }
 
+export interface GitPatch {
+  unidiffPatch?: string
+  baseCommitId?: string
+  suggestedCommitMessage?: string
+}
+
+export interface ChangeSet {
+  source?: string
+  gitPatch?: GitPatch
+}
+
+/** One output of a session: a pull request (sessions on a repository) or a change set (any session). */
 export interface SessionOutput {
-  pullRequest?: { url: string; title?: string; description?: string }
+  pullRequest?: { url: string; title?: string; description?: string; baseRef?: string; headRef?: string }
+  changeSet?: ChangeSet
 }
 
 export interface Session {
@@ -31,13 +47,16 @@ export interface Session {
   name: string
   id: string
   prompt: string
-  sourceContext: SourceContext
+  /** Absent for a session that works on no repository (its result is a change set in `outputs`). */
+  sourceContext?: SourceContext
   title?: string
   state: SessionState
   url?: string
   createTime: string
   updateTime: string
   outputs?: SessionOutput[]
+  /** Archived sessions are hidden from sessions.list unless its filter asks for them. */
+  archived?: boolean
   /** Input-only fields: Jules does not echo them; present only when an adapter knows them. */
   requirePlanApproval?: boolean
   automationMode?: string
@@ -45,7 +64,8 @@ export interface Session {
 
 export interface CreateSessionRequest {
   prompt: string
-  sourceContext: SourceContext
+  /** Omitted: the session works on no repository. */
+  sourceContext?: SourceContext
   title?: string
   requirePlanApproval?: boolean
   automationMode?: 'AUTOMATION_MODE_UNSPECIFIED' | 'AUTO_CREATE_PR'
@@ -65,11 +85,9 @@ export interface Plan {
 }
 
 export interface Artifact {
-  changeSet?: {
-    source?: string
-    gitPatch?: { unidiffPatch?: string; baseCommitId?: string; suggestedCommitMessage?: string }
-  }
+  changeSet?: ChangeSet
   media?: { data?: string; mimeType?: string }
+  /** No longer sent by Jules (2026); accepted, never required. */
   bashOutput?: { command?: string; output?: string; exitCode?: number }
 }
 
@@ -131,6 +149,12 @@ export interface ListActivitiesRequest extends PageRequest {
 }
 
 export interface ListSourcesRequest extends PageRequest {
+  /** e.g. `name=sources/github/a/b OR name=sources/github/c/d` */
+  filter?: string
+}
+
+export interface ListSessionsRequest extends PageRequest {
+  /** e.g. `archived = true`; archived sessions are hidden without it. */
   filter?: string
 }
 
@@ -155,10 +179,18 @@ export interface JulesClient {
   getSource(name: string): Promise<Source>
   createSession(request: CreateSessionRequest): Promise<Session>
   getSession(name: string): Promise<Session>
-  listSessions(request?: PageRequest): Promise<ListSessionsResponse>
+  listSessions(request?: ListSessionsRequest): Promise<ListSessionsResponse>
   listActivities(session: string, request?: ListActivitiesRequest): Promise<ListActivitiesResponse>
   sendMessage(session: string, prompt: string): Promise<void>
   approvePlan(session: string): Promise<void>
+  /**
+   * Session actions not every backend offers (a Jules MCP server may lack
+   * them). Absent: core names the operation as unavailable through this
+   * backend. `deleteSession` treats a 404 as already gone.
+   */
+  archiveSession?(session: string): Promise<void>
+  unarchiveSession?(session: string): Promise<void>
+  deleteSession?(session: string): Promise<void>
   /** The circuit breaker's state, for adapters that have one (rest, mcp); never calls Jules. */
   circuit?(): CircuitStatus
   close?(): Promise<void>

@@ -18,6 +18,9 @@ const methods: readonly Method[] = [
   'listActivities',
   'sendMessage',
   'approvePlan',
+  'archiveSession',
+  'unarchiveSession',
+  'deleteSession',
 ]
 
 /**
@@ -48,7 +51,9 @@ export function instrumentedJulesClient(client: JulesClient, metrics: Metrics): 
     close: async () => client.close?.(),
   }
   for (const method of methods) {
-    const call = client[method] as (...args: unknown[]) => Promise<unknown>
+    const call = client[method] as ((...args: unknown[]) => Promise<unknown>) | undefined
+    // An optional method the adapter lacks stays absent, so core can say so.
+    if (call === undefined) continue
     instrumented[method] = async (...args: unknown[]) => {
       const started = performance.now()
       try {

@@ -86,7 +86,10 @@ import {
 } from './wire-schemas.js'
 
 /** The JulesClient methods, each served by one MCP tool. */
-export type McpMethod = Exclude<keyof JulesClient, 'kind' | 'close' | 'circuit'>
+export type McpMethod = Exclude<
+  keyof JulesClient,
+  'kind' | 'close' | 'circuit' | 'archiveSession' | 'unarchiveSession' | 'deleteSession'
+>
 
 export interface McpToolSpec {
   /** The name `jjm mcp serve` gives the tool and jjm looks for first. */
@@ -341,11 +344,14 @@ class McpJulesClient implements JulesClient {
    * idempotency key (`tasks create --idempotency-key`) finds that session.
    */
   async createSession(request: CreateSessionRequest): Promise<Session> {
-    const body: CreateSessionRequest = {
-      ...request,
-      sourceContext: { ...request.sourceContext, source: toSourceName(request.sourceContext.source) },
-    }
-    const answer = await this.call('createSession', { ...body }, body.sourceContext.source, { idempotent: false })
+    const body: CreateSessionRequest =
+      request.sourceContext === undefined
+        ? request
+        : {
+            ...request,
+            sourceContext: { ...request.sourceContext, source: toSourceName(request.sourceContext.source) },
+          }
+    const answer = await this.call('createSession', { ...body }, body.sourceContext?.source, { idempotent: false })
     const session = toSession(this.validate(sessionSchema, answer, 'createSession'))
     // Input-only fields are not echoed by Jules; jjm knows what it sent.
     return {

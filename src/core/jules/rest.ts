@@ -173,16 +173,19 @@ export class RestJulesClient implements JulesClient {
   }
 
   async createSession(request: CreateSessionRequest): Promise<Session> {
-    const body: CreateSessionRequest = {
-      ...request,
-      sourceContext: { ...request.sourceContext, source: toSourceName(request.sourceContext.source) },
-    }
+    const body: CreateSessionRequest =
+      request.sourceContext === undefined
+        ? request
+        : {
+            ...request,
+            sourceContext: { ...request.sourceContext, source: toSourceName(request.sourceContext.source) },
+          }
     const answer = await this.call({
       operation: 'sessions.create',
       method: 'POST',
       path: 'sessions',
       body,
-      resource: body.sourceContext.source,
+      resource: body.sourceContext?.source,
       idempotent: false,
     })
     const session = toSession(this.validate(sessionSchema, answer, 'sessions.create'))

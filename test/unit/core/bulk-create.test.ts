@@ -6,11 +6,11 @@ import { JulesConnectionError, ValidationError } from '../../../src/core/errors.
 import { createIdGenerator } from '../../../src/core/ids.js'
 import type { JulesClient } from '../../../src/core/jules/client.js'
 import { createRestClient } from '../../../src/core/jules/rest.js'
-import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
-import { startSimServer } from '../../../src/core/jules/sim/http.js'
 import { JobManager } from '../../../src/core/manager.js'
 import { silentLogger } from '../../../src/core/ports.js'
 import { JulesThrottle } from '../../../src/core/rate-limit.js'
+import { createSimClient } from '../../../src/sim/adapter.js'
+import { startSimServer } from '../../../src/sim/http.js'
 import { type Harness, openHarness } from './harness.js'
 
 const fiveWithOneBad = `

@@ -2,12 +2,12 @@ import { ManualClock } from '../../../src/core/clock.js'
 import { InProcessEventBus } from '../../../src/core/event-bus.js'
 import { createIdGenerator } from '../../../src/core/ids.js'
 import type { JulesClient } from '../../../src/core/jules/client.js'
-import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
-import { Simulator } from '../../../src/core/jules/sim/engine.js'
 import { JobManager } from '../../../src/core/manager.js'
 import { Monitor } from '../../../src/core/monitor.js'
 import { silentLogger } from '../../../src/core/ports.js'
 import { openSqlStore, type SqlStorage } from '../../../src/plugins/storage-sql/sql-store.js'
+import { createSimClient } from '../../../src/sim/adapter.js'
+import { Simulator } from '../../../src/sim/engine.js'
 
 /** A JobManager and a Monitor over the simulator and an in-memory SQLite store, on a clock the test drives. */
 export interface Harness {

@@ -11,9 +11,9 @@ import {
 } from '../../../src/core/errors.js'
 import { createIdGenerator } from '../../../src/core/ids.js'
 import type { CreateSessionRequest, JulesClient } from '../../../src/core/jules/client.js'
-import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
 import { creationLeaseMs, JobManager } from '../../../src/core/manager.js'
 import { silentLogger, type TaskStore } from '../../../src/core/ports.js'
+import { createSimClient } from '../../../src/sim/adapter.js'
 import { type Harness, openHarness } from './harness.js'
 
 /** The Jules timeout of these tests; with the grace period, a key stays locked 62 s after an uncertain create. */

@@ -3,11 +3,11 @@ import { afterEach, beforeEach, describe, it } from 'node:test'
 import { InvalidStateError, TaskNotFoundError, ValidationError } from '../../../src/core/errors.js'
 import { createIdGenerator } from '../../../src/core/ids.js'
 import type { Activity } from '../../../src/core/jules/client.js'
-import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
 import { JobManager } from '../../../src/core/manager.js'
 import { silentLogger, type TaskUpdate } from '../../../src/core/ports.js'
 import type { Task, TaskInput } from '../../../src/core/task.js'
 import { defaultResumeText } from '../../../src/core/task-operations.js'
+import { createSimClient } from '../../../src/sim/adapter.js'
 import { type Harness, openHarness } from './harness.js'
 
 describe('JobManager task operations', () => {

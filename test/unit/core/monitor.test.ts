@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { ExitCode, StorageError } from '../../../src/core/errors.js'
 import type { JulesClient } from '../../../src/core/jules/client.js'
-import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
 import { Monitor, type MonitorReport, monitorExitCode } from '../../../src/core/monitor.js'
 import { type Clock, type SyncCommit, silentLogger, type TaskStore } from '../../../src/core/ports.js'
 import type { Task } from '../../../src/core/task.js'
+import { createSimClient } from '../../../src/sim/adapter.js'
 import { type Harness, openHarness } from './harness.js'
 
 describe('Monitor', () => {

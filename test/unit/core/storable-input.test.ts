@@ -4,10 +4,10 @@ import { parseTaskFile } from '../../../src/core/bulk-create.js'
 import { StorageError, TaskNotFoundError, ValidationError } from '../../../src/core/errors.js'
 import { createIdGenerator } from '../../../src/core/ids.js'
 import type { JulesClient } from '../../../src/core/jules/client.js'
-import { createSimClient } from '../../../src/core/jules/sim/adapter.js'
 import { JobManager } from '../../../src/core/manager.js'
 import { silentLogger, type TaskStore } from '../../../src/core/ports.js'
 import { maxMetadataBytes } from '../../../src/core/storable.js'
+import { createSimClient } from '../../../src/sim/adapter.js'
 import { type Harness, openHarness } from './harness.js'
 
 // Issue 10: what jjm cannot store is refused, naming the field, before Jules

@@ -113,7 +113,7 @@ describe('the mcp Jules adapter against the simulator as an MCP server', { timeo
     assert.equal(session.id, session.name.slice('sessions/'.length))
     assert.equal(session.state, 'QUEUED')
     assert.equal(session.requirePlanApproval, true)
-    assert.equal(session.sourceContext.githubRepoContext?.startingBranch, 'develop')
+    assert.equal(session.sourceContext?.githubRepoContext?.startingBranch, 'develop')
   })
 
   it('refuses to approve a plan that is not awaiting approval with an InvalidStateError', async () => {

@@ -33,7 +33,6 @@
  * never mistaken for real work.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import type { Clock, SimSessionRecord, SimStateStore } from '../../ports.js'
 import type {
   Activity,
   Artifact,
@@ -46,8 +45,9 @@ import type {
   PageRequest,
   Session,
   Source,
-} from '../client.js'
-import { type GoogleErrorBody, googleErrorBody, googleStatusByHttp } from '../google-errors.js'
+} from '../core/jules/client.js'
+import { type GoogleErrorBody, googleErrorBody, googleStatusByHttp } from '../core/jules/google-errors.js'
+import type { Clock, SimSessionRecord, SimStateStore } from '../core/ports.js'
 
 /** An error answer of the simulated API, in Google's terms. */
 export class SimApiError extends Error {

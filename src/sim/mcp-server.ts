@@ -12,9 +12,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { z } from 'zod'
-import { type Logger, silentLogger } from '../../ports.js'
-import { googleErrorBody, googleStatusByHttp } from '../google-errors.js'
-import { type McpMethod, mcpTools } from '../mcp.js'
+import { googleErrorBody, googleStatusByHttp } from '../core/jules/google-errors.js'
+import { type McpMethod, mcpTools } from '../core/jules/mcp.js'
+import { type Logger, silentLogger } from '../core/ports.js'
 import { SimApiError, type Simulator } from './engine.js'
 
 export interface SimMcpServerOptions {

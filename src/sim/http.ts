@@ -27,9 +27,9 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { OffsetClock } from '../../clock.js'
-import { type Logger, silentLogger } from '../../ports.js'
-import { googleErrorBody } from '../google-errors.js'
+import type { OffsetClock } from '../core/clock.js'
+import { googleErrorBody } from '../core/jules/google-errors.js'
+import { type Logger, silentLogger } from '../core/ports.js'
 import {
   SimApiError,
   type SimFaultOptions,

@@ -1,4 +1,4 @@
-import type { SimSessionRecord, SimStateStore } from '../../ports.js'
+import type { SimSessionRecord, SimStateStore } from '../core/ports.js'
 
 /**
  * Keeps simulated sessions in memory: the store for tests and for

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type JjmError, markJulesDidNotAct, OperationFailedError } from '../../errors.js'
-import { type Logger, silentLogger } from '../../ports.js'
+import { type JjmError, markJulesDidNotAct, OperationFailedError } from '../core/errors.js'
 import type {
   CreateSessionRequest,
   JulesClient,
@@ -12,8 +11,9 @@ import type {
   PageRequest,
   Session,
   Source,
-} from '../client.js'
-import { errorFromGoogle, googleStatusByHttp } from '../google-errors.js'
+} from '../core/jules/client.js'
+import { errorFromGoogle, googleStatusByHttp } from '../core/jules/google-errors.js'
+import { type Logger, silentLogger } from '../core/ports.js'
 import { SimApiError, type SimMethod, type Simulator } from './engine.js'
 
 export interface SimClientOptions {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, beforeEach, describe, it } from 'node:test'
-import { ManualClock, OffsetClock } from '../../../../../src/core/clock.js'
-import { Simulator } from '../../../../../src/core/jules/sim/engine.js'
-import { type SimServer, startSimServer } from '../../../../../src/core/jules/sim/http.js'
-import { MemorySimStateStore } from '../../../../../src/core/jules/sim/memory-store.js'
+import { ManualClock, OffsetClock } from '../../../src/core/clock.js'
+import { Simulator } from '../../../src/sim/engine.js'
+import { type SimServer, startSimServer } from '../../../src/sim/http.js'
+import { MemorySimStateStore } from '../../../src/sim/memory-store.js'
 
 const key = 'sim-key'
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { ManualClock } from '../../../../../src/core/clock.js'
-import { InvalidStateError, OperationFailedError, RateLimitedError } from '../../../../../src/core/errors.js'
-import type { Activity, CreateSessionRequest } from '../../../../../src/core/jules/client.js'
-import { createSimClient } from '../../../../../src/core/jules/sim/adapter.js'
-import { SimApiError, Simulator } from '../../../../../src/core/jules/sim/engine.js'
-import { MemorySimStateStore } from '../../../../../src/core/jules/sim/memory-store.js'
+import { ManualClock } from '../../../src/core/clock.js'
+import { InvalidStateError, OperationFailedError, RateLimitedError } from '../../../src/core/errors.js'
+import type { Activity, CreateSessionRequest } from '../../../src/core/jules/client.js'
+import { createSimClient } from '../../../src/sim/adapter.js'
+import { SimApiError, Simulator } from '../../../src/sim/engine.js'
+import { MemorySimStateStore } from '../../../src/sim/memory-store.js'
 
 function setup(options: { runSeconds?: number; autoApproveSeconds?: number } = {}) {
   const clock = new ManualClock('2026-01-01T00:00:00.000Z')
@@ -82,8 +82,8 @@ describe('Simulator', () => {
   it('accepts the dash form of a source name and emits the documented form', async () => {
     const { sim } = setup()
     const session = await sim.createSession(request({ sourceContext: { source: 'sources/github-acme-web' } }))
-    assert.equal(session.sourceContext.source, 'sources/github/acme/web')
-    assert.equal(session.sourceContext.githubRepoContext?.startingBranch, 'main')
+    assert.equal(session.sourceContext?.source, 'sources/github/acme/web')
+    assert.equal(session.sourceContext?.githubRepoContext?.startingBranch, 'main')
   })
 
   it('answers NOT_FOUND for an unknown session', async () => {

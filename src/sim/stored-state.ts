@@ -1,7 +1,7 @@
-import type { BackendRegistry } from '../../backends.js'
-import type { JjmConfig } from '../../config.js'
-import { ConfigurationError } from '../../errors.js'
-import type { Logger, SimStateStore } from '../../ports.js'
+import type { BackendRegistry } from '../core/backends.js'
+import type { JjmConfig } from '../core/config.js'
+import { ConfigurationError } from '../core/errors.js'
+import type { Logger, SimStateStore } from '../core/ports.js'
 
 /** Where a simulator server keeps its sessions. */
 export interface SimStateHandle {
