@@ -182,6 +182,7 @@ export async function quietPassBench(options: QuietPassOptions): Promise<QuietPa
           completedAt: null,
           lastSyncedAt: null,
           version: 1,
+          priority: 0,
         })
       }
       // Straight into the store: the bench is about the pass, not about creating through Jules.

@@ -1,6 +1,6 @@
 import Table from 'cli-table3'
 import type { NotificationRecord } from '../core/ports.js'
-import { awaitingPerson, type Task, type TaskEvent } from '../core/task.js'
+import { awaitingPerson, type QueuePosition, type Task, type TaskEvent } from '../core/task.js'
 import type { TaskDetails } from '../core/task-operations.js'
 
 export interface Column<T> {
@@ -98,8 +98,9 @@ export function renderTask(task: Task, events: TaskEvent[], details?: Omit<TaskD
   const lines = [
     `${task.title}`,
     `  id          ${task.id}`,
-    `  session     ${task.sessionName}`,
+    `  session     ${task.sessionName === '' ? '(none yet: waits in the local queue)' : task.sessionName}`,
     `  state       ${task.state}${waiting ? `  (waiting for ${waiting})` : ''}`,
+    ...(task.queue === undefined ? [] : [`  queue       ${describeQueue(task.queue)}`]),
     `  repository  ${task.repository} (branch ${task.branch})`,
     `  created     ${task.createdAt} (${age(task.createdAt)})`,
     `  updated     ${task.updatedAt}`,
@@ -138,6 +139,31 @@ export function renderTask(task: Task, events: TaskEvent[], details?: Omit<TaskD
   return lines.join('\n')
 }
 
+/**
+ * Where a pending task stands, for people: "3rd in the queue; waits for a
+ * free slot (3 of 3 running)", "waits for the daily quota: next slot at 14:05 UTC".
+ */
+export function describeQueue(queue: QueuePosition): string {
+  const place = `${ordinal(queue.position)} in the queue`
+  switch (queue.reason) {
+    case 'concurrent_limit':
+      return `${place}; waits for a free slot (${queue.running} of ${queue.concurrentLimit ?? '?'} running)`
+    case 'daily_limit': {
+      const at = queue.nextSlotAt === null ? 'later' : `at ${queue.nextSlotAt.slice(11, 16)} UTC`
+      return `${place}; waits for the daily quota (${queue.startedToday} of ${queue.dailyLimit ?? '?'} started in 24 h): next slot ${at}`
+    }
+    default:
+      return `${place}; a slot is free: the monitor's next pass starts it`
+  }
+}
+
+function ordinal(n: number): string {
+  const tens = n % 100
+  const suffix =
+    tens >= 11 && tens <= 13 ? 'th' : (({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th')
+  return `${n}${suffix}`
+}
+
 export function describeEvent(event: TaskEvent): string {
   const data = event.data
   switch (event.type) {
@@ -150,7 +176,10 @@ export function describeEvent(event: TaskEvent): string {
     case 'sync_error':
       return String(data.message ?? '')
     case 'created':
+    case 'started':
       return `${String(data.sessionName ?? '')} (${String(data.state ?? '')})`
+    case 'queued_locally':
+      return `waits in the local queue (priority ${String(data.priority ?? 0)})`
     default:
       return Object.keys(data).length > 0 ? JSON.stringify(data) : ''
   }

@@ -4,7 +4,7 @@ import type { Task } from './task.js'
 export interface ActiveTaskSummary {
   /** Active tasks by state; a state with none may be absent. */
   byState: Readonly<Record<string, number>>
-  /** The oldest last sync among active tasks (their creation when never synced); null when none is active. */
+  /** The oldest last sync among active tasks with a session (their creation when never synced); null when none. */
   oldestSyncAt: string | null
 }
 
@@ -16,6 +16,8 @@ export function summariseActiveTasks(
   let oldest: number | undefined
   for (const task of tasks) {
     byState[task.state] = (byState[task.state] ?? 0) + 1
+    // A pending task has no session to sync: its wait in the local queue is not the monitor's lag.
+    if (task.state === 'pending') continue
     const at = Date.parse(task.lastSyncedAt ?? task.createdAt)
     if (Number.isFinite(at) && (oldest === undefined || at < oldest)) oldest = at
   }

@@ -399,6 +399,10 @@ function readEntry(
   if (metadata !== undefined && (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))) {
     problems.push(`${at}: "metadata" must be a mapping`)
   }
+  const priority = fields.priority
+  if (priority !== undefined && priority !== null && (typeof priority !== 'number' || !Number.isInteger(priority))) {
+    problems.push(`${at}: "priority" must be a whole number (higher starts first), got ${kindOf(priority)}`)
+  }
   if (idempotencyKey !== undefined && idempotencyKey.trim() === '') {
     problems.push(`${at}: "idempotencyKey" is empty`)
   }
@@ -421,6 +425,7 @@ function readEntry(
     ...(typeof requirePlanApproval === 'boolean' ? { requirePlanApproval } : {}),
     ...(automationMode === undefined ? {} : { automationMode: automationMode as AutomationMode }),
     ...(metadata === undefined ? {} : { metadata: metadata as Record<string, unknown> }),
+    ...(typeof priority === 'number' ? { priority } : {}),
   }
   return {
     index,

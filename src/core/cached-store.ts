@@ -248,6 +248,18 @@ export class CachedTaskStore extends DelegatingTaskStore {
     }
   }
 
+  override async startTask(
+    task: Task,
+    events: NewTaskEvent[],
+    options: { expectedVersion: number; startedAt: string; idempotencyKey?: string } & EventWriteOptions,
+  ): Promise<Task> {
+    try {
+      return await this.store.startTask(task, events, options)
+    } finally {
+      await this.invalidate([task.id])
+    }
+  }
+
   /**
    * Invalidates only when the sync wrote the task's row (`commit.task`, and
    * committed, or failed in a way that may have committed): a quiet sync

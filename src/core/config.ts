@@ -30,6 +30,10 @@ export interface JjmConfig {
     breaker: { failureThreshold: number; cooldownMs: number }
     /** The Jules MCP server the `mcp` backend spawns over stdio; present only when configured. */
     mcp?: { command?: string; args?: string[] }
+    /** The Jules plan whose quotas jjm keeps to (see `planLimits` in plan-quota.ts); absent: no local limit. */
+    plan?: JulesPlan
+    /** Explicit quotas; each overrides the plan's. */
+    limits?: { concurrent?: number; daily?: number }
   }
   sim: { runSeconds: number; autoApproveSeconds: number }
   storage: {
@@ -116,6 +120,9 @@ export interface ConfigSources {
 export const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const
 export const logFormats = ['auto', 'pretty', 'json'] as const
 export const julesBackends = ['rest', 'sim', 'mcp'] as const
+/** The Jules plans, each with its own quotas (see plan-quota.ts). */
+export const julesPlans = ['free', 'pro', 'ultra'] as const
+export type JulesPlan = (typeof julesPlans)[number]
 
 /** Where one value came from; named in every error about it. */
 type Source = { kind: 'file'; path: string } | { kind: 'env'; name: string } | { kind: 'flag'; name: string }
@@ -192,6 +199,27 @@ const leaves: readonly Leaf[] = [
     kind: 'stringList',
     env: 'JJM_JULES_MCP_ARGS',
     expected: 'a list of strings (in the environment, a JSON array such as ["mcp","serve"])',
+  },
+  {
+    key: 'jules.plan',
+    kind: 'enum',
+    values: julesPlans,
+    env: 'JJM_JULES_PLAN',
+    expected: `one of ${julesPlans.join(', ')} (the Jules plan whose quotas jjm keeps to)`,
+  },
+  {
+    key: 'jules.limits.concurrent',
+    kind: 'int',
+    min: 1,
+    env: 'JJM_JULES_LIMITS_CONCURRENT',
+    expected: 'a whole number of sessions running at once, at least 1',
+  },
+  {
+    key: 'jules.limits.daily',
+    kind: 'int',
+    min: 1,
+    env: 'JJM_JULES_LIMITS_DAILY',
+    expected: 'a whole number of sessions started per rolling 24 hours, at least 1',
   },
   {
     key: 'sim.runSeconds',
@@ -488,6 +516,14 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
       mcp:
         values.has('jules.mcp.command') || values.has('jules.mcp.args')
           ? { command: stringValue(values, 'jules.mcp.command'), args: values.get('jules.mcp.args') as string[] }
+          : undefined,
+      plan: stringValue(values, 'jules.plan') as JulesPlan | undefined,
+      limits:
+        values.has('jules.limits.concurrent') || values.has('jules.limits.daily')
+          ? {
+              concurrent: values.get('jules.limits.concurrent') as number | undefined,
+              daily: values.get('jules.limits.daily') as number | undefined,
+            }
           : undefined,
     },
     sim: {

@@ -14,6 +14,7 @@ import { Monitor } from './monitor.js'
 import { NotificationAdmin } from './notification-admin.js'
 import { NotificationCenter, routeNames } from './notifications.js'
 import { NotifyingTaskStore } from './notifying-store.js'
+import { planLimits } from './plan-quota.js'
 import type { Clock, EventBus, Logger, Notifier, TaskStore } from './ports.js'
 import { defaultBurst, type JulesBudget, JulesThrottle, julesAccountKey } from './rate-limit.js'
 import { leaseHolderName, SessionSynchronizer } from './synchronizer.js'
@@ -129,6 +130,8 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     julesTimeoutMs: config.jules.timeoutMs,
     createGraceMs: config.jules.createGraceMs,
     ...(metrics ? { metrics } : {}),
+    ...optionalLimits(planLimits(config.jules)),
+    ...(storage.tryLock ? { tryLock: storage.tryLock.bind(storage) } : {}),
   })
   const outbox = new NotificationAdmin({
     store,
@@ -149,6 +152,7 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     synchronizer,
     notifications,
     outboxCleanup: outbox,
+    queue: manager.queue,
     ...(metrics ? { metrics } : {}),
   })
   // The scrape-time gauges read this core until it closes.
@@ -382,4 +386,10 @@ export function optional(client: JulesClient, method: OptionalJulesMethod): (ses
       { context: { backend: client.kind, operation: method } },
     )
   }
+}
+
+function optionalLimits(limits: ReturnType<typeof planLimits>): {
+  limits?: NonNullable<ReturnType<typeof planLimits>>
+} {
+  return limits === undefined ? {} : { limits }
 }

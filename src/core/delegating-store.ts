@@ -14,6 +14,7 @@ import type {
   NotificationQuery,
   NotificationRecord,
   OutboxEntry,
+  SessionUsage,
   SyncCommit,
   SyncCommitResult,
   SyncState,
@@ -39,6 +40,22 @@ export class DelegatingTaskStore implements TaskStore {
     options: { expectedVersion: number } & EventWriteOptions,
   ): Promise<Task> {
     return this.store.updateTask(task, events, options)
+  }
+
+  listPendingTasks(): Promise<Task[]> {
+    return this.store.listPendingTasks()
+  }
+
+  sessionUsage(since: string): Promise<SessionUsage> {
+    return this.store.sessionUsage(since)
+  }
+
+  startTask(
+    task: Task,
+    events: NewTaskEvent[],
+    options: { expectedVersion: number; startedAt: string; idempotencyKey?: string } & EventWriteOptions,
+  ): Promise<Task> {
+    return this.store.startTask(task, events, options)
   }
 
   commitSync(commit: SyncCommit): Promise<SyncCommitResult> {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { StorageHandle } from './backends.js'
 import { canonicalHash } from './canonical-json.js'
 import {
   AuthenticationError,
@@ -11,6 +12,7 @@ import {
   RateLimitedError,
   StorageError,
   TaskNotFoundError,
+  TaskVersionConflictError,
   ValidationError,
 } from './errors.js'
 import type { IdGenerator } from './ids.js'
@@ -18,12 +20,13 @@ import type { JulesClient, Session, Source } from './jules/client.js'
 import { parseRepository, repositoryOf, sourceNameOf, toSourceName } from './jules/names.js'
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
 import type { Metrics } from './metrics.js'
+import { type PlanLimits, TaskQueue } from './plan-quota.js'
 import type { Clock, CreationClaim, CreationIntent, EventBus, EventQuery, Logger, TaskStore } from './ports.js'
 import { JulesThrottle } from './rate-limit.js'
 import { checkStorableFilter, checkStorableTaskInput, isStorableText } from './storable.js'
 import { leaseHolderName, SessionSynchronizer } from './synchronizer.js'
 import type { AutomationMode, Page, Task, TaskEvent, TaskFilter, TaskInput } from './task.js'
-import { isKnownState, taskStates } from './task.js'
+import { isKnownState, isPending, taskStates } from './task.js'
 import {
   type DeleteResult,
   defaultResumeText,
@@ -66,6 +69,10 @@ export interface JobManagerDeps {
    * default 60000.
    */
   createGraceMs?: number
+  /** The plan's quotas (`jules.plan`, `jules.limits`); absent: no local limit, every task starts at once. */
+  limits?: PlanLimits
+  /** The database-wide lock the queue's start step holds (StorageHandle.tryLock); absent: no other process. */
+  tryLock?: StorageHandle['tryLock']
 }
 
 /** A repository Jules can work on, as jjm shows it. */
@@ -125,7 +132,20 @@ const labelPattern = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$/
  * nothing else.
  */
 export class JobManager {
-  constructor(private readonly deps: JobManagerDeps) {}
+  /** The local queue of tasks waiting for the plan's quotas; the monitor starts them as slots free. */
+  readonly queue: TaskQueue
+
+  constructor(private readonly deps: JobManagerDeps) {
+    this.queue = new TaskQueue({
+      store: deps.store,
+      clock: deps.clock,
+      logger: deps.logger.child({ component: 'queue' }),
+      limits: deps.limits,
+      ...(deps.tryLock === undefined ? {} : { tryLock: deps.tryLock }),
+      start: (task) => this.startPendingTask(task),
+      ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
+    })
+  }
 
   /**
    * Creates a Jules session for the input and records it as a task. With an
@@ -153,6 +173,10 @@ export class JobManager {
   async createTaskWithOutcome(input: TaskInput, options: CreateTaskOptions = {}): Promise<CreateTaskResult> {
     try {
       const request = normaliseInput(input)
+      if (this.queue.enabled) {
+        const key = options.idempotencyKey === undefined ? undefined : checkIdempotencyKey(options.idempotencyKey)
+        return await this.createQueued(request, key)
+      }
       if (options.idempotencyKey === undefined) {
         return { task: await this.startAndRecord(request, undefined), outcome: 'created' }
       }
@@ -175,6 +199,13 @@ export class JobManager {
     }
     const repository = filter.repository === undefined ? undefined : normaliseRepository(filter.repository)
     return this.deps.store.listTasks({ ...filter, ...(repository === undefined ? {} : { repository }) })
+  }
+
+  /** A task read on its own (`tasks show`, GET /api/v1/tasks/{id}): with its place in the queue when pending. */
+  async showTask(ref: string): Promise<Task> {
+    const task = await this.getTask(ref)
+    const queue = await this.queue.positionOf(task)
+    return queue === undefined ? task : { ...task, queue }
   }
 
   /** A task by its id, its Jules session id or name, or a unique id prefix. */
@@ -238,7 +269,7 @@ export class JobManager {
 
   /** The plan, the latest messages, the changed files and the recent history of a task. */
   async getTaskDetails(ref: string): Promise<{ task: Task } & TaskDetails> {
-    const task = await this.getTask(ref)
+    const task = await this.showTask(ref)
     return { task, ...(await this.operations().details(task)) }
   }
 
@@ -271,6 +302,221 @@ export class JobManager {
     return this.taskOperations
   }
 
+  /**
+   * Under plan quotas: records the task as `pending` (its branch resolved
+   * now, so that a repository Jules cannot work on is refused at once), then
+   * runs the queue's start step, which starts it if the limits leave room
+   * and it is next in the queue. Under an idempotency key, the key names the
+   * pending task (a retry replays it, started or not); a key an earlier
+   * attempt left half-way (a session may exist) is finished the usual way.
+   */
+  private async createQueued(request: NormalisedInput, key: string | undefined): Promise<CreateTaskResult> {
+    const { store, clock, logger } = this.deps
+    const log = logger.child({ operation: 'tasks.create', repository: request.repository })
+    const branch = request.branch ?? (await this.defaultBranchOf(request.source))
+    const now = isoAt(clock.now())
+    const task: Task = {
+      id: this.deps.newId(clock.now()),
+      sessionName: '',
+      title: request.title ?? firstLine(request.prompt),
+      prompt: request.prompt,
+      repository: request.repository,
+      source: request.source,
+      branch,
+      state: 'pending',
+      requirePlanApproval: request.requirePlanApproval,
+      automationMode: request.automationMode,
+      url: null,
+      pullRequest: null,
+      labels: request.labels,
+      metadata: request.metadata,
+      createdAt: now,
+      updatedAt: now,
+      completedAt: null,
+      lastSyncedAt: null,
+      version: 1,
+      priority: request.priority,
+    }
+    const events = [
+      {
+        type: 'queued_locally',
+        data: { priority: task.priority, ...(key === undefined ? {} : { idempotencyKey: key }) },
+        at: now,
+      },
+    ]
+    if (key === undefined) {
+      await store.createTask(task, events)
+    } else {
+      const lease = { holder: randomUUID(), expiresAt: isoAt(clock.now() + creationLeaseMs) }
+      const claim = await store.beginCreation(key, requestHashOf(request), now, lease)
+      const { intent } = claim
+      if (intent.requestHash !== requestHashOf(request)) {
+        throw new IdempotencyKeyReusedError(
+          `The idempotency key "${key}" was already used for another request. Use a new key for a different task.`,
+          { context: { idempotencyKey: key } },
+        )
+      }
+      if (intent.state === 'done') return { task: await this.taskOfIntent(intent), outcome: 'replayed' }
+      if (!claim.claimed) {
+        const retryAfterSeconds = secondsUntil(intent.leaseExpiresAt, clock.now())
+        throw new IdempotencyConflictError(
+          `Another attempt to create a task with the idempotency key "${key}" is in progress. Retry with the same key after ${retryAfterSeconds} s: it then returns that attempt's task.`,
+          { context: { idempotencyKey: key, leaseExpiresAt: intent.leaseExpiresAt, retryAfterSeconds } },
+        )
+      }
+      const attempt: KeyedAttempt = { key, holder: lease.holder, earlierMayHaveStarted: false, held: false }
+      try {
+        if (!claim.created && (intent.state === 'pending' || intent.state === 'session_created')) {
+          // An attempt from before the limits were set may have started a session: finish it as it began.
+          attempt.earlierMayHaveStarted = intent.state === 'pending'
+          return await this.createUnderLease(request, attempt, claim, log.child({ idempotencyKey: key }))
+        }
+        await store.createTask(task, events, { idempotencyKey: key })
+      } finally {
+        if (!attempt.held) await store.releaseCreation(key, lease.holder).catch(() => undefined)
+      }
+    }
+    log.info('task queued locally', { taskId: task.id, priority: task.priority })
+    await publishUpdate(this.deps.bus, logger, { taskId: task.id, type: 'queued_locally', task, at: now })
+    try {
+      await this.queue.startDue({ lockAttempts: 8 })
+    } catch (error) {
+      // The task is recorded; the monitor's next pass starts it.
+      log.warn('could not run the queue after queueing a task', { taskId: task.id, error })
+    }
+    return { task: (await store.getTask(task.id)) ?? task, outcome: 'created' }
+  }
+
+  /**
+   * Starts the Jules session of a pending task and records it onto the task
+   * (the queue's start step calls this, under the queue's lock). The start
+   * has an idempotency key of its own (`start-{taskId}`), with the creation
+   * machinery of every keyed create: an attempt that died after Jules
+   * answered is adopted, not repeated, by whichever process tries next. A
+   * start Jules refuses for good (the repository is no longer a source) marks
+   * the task failed; any other failure leaves it pending and is thrown.
+   *
+   * @returns the task as stored after: started, failed, or still pending when
+   *   another process's attempt holds its key.
+   */
+  async startPendingTask(task: Task): Promise<Task> {
+    const { store, clock, logger } = this.deps
+    if (!isPending(task.state)) return task
+    const key = `start-${task.id}`
+    const log = logger.child({ operation: 'tasks.start', taskId: task.id, idempotencyKey: key })
+    const request: NormalisedInput = {
+      prompt: task.prompt,
+      repository: task.repository,
+      source: task.source,
+      branch: task.branch,
+      title: task.title,
+      labels: task.labels,
+      requirePlanApproval: task.requirePlanApproval,
+      automationMode: task.automationMode,
+      metadata: task.metadata,
+      priority: 0,
+    }
+    const now = clock.now()
+    const lease = { holder: randomUUID(), expiresAt: isoAt(now + creationLeaseMs) }
+    const claim = await store.beginCreation(key, canonicalHash({ start: task.id }), isoAt(now), lease)
+    if (claim.intent.state === 'done' || !claim.claimed) return (await store.getTask(task.id)) ?? task
+    const attempt: KeyedAttempt = {
+      key,
+      holder: lease.holder,
+      earlierMayHaveStarted: !claim.created && claim.intent.state === 'pending',
+      held: false,
+    }
+    try {
+      const { task: started } = await this.createUnderLease(request, attempt, claim, log, (session, sessionKey) =>
+        this.recordStart(task, session, sessionKey, log),
+      )
+      return started
+    } catch (error) {
+      if (error instanceof ValidationError || (isJjmError(error) && error.code === 'JJM_JULES_NOT_FOUND')) {
+        return this.failPendingTask(task, error, log)
+      }
+      throw error
+    } finally {
+      if (!attempt.held) await store.releaseCreation(key, lease.holder).catch(() => undefined)
+    }
+  }
+
+  /** Writes the session Jules started onto the pending task, marking the start's key done in the same transaction. */
+  private async recordStart(pending: Task, session: Session, key: string | undefined, log: Logger): Promise<Task> {
+    const { jules, store, clock, logger } = this.deps
+    const now = isoAt(clock.now())
+    const waitedSeconds = Math.max(0, Math.round((clock.now() - Date.parse(pending.createdAt)) / 1000))
+    let current = pending
+    for (let attempt = 0; ; attempt++) {
+      const started: Task = {
+        ...current,
+        sessionName: session.name,
+        state: taskStateOf(session),
+        url: session.url ?? null,
+        pullRequest: pullRequestOf(session),
+        updatedAt: now,
+      }
+      const events = [
+        {
+          type: 'started',
+          data: { sessionName: session.name, state: started.state, julesBackend: jules.kind, waitedSeconds },
+          at: now,
+        },
+      ]
+      try {
+        const stored = await store.startTask(started, events, {
+          expectedVersion: current.version,
+          startedAt: now,
+          ...(key === undefined ? {} : { idempotencyKey: key }),
+        })
+        log.info('pending task started', { sessionName: session.name, waitedSeconds })
+        this.deps.metrics?.taskCreated(stored.repository)
+        await publishUpdate(this.deps.bus, logger, { taskId: stored.id, type: 'started', task: stored, at: now })
+        return stored
+      } catch (error) {
+        // Someone edited its title or labels meanwhile: apply the start to the task as it now is.
+        if (error instanceof TaskVersionConflictError && attempt < 3) {
+          const fresh = await store.getTask(pending.id)
+          if (fresh !== undefined && isPending(fresh.state)) {
+            current = fresh
+            continue
+          }
+        }
+        log.error('Jules started the session but jjm could not record it onto the pending task', {
+          sessionName: session.name,
+          error,
+        })
+        throw new StorageError(
+          `Jules started session ${session.name} for pending task ${pending.id}, but jjm could not record it: ${messageOf(error)}. The next start of the queue records it (under the key "${key ?? ''}"); the session is at ${session.url ?? session.name}.`,
+          { context: { taskId: pending.id, sessionName: session.name }, cause: error },
+        )
+      }
+    }
+  }
+
+  /** A pending task Jules refused to start for good: it fails, with the reason, instead of blocking the queue. */
+  private async failPendingTask(task: Task, error: unknown, log: Logger): Promise<Task> {
+    const { store, clock, logger } = this.deps
+    const now = isoAt(clock.now())
+    const current = (await store.getTask(task.id)) ?? task
+    if (!isPending(current.state)) return current
+    log.warn('Jules refused to start a pending task; it fails', { error })
+    const failed = await store.updateTask(
+      { ...current, state: 'failed', completedAt: now, updatedAt: now },
+      [
+        {
+          type: 'failed',
+          data: { reason: messageOf(error), code: isJjmError(error) ? error.code : 'JJM_UNEXPECTED' },
+          at: now,
+        },
+      ],
+      { expectedVersion: current.version },
+    )
+    this.deps.metrics?.error(error, 'start_task')
+    await publishUpdate(this.deps.bus, logger, { taskId: failed.id, type: 'failed', task: failed, at: now })
+    return failed
+  }
+
   /** The repositories Jules can work on (those with the Jules GitHub app installed). */
   async listSources(
     options: { pageSize?: number; pageToken?: string; filter?: string } = {},
@@ -282,7 +528,7 @@ export class JobManager {
   private async createIdempotently(request: NormalisedInput, key: string): Promise<CreateTaskResult> {
     const { store, clock, logger } = this.deps
     const log = logger.child({ operation: 'tasks.create', repository: request.repository, idempotencyKey: key })
-    const requestHash = canonicalHash(request)
+    const requestHash = requestHashOf(request)
     const now = clock.now()
     const lease = { holder: randomUUID(), expiresAt: isoAt(now + creationLeaseMs) }
     const claim = await store.beginCreation(key, requestHash, isoAt(now), lease)
@@ -328,6 +574,7 @@ export class JobManager {
     attempt: KeyedAttempt,
     { intent, created }: CreationClaim,
     log: Logger,
+    record: Recorder = (session, key, recordLog, branch) => this.recordTask(request, session, key, recordLog, branch),
   ): Promise<CreateTaskResult> {
     const { jules, store, clock } = this.deps
     const { key } = attempt
@@ -338,7 +585,7 @@ export class JobManager {
           if (intent.sessionName === null) throw new StorageError(`The creation under key "${key}" names no session.`)
           const session = await jules.getSession(intent.sessionName)
           log.info('recording the session an earlier attempt under this key created', { sessionName: session.name })
-          return { task: await this.recordTask(request, session, key, log), outcome: 'adopted' }
+          return { task: await record(session, key, log), outcome: 'adopted' }
         }
         case 'pending': {
           // An earlier attempt may have timed out (or died) after Jules accepted it: look before creating.
@@ -346,7 +593,7 @@ export class JobManager {
           if (session) {
             log.info('adopting the session an earlier attempt under this key created', { sessionName: session.name })
             await store.noteCreationSession(key, session.name, isoAt(clock.now()))
-            return { task: await this.recordTask(request, session, key, log), outcome: 'adopted' }
+            return { task: await record(session, key, log), outcome: 'adopted' }
           }
           log.info('no Jules session matches the earlier attempt under this key; creating one', {
             attemptedAt: intent.createdAt,
@@ -358,7 +605,7 @@ export class JobManager {
           break
       }
     }
-    return { task: await this.startAndRecord(request, attempt, log), outcome: 'created' }
+    return { task: await this.startAndRecord(request, attempt, log, record), outcome: 'created' }
   }
 
   /** Starts a Jules session for the request and records it; with a key, keeps that key's intent up to date. */
@@ -366,6 +613,7 @@ export class JobManager {
     request: NormalisedInput,
     attempt: KeyedAttempt | undefined,
     keyLog?: Logger,
+    record: Recorder = (session, key, recordLog, branch) => this.recordTask(request, session, key, recordLog, branch),
   ): Promise<Task> {
     const { jules, store, clock, logger } = this.deps
     const log = keyLog ?? logger.child({ operation: 'tasks.create', repository: request.repository })
@@ -399,7 +647,7 @@ export class JobManager {
         log.warn('could not bind the idempotency key to the new session', { sessionName: session.name, error })
       }
     }
-    return this.recordTask(request, session, key, log, branch)
+    return record(session, key, log, branch)
   }
 
   /** Records a session Jules created (now or on an earlier attempt) as a task; with a key, completes its intent. */
@@ -437,6 +685,7 @@ export class JobManager {
       completedAt: null,
       lastSyncedAt: now,
       version: 1,
+      priority: request.priority,
     }
     const data = {
       sessionName: session.name,
@@ -630,7 +879,14 @@ interface NormalisedInput {
   requirePlanApproval: boolean
   automationMode: AutomationMode
   metadata: Record<string, unknown>
+  priority: number
 }
+
+/** Records a session Jules created for a request: as a new task, or onto the pending task it starts. */
+type Recorder = (session: Session, key: string | undefined, log: Logger, startingBranch?: string) => Promise<Task>
+
+/** The bounds of a task's priority in the local queue. */
+export const priorityRange = { min: -1000, max: 1000 } as const
 
 function normaliseInput(input: TaskInput): NormalisedInput {
   // Before anything else, so that Jules never starts a session jjm could not record.
@@ -673,6 +929,13 @@ function normaliseInput(input: TaskInput): NormalisedInput {
     throw new ValidationError(`"${input.branch}" is not a branch name.`, { context: { branch: input.branch } })
   }
   const title = input.title?.trim()
+  const priority = input.priority ?? 0
+  if (!Number.isInteger(priority) || priority < priorityRange.min || priority > priorityRange.max) {
+    throw new ValidationError(
+      `The priority must be a whole number from ${priorityRange.min} to ${priorityRange.max} (higher starts first), got ${String(input.priority)}.`,
+      { context: { priority: input.priority } },
+    )
+  }
   return {
     prompt,
     repository: repositoryOf(source),
@@ -683,7 +946,14 @@ function normaliseInput(input: TaskInput): NormalisedInput {
     requirePlanApproval: input.requirePlanApproval ?? false,
     automationMode: input.automationMode ?? 'AUTOMATION_MODE_UNSPECIFIED',
     metadata: input.metadata ?? {},
+    priority,
   }
+}
+
+/** The hash an idempotency key is bound to; a priority of 0 leaves it as it was before priorities. */
+function requestHashOf(request: NormalisedInput): string {
+  const { priority, ...rest } = request
+  return canonicalHash(priority === 0 ? rest : request)
 }
 
 function normaliseRepository(repository: string): string {

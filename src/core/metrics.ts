@@ -258,6 +258,16 @@ export class Metrics {
       },
     })
     new Gauge({
+      name: 'jjm_tasks_pending',
+      help: 'Tasks waiting in the local queue for a Jules session (plan quotas).',
+      registers,
+      async collect() {
+        const tasks = await metrics.activeTasks()
+        if (tasks === undefined) return
+        this.set(tasks.byState.pending ?? 0)
+      },
+    })
+    new Gauge({
       name: 'jjm_monitor_lag_seconds',
       help: 'Age of the oldest last sync among active tasks: how far the monitor is behind (0 when none is active).',
       registers,

@@ -4,11 +4,12 @@ import { publishUpdate } from './manager.js'
 import type { Metrics } from './metrics.js'
 import type { NotificationAdmin } from './notification-admin.js'
 import type { NotificationCenter } from './notifications.js'
+import type { TaskQueue } from './plan-quota.js'
 import { PollSchedule } from './poll-schedule.js'
 import type { Clock, EventBus, Logger, TaskStore } from './ports.js'
 import { type JulesBudget, JulesThrottle, type RateLimitPause, type Sleep } from './rate-limit.js'
 import { leaseHolderName, SessionSynchronizer, type TaskChange } from './synchronizer.js'
-import { awaitingPerson, type Task, type TaskState } from './task.js'
+import { awaitingPerson, isPending, type Task, type TaskState } from './task.js'
 
 export type { TaskChange } from './synchronizer.js'
 export { leaseHolderName } from './synchronizer.js'
@@ -47,6 +48,8 @@ export interface MonitorDeps {
   leaseHolder?: string
   /** How long a sync lease lasts unless renewed, when the monitor builds its own synchronizer. */
   leaseTtlMs?: number
+  /** The local queue under plan quotas: after every pass, pending tasks start as far as the limits allow. */
+  queue?: Pick<TaskQueue, 'startDue'>
 }
 
 export interface SyncOptions {
@@ -79,6 +82,15 @@ export interface MonitorReport {
   polled?: number
   /** Set when Jules rate limited this pass: every request waits until `until`. */
   rateLimited?: RateLimitPause | null
+  /** Pending tasks whose Jules sessions this pass started (plan quotas), in the order they started. */
+  started?: StartedTask[]
+}
+
+/** A pending task a pass started. */
+export interface StartedTask {
+  taskId: string
+  title: string
+  sessionName: string
 }
 
 /** One pass: its report, and the tasks it looked at as they stood after it (for a live view). */
@@ -140,7 +152,8 @@ export class Monitor {
     const startedAt = new Date(clock.now()).toISOString()
     // Wall time, not the (possibly manual) clock: the histogram is about how long a pass really takes.
     const passStarted = performance.now()
-    const tasks = await store.listActiveTasks()
+    // A pending task has no session to sync: the queue starts it (below).
+    const tasks = (await store.listActiveTasks()).filter((task) => !isPending(task.state))
     this.schedule.retain(new Set(tasks.map((task) => task.id)))
     const now = clock.now()
     const due = tasks.filter((task) => options.force === true || this.schedule.isDue(task, now))
@@ -184,6 +197,8 @@ export class Monitor {
       }
     }
     this.logFailures(errors)
+    // Slots the syncs found freed (a session ended) go to the next pending tasks, under the queue's lock.
+    const started = await this.startQueued()
     // What this pass (and earlier ones, and other commands) put in the outbox, with retries that are due.
     await this.deps.notifications?.deliver()
     await this.deps.outboxCleanup?.pruneExpired()
@@ -200,9 +215,22 @@ export class Monitor {
       errors: errors.sort(byTask),
       polled: polled.size,
       rateLimited: this.synchronizer.takePause(Date.parse(startedAt)),
+      ...(started.length === 0 ? {} : { started }),
     }
     this.deps.metrics?.syncCycle((performance.now() - passStarted) / 1000, clock.now())
     return { report, tasks: tasks.map((task) => after.get(task.id) ?? task) }
+  }
+
+  /** Starts what the queue allows; best effort: a failure is logged, and the next pass tries again. */
+  private async startQueued(): Promise<StartedTask[]> {
+    if (this.deps.queue === undefined) return []
+    try {
+      const run = await this.deps.queue.startDue()
+      return run.started.map((task) => ({ taskId: task.id, title: task.title, sessionName: task.sessionName }))
+    } catch (error) {
+      this.deps.logger.warn('could not start pending tasks; the next pass tries again', { error })
+      return []
+    }
   }
 
   /** Stops renewing sync leases (the daemon's and `monitor --watch`'s shutdown). */
@@ -240,6 +268,6 @@ export class Monitor {
 export function monitorExitCode(report: MonitorReport): number {
   if (report.errors.length > 0) return ExitCode.monitorErrors
   if (report.awaitingPerson.length > 0) return ExitCode.monitorNeedsPerson
-  if (report.changes.length > 0) return ExitCode.monitorChanges
+  if (report.changes.length > 0 || (report.started?.length ?? 0) > 0) return ExitCode.monitorChanges
   return ExitCode.ok
 }

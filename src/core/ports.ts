@@ -201,6 +201,42 @@ export interface TaskRecords {
    * `at` (RFC 3339, core's clock) dates the deletion; the store's now when absent.
    */
   deleteTask(id: string, options?: { purge?: boolean; at?: string }): Promise<boolean>
+  /**
+   * The local queue under plan quotas: every `pending` task that is not
+   * deleted, in the order they start: higher `priority` first, then oldest
+   * (`createdAt`, then id).
+   */
+  listPendingTasks(): Promise<Task[]>
+  /**
+   * What the plan's quotas count, from the database so that every process on
+   * it counts the same: tasks with a running session (not deleted, neither
+   * pending nor terminal), and when each session started at or after `since`
+   * (RFC 3339; deleted tasks too, as Jules counts them), oldest first.
+   */
+  sessionUsage(since: string): Promise<SessionUsage>
+  /**
+   * Records that a pending task's Jules session started: writes the task
+   * (its session, state, url) as a compare-and-set like updateTask, stamps
+   * its start at `startedAt` for sessionUsage, appends `events`, and with
+   * `idempotencyKey` marks that creation intent done, bound to the task, all
+   * in one transaction. Only a task still `pending` is started.
+   *
+   * @throws TaskVersionConflictError when the task changed since it was read
+   *   (nothing written); TaskNotFoundError when it does not exist or is deleted.
+   */
+  startTask(
+    task: Task,
+    events: NewTaskEvent[],
+    options: { expectedVersion: number; startedAt: string; idempotencyKey?: string } & EventWriteOptions,
+  ): Promise<Task>
+}
+
+/** See TaskRecords.sessionUsage. */
+export interface SessionUsage {
+  /** Tasks whose Jules session runs now (any state but pending and terminal). */
+  running: number
+  /** RFC 3339, oldest first: the starts of sessions within the window. */
+  startedAt: string[]
 }
 
 /**

@@ -74,6 +74,24 @@ export const pullRequestSchema = z
   .strictObject({ url: z.string(), title: z.string(), description: z.string() })
   .meta({ id: 'PullRequest', description: 'The pull request the task produced.' })
 
+export const queuePositionSchema = z
+  .strictObject({
+    position: z.number().int().positive().describe('1 for the task that starts next.'),
+    reason: z
+      .enum(['concurrent_limit', 'daily_limit', 'next_pass'])
+      .describe(
+        '`concurrent_limit`: every slot runs a session; `daily_limit`: the rolling 24 hours’ quota is spent; `next_pass`: a slot is free and the monitor’s next pass starts it.',
+      ),
+    nextSlotAt: timestamp
+      .nullable()
+      .describe('When the rolling day frees the slot this task waits for (daily_limit only).'),
+    running: z.number().int().nonnegative().describe('Sessions running now.'),
+    concurrentLimit: z.number().int().positive().nullable(),
+    startedToday: z.number().int().nonnegative().describe('Sessions started in the last 24 hours.'),
+    dailyLimit: z.number().int().positive().nullable(),
+  })
+  .meta({ id: 'QueuePosition', description: 'Where a pending task stands in the local queue under plan quotas.' })
+
 export const taskSchema = z
   .strictObject({
     id: z.string().describe("jjm's own id: a ULID, sortable by creation time."),
@@ -101,6 +119,13 @@ export const taskSchema = z
       .describe(
         "Goes up by one with every change to the task's row; 1 when created. The REST API's ETag; send it back as If-Match.",
       ),
+    priority: z
+      .number()
+      .int()
+      .describe('Order in the local queue under plan quotas: higher starts first, then older; 0 by default.'),
+    queue: queuePositionSchema
+      .optional()
+      .describe('Where a pending task stands in the local queue; only when one task is read on its own.'),
   })
   .meta({ id: 'Task', description: "jjm's record of one Jules session." })
 
@@ -184,6 +209,13 @@ const taskInputFields = {
   requirePlanApproval: z.boolean().optional().describe('Wait for an approval before Jules carries out its plan.'),
   automationMode: automationModeSchema.optional(),
   metadata: jsonObject.optional(),
+  priority: z
+    .number()
+    .int()
+    .min(-1000)
+    .max(1000)
+    .optional()
+    .describe('Under plan quotas, the order in the local queue: higher starts first (default 0, from -1000 to 1000).'),
 }
 
 export const taskInputSchema = z.strictObject(taskInputFields).meta({
@@ -211,6 +243,7 @@ export const taskFileEntrySchema = z
     requirePlanApproval: taskInputFields.requirePlanApproval,
     automationMode: taskInputFields.automationMode,
     metadata: taskInputFields.metadata,
+    priority: taskInputFields.priority,
     idempotencyKey: z
       .string()
       .min(1)
@@ -328,6 +361,10 @@ export const monitorReportSchema = z
     errors: z.array(syncFailureSchema),
     polled: count.optional().describe('How many of the checked tasks were due and read from Jules.'),
     rateLimited: rateLimitPauseSchema.nullable().optional(),
+    started: z
+      .array(z.strictObject({ taskId: z.string(), title: z.string(), sessionName: z.string() }))
+      .optional()
+      .describe('Pending tasks whose Jules sessions the pass started (plan quotas).'),
   })
   .meta({ id: 'MonitorReport', description: 'What one monitor pass over the active tasks found.' })
 

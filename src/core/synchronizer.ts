@@ -41,7 +41,7 @@ import type {
 } from './ports.js'
 import type { JulesBudget, RateLimitPause, Sleep } from './rate-limit.js'
 import { storableText, storableValue } from './storable.js'
-import { type ChatMessage, isTerminal, type Task, type TaskState } from './task.js'
+import { type ChatMessage, isPending, isTerminal, type Task, type TaskState } from './task.js'
 
 /** What one sync recorded about a task that changed. */
 export interface TaskChange {
@@ -142,10 +142,14 @@ export class SessionSynchronizer {
    * `syncedBefore`) is `busy` and costs no request.
    */
   async syncBatch(
-    tasks: readonly Task[],
+    listed: readonly Task[],
     options: { syncedBefore?: string } = {},
   ): Promise<Map<string, SyncResult | { status: 'error'; task: Task; error: unknown }>> {
     const results = new Map<string, SyncResult | { status: 'error'; task: Task; error: unknown }>()
+    // A pending task has no session to read: it waits in the local queue (the monitor leaves it out anyway).
+    for (const task of listed)
+      if (isPending(task.state)) results.set(task.id, { status: 'synced', task, change: undefined })
+    const tasks = listed.filter((task) => !isPending(task.state))
     if (tasks.length === 0) return results
     // The budget grants the batch's first request (after any pause) before a lease is taken; the
     // others are spent only for tasks claimed, so a task another process holds costs no request.
@@ -179,8 +183,10 @@ export class SessionSynchronizer {
    * waits a little for that sync to finish and answers with the task as it
    * then stands: the other process records what Jules said.
    */
-  async sync(task: Task): Promise<SyncResult> {
-    if (isTerminal(task.state)) return { status: 'synced', task, change: undefined }
+  async sync(listed: Task): Promise<SyncResult> {
+    // A pending task has no session yet: the task as stored, which the queue may have started since it was read.
+    const task = isPending(listed.state) ? ((await this.deps.store.getTask(listed.id)) ?? listed) : listed
+    if (isTerminal(task.state) || isPending(task.state)) return { status: 'synced', task, change: undefined }
     await this.deps.budget.acquire()
     if (!(await this.claimOne(task, this.deps.leaseWaitMs ?? defaultLeaseWaitMs))) {
       return { status: 'busy', task: (await this.deps.store.getTask(task.id)) ?? task }
@@ -209,7 +215,8 @@ export class SessionSynchronizer {
     }
     try {
       let current = task
-      if (!isTerminal(task.state)) {
+      if (isPending(task.state)) current = (await this.deps.store.getTask(task.id)) ?? task
+      if (!isTerminal(current.state) && !isPending(current.state)) {
         const result = await this.syncLeased(task, { prepaid: true })
         if (result.status === 'lease_lost') {
           throw new InvalidStateError(

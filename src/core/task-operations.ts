@@ -13,6 +13,7 @@ import {
   awaitingPerson,
   type ChatMessage,
   isKnownState,
+  isPending,
   isTerminal,
   type SourceFile,
   type Task,
@@ -131,7 +132,7 @@ const maxMessageLength = 100_000
 const maxTitleLength = 500
 const defaultPollIntervalMs = 10_000
 const labelPattern = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$/
-const activeStates = taskStates.filter((state) => !isTerminal(state))
+const activeStates = taskStates.filter((state) => !isTerminal(state) && !isPending(state))
 /** How often an edit is applied again after a concurrent change before giving up. */
 const maxEditAttempts = 10
 
@@ -198,8 +199,8 @@ export class TaskOperations {
     checkStorableText('message', message)
     // Under the task's lease until the message is recorded: no sync reads its activity before that.
     return this.deps.synchronizer.withLease(task, async (current) => {
-      if (isTerminal(current.state)) {
-        throw refused(current, 'message', activeStates, `messages go only to a task that has not finished`)
+      if (isTerminal(current.state) || isPending(current.state)) {
+        throw refused(current, 'message', activeStates, `messages go only to a running task`)
       }
       await this.deps.synchronizer.call(() => this.deps.jules.sendMessage(current.sessionName, message))
       const at = iso(this.deps.clock.now())
@@ -360,9 +361,11 @@ function refused(task: Task, operation: TaskOperation, wanted: readonly string[]
   const waiting = awaitingPerson(task.state)
   const next = isTerminal(task.state)
     ? ' It has finished.'
-    : waiting
-      ? ` It waits for ${waiting}.`
-      : ' Follow it with `jjm tasks wait` or `jjm monitor --once`.'
+    : isPending(task.state)
+      ? ' It waits in the local queue for a Jules session (the plan’s quota): `jjm tasks show` says when it starts.'
+      : waiting
+        ? ` It waits for ${waiting}.`
+        : ' Follow it with `jjm tasks wait` or `jjm monitor --once`.'
   const needs = wanted.length === 1 ? wanted[0] : `one of ${wanted.join(', ')}`
   return new InvalidStateError(`Task ${task.id} is ${task.state}: ${rule} (${operation} needs ${needs}).${next}`, {
     context: { taskId: task.id, state: task.state, wanted: [...wanted] },

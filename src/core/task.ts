@@ -5,6 +5,8 @@
  */
 
 export const taskStates = [
+  // jjm's own: the task waits in the local queue for a Jules session (see plan quotas); it has no session yet.
+  'pending',
   'queued',
   'planning',
   'awaiting_plan_approval',
@@ -29,6 +31,11 @@ export const awaitingPersonStates: ReadonlySet<string> = new Set([
 
 export function isTerminal(state: TaskState): boolean {
   return terminalStates.has(state)
+}
+
+/** A task in jjm's local queue: no Jules session yet, so nothing to sync and nothing to send. */
+export function isPending(state: TaskState): boolean {
+  return state === 'pending'
 }
 
 export function isKnownState(state: string): state is KnownTaskState {
@@ -61,7 +68,7 @@ export interface PullRequest {
 export interface Task {
   /** jjm's own id: a ULID, sortable by creation time. */
   id: string
-  /** `sessions/{id}` at Jules. */
+  /** `sessions/{id}` at Jules; empty while the task is `pending` (no session yet). */
   sessionName: string
   title: string
   prompt: string
@@ -85,6 +92,32 @@ export interface Task {
   lastSyncedAt: string | null
   /** Goes up by one with every change to the task's row; 1 when created. The REST API's ETag; send it back as If-Match. */
   version: number
+  /** Order in the local queue under plan quotas: higher starts first, then older; 0 by default. */
+  priority: number
+  /**
+   * Where a pending task stands in the local queue; present only when one
+   * task is read on its own (`tasks show`, `GET /api/v1/tasks/{id}`).
+   */
+  queue?: QueuePosition
+}
+
+/** Why a pending task has not started yet. */
+export type QueueReason = 'concurrent_limit' | 'daily_limit' | 'next_pass'
+
+/** Where a pending task stands in the local queue. */
+export interface QueuePosition {
+  /** 1 for the task that starts next. */
+  position: number
+  /** `concurrent_limit`: every slot runs a session; `daily_limit`: the rolling day's quota is spent; `next_pass`: a slot is free, the monitor's next pass starts it. */
+  reason: QueueReason
+  /** RFC 3339: when the rolling day frees the slot this task waits for (daily_limit only); null otherwise. */
+  nextSlotAt: string | null
+  /** Sessions running now, and the concurrent limit (null when none). */
+  running: number
+  concurrentLimit: number | null
+  /** Sessions started in the last 24 h, and the daily limit (null when none). */
+  startedToday: number
+  dailyLimit: number | null
 }
 
 export const taskEventTypes = [
@@ -102,6 +135,9 @@ export const taskEventTypes = [
   'resumed',
   'deleted',
   'sync_error',
+  // Plan quotas: the task waits in the local queue, and later its Jules session started.
+  'queued_locally',
+  'started',
   // An activity of a kind this jjm does not know, kept raw (`data.kind` names it).
   'activity',
 ] as const
@@ -127,6 +163,8 @@ export interface TaskInput {
   requirePlanApproval?: boolean
   automationMode?: AutomationMode
   metadata?: Record<string, unknown>
+  /** Order in the local queue under plan quotas: higher starts first; default 0. */
+  priority?: number
 }
 
 export interface TaskFilter {

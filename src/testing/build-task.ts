@@ -34,6 +34,7 @@ export function buildTask(overrides: Partial<Task> = {}): Task {
     completedAt: null,
     lastSyncedAt: null,
     version: 1,
+    priority: 0,
     ...overrides,
   }
 }

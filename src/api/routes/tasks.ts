@@ -72,11 +72,12 @@ export function taskRoutes({ core, bodyLimitBytes }: RouteContext): Route[] {
       scope: 'read',
       tag: 'tasks',
       summary: 'One task, by jjm id, Jules session id or name, or a unique id prefix.',
+      description: 'A pending task (plan quotas) has `queue`: its place in the local queue and what it waits for.',
       responses: {
         200: { description: 'The task; `ETag` is its version, for `If-Match` on a change.', schema: 'Task' },
       },
       async handler(req, res) {
-        const task = await manager.getTask(req.params.id ?? '')
+        const task = await manager.showTask(req.params.id ?? '')
         sendJson(res, 200, task, { ETag: entityTag(task) })
       },
     },

@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import { Args, Flags } from '@oclif/core'
 import cliProgress from 'cli-progress'
 import { JjmCommand } from '../../cli/base-command.js'
-import { renderTable, truncate } from '../../cli/render.js'
+import { describeQueue, renderTable, truncate } from '../../cli/render.js'
 import {
   type BulkFailure,
   type BulkOutcome,
@@ -68,6 +68,11 @@ With --from FILE (YAML or JSON), every entry of the file becomes a task, at most
       multipleNonGreedy: true,
     }),
     'prompt-file': Flags.file({ summary: 'Read the prompt from this file.', exists: true }),
+    priority: Flags.integer({
+      summary: 'Under plan quotas, the order in the local queue: higher starts first (default 0).',
+      min: -1000,
+      max: 1000,
+    }),
     'idempotency-key': Flags.string({
       summary: 'Create at most once under this key: a retry returns the first task instead of a second session.',
     }),
@@ -109,9 +114,18 @@ With --from FILE (YAML or JSON), every entry of the file becomes a task, at most
         labels: this.flags.label ?? [],
         requirePlanApproval: this.flags['require-plan-approval'],
         automationMode: this.flags['auto-pr'] ? 'AUTO_CREATE_PR' : 'AUTOMATION_MODE_UNSPECIFIED',
+        ...(this.flags.priority === undefined ? {} : { priority: this.flags.priority }),
       },
       key === undefined ? {} : { idempotencyKey: key },
     )
+    if (task.state === 'pending' && outcome !== 'replayed') {
+      const queued = await manager.showTask(task.id)
+      this.log(
+        `Queued task ${task.id} on ${task.repository}@${task.branch}: ${queued.queue ? describeQueue(queued.queue) : 'pending'}.`,
+      )
+      this.log(`  It starts when the plan's quota allows; \`${this.config.bin} monitor\` or the daemon starts it.`)
+      return task
+    }
     if (outcome === 'replayed') {
       this.log(`Task ${task.id} (${task.sessionName}) was already created under this key: nothing new. ${task.state}`)
     } else {

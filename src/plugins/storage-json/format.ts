@@ -277,6 +277,8 @@ function parseTaskRecord(key: string, raw: unknown, context: RecordContext): Sto
     // Files written before versions existed have none: their tasks start at 1.
     version:
       typeof record.version === 'number' && Number.isInteger(record.version) && record.version > 0 ? record.version : 1,
+    // The legacy file knows no local queue: every task in it started when it was created.
+    priority: 0,
   }
   return {
     task,

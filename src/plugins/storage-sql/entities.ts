@@ -44,6 +44,10 @@ export interface TaskRow {
   deletedAt: Date | null
   /** One more with every write of the row; 1 when created. Compared by every write (compare-and-set). */
   version: number
+  /** Order in the local queue under plan quotas: higher starts first. */
+  priority: number
+  /** When the task's Jules session started (what the daily quota counts); null while pending. */
+  startedAt: Date | null
 }
 
 /**
@@ -199,6 +203,8 @@ export const TaskSchema = new EntitySchema<TaskRow>({
     },
     deletedAt: { type: 'datetime', nullable: true },
     version: { type: 'integer', default: 1 },
+    priority: { type: 'integer', default: 0 },
+    startedAt: { type: 'datetime', nullable: true },
   },
   indexes: [
     { name: 'task_state_updated_at_index', properties: ['state', 'updatedAt'] },

@@ -38,12 +38,18 @@ export function toIso(value: Date | string | number): string {
  * The columns a task's owner sets; `deletedAt` and `version` belong to the
  * store, `lastSyncedAt` to the sync state (task_sync).
  */
-export type TaskFields = Omit<TaskRow, 'deletedAt' | 'version' | 'lastSyncedAt'>
+export type TaskFields = Omit<TaskRow, 'deletedAt' | 'version' | 'lastSyncedAt' | 'startedAt'>
+
+/**
+ * A pending task has no Jules session yet; its unique, not-null column holds
+ * this placeholder (which no session name can equal) until it starts.
+ */
+const pendingSessionPrefix = 'pending/'
 
 export function toTaskRow(task: Task): TaskFields {
   return {
     id: task.id,
-    sessionName: task.sessionName,
+    sessionName: task.sessionName === '' ? `${pendingSessionPrefix}${task.id}` : task.sessionName,
     title: task.title,
     prompt: task.prompt,
     repository: task.repository,
@@ -56,6 +62,7 @@ export function toTaskRow(task: Task): TaskFields {
     pullRequest: task.pullRequest,
     labels: task.labels,
     metadata: task.metadata,
+    priority: task.priority,
     createdAt: toDate(task.createdAt),
     updatedAt: toDate(task.updatedAt),
     completedAt: task.completedAt === null ? null : toDate(task.completedAt),
@@ -65,7 +72,7 @@ export function toTaskRow(task: Task): TaskFields {
 export function toTask(row: TaskRow): Task {
   return {
     id: row.id,
-    sessionName: row.sessionName,
+    sessionName: row.sessionName.startsWith(pendingSessionPrefix) ? '' : row.sessionName,
     title: row.title,
     prompt: row.prompt,
     repository: row.repository,
@@ -83,6 +90,7 @@ export function toTask(row: TaskRow): Task {
     completedAt: row.completedAt == null ? null : toIso(row.completedAt),
     lastSyncedAt: row.lastSyncedAt == null ? null : toIso(row.lastSyncedAt),
     version: Number(row.version),
+    priority: Number(row.priority ?? 0),
   }
 }
 
@@ -95,6 +103,7 @@ export function toStoredTask(task: Task, version: number, lastSyncedAt: string |
     ...toTaskRow(task),
     deletedAt: null,
     version,
+    startedAt: null,
     lastSyncedAt: lastSyncedAt === null ? null : toDate(lastSyncedAt),
   })
 }

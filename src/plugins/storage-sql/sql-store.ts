@@ -35,6 +35,7 @@ import type {
   NotificationState,
   OutboxEntry,
   SchemaManager,
+  SessionUsage,
   SimSessionRecord,
   SimStateStore,
   SyncCommit,
@@ -47,6 +48,7 @@ import type {
 } from '../../core/ports.js'
 import { silentLogger } from '../../core/ports.js'
 import type { ChatMessage, Page, SourceFile, Task, TaskEvent, TaskFilter } from '../../core/task.js'
+import { isPending } from '../../core/task.js'
 import { SqlApiKeyStore } from './api-key-store.js'
 import type {
   ChatMessageRow,
@@ -452,7 +454,12 @@ class SqlTaskStore implements TaskStore {
     const key = options.idempotencyKey
     try {
       await this.fork().transactional(async (em) => {
-        await em.insert(TaskSchema, { ...toTaskRow(task), deletedAt: null, version: 1 })
+        await em.insert(TaskSchema, {
+          ...toTaskRow(task),
+          deletedAt: null,
+          version: 1,
+          startedAt: isPending(task.state) ? null : toDate(task.createdAt),
+        })
         // Every task has its sync state from the start: a claim or a commit never has to create it.
         await em.insert(TaskSyncSchema, {
           task: task.id,
@@ -516,6 +523,70 @@ class SqlTaskStore implements TaskStore {
         return toStoredTask(task, expected + 1, stored.lastSyncedAt == null ? null : toIso(stored.lastSyncedAt))
       }),
     )
+  }
+
+  async startTask(
+    task: Task,
+    events: NewTaskEvent[],
+    options: { expectedVersion: number; startedAt: string; idempotencyKey?: string } & EventWriteOptions,
+  ): Promise<Task> {
+    const { TaskSchema } = this.entities
+    const { id, ...fields } = toTaskRow(task)
+    const expected = options.expectedVersion
+    const key = options.idempotencyKey
+    return guarded('start task', this.at, () =>
+      this.fork().transactional(async (em) => {
+        const updated = await em.nativeUpdate(
+          TaskSchema,
+          { id, version: expected, deletedAt: null, state: 'pending' },
+          { ...fields, version: expected + 1, startedAt: toDate(options.startedAt) },
+        )
+        if (updated === 0) {
+          const stored = await em.findOne(TaskSchema, { id, deletedAt: null }, { disableIdentityMap: true })
+          if (stored === null) throw new TaskNotFoundError(id)
+          throw new TaskVersionConflictError(id, expected, Number(stored.version))
+        }
+        await this.insertEvents(em, id, events)
+        await this.insertNotifications(em, options.notifications)
+        if (key !== undefined) await this.completeCreation(em, key, task)
+        const stored = await em.findOneOrFail(
+          TaskSchema,
+          { id },
+          { fields: ['lastSyncedAt'], disableIdentityMap: true },
+        )
+        return toStoredTask(task, expected + 1, stored.lastSyncedAt == null ? null : toIso(stored.lastSyncedAt))
+      }),
+    )
+  }
+
+  async listPendingTasks(): Promise<Task[]> {
+    const rows = await guarded('list pending tasks', this.at, () =>
+      this.fork().find(
+        this.entities.TaskSchema,
+        { state: 'pending', deletedAt: null },
+        { orderBy: [{ priority: 'desc' }, { createdAt: 'asc' }, { id: 'asc' }], disableIdentityMap: true },
+      ),
+    )
+    return rows.map(toTask)
+  }
+
+  async sessionUsage(since: string): Promise<SessionUsage> {
+    const { TaskSchema } = this.entities
+    const [running, started] = await guarded('count the sessions of the plan', this.at, () =>
+      Promise.all([
+        this.fork().count(TaskSchema, { state: { $nin: ['pending', 'completed', 'failed'] }, deletedAt: null }),
+        // Deleted tasks too: their sessions counted at Jules all the same.
+        this.fork().find(
+          TaskSchema,
+          { startedAt: { $gte: toDate(since) } },
+          { fields: ['startedAt'], orderBy: [{ startedAt: 'asc' }], disableIdentityMap: true },
+        ),
+      ]),
+    )
+    return {
+      running,
+      startedAt: started.flatMap((row) => (row.startedAt == null ? [] : [toIso(row.startedAt)])),
+    }
   }
 
   async commitSync(commit: SyncCommit): Promise<SyncCommitResult> {
@@ -874,7 +945,7 @@ class SqlTaskStore implements TaskStore {
       this.fork()
         .getConnection()
         .execute<Array<{ state: string; tasks: number | string; oldest: Date | string | number | null }>>(
-          "select t.state, count(*) as tasks, min(coalesce(s.last_synced_at, t.created_at)) as oldest from task t left join task_sync s on s.task_id = t.id where t.deleted_at is null and t.state not in ('completed', 'failed') group by t.state",
+          "select t.state, count(*) as tasks, min(case when t.state = 'pending' then null else coalesce(s.last_synced_at, t.created_at) end) as oldest from task t left join task_sync s on s.task_id = t.id where t.deleted_at is null and t.state not in ('completed', 'failed') group by t.state",
         ),
     )
     const byState: Record<string, number> = {}
@@ -1236,7 +1307,14 @@ class SqlTaskStore implements TaskStore {
       CreationIntentSchema,
       { key, state: { $ne: 'done' } },
       // Dated by core's clock (the task's creation), not the machine's.
-      { state: 'done', task: task.id, sessionName: task.sessionName, error: null, updatedAt: new Date(task.createdAt) },
+      {
+        state: 'done',
+        task: task.id,
+        // A pending task has no session yet: its start binds one under its own key.
+        sessionName: task.sessionName === '' ? null : task.sessionName,
+        error: null,
+        updatedAt: new Date(task.createdAt),
+      },
     )
     if (bound > 0) return
     const intent = await this.requireIntent(em, key)
@@ -1270,7 +1348,12 @@ class SqlTaskStore implements TaskStore {
         // this insert, and the whole import of this task is rolled back.
         // The version comes along, so that an ETag a client holds still matches after a migration.
         const version = Number.isInteger(task.version) && task.version > 0 ? task.version : 1
-        await em.insert(TaskSchema, { ...toTaskRow(task), deletedAt: null, version })
+        await em.insert(TaskSchema, {
+          ...toTaskRow(task),
+          deletedAt: null,
+          version,
+          startedAt: isPending(task.state) ? null : toDate(task.createdAt),
+        })
         await em.insert(TaskSyncSchema, {
           task: task.id,
           cursor: record.syncCursor === null ? null : toSyncCursor(record.syncCursor),

@@ -4,6 +4,7 @@ import { createIdGenerator } from '../../../src/core/ids.js'
 import type { JulesClient } from '../../../src/core/jules/client.js'
 import { JobManager } from '../../../src/core/manager.js'
 import { Monitor } from '../../../src/core/monitor.js'
+import type { PlanLimits } from '../../../src/core/plan-quota.js'
 import { silentLogger } from '../../../src/core/ports.js'
 import { openSqlStore, type SqlStorage } from '../../../src/plugins/storage-sql/sql-store.js'
 import { createSimClient } from '../../../src/sim/adapter.js'
@@ -22,21 +23,40 @@ export interface Harness {
   close(): Promise<void>
 }
 
-export async function openHarness(options: { runSeconds?: number } = {}): Promise<Harness> {
+export async function openHarness(
+  options: {
+    runSeconds?: number
+    limits?: PlanLimits
+    jules?: (sim: JulesClient) => JulesClient
+    /** The manager's waits (`waitForTask`) move the clock instead of sleeping. */
+    waitOnClock?: boolean
+  } = {},
+): Promise<Harness> {
   const clock = new ManualClock('2026-11-25T10:00:00.000Z')
   const storage = await openSqlStore({ dialect: 'sqlite', path: ':memory:' })
   const simulator = new Simulator({ store: storage.sim, clock, runSeconds: options.runSeconds ?? 20 })
-  const jules = createSimClient(simulator)
+  const jules = options.jules ? options.jules(createSimClient(simulator)) : createSimClient(simulator)
   const bus = new InProcessEventBus()
   const deps = { jules, store: storage.store, clock, logger: silentLogger, bus }
   // The monitor waits for its rate limit on the test's clock, not in real time.
-  const monitor = new Monitor({ ...deps, concurrency: 4, sleep: async (ms) => clock.advance(ms) })
+  const manager = new JobManager({
+    ...deps,
+    newId: createIdGenerator(),
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
+    ...(options.waitOnClock === true ? { sleep: async (ms: number) => clock.advance(ms) } : {}),
+  })
+  const monitor = new Monitor({
+    ...deps,
+    concurrency: 4,
+    sleep: async (ms) => clock.advance(ms),
+    queue: manager.queue,
+  })
   return {
     clock,
     simulator,
     jules,
     storage,
-    manager: new JobManager({ ...deps, newId: createIdGenerator() }),
+    manager,
     monitor,
     bus,
     close: async () => {

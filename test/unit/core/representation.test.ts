@@ -24,6 +24,7 @@ const everyField: Record<keyof typeof taskFileEntrySchema.shape, unknown> = {
   requirePlanApproval: true,
   automationMode: 'AUTO_CREATE_PR',
   metadata: { ticket: 'OPS-12' },
+  priority: 2,
   idempotencyKey: 'retries-1',
 }
 

@@ -1,0 +1,20 @@
+import { Migration } from '@mikro-orm/migrations'
+
+/**
+ * Plan quotas (issue 11): a task created beyond the plan's limits waits in a
+ * local `pending` state, ordered by `priority` (higher first); `started_at`
+ * is when its Jules session started, what the rolling day's quota counts.
+ * Every task recorded so far started when it was created.
+ */
+export class Migration20261208000000_task_priority extends Migration {
+  override async up(): Promise<void> {
+    this.addSql('alter table `task` add column `priority` integer not null default 0;')
+    this.addSql('alter table `task` add column `started_at` datetime null;')
+    this.addSql('update `task` set `started_at` = `created_at`;')
+  }
+
+  override async down(): Promise<void> {
+    this.addSql('alter table `task` drop column `priority`;')
+    this.addSql('alter table `task` drop column `started_at`;')
+  }
+}
