@@ -350,6 +350,81 @@ export function declareTaskRecordsTests(storeTest: StoreTest<TaskRecordsContract
     })
   })
 
+  describe('the local queue (plan quotas)', () => {
+    const at = (minute: number) => new Date(Date.UTC(2026, 5, 1, 12, minute)).toISOString()
+    const pending = (overrides: Partial<Task>) =>
+      buildTask({ sessionName: '', state: 'pending', url: null, priority: 0, ...overrides })
+
+    storeTest('keeps pending tasks without a session, and lists them by priority, then oldest first', async (store) => {
+      const late = pending({ createdAt: at(3), updatedAt: at(3) })
+      const urgent = pending({ createdAt: at(2), updatedAt: at(2), priority: 5 })
+      const early = pending({ createdAt: at(1), updatedAt: at(1) })
+      const low = pending({ createdAt: at(0), updatedAt: at(0), priority: -1 })
+      const gone = pending({ createdAt: at(0), updatedAt: at(0), priority: 9 })
+      const running = buildTask({ state: 'in_progress', createdAt: at(0), updatedAt: at(0) })
+      await createTasks(store, [late, urgent, early, low, gone, running])
+      await store.deleteTask(gone.id)
+      assert.deepEqual(await store.getTask(late.id), late, 'no session name, priority kept')
+      assert.deepEqual(
+        (await store.listPendingTasks()).map((task) => task.id),
+        [urgent.id, early.id, late.id, low.id],
+      )
+      assert.deepEqual(
+        (await store.listTasks({ states: ['pending'] })).items.map((task) => task.id).sort(),
+        [late.id, urgent.id, early.id, low.id].sort(),
+      )
+    })
+
+    storeTest('counts running sessions and the starts within the window, deleted tasks’ starts too', async (store) => {
+      const old = buildTask({ state: 'completed', createdAt: at(0), updatedAt: at(0) })
+      const running = buildTask({ state: 'in_progress', createdAt: at(10), updatedAt: at(10) })
+      const waiting = buildTask({ state: 'awaiting_plan_approval', createdAt: at(20), updatedAt: at(20) })
+      const deleted = buildTask({ state: 'in_progress', createdAt: at(15), updatedAt: at(15) })
+      const queued = pending({ createdAt: at(30), updatedAt: at(30) })
+      await createTasks(store, [old, running, waiting, deleted, queued])
+      await store.deleteTask(deleted.id)
+      const usage = await store.sessionUsage(at(5))
+      assert.equal(usage.running, 2, 'in_progress and awaiting_plan_approval; not the pending, finished or deleted')
+      assert.deepEqual(usage.startedAt, [at(10), at(15), at(20)])
+    })
+
+    storeTest('starts a pending task as a compare-and-set, stamping its start for the daily count', async (store) => {
+      const task = pending({ createdAt: at(0), updatedAt: at(0) })
+      await createTasks(store, [task])
+      const started = { ...task, sessionName: 'sessions/777000111', state: 'queued', updatedAt: at(40) }
+      await assert.rejects(
+        store.startTask(started, [], { expectedVersion: 2, startedAt: at(40) }),
+        refusedAs(TaskVersionConflictError),
+      )
+      const stored = await store.startTask(started, [{ type: 'started', data: { sessionName: started.sessionName } }], {
+        expectedVersion: 1,
+        startedAt: at(40),
+      })
+      assert.equal(stored.version, 2)
+      assert.equal(stored.sessionName, 'sessions/777000111')
+      assert.deepEqual(await store.getTask(task.id), stored)
+      assert.equal((await store.findTask('sessions/777000111'))?.id, task.id)
+      assert.deepEqual(await store.listPendingTasks(), [])
+      assert.deepEqual((await store.sessionUsage(at(30))).startedAt, [at(40)])
+      assert.deepEqual(
+        (await store.getEvents(task.id)).items.map((event) => event.type),
+        ['started', 'created'],
+      )
+      await assert.rejects(
+        store.startTask({ ...stored, sessionName: 'sessions/777000222' }, [], {
+          expectedVersion: 2,
+          startedAt: at(41),
+        }),
+        refusedAs(TaskVersionConflictError),
+        'a task that is no longer pending is not started again',
+      )
+      await assert.rejects(
+        store.startTask(pending({}), [], { expectedVersion: 1, startedAt: at(41) }),
+        refusedAs(TaskNotFoundError),
+      )
+    })
+  })
+
   describe('deleteTask', () => {
     storeTest('hides a deleted task from lookups and lists but keeps its history', async (store) => {
       const kept = buildTask({ state: 'in_progress' })

@@ -87,7 +87,7 @@ describe('JobManager', () => {
     )
     assert.equal((await h.manager.listTasks({ repository: 'acme/api' })).items.length, 1)
     assert.equal((await h.manager.listTasks({ label: 'b' })).items[0]?.repository, 'acme/web')
-    await assert.rejects(h.manager.listTasks({ states: ['done'] }), /Use one of: queued, planning/)
+    await assert.rejects(h.manager.listTasks({ states: ['done'] }), /Use one of: pending, queued, planning/)
   })
 
   it('lists the sources Jules offers', async () => {
