@@ -143,13 +143,18 @@ export function renderTask(task: Task, events: TaskEvent[], details?: Omit<TaskD
  * Where a pending task stands, for people: "3rd in the queue; waits for a
  * free slot (3 of 3 running)", "waits for the daily quota: next slot at 14:05 UTC".
  */
-export function describeQueue(queue: QueuePosition): string {
+export function describeQueue(queue: QueuePosition, now = Date.now()): string {
   const place = `${ordinal(queue.position)} in the queue`
   switch (queue.reason) {
     case 'concurrent_limit':
       return `${place}; waits for a free slot (${queue.running} of ${queue.concurrentLimit ?? '?'} running)`
     case 'daily_limit': {
-      const at = queue.nextSlotAt === null ? 'later' : `at ${queue.nextSlotAt.slice(11, 16)} UTC`
+      // The time alone when it is today (UTC), the date too when not.
+      const sameDay = queue.nextSlotAt?.slice(0, 10) === new Date(now).toISOString().slice(0, 10)
+      const at =
+        queue.nextSlotAt === null
+          ? 'later'
+          : `at ${sameDay ? '' : `${queue.nextSlotAt.slice(0, 10)} `}${queue.nextSlotAt.slice(11, 16)} UTC`
       return `${place}; waits for the daily quota (${queue.startedToday} of ${queue.dailyLimit ?? '?'} started in 24 h): next slot ${at}`
     }
     default:

@@ -197,10 +197,13 @@ and when it was last synced. Otherwise it prints one line per change.`
     for (const waiting of report.awaitingPerson) {
       this.log(`${time}  ${waiting.taskId}  waits for ${waiting.waitingFor}  ${waiting.title}`)
     }
+    for (const started of report.started ?? []) {
+      this.log(`${time}  ${started.taskId}  started from the local queue (${started.sessionName})  ${started.title}`)
+    }
     for (const failure of report.errors) {
       this.logToStderr(`${time}  ${failure.taskId}  sync failed: ${failure.message} [${failure.code}]`)
     }
-    if (this.flags.once || report.changes.length > 0 || report.errors.length > 0) {
+    if (this.flags.once || report.changes.length > 0 || report.errors.length > 0 || report.started !== undefined) {
       this.log(
         `${time}  checked ${report.checked} active task(s): ${report.changes.length} changed, ${report.awaitingPerson.length} waiting for a person, ${report.errors.length} failed to sync`,
       )

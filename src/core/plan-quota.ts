@@ -68,15 +68,14 @@ export function queuePositionOf(index: number, usage: SessionUsage, limits: Plan
   const dailyLimit = limits?.daily ?? null
   const freeConcurrent = concurrentLimit === null ? Number.POSITIVE_INFINITY : concurrentLimit - usage.running
   const freeDaily = dailyLimit === null ? Number.POSITIVE_INFINITY : dailyLimit - usage.startedAt.length
-  const base = { position, running: usage.running, concurrentLimit, startedToday: usage.startedAt.length, dailyLimit }
-  if (position <= Math.min(freeConcurrent, freeDaily)) return { ...base, reason: 'next_pass', nextSlotAt: null }
-  if (position > freeConcurrent) return { ...base, reason: 'concurrent_limit', nextSlotAt: null }
-  const start = usage.startedAt[position - Math.max(0, freeDaily) - 1]
-  return {
-    ...base,
-    reason: 'daily_limit',
-    nextSlotAt: start === undefined ? null : new Date(Date.parse(start) + rollingDayMs).toISOString(),
+  const counts = { running: usage.running, concurrentLimit, startedToday: usage.startedAt.length, dailyLimit }
+  if (position <= Math.min(freeConcurrent, freeDaily)) {
+    return { position, reason: 'next_pass', nextSlotAt: null, ...counts }
   }
+  if (position > freeConcurrent) return { position, reason: 'concurrent_limit', nextSlotAt: null, ...counts }
+  const start = usage.startedAt[position - Math.max(0, freeDaily) - 1]
+  const nextSlotAt = start === undefined ? null : new Date(Date.parse(start) + rollingDayMs).toISOString()
+  return { position, reason: 'daily_limit', nextSlotAt, ...counts }
 }
 
 /** What one start step did. */
