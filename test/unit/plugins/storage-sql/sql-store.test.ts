@@ -584,6 +584,49 @@ describe('openSqlStore on SQLite', () => {
       assert.equal(diff.trim(), '', 'the round trip gives back the same schema')
     })
 
+    it('counts the tasks recorded before plan quotas as started when they were created, at priority 0', async () => {
+      const path = await tempDbPath()
+      const storage = await openSqlStore({ dialect: 'sqlite', path, migrate: 'none' })
+      const task = buildTask({ state: 'in_progress', createdAt: '2026-01-05T06:00:00.000Z' })
+      try {
+        await storage.schema.up({ to: taskSyncMigration })
+        await withRawOrm(path, (orm) =>
+          orm.em
+            .getConnection()
+            .execute(
+              'insert into task (id, session_name, title, prompt, repository, source, branch, state, require_plan_approval, automation_mode, labels, metadata, created_at, updated_at, version) values (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 1)',
+              [
+                task.id,
+                task.sessionName,
+                task.title,
+                task.prompt,
+                task.repository,
+                task.source,
+                task.branch,
+                task.state,
+                task.automationMode,
+                '[]',
+                '{}',
+                Date.parse(task.createdAt),
+                Date.parse(task.createdAt),
+              ],
+            ),
+        )
+        assert.deepEqual(await storage.schema.up(), [taskPriorityMigration])
+        assert.equal((await storage.store.getTask(task.id))?.priority, 0)
+        assert.deepEqual(await storage.store.sessionUsage('2026-01-05T00:00:00.000Z'), {
+          running: 1,
+          startedAt: [task.createdAt],
+        })
+        assert.deepEqual(await storage.schema.down(), [taskPriorityMigration])
+        assert.deepEqual(await storage.schema.up(), [taskPriorityMigration])
+      } finally {
+        await storage.close()
+      }
+      const diff = await withRawOrm(path, (orm) => orm.schema.getUpdateSchemaSQL({ wrap: false }))
+      assert.equal(diff.trim(), '', 'the migrations give the schema of the entities')
+    })
+
     it('goes down to a named migration and refuses a name that is not applied', async () => {
       const storage = await openFresh()
       try {
