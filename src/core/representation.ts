@@ -95,7 +95,9 @@ export const queuePositionSchema = z
 export const taskSchema = z
   .strictObject({
     id: z.string().describe("jjm's own id: a ULID, sortable by creation time."),
-    sessionName: z.string().describe('The Jules session, `sessions/{id}`.'),
+    sessionName: z
+      .string()
+      .describe('The Jules session, `sessions/{id}`; empty while the task is `pending` in the local queue.'),
     title: z.string(),
     prompt: z.string(),
     repository: z.string().describe('`owner/repo`.'),

@@ -39,7 +39,7 @@ export function taskRoutes({ core, bodyLimitBytes }: RouteContext): Route[] {
       tag: 'tasks',
       summary: 'Create a task: start a Jules session.',
       description:
-        'With `Idempotency-Key`, the same key and body return the first result (200 when replayed) and never start a second session; the same key with another body is 422; a retry while the first request is still running is 409. Keys are kept as long as their task.',
+        'With `Idempotency-Key`, the same key and body return the first result (200 when replayed) and never start a second session; the same key with another body is 422; a retry while the first request is still running is 409. Keys are kept as long as their task. Under plan quotas (`jules.plan`, `jules.limits`) a task beyond the limits is accepted as `pending` (no session yet) and starts when a slot frees, in `priority` order.',
       body: createTaskBody,
       headers: [
         { name: 'Idempotency-Key', description: 'Up to 255 visible ASCII characters, unique per intended task.' },

@@ -127,7 +127,9 @@ With --from FILE (YAML or JSON), every entry of the file becomes a task, at most
       return task
     }
     if (outcome === 'replayed') {
-      this.log(`Task ${task.id} (${task.sessionName}) was already created under this key: nothing new. ${task.state}`)
+      this.log(
+        `Task ${task.id} (${task.sessionName || 'no session yet'}) was already created under this key: nothing new. ${task.state}`,
+      )
     } else {
       const adopted = outcome === 'adopted' ? ' (the session an earlier attempt started)' : ''
       this.log(
