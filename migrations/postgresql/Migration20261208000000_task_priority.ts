@@ -13,9 +13,11 @@ export class Migration20261208000000_task_priority extends Migration {
       'alter table "task" add column "priority" int not null default 0, add column "started_at" timestamptz null;',
     )
     this.addSql('update "task" set "started_at" = "created_at";')
+    this.addSql('create index "task_started_at_index" on "task" ("started_at");')
   }
 
   override async down(): Promise<void> {
+    this.addSql('drop index "task_started_at_index";')
     this.addSql('alter table "task" drop column "priority", drop column "started_at";')
   }
 }

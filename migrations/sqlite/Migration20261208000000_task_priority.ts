@@ -11,9 +11,11 @@ export class Migration20261208000000_task_priority extends Migration {
     this.addSql('alter table `task` add column `priority` integer not null default 0;')
     this.addSql('alter table `task` add column `started_at` datetime null;')
     this.addSql('update `task` set `started_at` = `created_at`;')
+    this.addSql('create index `task_started_at_index` on `task` (`started_at`);')
   }
 
   override async down(): Promise<void> {
+    this.addSql('drop index `task_started_at_index`;')
     this.addSql('alter table `task` drop column `priority`;')
     this.addSql('alter table `task` drop column `started_at`;')
   }

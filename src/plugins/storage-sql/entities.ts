@@ -210,6 +210,8 @@ export const TaskSchema = new EntitySchema<TaskRow>({
     { name: 'task_state_updated_at_index', properties: ['state', 'updatedAt'] },
     { name: 'task_repository_index', properties: ['repository'] },
     { name: 'task_created_at_index', properties: ['createdAt'] },
+    // The daily quota counts the starts of the last 24 hours before every start.
+    { name: 'task_started_at_index', properties: ['startedAt'] },
   ],
 })
 
