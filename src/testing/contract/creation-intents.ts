@@ -152,6 +152,28 @@ export function declareCreationIntentsTests(storeTest: StoreTest<CreationIntents
       )
     })
 
+    storeTest(
+      'binds a pending task to its key with no session, and marks its start’s key done with the session',
+      async (store) => {
+        await store.beginCreation('create-1', hashA, minuteOf(1), leaseOf('attempt-1', 2))
+        const pending = buildTask({ sessionName: '', state: 'pending', url: null })
+        await store.createTask(pending, [{ type: 'queued_locally', data: {} }], { idempotencyKey: 'create-1' })
+        const created = await store.beginCreation('create-1', hashA, minuteOf(2), leaseOf('attempt-2', 3))
+        assert.equal(created.intent.state, 'done')
+        assert.equal(created.intent.taskId, pending.id)
+        assert.equal(created.intent.sessionName, null, 'no session yet')
+
+        await store.beginCreation('start-1', hashB, minuteOf(3), leaseOf('attempt-3', 4))
+        const started = { ...pending, sessionName: 'sessions/999', state: 'queued' }
+        await store.startTask(started, [], { expectedVersion: 1, startedAt: minuteOf(4), idempotencyKey: 'start-1' })
+        const start = await store.beginCreation('start-1', hashB, minuteOf(5), leaseOf('attempt-4', 6))
+        assert.equal(start.claimed, false)
+        assert.equal(start.intent.state, 'done')
+        assert.equal(start.intent.taskId, pending.id)
+        assert.equal(start.intent.sessionName, 'sessions/999')
+      },
+    )
+
     storeTest('refuses a second task under a done key, and a key never begun, recording no task', async (store) => {
       await store.beginCreation('key-1', hashA, minuteOf(1), leaseOf('attempt-1', 3))
       await store.createTask(buildTask(), [], { idempotencyKey: 'key-1' })
