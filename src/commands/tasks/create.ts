@@ -196,7 +196,11 @@ With --from FILE (YAML or JSON), every entry of the file becomes a task, at most
       renderTable(outcomes, [
         { header: 'ENTRY', value: (outcome) => String(outcome.index) },
         { header: 'REPOSITORY', value: (outcome) => outcome.task?.repository ?? outcome.repository ?? '-' },
-        { header: 'RESULT', value: (outcome) => outcome.status },
+        {
+          header: 'RESULT',
+          // Under plan quotas a created task may wait in the local queue.
+          value: (outcome) => (outcome.task?.state === 'pending' ? `${outcome.status} (pending)` : outcome.status),
+        },
         {
           header: 'TASK / ERROR',
           value: (outcome) =>
@@ -207,7 +211,10 @@ With --from FILE (YAML or JSON), every entry of the file becomes a task, at most
       ]),
     )
     const count = (status: BulkOutcome['status']) => outcomes.filter((outcome) => outcome.status === status).length
-    this.log(`\n${count('created')} created, ${count('replayed')} already there, ${count('failed')} failed.`)
+    const queued = outcomes.filter((outcome) => outcome.task?.state === 'pending').length
+    this.log(
+      `\n${count('created')} created, ${count('replayed')} already there, ${count('failed')} failed.${queued > 0 ? ` ${queued} wait in the local queue for the plan's quota (\`${this.config.bin} monitor\` or the daemon starts them).` : ''}`,
+    )
   }
 
   private async readPrompt(): Promise<string> {
