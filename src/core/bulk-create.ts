@@ -16,6 +16,7 @@ import {
   ValidationError,
 } from './errors.js'
 import type { CreateTaskOptions, CreateTaskResult } from './manager.js'
+import { priorityRange } from './plan-quota.js'
 import { type JulesBudget, JulesThrottle, realSleep, type Sleep } from './rate-limit.js'
 import { automationModeSchema, taskFileEntrySchema } from './representation.js'
 import { checkStorableTaskInput } from './storable.js'
@@ -400,8 +401,17 @@ function readEntry(
     problems.push(`${at}: "metadata" must be a mapping`)
   }
   const priority = fields.priority
-  if (priority !== undefined && priority !== null && (typeof priority !== 'number' || !Number.isInteger(priority))) {
-    problems.push(`${at}: "priority" must be a whole number (higher starts first), got ${kindOf(priority)}`)
+  if (
+    priority !== undefined &&
+    priority !== null &&
+    (typeof priority !== 'number' ||
+      !Number.isInteger(priority) ||
+      priority < priorityRange.min ||
+      priority > priorityRange.max)
+  ) {
+    problems.push(
+      `${at}: "priority" must be a whole number from ${priorityRange.min} to ${priorityRange.max} (higher starts first), got ${kindOf(priority)}`,
+    )
   }
   if (idempotencyKey !== undefined && idempotencyKey.trim() === '') {
     problems.push(`${at}: "idempotencyKey" is empty`)

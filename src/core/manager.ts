@@ -20,7 +20,7 @@ import type { JulesClient, Session, Source } from './jules/client.js'
 import { parseRepository, repositoryOf, sourceNameOf, toSourceName } from './jules/names.js'
 import { pullRequestOf, taskStateOf } from './jules/session-view.js'
 import type { Metrics } from './metrics.js'
-import { type PlanLimits, TaskQueue } from './plan-quota.js'
+import { type PlanLimits, priorityRange, TaskQueue } from './plan-quota.js'
 import type { Clock, CreationClaim, CreationIntent, EventBus, EventQuery, Logger, TaskStore } from './ports.js'
 import { JulesThrottle } from './rate-limit.js'
 import { checkStorableFilter, checkStorableTaskInput, isStorableText } from './storable.js'
@@ -884,9 +884,6 @@ interface NormalisedInput {
 
 /** Records a session Jules created for a request: as a new task, or onto the pending task it starts. */
 type Recorder = (session: Session, key: string | undefined, log: Logger, startingBranch?: string) => Promise<Task>
-
-/** The bounds of a task's priority in the local queue. */
-export const priorityRange = { min: -1000, max: 1000 } as const
 
 function normaliseInput(input: TaskInput): NormalisedInput {
   // Before anything else, so that Jules never starts a session jjm could not record.

@@ -31,6 +31,9 @@ export const planQuotas: Readonly<Record<JulesPlan, { concurrent: number; daily:
   ultra: { concurrent: 60, daily: 300 },
 }
 
+/** The bounds of a task's priority in the local queue (higher starts first). */
+export const priorityRange = { min: -1000, max: 1000 } as const
+
 /** The window of the daily quota. */
 export const rollingDayMs = 24 * 60 * 60 * 1000
 

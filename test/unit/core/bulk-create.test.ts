@@ -104,6 +104,17 @@ describe('reading a task file', () => {
     )
   })
 
+  it('reads a priority, and refuses one that is not a whole number from -1000 to 1000', () => {
+    const [entry] = parseTaskFile('- prompt: x\n  repo: acme/api\n  priority: 7\n', 'tasks.yaml')
+    assert.equal(entry?.input.priority, 7)
+    for (const bad of ['high', '1.5', '5000']) {
+      assert.throws(
+        () => parseTaskFile(`- prompt: x\n  repo: acme/api\n  priority: ${bad}\n`, 'tasks.yaml'),
+        /entry 1 \(line 1\): "priority" must be a whole number from -1000 to 1000/,
+      )
+    }
+  })
+
   it('refuses bad YAML with the line and column of the problem', () => {
     assert.throws(
       () => parseTaskFile('- prompt: x\n  repo: acme/api\n - prompt: [unclosed\n', 'tasks.yaml'),
