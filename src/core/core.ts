@@ -8,6 +8,7 @@ import { ConfigurationError, UnsupportedOperationError } from './errors.js'
 import { createIdGenerator } from './ids.js'
 import type { JulesClient } from './jules/client.js'
 import { instrumentedJulesClient } from './jules/instrumented.js'
+import { withJjmErrors } from './jules/plugin-errors.js'
 import { JobManager, publishUpdate } from './manager.js'
 import type { Metrics } from './metrics.js'
 import { Monitor } from './monitor.js'
@@ -266,7 +267,8 @@ function notificationCenter(
 /**
  * Builds the Jules adapter named in config (`jules.backend`) by the backend
  * the registry holds under that name: a built-in one (rest, mcp, sim) or a
- * plugin's.
+ * plugin's. Refusals come out as JjmErrors even from a plugin that throws
+ * plain errors carrying jjm's codes.
  *
  * @throws ConfigurationError listing the registered Jules backends when none has that name.
  */
@@ -276,12 +278,13 @@ export async function createJulesClient(
     Partial<Pick<JulesOpenOptions, 'clock' | 'version' | 'storage'>>,
 ): Promise<JulesClient> {
   const backend = registry.jules(options.config.jules.backend)
-  return backend.open({
+  const client = await backend.open({
     ...options,
     storage: options.storage ?? {},
     clock: options.clock ?? systemClock,
     version: options.version ?? 'dev',
   })
+  return withJjmErrors(client)
 }
 
 /**

@@ -6,7 +6,12 @@ import type { JulesBackend } from '../../../../src/core/backends.js'
 import { ManualClock } from '../../../../src/core/clock.js'
 import { loadConfig } from '../../../../src/core/config.js'
 import { createJulesClient } from '../../../../src/core/core.js'
-import { AuthenticationError, ConfigurationError } from '../../../../src/core/errors.js'
+import {
+  AuthenticationError,
+  ConfigurationError,
+  InvalidStateError,
+  OperationFailedError,
+} from '../../../../src/core/errors.js'
 import type { JulesClient } from '../../../../src/core/jules/client.js'
 import { silentLogger } from '../../../../src/core/ports.js'
 import { builtinRegistry } from '../../../support/registry.js'
@@ -92,10 +97,41 @@ describe('the built-in Jules backends', { timeout: 30_000 }, () => {
     })
     const config = await configFrom({ JJM_JULES: 'toy' })
     const client = await createJulesClient(registry, { config, logger: silentLogger, clock, version: '1.2.3' })
-    assert.equal(client, fake)
+    assert.equal(client.kind, 'toy')
     assert.equal(seen?.config, config)
     assert.equal(seen?.clock, clock)
     assert.equal(seen?.version, '1.2.3')
     assert.deepEqual(seen?.storage, {})
+  })
+
+  it('turns a plugin’s plain errors that carry jjm codes into the JjmErrors core tells apart', async () => {
+    const registry = await builtinRegistry()
+    const refuse = (code: string) => async () => {
+      throw Object.assign(new Error(`refused: ${code}`), { code })
+    }
+    registry.register('jjm-jules-plain', {
+      backends: [
+        {
+          kind: 'jules',
+          name: 'plain',
+          description: 'a plugin without a runtime dependency on jjm',
+          open: async () =>
+            ({
+              kind: 'plain',
+              getSession: refuse('JJM_JULES_NOT_FOUND'),
+              approvePlan: refuse('JJM_INVALID_STATE'),
+            }) as unknown as JulesClient,
+        },
+      ],
+    })
+    const config = await configFrom({ JJM_JULES: 'plain' })
+    const client = await createJulesClient(registry, { config, logger: silentLogger })
+    await assert.rejects(client.getSession('sessions/1'), (error: unknown) => {
+      assert.ok(error instanceof OperationFailedError)
+      assert.equal(error.code, 'JJM_JULES_NOT_FOUND')
+      return true
+    })
+    await assert.rejects(client.approvePlan('sessions/1'), InvalidStateError)
+    assert.equal(client.archiveSession, undefined, 'an action the plugin lacks stays absent')
   })
 })
