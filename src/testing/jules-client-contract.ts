@@ -12,7 +12,7 @@
  * ```ts
  * import { describeJulesClientContract, simServerDriver } from 'jjm/testing'
  * describeJulesClientContract('my backend', async () => {
- *   // `jjm sim serve --port 8100` runs beside the tests, with --auto-approve-seconds 0
+ *   // `JJM_SIM_AUTO_APPROVE_SECONDS=0 jjm sim serve --port 8100` runs beside the tests
  *   const client = await openMyClient({ url: 'http://127.0.0.1:8100' })
  *   return { client, driver: simServerDriver('http://127.0.0.1:8100'), close: () => client.close?.() ?? Promise.resolve() }
  * })
