@@ -142,8 +142,9 @@ export class TaskQueue {
   async startDue(options: { lockAttempts?: number } = {}): Promise<QueueRun> {
     const run: QueueRun = { started: [], failed: [], busy: false }
     const { store, logger, tryLock } = this.deps
-    // Cheap when nothing waits: one query, no lock.
+    // Cheap when nothing waits or no slot is free (every pass of every daemon asks): no lock taken.
     if ((await store.listPendingTasks()).length === 0) return run
+    if (freeSlots(await this.usage(), this.deps.limits) <= 0) return run
     let release: (() => Promise<void>) | undefined
     if (tryLock !== undefined) {
       const attempts = Math.max(1, options.lockAttempts ?? 1)
