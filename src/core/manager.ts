@@ -313,16 +313,23 @@ export class JobManager {
   private async createQueued(request: NormalisedInput, key: string | undefined): Promise<CreateTaskResult> {
     const { store, clock, logger } = this.deps
     const log = logger.child({ operation: 'tasks.create', repository: request.repository })
-    const branch = request.branch ?? (await this.defaultBranchOf(request.source))
     const now = isoAt(clock.now())
-    const task: Task = {
+    const events = [
+      {
+        type: 'queued_locally',
+        data: { priority: request.priority, ...(key === undefined ? {} : { idempotencyKey: key }) },
+        at: now,
+      },
+    ]
+    // Only a task about to be recorded asks Jules for the branch: a replay does not.
+    const pendingTask = async (): Promise<Task> => ({
       id: this.deps.newId(clock.now()),
       sessionName: '',
       title: request.title ?? firstLine(request.prompt),
       prompt: request.prompt,
       repository: request.repository,
       source: request.source,
-      branch,
+      branch: request.branch ?? (await this.defaultBranchOf(request.source)),
       state: 'pending',
       requirePlanApproval: request.requirePlanApproval,
       automationMode: request.automationMode,
@@ -336,15 +343,10 @@ export class JobManager {
       lastSyncedAt: null,
       version: 1,
       priority: request.priority,
-    }
-    const events = [
-      {
-        type: 'queued_locally',
-        data: { priority: task.priority, ...(key === undefined ? {} : { idempotencyKey: key }) },
-        at: now,
-      },
-    ]
+    })
+    let task: Task
     if (key === undefined) {
+      task = await pendingTask()
       await store.createTask(task, events)
     } else {
       const lease = { holder: randomUUID(), expiresAt: isoAt(clock.now() + creationLeaseMs) }
@@ -366,12 +368,24 @@ export class JobManager {
       }
       const attempt: KeyedAttempt = { key, holder: lease.holder, earlierMayHaveStarted: false, held: false }
       try {
-        if (!claim.created && (intent.state === 'pending' || intent.state === 'session_created')) {
-          // An attempt from before the limits were set may have started a session: finish it as it began.
-          attempt.earlierMayHaveStarted = intent.state === 'pending'
+        // An attempt from before the limits were set may have started a session: record that one.
+        if (!claim.created && intent.state === 'session_created') {
           return await this.createUnderLease(request, attempt, claim, log.child({ idempotencyKey: key }))
         }
+        if (!claim.created && intent.state === 'pending') {
+          attempt.earlierMayHaveStarted = true
+          const session = await this.findAcceptedSession(request, intent)
+          if (session) {
+            await store.noteCreationSession(key, session.name, isoAt(clock.now()))
+            return { task: await this.recordTask(request, session, key, log), outcome: 'adopted' }
+          }
+        }
+        task = await pendingTask()
         await store.createTask(task, events, { idempotencyKey: key })
+      } catch (error) {
+        // Jules was not asked to start anything: the key is free to try again.
+        if (!attempt.held && claim.created) await this.failIntent(attempt, error, log)
+        throw error
       } finally {
         if (!attempt.held) await store.releaseCreation(key, lease.holder).catch(() => undefined)
       }

@@ -176,6 +176,39 @@ describe('the local queue under plan quotas', { timeout: 60_000 }, () => {
     assert.deepEqual(await pendingTitles(h), [])
   })
 
+  it('replays a queued create under its key without asking Jules, and gives the task as it stands', async () => {
+    const asked: string[] = []
+    const h = await open({
+      limits: { plan: null, concurrent: 1, daily: null },
+      runSeconds: 20,
+      jules: (sim) =>
+        new Proxy(sim, {
+          get(target, name, receiver) {
+            const value = Reflect.get(target, name, receiver)
+            if (typeof value !== 'function') return value
+            return (...args: unknown[]) => {
+              asked.push(String(name))
+              return value.apply(target, args)
+            }
+          },
+        }),
+    })
+    await create(h, 'running')
+    const input = { prompt: 'Queued under a key', repository: 'acme/api', priority: 2 }
+    const first = await h.manager.createTaskWithOutcome(input, { idempotencyKey: 'queued-1' })
+    assert.equal(first.task.state, 'pending')
+    asked.length = 0
+    const replay = await h.manager.createTaskWithOutcome(input, { idempotencyKey: 'queued-1' })
+    assert.deepEqual(replay, { task: first.task, outcome: 'replayed' })
+    assert.deepEqual(asked, [], 'a replay asks Jules nothing')
+    h.clock.advance(25_000)
+    await h.monitor.syncOnce({ force: true })
+    const later = await h.manager.createTaskWithOutcome(input, { idempotencyKey: 'queued-1' })
+    assert.equal(later.outcome, 'replayed')
+    assert.equal(later.task.id, first.task.id)
+    assert.match(later.task.sessionName, /^sessions\//, 'the replay shows the task started since')
+  })
+
   it('never starts a second session for a pending task whose start lost Jules’ answer: the next start adopts it', async () => {
     let loseNextAnswer = true
     const h = await open({
