@@ -94,6 +94,11 @@ export const taskSchema = z
     updatedAt: timestamp,
     completedAt: timestamp.nullable(),
     lastSyncedAt: timestamp.nullable().describe('When the monitor last read the session from Jules.'),
+    archived: z
+      .boolean()
+      .describe(
+        'Put away by a person (`jjm tasks archive`): hidden from lists unless they ask for archived tasks (`--archived`, `archived=true`).',
+      ),
     version: z
       .number()
       .int()
