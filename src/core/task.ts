@@ -108,6 +108,8 @@ export const taskEventTypes = [
   'deleted',
   'archived',
   'unarchived',
+  // The Jules session was deleted through jjm (`data.alreadyGone` when Jules no longer had it).
+  'session_deleted',
   'sync_error',
   // An activity of a kind this jjm does not know, kept raw (`data.kind` names it).
   'activity',
