@@ -52,18 +52,8 @@ export async function applyPatch(cwd: string, repository: string, patch: string)
       { context: { cwd, repository } },
     )
   }
-  const remotes = (await git(checkout, ['remote', '-v']))
-    .split('\n')
-    .map((line) => line.split(/\s+/)[1] ?? '')
-    .filter((url) => url !== '')
-  const wanted = repository.toLowerCase()
-  if (!remotes.some((url) => repositoryOfRemote(url) === wanted)) {
-    const seen = [...new Set(remotes)].join(', ') || 'none'
-    throw new ValidationError(
-      `This checkout (${checkout}) is not a clone of ${repository}: its remotes are ${seen}. cd into a clone of ${repository}, or write the patch with --output FILE.`,
-      { context: { checkout, repository, remotes: [...new Set(remotes)] } },
-    )
-  }
+  // A task on no repository (a repoless session) applies to whatever checkout the person chose.
+  if (repository !== '') await checkRemotes(checkout, repository)
   const dirty = (await git(checkout, ['status', '--porcelain', '--untracked-files=no'])).trim()
   if (dirty !== '') {
     throw new InvalidStateError(
@@ -90,5 +80,20 @@ export async function applyPatch(cwd: string, repository: string, patch: string)
     return { checkout, files }
   } finally {
     await rm(directory, { recursive: true, force: true })
+  }
+}
+
+async function checkRemotes(checkout: string, repository: string): Promise<void> {
+  const remotes = (await git(checkout, ['remote', '-v']))
+    .split('\n')
+    .map((line) => line.split(/\s+/)[1] ?? '')
+    .filter((url) => url !== '')
+  const wanted = repository.toLowerCase()
+  if (!remotes.some((url) => repositoryOfRemote(url) === wanted)) {
+    const seen = [...new Set(remotes)].join(', ') || 'none'
+    throw new ValidationError(
+      `This checkout (${checkout}) is not a clone of ${repository}: its remotes are ${seen}. cd into a clone of ${repository}, or write the patch with --output FILE.`,
+      { context: { checkout, repository, remotes: [...new Set(remotes)] } },
+    )
   }
 }

@@ -419,7 +419,7 @@ export class JobManager {
     const key = attempt?.key
     let branch: string
     try {
-      branch = request.branch ?? (await this.defaultBranchOf(request.source))
+      branch = request.source === '' ? '' : (request.branch ?? (await this.defaultBranchOf(request.source)))
     } catch (error) {
       // Jules was not asked to create anything yet: the key is free to try again.
       if (attempt !== undefined) await this.failIntent(attempt, error, log)
@@ -429,7 +429,10 @@ export class JobManager {
     try {
       session = await jules.createSession({
         prompt: request.prompt,
-        sourceContext: { source: request.source, githubRepoContext: { startingBranch: branch } },
+        // No source: a session on no repository, whose result is a change set.
+        ...(request.source === ''
+          ? {}
+          : { sourceContext: { source: request.source, githubRepoContext: { startingBranch: branch } } }),
         ...(request.title === undefined ? {} : { title: request.title }),
         requirePlanApproval: request.requirePlanApproval,
         automationMode: request.automationMode,
@@ -459,10 +462,12 @@ export class JobManager {
   ): Promise<Task> {
     const { jules, store, clock, logger } = this.deps
     const branch =
-      startingBranch ??
-      session.sourceContext?.githubRepoContext?.startingBranch ??
-      request.branch ??
-      (await this.defaultBranchOf(request.source))
+      request.source === ''
+        ? ''
+        : (startingBranch ??
+          session.sourceContext?.githubRepoContext?.startingBranch ??
+          request.branch ??
+          (await this.defaultBranchOf(request.source)))
     const now = isoAt(clock.now())
     const task: Task = {
       id: this.deps.newId(clock.now()),
@@ -670,6 +675,7 @@ interface KeyedAttempt {
 
 interface NormalisedInput {
   prompt: string
+  /** `''` with `source` for a task on no repository. */
   repository: string
   source: string
   branch: string | undefined
@@ -703,9 +709,8 @@ function normaliseInput(input: TaskInput): NormalisedInput {
   } else if (input.repository !== undefined && input.repository !== '') {
     source = sourceNameOf(input.repository)
   } else {
-    throw new ValidationError(
-      'A task needs a repository: pass --repo owner/repo (or --source sources/github/owner/repo).',
-    )
+    // Jules runs a session on no repository ("repoless") and leaves a change set.
+    source = ''
   }
   const labels = [...new Set((input.labels ?? []).map((label) => label.trim()).filter((label) => label !== ''))]
   for (const label of labels) {
@@ -720,10 +725,16 @@ function normaliseInput(input: TaskInput): NormalisedInput {
   if (branch !== undefined && (branch === '' || /\s/.test(branch))) {
     throw new ValidationError(`"${input.branch}" is not a branch name.`, { context: { branch: input.branch } })
   }
+  if (branch !== undefined && source === '') {
+    throw new ValidationError(
+      `A branch (${branch}) needs a repository: pass --repo owner/repo too, or leave out --branch for a task on no repository.`,
+      { context: { branch } },
+    )
+  }
   const title = input.title?.trim()
   return {
     prompt,
-    repository: repositoryOf(source),
+    repository: source === '' ? '' : repositoryOf(source),
     source,
     branch,
     title: title === '' ? undefined : title,
@@ -783,11 +794,13 @@ function isDefiniteRefusal(error: unknown): boolean {
 function sessionMatch(session: Session, request: NormalisedInput): 'yes' | 'no' | 'unknown' {
   const prompt = typeof session.prompt === 'string' ? session.prompt.trim() : ''
   if (prompt !== '' && prompt !== request.prompt) return 'no'
-  let source: string
-  try {
-    source = toSourceName(session.sourceContext?.source ?? '')
-  } catch {
-    return 'no'
+  let source = ''
+  if (session.sourceContext?.source) {
+    try {
+      source = toSourceName(session.sourceContext.source)
+    } catch {
+      return 'no'
+    }
   }
   if (source !== request.source) return 'no'
   const branch = session.sourceContext?.githubRepoContext?.startingBranch

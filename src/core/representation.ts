@@ -84,9 +84,11 @@ export const taskSchema = z
     sessionName: z.string().describe('The Jules session, `sessions/{id}`.'),
     title: z.string(),
     prompt: z.string(),
-    repository: z.string().describe('`owner/repo`.'),
-    source: z.string().describe('The Jules source, `sources/github/{owner}/{repo}`.'),
-    branch: z.string(),
+    repository: z.string().describe('`owner/repo`; empty for a task on no repository (its result is a change set).'),
+    source: z
+      .string()
+      .describe('The Jules source, `sources/github/{owner}/{repo}`; empty for a task on no repository.'),
+    branch: z.string().describe('The starting branch; empty for a task on no repository.'),
     state: taskStateSchema,
     requirePlanApproval: z.boolean(),
     automationMode: automationModeSchema,
@@ -202,7 +204,12 @@ export const taskUpdateSchema = z
 
 const taskInputFields = {
   prompt: z.string().describe('What Jules should do.'),
-  repository: z.string().optional().describe('`owner/repo`; this or `source` is required.'),
+  repository: z
+    .string()
+    .optional()
+    .describe(
+      '`owner/repo` (or give `source`); leave both out for a task on no repository, whose result is a change set.',
+    ),
   source: z.string().optional().describe('The Jules source, `sources/github/{owner}/{repo}`.'),
   branch: z.string().optional().describe('Branch to start from (default: the repository default branch).'),
   title: z.string().optional().describe('Jules generates one when absent.'),

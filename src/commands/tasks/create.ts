@@ -42,9 +42,9 @@ const singleTaskFlags = [
 ]
 
 export default class TasksCreate extends JjmCommand<typeof TasksCreate> {
-  static override summary = 'Create a Jules task (one session) on a repository, or many from a file.'
+  static override summary = 'Create a Jules task (one session), on a repository or on none, or many from a file.'
   static override description =
-    `The prompt comes from the argument, from --prompt-file, or from standard input. The branch defaults to the repository default branch as Jules knows it.
+    `The prompt comes from the argument, from --prompt-file, or from standard input. The branch defaults to the repository default branch as Jules knows it. Without --repo or --source the task runs on no repository (a "repoless" Jules session): its result is a change set, not a pull request; apply it with \`jjm tasks pull\`.
 
 With --idempotency-key, the same key never starts a second Jules session: running the command again returns the first task, even when the first attempt timed out after Jules accepted it. When jjm cannot tell whether Jules started the session (Jules did not answer in time, the connection broke after the request went out), the command exits with 15 and says after how many seconds to retry (jules.timeoutMs plus jules.createGraceMs); until then, and while another run with the same key is still in progress, the command refuses with exit code 14 and says when to retry; the retry after that records the session Jules started, or starts one if Jules has none. The same key with a different request is refused with exit code 11.
 
@@ -58,6 +58,7 @@ With --from FILE (YAML or JSON), every entry of the file becomes a task, at most
     '<%= config.bin %> tasks create --repo acme/api --idempotency-key deploy-1234 "Bump the API version"',
     '<%= config.bin %> tasks create --from tasks.yaml --concurrency 3',
     '<%= config.bin %> tasks create --repo acme/api --parallel 3 --idempotency-key flaky-42 "Fix the flaky upload test"',
+    '<%= config.bin %> tasks create "Write a script that converts the CSV in this prompt to JSON: ..."',
   ]
 
   static override args = {
@@ -137,7 +138,7 @@ With --from FILE (YAML or JSON), every entry of the file becomes a task, at most
     } else {
       const adopted = outcome === 'adopted' ? ' (the session an earlier attempt started)' : ''
       this.log(
-        `Created task ${task.id} (${task.sessionName})${adopted} on ${task.repository}@${task.branch}: ${task.state}`,
+        `Created task ${task.id} (${task.sessionName})${adopted} on ${task.repository === '' ? 'no repository (its result will be a change set)' : `${task.repository}@${task.branch}`}: ${task.state}`,
       )
     }
     if (task.url) this.log(`  ${task.url}`)
