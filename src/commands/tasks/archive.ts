@@ -12,5 +12,7 @@ Exit codes: 0 every task archived (or already was), 17 at least one failed (see 
     '<%= config.bin %> tasks archive --state completed --state failed --older-than 30d --json',
   ]
 
+  static override strict = false
+
   protected readonly action = 'archive'
 }

@@ -11,5 +11,7 @@ Exit codes: 0 every task unarchived (or was not archived), 17 at least one faile
     '<%= config.bin %> tasks unarchive --group 01JD9 --dry-run',
   ]
 
+  static override strict = false
+
   protected readonly action = 'unarchive'
 }
