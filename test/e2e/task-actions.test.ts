@@ -75,6 +75,8 @@ describe('jjm tasks archive|unarchive|delete --remote|pull|show --json|create --
     assert.equal((await simulator.getSession(task.sessionName)).archived, true, 'archived at Jules')
     assert.ok(!(await listed()).includes(task.id), 'hidden from tasks list')
     assert.ok((await listed(['--archived'])).includes(task.id), 'shown with --archived')
+    const shown = await jjm(['tasks', 'show', task.id], env)
+    assert.match(shown.stdout, /archived\s+yes: hidden from tasks list/)
 
     const human = await jjm(['tasks', 'unarchive', task.id], env)
     assert.equal(human.code, 0, human.stderr)
