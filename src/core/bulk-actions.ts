@@ -4,7 +4,7 @@
  * and name them (a dry run stops there), then act on each in turn, reporting
  * each task's result. One failure does not stop the rest.
  */
-import { isJjmError, ValidationError } from './errors.js'
+import { isJjmError, UnsupportedOperationError, ValidationError } from './errors.js'
 import type { Page, Task, TaskFilter } from './task.js'
 import { groupLabel } from './task-group.js'
 import type { ArchiveResult, DeleteResult } from './task-operations.js'
@@ -99,6 +99,8 @@ export async function runBulkAction(actor: BulkActor, request: BulkActionRequest
         results.push({ ...described(result.task), status: result.outcome, error: null })
       }
     } catch (error) {
+      // The Jules backend cannot do it at all: no task would fare better, so say so once.
+      if (error instanceof UnsupportedOperationError) throw error
       results.push(failed(task.id, task, error))
     }
   }

@@ -171,6 +171,15 @@ describe('JobManager actions for people who run many sessions', { timeout: 60_00
       )
     })
 
+    it('stops at once with JJM_JULES_UNSUPPORTED when the Jules backend cannot archive', async () => {
+      await create({ labels: ['sweep'] })
+      await create({ labels: ['sweep'] })
+      await assert.rejects(managerWithout().runBulkAction({ action: 'archive', selection: { label: 'sweep' } }), {
+        code: 'JJM_JULES_UNSUPPORTED',
+      })
+      assert.deepEqual((await h.manager.listTasks({ archived: true })).items, [])
+    })
+
     it('never acts on every task by default, nor on ids and a filter at once', async () => {
       await assert.rejects(
         h.manager.runBulkAction({ action: 'archive', selection: {} }),
