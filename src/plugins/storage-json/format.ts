@@ -218,6 +218,7 @@ const taskFields = new Set([
   'updatedAt',
   'completedAt',
   'lastSyncedAt',
+  'archived',
   'deletedAt',
   'syncCursor',
   'events',
