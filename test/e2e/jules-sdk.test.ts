@@ -154,6 +154,24 @@ describe('@google/jules-sdk against jjm sim serve', { timeout: 120_000 }, () => 
     assert.ok(outcome.generatedFiles().get('test/index.test.ts'))
   })
 
+  it('streams a run whose activities answer 404 at first, as the SDK expects of Jules', async () => {
+    const run = await jules.run({
+      prompt: 'Add a health endpoint [sim:late]',
+      source: { github: 'acme/api', baseBranch: 'main' },
+    })
+    const early = await fetch(`${server.url}/v1alpha/sessions/${run.id}/activities`, {
+      headers: { 'X-Goog-Api-Key': apiKey },
+    })
+    assert.equal(early.status, 404)
+    const types: string[] = []
+    for await (const activity of run.stream()) {
+      types.push(activity.type)
+      if (activity.type === 'sessionCompleted') break
+    }
+    assert.equal(types[0], 'planGenerated')
+    assert.equal((await run.result()).state, 'completed')
+  })
+
   it('archives and unarchives: archived sessions leave the default list and show under archived = true', async () => {
     const session = await jules.session({
       prompt: 'Tidy the changelog',
