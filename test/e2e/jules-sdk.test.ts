@@ -19,10 +19,12 @@ import { after, before, describe, it } from 'node:test'
 import {
   connect,
   JulesApiError,
+  JulesAuthenticationError,
   type JulesClient,
   MemorySessionStorage,
   MemoryStorage,
   type SessionClient,
+  SourceNotFoundError,
 } from '@google/jules-sdk'
 import { root, runJs } from '../support/cli.js'
 
@@ -52,9 +54,9 @@ async function startSimServe(dir: string): Promise<{ child: ChildProcess; url: s
 }
 
 /** An SDK client on the simulator, caching in memory (the SDK's default writes under $HOME/.jules). */
-function sdkClient(url: string): JulesClient {
+function sdkClient(url: string, key = apiKey): JulesClient {
   return connect({
-    apiKey,
+    apiKey: key,
     // The SDK's own spelling: the version is part of its baseUrl.
     baseUrl: `${url}/v1alpha`,
     config: { pollingIntervalMs: 100, requestTimeoutMs: 10_000 },
@@ -99,6 +101,18 @@ describe('@google/jules-sdk against jjm sim serve', { timeout: 120_000 }, () => 
     const api = await jules.sources.get({ github: 'acme/api' })
     assert.equal(api?.name, 'sources/github/acme/api')
     assert.equal(api?.githubRepo.defaultBranch, 'main')
+    assert.equal(await jules.sources.get({ github: 'acme/nope' }), undefined)
+    await assert.rejects(
+      jules.session({ prompt: 'x', source: { github: 'acme/nope', baseBranch: 'main' } }),
+      SourceNotFoundError,
+    )
+  })
+
+  it('reports a key the simulator does not accept as JulesAuthenticationError', async () => {
+    await assert.rejects(
+      sdkClient(server.url, 'wrong-key').sources.get({ github: 'acme/api' }),
+      JulesAuthenticationError,
+    )
   })
 
   it('creates a session, streams it, approves its plan, asks after its question, and reads the result', async () => {
