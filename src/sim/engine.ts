@@ -263,11 +263,15 @@ function addActivity(
   // Derived, not random: two processes advancing the same record write the same ids.
   const id = digest(session.id, 'activity', String(seq)).slice(0, 16)
   const { description, artifacts, ...kind } = fields
+  // Strictly increasing times, as Jules' (finer than a millisecond) are: clients
+  // such as Google's SDK page and de-duplicate by createTime.
+  const previous = session.activities.at(-1)
+  const previousMs = previous === undefined ? Number.NEGATIVE_INFINITY : Date.parse(previous.createTime)
   const activity: Activity = {
     name: `sessions/${session.id}/activities/${id}`,
     id,
     ...(description === undefined ? {} : { description }),
-    createTime: iso(at),
+    createTime: iso(Math.max(at, previousMs + 1)),
     originator,
     ...(artifacts === undefined ? {} : { artifacts }),
     ...kind,

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { ManualClock, OffsetClock } from '../../../../src/core/clock.js'
 import { OperationFailedError } from '../../../../src/core/errors.js'
@@ -108,5 +110,71 @@ describe('rest adapter: the Jules API of today', { timeout: 60_000 }, () => {
       jules.getSession(session.name),
       (error: unknown) => error instanceof OperationFailedError && error.code === 'JJM_JULES_NOT_FOUND',
     )
+  })
+})
+
+describe('rest adapter: reading answers of today', { timeout: 30_000 }, () => {
+  /** A Jules that answers every request with `body`, recording the paths it was asked. */
+  async function answering(body: unknown): Promise<{ url: string; paths: string[]; close(): Promise<void> }> {
+    const paths: string[] = []
+    const server = createServer((request, response) => {
+      paths.push(`${request.method} ${request.url}`)
+      request.resume()
+      response.writeHead(200, { 'content-type': 'application/json' })
+      response.end(JSON.stringify(body))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    return { url, paths, close: () => new Promise<void>((resolve) => server.close(() => resolve())) }
+  }
+
+  it('keeps STATE_UNSPECIFIED, archived, change set outputs and pull request refs of a session', async () => {
+    const jules = await answering({
+      name: 'sessions/42',
+      state: 'STATE_UNSPECIFIED',
+      archived: true,
+      outputs: [
+        { pullRequest: { url: 'https://github.com/acme/api/pull/7', baseRef: 'main', headRef: 'jules/fix' } },
+        { changeSet: { source: 'sources/github/acme/api', gitPatch: { unidiffPatch: 'diff --git a/x b/x\n' } } },
+      ],
+    })
+    const client = createRestClient({ baseUrl: `${jules.url}/v1alpha/`, apiKey: 'k', maxAttempts: 1 })
+    try {
+      const session = await client.getSession('42')
+      assert.deepEqual(jules.paths, ['GET /v1alpha/sessions/42'])
+      assert.equal(session.state, 'STATE_UNSPECIFIED')
+      assert.equal(session.archived, true)
+      assert.equal(session.sourceContext, undefined, 'a session on no repository has no sourceContext')
+      assert.deepEqual(session.outputs?.[0]?.pullRequest, {
+        url: 'https://github.com/acme/api/pull/7',
+        baseRef: 'main',
+        headRef: 'jules/fix',
+      })
+      assert.equal(session.outputs?.[1]?.changeSet?.gitPatch?.unidiffPatch, 'diff --git a/x b/x\n')
+    } finally {
+      await client.close?.()
+      await jules.close()
+    }
+  })
+
+  it('reads media artifacts and activities without bashOutput', async () => {
+    const jules = await answering({
+      activities: [
+        {
+          name: 'sessions/42/activities/a1',
+          createTime: '2026-01-01T00:00:00.123456Z',
+          artifacts: [{ media: { data: 'iVBORw0KGgo=', mimeType: 'image/png' } }],
+          progressUpdated: { title: 'Screenshot' },
+        },
+      ],
+    })
+    const client = createRestClient({ baseUrl: jules.url, apiKey: 'k', maxAttempts: 1 })
+    try {
+      const page = await client.listActivities('sessions/42')
+      assert.deepEqual(page.activities[0]?.artifacts, [{ media: { data: 'iVBORw0KGgo=', mimeType: 'image/png' } }])
+    } finally {
+      await client.close?.()
+      await jules.close()
+    }
   })
 })
