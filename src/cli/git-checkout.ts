@@ -47,8 +47,9 @@ export async function applyPatch(cwd: string, repository: string, patch: string)
   try {
     checkout = (await git(cwd, ['rev-parse', '--show-toplevel'])).trim()
   } catch {
+    const where = repository === '' ? 'a git checkout' : `a clone of ${repository}`
     throw new ValidationError(
-      `${cwd} is not in a git checkout: cd into a clone of ${repository} to apply the patch, or write it with --output FILE.`,
+      `${cwd} is not in a git checkout: cd into ${where} to apply the patch, or write it with --output FILE.`,
       { context: { cwd, repository } },
     )
   }
