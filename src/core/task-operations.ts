@@ -1,4 +1,3 @@
-import { optional } from './core.js'
 import {
   InvalidStateError,
   isJjmError,
@@ -7,6 +6,7 @@ import {
   ValidationError,
 } from './errors.js'
 import type { ChangeSet, JulesClient } from './jules/client.js'
+import { optional } from './jules/optional.js'
 import { taskStateOf } from './jules/session-view.js'
 import type { Clock, Logger, TaskConversation, TaskEventLog, TaskRecords, TaskStore, TaskUpdate } from './ports.js'
 import { checkStorableMetadata, checkStorableTaskChanges, checkStorableText } from './storable.js'
