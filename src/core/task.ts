@@ -90,6 +90,11 @@ export interface Task {
   updatedAt: string
   completedAt: string | null
   lastSyncedAt: string | null
+  /**
+   * Put away by a person (`jjm tasks archive`): hidden from lists unless asked
+   * for, like an archived session at Jules. Nothing else changes; it is still synced.
+   */
+  archived: boolean
   /** Goes up by one with every change to the task's row; 1 when created. The REST API's ETag; send it back as If-Match. */
   version: number
   /** Order in the local queue under plan quotas: higher starts first, then older; 0 by default. */
@@ -134,6 +139,10 @@ export const taskEventTypes = [
   'failed',
   'resumed',
   'deleted',
+  'archived',
+  'unarchived',
+  // The Jules session was deleted through jjm (`data.alreadyGone` when Jules no longer had it).
+  'session_deleted',
   'sync_error',
   // Plan quotas: the task waits in the local queue, and later its Jules session started.
   'queued_locally',
@@ -181,6 +190,11 @@ export interface TaskFilter {
   updatedUntil?: string
   /** Free text searched in titles. */
   search?: string
+  /**
+   * `false`: only tasks not archived; `true`: only archived ones; absent: both.
+   * (JobManager.listTasks hides archived tasks unless asked: a store sees the filter as given.)
+   */
+  archived?: boolean
   limit?: number
   cursor?: string
 }

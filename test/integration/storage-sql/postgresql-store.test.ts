@@ -21,7 +21,8 @@ const leaseMigration = 'Migration20261126010000_intent_lease'
 const retentionMigration = 'Migration20261126090000_notification_outbox_retention'
 const syncLeaseMigration = 'Migration20261126100000_sync_lease'
 const taskSyncMigration = 'Migration20261207000000_task_sync'
-const taskPriorityMigration = 'Migration20261208000000_task_priority'
+const archivedMigration = 'Migration20261208010000_task_archived'
+const taskPriorityMigration = 'Migration20261208020000_task_priority'
 const allMigrations = [
   initialMigration,
   softDeleteMigration,
@@ -32,6 +33,7 @@ const allMigrations = [
   retentionMigration,
   syncLeaseMigration,
   taskSyncMigration,
+  archivedMigration,
   taskPriorityMigration,
 ]
 
@@ -281,12 +283,13 @@ describe('openSqlStore on PostgreSQL', () => {
             ],
           )
           const expectedState = { cursor, lastSyncedAt: task.lastSyncedAt, leaseHolder: 'daemon-a', leaseUntil }
-          assert.deepEqual(await storage.schema.up(), [taskSyncMigration, taskPriorityMigration])
+          assert.deepEqual(await storage.schema.up(), [taskSyncMigration, archivedMigration, taskPriorityMigration])
           assert.deepEqual(await storage.store.getTask(task.id), task, 'version 1, lastSyncedAt read from task_sync')
           assert.deepEqual(await storage.store.getSyncState(task.id), expectedState)
 
           assert.deepEqual(await storage.schema.down({ to: taskSyncMigration }), [
             taskPriorityMigration,
+            archivedMigration,
             taskSyncMigration,
           ])
           const [row] = await query<Record<string, unknown>>(
@@ -302,7 +305,7 @@ describe('openSqlStore on PostgreSQL', () => {
           })
           assert.equal((await tablesOf(url)).includes('task_sync'), false)
 
-          assert.deepEqual(await storage.schema.up(), [taskSyncMigration, taskPriorityMigration])
+          assert.deepEqual(await storage.schema.up(), [taskSyncMigration, archivedMigration, taskPriorityMigration])
           assert.deepEqual(await storage.store.getTask(task.id), task)
           assert.deepEqual(await storage.store.getSyncState(task.id), expectedState, 'down then up keeps the data')
         })

@@ -29,7 +29,8 @@ const leaseMigration = 'Migration20261126010000_intent_lease'
 const retentionMigration = 'Migration20261126090000_notification_outbox_retention'
 const syncLeaseMigration = 'Migration20261126100000_sync_lease'
 const taskSyncMigration = 'Migration20261207000000_task_sync'
-const taskPriorityMigration = 'Migration20261208000000_task_priority'
+const archivedMigration = 'Migration20261208010000_task_archived'
+const taskPriorityMigration = 'Migration20261208020000_task_priority'
 const allMigrations = [
   initialMigration,
   softDeleteMigration,
@@ -40,6 +41,7 @@ const allMigrations = [
   retentionMigration,
   syncLeaseMigration,
   taskSyncMigration,
+  archivedMigration,
   taskPriorityMigration,
 ]
 const tempDirs: string[] = []
@@ -550,12 +552,13 @@ describe('openSqlStore on SQLite', () => {
           leaseHolder: 'daemon-a',
           leaseUntil: new Date(leaseUntil).toISOString(),
         }
-        assert.deepEqual(await storage.schema.up(), [taskSyncMigration, taskPriorityMigration])
+        assert.deepEqual(await storage.schema.up(), [taskSyncMigration, archivedMigration, taskPriorityMigration])
         assert.deepEqual(await storage.store.getTask(task.id), task, 'version 1, lastSyncedAt read from task_sync')
         assert.deepEqual(await storage.store.getSyncState(task.id), expectedState)
 
         assert.deepEqual(await storage.schema.down({ to: taskSyncMigration }), [
           taskPriorityMigration,
+          archivedMigration,
           taskSyncMigration,
         ])
         const [row] = await withRawOrm(path, (orm) =>
@@ -574,7 +577,7 @@ describe('openSqlStore on SQLite', () => {
         })
         assert.deepEqual(await tablesOf(path).then((tables) => tables.includes('task_sync')), false)
 
-        assert.deepEqual(await storage.schema.up(), [taskSyncMigration, taskPriorityMigration])
+        assert.deepEqual(await storage.schema.up(), [taskSyncMigration, archivedMigration, taskPriorityMigration])
         assert.deepEqual(await storage.store.getTask(task.id), task)
         assert.deepEqual(await storage.store.getSyncState(task.id), expectedState, 'down then up keeps the data')
       } finally {
@@ -612,7 +615,7 @@ describe('openSqlStore on SQLite', () => {
               ],
             ),
         )
-        assert.deepEqual(await storage.schema.up(), [taskPriorityMigration])
+        assert.deepEqual(await storage.schema.up(), [archivedMigration, taskPriorityMigration])
         assert.equal((await storage.store.getTask(task.id))?.priority, 0)
         assert.deepEqual(await storage.store.sessionUsage('2026-01-05T00:00:00.000Z'), {
           running: 1,
