@@ -154,7 +154,7 @@ describe('the local queue under plan quotas', { timeout: 60_000 }, () => {
     )
   })
 
-  it('refuses message, approve and resume on a pending task, keeps `wait` waiting, and deletes it', async () => {
+  it('refuses message, approve, resume, archive and pull on a pending task, keeps `wait` waiting, and deletes it', async () => {
     const h = await open({ limits: { plan: null, concurrent: 1, daily: null }, waitOnClock: true })
     await create(h, 'running')
     const pending = await create(h, 'waiting')
@@ -172,7 +172,17 @@ describe('the local queue under plan quotas', { timeout: 60_000 }, () => {
     const waited = await h.manager.waitForTask(pending.id, { timeoutMs: 30_000, pollIntervalMs: 10_000 })
     assert.equal(waited.outcome, 'timed_out')
     assert.equal(waited.task.state, 'pending')
-    await h.manager.deleteTask(pending.id)
+    for (const operation of [() => h.manager.archiveTask(pending.id), () => h.manager.getTaskPatch(pending.id)]) {
+      await assert.rejects(operation(), (error: unknown) => {
+        assert.ok(error instanceof InvalidStateError)
+        assert.match(error.message, /is pending: .*no session to (archive|pull) yet/)
+        return true
+      })
+    }
+    const sessions = (await h.jules.listSessions({})).sessions.length
+    const deleted = await h.manager.deleteTask(pending.id, { remote: true })
+    assert.equal(deleted.deleted, true)
+    assert.equal((await h.jules.listSessions({})).sessions.length, sessions, 'Jules was not asked to delete anything')
     assert.deepEqual(await pendingTitles(h), [])
   })
 
