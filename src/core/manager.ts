@@ -376,7 +376,8 @@ export class JobManager {
       prompt: request.prompt,
       repository: request.repository,
       source: request.source,
-      branch: request.branch ?? (await this.defaultBranchOf(request.source)),
+      // A task on no repository ("repoless") has no branch.
+      branch: request.source === '' ? '' : (request.branch ?? (await this.defaultBranchOf(request.source))),
       state: 'pending',
       requirePlanApproval: request.requirePlanApproval,
       automationMode: request.automationMode,
@@ -470,7 +471,7 @@ export class JobManager {
       prompt: task.prompt,
       repository: task.repository,
       source: task.source,
-      branch: task.branch,
+      branch: task.source === '' ? undefined : task.branch,
       title: task.title,
       labels: task.labels,
       requirePlanApproval: task.requirePlanApproval,

@@ -186,6 +186,21 @@ describe('the local queue under plan quotas', { timeout: 60_000 }, () => {
     assert.deepEqual(await pendingTitles(h), [])
   })
 
+  it('queues and starts a task on no repository like any other', async () => {
+    const h = await open({ limits: { plan: null, concurrent: 1, daily: null }, runSeconds: 20 })
+    await create(h, 'running')
+    const repoless = await h.manager.createTask({ prompt: 'Sketch a CLI for the weather', priority: 1 })
+    assert.equal(repoless.state, 'pending')
+    assert.equal(repoless.repository, '')
+    h.clock.advance(25_000)
+    const report = await h.monitor.syncOnce({ force: true })
+    assert.deepEqual(
+      report.started?.map((started) => started.taskId),
+      [repoless.id],
+    )
+    assert.match((await h.manager.getTask(repoless.id)).sessionName, /^sessions\//)
+  })
+
   it('replays a queued create under its key without asking Jules, and gives the task as it stands', async () => {
     const asked: string[] = []
     const h = await open({
