@@ -225,7 +225,7 @@ export class SessionSynchronizer {
       let current = sync && !isPending(task.state) ? task : ((await this.deps.store.getTask(task.id)) ?? task)
       // A pending task has no session to read (the queue may have started it since it was read: then it has).
       if (sync && !isTerminal(current.state) && !isPending(current.state)) {
-        const result = await this.syncLeased(task, { prepaid: true })
+        const result = await this.syncLeased(current, { prepaid: true })
         if (result.status === 'lease_lost') {
           throw new InvalidStateError(
             `Task ${task.id} was taken over by another jjm process during the sync; try again.`,
