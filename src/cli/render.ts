@@ -113,6 +113,8 @@ export function renderTask(task: Task, events: TaskEvent[], details?: Omit<TaskD
     `  synced      ${task.lastSyncedAt ?? 'never'}`,
   ]
   if (task.completedAt) lines.push(`  completed   ${task.completedAt}`)
+  if (task.archived)
+    lines.push(`  archived    yes: hidden from tasks list; jjm tasks unarchive ${task.id} brings it back`)
   if (task.url) lines.push(`  jules       ${task.url}`)
   if (task.pullRequest) lines.push(`  pull req.   ${task.pullRequest.url}  ${task.pullRequest.title}`)
   else if (task.state === 'completed') {
