@@ -299,23 +299,8 @@ export async function createJulesClient(
       return createSimClient(simulator, { logger: logger.child({ jules: 'sim' }) })
     }
     case 'mcp': {
-      const command = config.jules.mcp?.command
-      if (!command) {
-        throw new ConfigurationError(
-          `The mcp Jules backend needs the command that starts a Jules MCP server. Set jules.mcp.command and jules.mcp.args in the config file, or JJM_JULES_MCP_COMMAND and JJM_JULES_MCP_ARGS (a JSON array); for the built-in simulator, \`jjm mcp serve\`: JJM_JULES_MCP_COMMAND=jjm JJM_JULES_MCP_ARGS='["mcp","serve"]'.`,
-          { context: { backend: 'mcp', key: 'jules.mcp.command' } },
-        )
-      }
-      const { createMcpClient } = await import('./jules/mcp.js')
-      return createMcpClient({
-        command,
-        args: config.jules.mcp?.args ?? [],
-        timeoutMs: config.jules.timeoutMs,
-        maxAttempts: config.jules.maxAttempts,
-        breaker: config.jules.breaker,
-        logger: logger.child({ jules: 'mcp' }),
-        version,
-      })
+      const { createMcpClient, mcpClientOptions } = await import('./jules/mcp.js')
+      return createMcpClient(mcpClientOptions(config.jules, logger, version))
     }
     default:
       throw new ConfigurationError(
