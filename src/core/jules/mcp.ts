@@ -981,8 +981,8 @@ class McpJulesClient implements JulesClient {
     const said = stderr ? ` It said: ${lastWords(stderr)}.` : ''
     // jules-mcp-server 0.2.0 serves every client with one stateless transport, which refuses all but its first request.
     const oneShot =
-      httpStatus === 500 && sent.length > 1
-        ? ' A server that accepts initialize and then answers 500 to everything cannot be used: jules-mcp-server 0.2.0 does this (it reuses one stateless transport for every request). Use another Jules MCP server (see docs/mcp.md) or the rest backend (JULES_API_KEY).'
+      httpStatus === 500
+        ? ' A server that answers 500 to the MCP handshake cannot be used: jules-mcp-server 0.2.0 does this to every request after the first one it ever got (it reuses one stateless transport). Use another Jules MCP server (see docs/mcp.md) or the rest backend (JULES_API_KEY).'
         : ''
     const fix = over
       ? ' Check jules.mcp.url (JJM_JULES_MCP_URL) and jules.mcp.headers.'
