@@ -390,7 +390,7 @@ const reconcilePages = 10
 /** What each method does, in the words of an error naming what a server cannot do. */
 const methodWords: Readonly<Record<McpAnyMethod, string>> = {
   listSources: 'listing sources',
-  getSource: 'reading a source (jjm reads it for its default branch when a task names no branch; give --branch)',
+  getSource: 'reading a source',
   createSession: 'creating a session',
   getSession: 'reading a session',
   listSessions: 'listing sessions',
@@ -1036,7 +1036,7 @@ class McpJulesClient implements JulesClient {
   private unsupported(method: McpAnyMethod, connection: ServerConnection): UnsupportedOperationError {
     const works = worksThrough(connection)
     return new UnsupportedOperationError(
-      `${capitalised(methodWords[method])} is unavailable through the ${connection.preset.label} MCP server; ${stillWorks(works)}. Use the rest backend (JULES_API_KEY) or an MCP server that offers it (docs/mcp.md).`,
+      `${capitalised(methodWords[method])} is unavailable through the ${connection.preset.label} MCP server; ${stillWorks(works)}.${method === 'getSource' ? ' jjm reads the source for its default branch when a task names none: give the branch (--branch).' : ''} Use the rest backend (JULES_API_KEY) or an MCP server that offers it (docs/mcp.md).`,
       {
         context: {
           operation: specOf(method).operation,
