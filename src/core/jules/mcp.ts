@@ -727,7 +727,14 @@ class McpJulesClient implements JulesClient {
     if (result.isError === true) throw this.toolError(result, spec, tool, resource)
     const answer = this.answerOf(result, spec, tool, resource)
     const shaped = connection.preset.shapers?.[method]?.(answer, inputs) ?? answer
-    return julesStates(normaliseAnswer(shaped, connection.preset.fields))
+    const read = julesStates(normaliseAnswer(shaped, connection.preset.fields))
+    // A tool that takes no page token cannot give the next page: a token it names would only bring the same page again.
+    const paged = Object.values(mapping.args).includes('pageToken')
+    if (!paged && isRecord(read) && 'nextPageToken' in read) {
+      const { nextPageToken: _unreachable, ...firstPage } = read
+      return firstPage
+    }
+    return read
   }
 
   /** The running server, started (again) when there is none; concurrent calls share one start. */

@@ -7,6 +7,7 @@ import { z } from 'zod'
 import { ManualClock } from '../../../../src/core/clock.js'
 import { loadConfig } from '../../../../src/core/config.js'
 import { ConfigurationError, isJjmError, UnsupportedOperationError } from '../../../../src/core/errors.js'
+import { julesCheck } from '../../../../src/core/health.js'
 import type { JulesClient, Session } from '../../../../src/core/jules/client.js'
 import { createMcpClient, mcpClientOptions } from '../../../../src/core/jules/mcp.js'
 import {
@@ -328,6 +329,12 @@ describe('the google-jules-mcp preset (@google/jules-mcp), against its stand-in 
     assert.match(error.message, /--branch/)
     assert.equal(client.archiveSession, undefined)
   })
+
+  it('is healthy though it cannot list sources: it started and answered', async () => {
+    const outcome = await julesCheck(client).run(new AbortController().signal)
+    assert.equal(outcome.status, 'pass')
+    assert.match(outcome.message, /cannot list sources/)
+  })
 })
 
 describe('any other server, through a mapping declared in the config', { timeout: 60_000 }, () => {
@@ -350,6 +357,10 @@ describe('any other server, through a mapping declared in the config', { timeout
       reply(job(await simulator.createSession({ prompt: args.text, sourceContext: { source: args.repo_name } }))),
     )
     server.tool('job_status', { job: z.string() }, async (args) => reply(job(await simulator.getSession(args.job))))
+    // Names a next page it cannot serve: it takes no page token.
+    server.tool('recent_jobs', {}, async () =>
+      reply({ sessions: (await simulator.listSessions()).sessions.map(job), nextPageToken: 'more' }),
+    )
     return server
   }
 
@@ -371,6 +382,7 @@ describe('any other server, through a mapping declared in the config', { timeout
       tools: {
         createSession: { tool: 'open_job', args: { text: 'prompt', repo_name: 'source' } },
         getSession: { tool: 'job_status', args: { job: 'id' } },
+        listSessions: { tool: 'recent_jobs', args: {} },
       },
       fields: { job_name: 'name', job_state: 'state' },
     })
@@ -386,12 +398,20 @@ describe('any other server, through a mapping declared in the config', { timeout
       assert.equal(done.state, 'COMPLETED')
       assert.equal(done.createTime, created.createTime)
 
+      // A list tool without a page token has one page: following its token would loop on that page.
+      const listed = await client.listSessions({ pageSize: 5 })
+      assert.deepEqual(
+        listed.sessions.map((session) => session.name),
+        [created.name],
+      )
+      assert.equal(listed.nextPageToken, undefined)
+
       // The mapping is laid over jjm's own tool set, whose approve_plan this server lacks.
       const missing = await rejection(client.approvePlan(created.name))
       assert.ok(isJjmError(missing))
       assert.equal(missing.code, 'JJM_JULES_MCP_TOOL_MISSING')
       assert.match(missing.message, /no tool approve_plan/)
-      assert.match(missing.message, /create works through it/)
+      assert.match(missing.message, /create and list work through it/)
 
       broken = true
       const unreadable = await rejection(client.getSession(created.name))
