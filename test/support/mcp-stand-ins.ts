@@ -131,6 +131,7 @@ export function julesMcpServerStandIn(simulator: Simulator): McpServer {
  */
 export async function serveOverHttp(
   build: () => McpServer,
+  options: { refuse?: (method: string) => number | undefined } = {},
 ): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
   const requests: string[] = []
   const http: HttpServer = createServer(async (request, response) => {
@@ -138,6 +139,12 @@ export async function serveOverHttp(
     for await (const chunk of request) chunks.push(chunk as Buffer)
     const body = chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown) : undefined
     if (body && typeof body === 'object' && 'method' in body) requests.push(String(body.method))
+    const refusal =
+      body && typeof body === 'object' && 'method' in body ? options.refuse?.(String(body.method)) : undefined
+    if (refusal !== undefined) {
+      response.writeHead(refusal, { 'content-type': 'text/plain' }).end('refused by the test')
+      return
+    }
     if (request.url !== '/mcp') {
       response.writeHead(404).end()
       return

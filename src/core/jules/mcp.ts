@@ -938,6 +938,21 @@ class McpJulesClient implements JulesClient {
   ): JjmError {
     const code = (error as { code?: unknown } | null)?.code
     const context = { operation: spec.operation, resource, tool, command: this.commandLine }
+    // Over HTTP the SDK's StreamableHTTPError carries the HTTP status (JSON-RPC codes are negative).
+    if (this.options.url !== undefined && typeof code === 'number' && code >= 400 && code < 600) {
+      const auth = code === 401 || code === 403 ? ' Check jules.mcp.headers (JJM_JULES_MCP_HEADERS).' : ''
+      const failed = new JulesConnectionError(
+        `The Jules MCP server \`${this.commandLine}\` (${connection.preset.label}) answered HTTP ${code} to ${tool} (${spec.operation}).${auth}`,
+        { cause: error, context: { ...context, httpStatus: code } },
+      )
+      // 429 and 503 refuse before acting; any other 5xx leaves open whether the tool ran.
+      return this.resilience.mark(failed, {
+        transient: transientHttpStatuses.has(code),
+        outage: code >= 500,
+        notApplied: code === 429 || code === 503,
+        httpStatus: code,
+      })
+    }
     if (code === requestTimeoutCode) {
       const timedOut = new JulesConnectionError(
         `The Jules MCP server \`${this.commandLine}\` did not answer ${tool} (${spec.operation}) within ${this.timeoutMs} ms. Raise jules.timeoutMs (JJM_JULES_TIMEOUT_MS) if it is slow.`,

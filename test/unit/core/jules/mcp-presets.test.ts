@@ -220,6 +220,26 @@ describe('the jules-mcp-server preset, against its stand-in over streamable HTTP
     assert.equal(missing.code, 'JJM_JULES_NOT_FOUND')
   })
 
+  it('retries a read the HTTP server refused with 503, and names the status when it keeps refusing', async () => {
+    let refusals = 1
+    const flaky = await serveOverHttp(() => julesMcpServerStandIn(simulator), {
+      refuse: (method) => (method === 'tools/call' && refusals-- > 0 ? 503 : undefined),
+    })
+    const flakyClient = await createMcpClient({ url: flaky.url, timeoutMs: 10_000, backoff: quickBackoff })
+    try {
+      const page = await flakyClient.listSessions()
+      assert.ok(page.sessions.length > 0, 'the second attempt got through')
+      refusals = 10
+      const error = await rejection(flakyClient.listSessions())
+      assert.ok(isJjmError(error))
+      assert.equal(error.code, 'JJM_JULES_UNAVAILABLE')
+      assert.match(error.message, /\(jules-mcp-server\) answered HTTP 503 to jules_list_sessions \(sessions\.list\)/)
+    } finally {
+      await flakyClient.close?.()
+      await flaky.close()
+    }
+  })
+
   it('offers no archive or delete, so core names them as unavailable', () => {
     assert.equal(client.archiveSession, undefined)
     assert.equal(client.deleteSession, undefined)
