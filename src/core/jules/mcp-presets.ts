@@ -102,6 +102,11 @@ export interface McpPreset {
   shapers?: Readonly<Partial<Record<McpAnyMethod, AnswerShaper>>>
   /** The tools whose presence on a server identifies it (any one suffices). */
   signature?: readonly string[]
+  /**
+   * The server takes a repository only together with a branch, and without
+   * one silently starts a session on no repository: jjm refuses instead.
+   */
+  branchRequired?: boolean
 }
 
 const same = (...names: string[]): Record<string, string> => Object.fromEntries(names.map((name) => [name, name]))
@@ -242,6 +247,7 @@ export const googleJulesMcpPreset: McpPreset = {
     approvePlan: { tool: 'send_reply_to_session', args: { sessionId: 'id', action: '=approve' } },
   },
   shapers: { createSession: createdSessionId, listActivities: dashboardActivities },
+  branchRequired: true,
 }
 
 export const mcpPresets: Readonly<Record<string, McpPreset>> = {

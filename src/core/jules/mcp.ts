@@ -77,6 +77,7 @@ import {
   JulesConnectionError,
   OperationFailedError,
   UnsupportedOperationError,
+  ValidationError,
 } from '../errors.js'
 import { type Logger, silentLogger } from '../ports.js'
 import type {
@@ -250,6 +251,9 @@ const stderrTailChars = 2000
 // JSON-RPC error codes the SDK raises itself (ErrorCode in the SDK's types).
 const connectionClosedCode = -32000
 const requestTimeoutCode = -32001
+const invalidParamsCode = -32602
+/** How MCP servers word arguments refused by a tool's input schema (the SDK's McpServer, FastMCP, jules-mcp-server). */
+const invalidArgumentsPattern = /-32602|Input validation error|Validation Error|validation error/
 
 /** Google statuses a tool's error text may name, with the HTTP status Jules pairs them with. */
 const httpByGoogleStatus: Readonly<Record<string, number>> = {
@@ -537,6 +541,13 @@ class McpJulesClient implements JulesClient {
       repository: sourceContext?.source.replace(/^sources\/github\//, ''),
       startingBranch: sourceContext?.githubRepoContext?.startingBranch,
       autoCreatePr: request.automationMode === undefined ? undefined : request.automationMode === 'AUTO_CREATE_PR',
+    }
+    const connection = await this.connection()
+    if (connection.preset.branchRequired && sourceContext !== undefined && !inputs.startingBranch) {
+      throw new ValidationError(
+        `The ${connection.preset.label} MCP server needs the branch to start from along with the repository (without one it would start a session on no repository). Give the branch (--branch, or "branch" in the request).`,
+        { context: { source: sourceContext.source, preset: connection.preset.name } },
+      )
     }
     const answer = await this.call('createSession', inputs, sourceContext?.source, { idempotent: false })
     let session: Session
@@ -907,7 +918,9 @@ class McpJulesClient implements JulesClient {
       httpStatus = google.data.error.code ?? (status === undefined ? undefined : httpByGoogleStatus[status]) ?? 500
       message = google.data.error.message ?? ''
     } else {
-      status = googleStatusPattern.exec(text)?.[1]
+      // A server that refused the arguments before calling Jules (its input schema, JSON-RPC -32602) means INVALID_ARGUMENT.
+      status =
+        googleStatusPattern.exec(text)?.[1] ?? (invalidArgumentsPattern.test(text) ? 'INVALID_ARGUMENT' : undefined)
       httpStatus = status === undefined ? undefined : httpByGoogleStatus[status]
       message = text.trim()
     }
@@ -972,6 +985,15 @@ class McpJulesClient implements JulesClient {
       return this.resilience.mark(exited, { transient: true, outage: true, notApplied: notSent })
     }
     // A JSON-RPC error rather than an isError result: the server refused the call itself.
+    if (code === invalidParamsCode) {
+      return errorFromGoogle({
+        httpStatus: 400,
+        status: 'INVALID_ARGUMENT',
+        message: error.message,
+        operation: spec.operation,
+        resource,
+      })
+    }
     return new OperationFailedError(
       `The Jules MCP server refused ${tool} (${spec.operation}): ${error.message}.`,
       { cause: error, context: { ...context, rpcCode: code } },
