@@ -83,6 +83,11 @@ export interface Task {
   updatedAt: string
   completedAt: string | null
   lastSyncedAt: string | null
+  /**
+   * Put away by a person (`jjm tasks archive`): hidden from lists unless asked
+   * for, like an archived session at Jules. Nothing else changes; it is still synced.
+   */
+  archived: boolean
   /** Goes up by one with every change to the task's row; 1 when created. The REST API's ETag; send it back as If-Match. */
   version: number
 }
@@ -101,6 +106,10 @@ export const taskEventTypes = [
   'failed',
   'resumed',
   'deleted',
+  'archived',
+  'unarchived',
+  // The Jules session was deleted through jjm (`data.alreadyGone` when Jules no longer had it).
+  'session_deleted',
   'sync_error',
   // An activity of a kind this jjm does not know, kept raw (`data.kind` names it).
   'activity',
@@ -143,6 +152,11 @@ export interface TaskFilter {
   updatedUntil?: string
   /** Free text searched in titles. */
   search?: string
+  /**
+   * `false`: only tasks not archived; `true`: only archived ones; absent: both.
+   * (JobManager.listTasks hides archived tasks unless asked: a store sees the filter as given.)
+   */
+  archived?: boolean
   limit?: number
   cursor?: string
 }

@@ -218,6 +218,7 @@ const taskFields = new Set([
   'updatedAt',
   'completedAt',
   'lastSyncedAt',
+  'archived',
   'deletedAt',
   'syncCursor',
   'events',
@@ -274,6 +275,8 @@ function parseTaskRecord(key: string, raw: unknown, context: RecordContext): Sto
     updatedAt: updatedAt ?? createdAt ?? context.defaultTime,
     completedAt: optionalInstant(record, 'completedAt') ?? null,
     lastSyncedAt: optionalInstant(record, 'lastSyncedAt') ?? null,
+    // The json backend never archived: a file that says so is kept as it says.
+    archived: optionalBoolean(record, 'archived') ?? false,
     // Files written before versions existed have none: their tasks start at 1.
     version:
       typeof record.version === 'number' && Number.isInteger(record.version) && record.version > 0 ? record.version : 1,

@@ -21,6 +21,7 @@ const leaseMigration = 'Migration20261126010000_intent_lease'
 const retentionMigration = 'Migration20261126090000_notification_outbox_retention'
 const syncLeaseMigration = 'Migration20261126100000_sync_lease'
 const taskSyncMigration = 'Migration20261207000000_task_sync'
+const archivedMigration = 'Migration20261208010000_task_archived'
 const allMigrations = [
   initialMigration,
   softDeleteMigration,
@@ -31,6 +32,7 @@ const allMigrations = [
   retentionMigration,
   syncLeaseMigration,
   taskSyncMigration,
+  archivedMigration,
 ]
 
 interface Database {
@@ -279,11 +281,11 @@ describe('openSqlStore on PostgreSQL', () => {
             ],
           )
           const expectedState = { cursor, lastSyncedAt: task.lastSyncedAt, leaseHolder: 'daemon-a', leaseUntil }
-          assert.deepEqual(await storage.schema.up(), [taskSyncMigration])
+          assert.deepEqual(await storage.schema.up(), [taskSyncMigration, archivedMigration])
           assert.deepEqual(await storage.store.getTask(task.id), task, 'version 1, lastSyncedAt read from task_sync')
           assert.deepEqual(await storage.store.getSyncState(task.id), expectedState)
 
-          assert.deepEqual(await storage.schema.down(), [taskSyncMigration])
+          assert.deepEqual(await storage.schema.down({ to: taskSyncMigration }), [archivedMigration, taskSyncMigration])
           const [row] = await query<Record<string, unknown>>(
             url,
             'select sync_cursor, last_synced_at, sync_lease_holder, sync_lease_until from task where id = $1',
@@ -297,7 +299,7 @@ describe('openSqlStore on PostgreSQL', () => {
           })
           assert.equal((await tablesOf(url)).includes('task_sync'), false)
 
-          assert.deepEqual(await storage.schema.up(), [taskSyncMigration])
+          assert.deepEqual(await storage.schema.up(), [taskSyncMigration, archivedMigration])
           assert.deepEqual(await storage.store.getTask(task.id), task)
           assert.deepEqual(await storage.store.getSyncState(task.id), expectedState, 'down then up keeps the data')
         })
