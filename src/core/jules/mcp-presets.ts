@@ -122,10 +122,13 @@ export const jjmPreset: McpPreset = {
       args: same('prompt', 'sourceContext', 'title', 'requirePlanApproval', 'automationMode'),
     },
     getSession: { tool: 'get_session', args: same('name') },
-    listSessions: { tool: 'list_sessions', args: same('pageSize', 'pageToken') },
+    listSessions: { tool: 'list_sessions', args: same('pageSize', 'pageToken', 'filter') },
     listActivities: { tool: 'list_activities', args: same('parent', 'pageSize', 'pageToken', 'filter') },
     sendMessage: { tool: 'send_message', args: same('session', 'prompt') },
     approvePlan: { tool: 'approve_plan', args: same('session') },
+    archiveSession: { tool: 'archive_session', args: same('session') },
+    unarchiveSession: { tool: 'unarchive_session', args: same('session') },
+    deleteSession: { tool: 'delete_session', args: same('session') },
   },
 }
 

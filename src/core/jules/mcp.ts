@@ -73,6 +73,7 @@ import type { z } from 'zod'
 import {
   ConfigurationError,
   InvalidStateError,
+  isJjmError,
   type JjmError,
   JulesConnectionError,
   OperationFailedError,
@@ -86,10 +87,10 @@ import type {
   JulesClient,
   ListActivitiesRequest,
   ListActivitiesResponse,
+  ListSessionsRequest,
   ListSessionsResponse,
   ListSourcesRequest,
   ListSourcesResponse,
-  PageRequest,
   Session,
   Source,
 } from './client.js'
@@ -139,15 +140,15 @@ export interface McpToolSpec {
 /** A method's spec, with the method named. */
 type MethodSpec = McpToolSpec & { method: McpAnyMethod }
 
-/** jjm's spelling of the optional session actions, for the `jjm` preset and errors. */
-const optionalTools: Readonly<Record<McpOptionalMethod, McpToolSpec>> = {
+/** jjm's tools for the port's optional session actions (the `jjm` preset; `jjm mcp serve` serves them). */
+export const mcpOptionalTools: Readonly<Record<McpOptionalMethod, McpToolSpec>> = {
   archiveSession: { tool: 'archive_session', aliases: [], operation: 'sessions.archive' },
   unarchiveSession: { tool: 'unarchive_session', aliases: [], operation: 'sessions.unarchive' },
   deleteSession: { tool: 'delete_session', aliases: [], operation: 'sessions.delete' },
 }
 
 function specOf(method: McpAnyMethod): MethodSpec {
-  const spec = method in mcpTools ? mcpTools[method as McpMethod] : optionalTools[method as McpOptionalMethod]
+  const spec = method in mcpTools ? mcpTools[method as McpMethod] : mcpOptionalTools[method as McpOptionalMethod]
   return { ...spec, method }
 }
 
@@ -482,7 +483,14 @@ class McpJulesClient implements JulesClient {
       if (!connection.toolByMethod.has(method)) continue
       this[method] = async (session: string) => {
         const resource = toSessionName(session)
-        await this.call(method, sessionInputs(resource), resource, { idempotent: method !== 'archiveSession' })
+        try {
+          // Archiving, unarchiving and deleting twice is harmless: each may be sent again.
+          await this.call(method, sessionInputs(resource), resource, reads)
+        } catch (error) {
+          // The port's contract: a session already gone is deleted.
+          if (method === 'deleteSession' && isJjmError(error) && error.code === 'JJM_JULES_NOT_FOUND') return
+          throw error
+        }
       }
     }
   }
@@ -578,10 +586,10 @@ class McpJulesClient implements JulesClient {
     return toSession(this.validate(sessionSchema, answer, 'getSession', resource))
   }
 
-  async listSessions(request: PageRequest = {}): Promise<ListSessionsResponse> {
+  async listSessions(request: ListSessionsRequest = {}): Promise<ListSessionsResponse> {
     const answer = await this.call(
       'listSessions',
-      { pageSize: request.pageSize, pageToken: request.pageToken },
+      { pageSize: request.pageSize, pageToken: request.pageToken, filter: request.filter },
       undefined,
       reads,
     )
