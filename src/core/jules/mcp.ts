@@ -33,6 +33,7 @@
  * | listActivities     | `list_activities` (`jules_list_activities`)   | `{parent, pageSize?, pageToken?, filter?}` (`parent`: `sessions/{id}`) | `{activities, nextPageToken?}` |
  * | sendMessage        | `send_message` (`jules_send_message`)         | `{session, prompt}`                          | anything (ignored) |
  * | approvePlan        | `approve_plan` (`jules_approve_plan`)         | `{session}`                                  | anything (ignored) |
+ * | archiveSession, unarchiveSession, deleteSession | `archive_session`, `unarchive_session`, `delete_session` | `{session}` | anything (ignored) |
  *
  * A failed call answers with `isError: true`; its text (or structuredContent)
  * should be Google's JSON error body, `{"error": {"code", "message",
