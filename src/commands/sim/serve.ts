@@ -26,6 +26,7 @@ and inject faults.`
   static override examples = [
     '<%= config.bin %> sim serve --port 8765',
     '<%= config.bin %> sim serve --run-seconds 5 --api-key my-test-key',
+    '<%= config.bin %> sim serve --activities-404-seconds 3',
   ]
 
   static override flags = {
@@ -37,6 +38,10 @@ and inject faults.`
       multipleNonGreedy: true,
     }),
     'run-seconds': Flags.integer({ summary: 'Seconds a simulated session takes from queued to completed.', min: 1 }),
+    'activities-404-seconds': Flags.integer({
+      summary: 'Seconds after a create during which activities.list answers 404, as Jules does (default 0).',
+      min: 0,
+    }),
   }
 
   async run(): Promise<void> {
@@ -52,6 +57,7 @@ and inject faults.`
       clock,
       runSeconds: this.flags['run-seconds'] ?? config.sim.runSeconds,
       autoApproveSeconds: config.sim.autoApproveSeconds,
+      activitiesNotFoundSeconds: this.flags['activities-404-seconds'] ?? 0,
     })
     const apiKeys = this.flags['api-key'] ?? ['sim-key']
     const server = await startSimServer({
