@@ -436,6 +436,7 @@ export class JobManager {
       updatedAt: now,
       completedAt: null,
       lastSyncedAt: now,
+      stalledSince: null,
       version: 1,
     }
     const data = {

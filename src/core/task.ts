@@ -83,6 +83,12 @@ export interface Task {
   updatedAt: string
   completedAt: string | null
   lastSyncedAt: string | null
+  /**
+   * RFC 3339: when jjm marked the task stalled (no new activity from Jules for
+   * its state's `monitor.stalledAfter`); null when it is not stalled.
+   * Belongs to the sync state, like lastSyncedAt.
+   */
+  stalledSince: string | null
   /** Goes up by one with every change to the task's row; 1 when created. The REST API's ETag; send it back as If-Match. */
   version: number
 }
@@ -102,6 +108,9 @@ export const taskEventTypes = [
   'resumed',
   'deleted',
   'sync_error',
+  // No activity from Jules for the state's monitor.stalledAfter, and activity again.
+  'stalled',
+  'unstalled',
   // An activity of a kind this jjm does not know, kept raw (`data.kind` names it).
   'activity',
 ] as const
@@ -143,6 +152,8 @@ export interface TaskFilter {
   updatedUntil?: string
   /** Free text searched in titles. */
   search?: string
+  /** Only stalled tasks (true) or only tasks that are not (false). */
+  stalled?: boolean
   limit?: number
   cursor?: string
 }

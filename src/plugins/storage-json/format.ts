@@ -274,6 +274,7 @@ function parseTaskRecord(key: string, raw: unknown, context: RecordContext): Sto
     updatedAt: updatedAt ?? createdAt ?? context.defaultTime,
     completedAt: optionalInstant(record, 'completedAt') ?? null,
     lastSyncedAt: optionalInstant(record, 'lastSyncedAt') ?? null,
+    stalledSince: null,
     // Files written before versions existed have none: their tasks start at 1.
     version:
       typeof record.version === 'number' && Number.isInteger(record.version) && record.version > 0 ? record.version : 1,
