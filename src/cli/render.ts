@@ -66,7 +66,7 @@ export function truncate(text: string, width: number): string {
 
 export const taskColumns: Array<Column<Task>> = [
   { header: 'ID', value: (task) => task.id },
-  { header: 'STATE', value: (task) => task.state },
+  { header: 'STATE', value: (task) => (task.stalledSince ? `${task.state} (stalled)` : task.state) },
   { header: 'REPOSITORY', value: (task) => task.repository },
   { header: 'TITLE', value: (task) => truncate(task.title, 48) },
   { header: 'CREATED', value: (task) => age(task.createdAt) },
@@ -105,6 +105,11 @@ export function renderTask(task: Task, events: TaskEvent[], details?: Omit<TaskD
     `  updated     ${task.updatedAt}`,
     `  synced      ${task.lastSyncedAt ?? 'never'}`,
   ]
+  if (task.stalledSince) {
+    lines.push(
+      `  stalled     since ${task.stalledSince} (${age(task.stalledSince)}): no activity from Jules; nudge it with jjm message ${task.id} "…"`,
+    )
+  }
   if (task.completedAt) lines.push(`  completed   ${task.completedAt}`)
   if (task.url) lines.push(`  jules       ${task.url}`)
   if (task.pullRequest) lines.push(`  pull req.   ${task.pullRequest.url}  ${task.pullRequest.title}`)

@@ -258,6 +258,16 @@ export class Metrics {
       },
     })
     new Gauge({
+      name: 'jjm_tasks_stalled',
+      help: "Active tasks marked stalled: no new activity from Jules for their state's monitor.stalledAfter.",
+      registers,
+      async collect() {
+        const tasks = await metrics.activeTasks()
+        if (tasks === undefined) return
+        this.set(tasks.stalled ?? 0)
+      },
+    })
+    new Gauge({
       name: 'jjm_monitor_lag_seconds',
       help: 'Age of the oldest last sync among active tasks: how far the monitor is behind (0 when none is active).',
       registers,

@@ -11,6 +11,7 @@ export default class TasksList extends JjmCommand<typeof TasksList> {
     '<%= config.bin %> tasks list',
     '<%= config.bin %> tasks list --state awaiting_plan_approval --state awaiting_user_feedback --repo acme/api',
     '<%= config.bin %> tasks list --label backend --since 2026-11-01 --json',
+    '<%= config.bin %> tasks list --stalled',
   ]
 
   static override flags = {
@@ -23,6 +24,11 @@ export default class TasksList extends JjmCommand<typeof TasksList> {
     label: Flags.string({ char: 'l', summary: 'Only tasks with this label.' }),
     since: Flags.string({ summary: 'Only tasks created at or after this date or RFC 3339 time.' }),
     search: Flags.string({ char: 's', summary: 'Only tasks whose title contains this text.' }),
+    stalled: Flags.boolean({
+      allowNo: true,
+      summary:
+        'Only tasks marked stalled (no activity from Jules for monitor.stalledAfter); --no-stalled: only the others.',
+    }),
     ...pageFlags,
   }
 
@@ -32,6 +38,7 @@ export default class TasksList extends JjmCommand<typeof TasksList> {
     if (this.flags.repo) filter.repository = this.flags.repo
     if (this.flags.label) filter.label = this.flags.label
     if (this.flags.search) filter.search = this.flags.search
+    if (this.flags.stalled !== undefined) filter.stalled = this.flags.stalled
     if (this.flags.since) filter.since = parseSince(this.flags.since)
     if (this.flags.limit !== undefined) filter.limit = this.flags.limit
     if (this.flags.cursor) filter.cursor = this.flags.cursor
