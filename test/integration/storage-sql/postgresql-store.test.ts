@@ -21,6 +21,7 @@ const leaseMigration = 'Migration20261126010000_intent_lease'
 const retentionMigration = 'Migration20261126090000_notification_outbox_retention'
 const syncLeaseMigration = 'Migration20261126100000_sync_lease'
 const taskSyncMigration = 'Migration20261207000000_task_sync'
+const stalledMigration = 'Migration20261208001100_stalled'
 const allMigrations = [
   initialMigration,
   softDeleteMigration,
@@ -31,6 +32,7 @@ const allMigrations = [
   retentionMigration,
   syncLeaseMigration,
   taskSyncMigration,
+  stalledMigration,
 ]
 
 interface Database {
@@ -278,12 +280,19 @@ describe('openSqlStore on PostgreSQL', () => {
               leaseUntil,
             ],
           )
-          const expectedState = { cursor, lastSyncedAt: task.lastSyncedAt, leaseHolder: 'daemon-a', leaseUntil }
-          assert.deepEqual(await storage.schema.up(), [taskSyncMigration])
+          const expectedState = {
+            cursor,
+            lastSyncedAt: task.lastSyncedAt,
+            leaseHolder: 'daemon-a',
+            leaseUntil,
+            lastActivityAt: null,
+            stalledSince: null,
+          }
+          assert.deepEqual(await storage.schema.up(), [taskSyncMigration, stalledMigration])
           assert.deepEqual(await storage.store.getTask(task.id), task, 'version 1, lastSyncedAt read from task_sync')
           assert.deepEqual(await storage.store.getSyncState(task.id), expectedState)
 
-          assert.deepEqual(await storage.schema.down(), [taskSyncMigration])
+          assert.deepEqual(await storage.schema.down({ to: taskSyncMigration }), [stalledMigration, taskSyncMigration])
           const [row] = await query<Record<string, unknown>>(
             url,
             'select sync_cursor, last_synced_at, sync_lease_holder, sync_lease_until from task where id = $1',
@@ -297,7 +306,7 @@ describe('openSqlStore on PostgreSQL', () => {
           })
           assert.equal((await tablesOf(url)).includes('task_sync'), false)
 
-          assert.deepEqual(await storage.schema.up(), [taskSyncMigration])
+          assert.deepEqual(await storage.schema.up(), [taskSyncMigration, stalledMigration])
           assert.deepEqual(await storage.store.getTask(task.id), task)
           assert.deepEqual(await storage.store.getSyncState(task.id), expectedState, 'down then up keeps the data')
         })
@@ -452,6 +461,8 @@ describe('openSqlStore on PostgreSQL', () => {
             lastSyncedAt: null,
             leaseHolder: 'test',
             leaseUntil: (await storage.store.getSyncState(task.id))?.leaseUntil ?? 'missing',
+            lastActivityAt: null,
+            stalledSince: null,
           })
           assert.deepEqual((await storage.store.listChatMessages(task.id)).items, [])
           assert.deepEqual(await storage.store.listSourceFiles(task.id), [])

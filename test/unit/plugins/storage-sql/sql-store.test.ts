@@ -29,6 +29,7 @@ const leaseMigration = 'Migration20261126010000_intent_lease'
 const retentionMigration = 'Migration20261126090000_notification_outbox_retention'
 const syncLeaseMigration = 'Migration20261126100000_sync_lease'
 const taskSyncMigration = 'Migration20261207000000_task_sync'
+const stalledMigration = 'Migration20261208001100_stalled'
 const allMigrations = [
   initialMigration,
   softDeleteMigration,
@@ -39,6 +40,7 @@ const allMigrations = [
   retentionMigration,
   syncLeaseMigration,
   taskSyncMigration,
+  stalledMigration,
 ]
 const tempDirs: string[] = []
 
@@ -547,12 +549,14 @@ describe('openSqlStore on SQLite', () => {
           lastSyncedAt: task.lastSyncedAt,
           leaseHolder: 'daemon-a',
           leaseUntil: new Date(leaseUntil).toISOString(),
+          lastActivityAt: null,
+          stalledSince: null,
         }
-        assert.deepEqual(await storage.schema.up(), [taskSyncMigration])
+        assert.deepEqual(await storage.schema.up(), [taskSyncMigration, stalledMigration])
         assert.deepEqual(await storage.store.getTask(task.id), task, 'version 1, lastSyncedAt read from task_sync')
         assert.deepEqual(await storage.store.getSyncState(task.id), expectedState)
 
-        assert.deepEqual(await storage.schema.down(), [taskSyncMigration])
+        assert.deepEqual(await storage.schema.down({ to: taskSyncMigration }), [stalledMigration, taskSyncMigration])
         const [row] = await withRawOrm(path, (orm) =>
           orm.em
             .getConnection()
@@ -569,7 +573,7 @@ describe('openSqlStore on SQLite', () => {
         })
         assert.deepEqual(await tablesOf(path).then((tables) => tables.includes('task_sync')), false)
 
-        assert.deepEqual(await storage.schema.up(), [taskSyncMigration])
+        assert.deepEqual(await storage.schema.up(), [taskSyncMigration, stalledMigration])
         assert.deepEqual(await storage.store.getTask(task.id), task)
         assert.deepEqual(await storage.store.getSyncState(task.id), expectedState, 'down then up keeps the data')
       } finally {
