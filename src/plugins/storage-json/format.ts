@@ -218,6 +218,8 @@ const taskFields = new Set([
   'updatedAt',
   'completedAt',
   'lastSyncedAt',
+  // Written by exports of newer jjm; a stall is judged again by the importing monitor.
+  'stalledSince',
   'deletedAt',
   'syncCursor',
   'events',
