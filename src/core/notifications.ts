@@ -176,8 +176,9 @@ function describe(task: Task, event: NewTaskEvent, eventType: string, at: string
     }
     case 'stalled': {
       const state = typeof event.data.state === 'string' ? event.data.state.replaceAll('_', ' ') : task.state
+      const seconds = event.data.quietSeconds
       const quiet =
-        typeof event.data.quietSeconds === 'number' ? ` for ${Math.round(event.data.quietSeconds / 60)} min` : ''
+        typeof seconds !== 'number' ? '' : seconds < 120 ? ` for ${seconds} s` : ` for ${Math.round(seconds / 60)} min`
       title = `Stalled: ${task.title}`
       text = `Jules has shown no activity on ${where}${quiet} (${state}). Nudge it with: jjm message ${task.id} "…"`
       break

@@ -504,7 +504,7 @@ export class SessionSynchronizer {
     const lastActivityAt = syncState?.lastActivityAt ?? task.updatedAt
     const quietMs = Date.parse(now) - Date.parse(lastActivityAt)
     if (!(quietMs >= afterMs)) return { events: [] }
-    this.deps.logger.warn('task stalled: no activity from Jules', { taskId: task.id, state, quietMs })
+    this.deps.logger.info('task stalled: no activity from Jules', { taskId: task.id, state, quietMs })
     return {
       events: [
         {
