@@ -243,6 +243,36 @@ describe('stalled tasks', () => {
     )
   })
 
+  it("never nudges before a person's own message, even when the sync before it marks the stall", async () => {
+    const s = await setup()
+    const nudgeMessage = 'Still there?'
+    const clock = s.clock
+    const start = clock.now()
+    // The manager's operations sync through a synchronizer that would nudge.
+    const monitor = s.monitor({ stalledAfter: inProgressOnly, nudgeMessage })
+    const manager = new JobManager({
+      jules: createSimClient(s.simulator),
+      store: s.store,
+      clock,
+      logger: silentLogger,
+      newId: createIdGenerator(),
+      synchronizer: monitor.synchronizer,
+    })
+    const task = await manager.createTask({
+      prompt: 'Tidy the logger',
+      repository: 'acme/api',
+      requirePlanApproval: false,
+    })
+    await passEveryMinute(s, monitor, start, 64 * minute)
+    clock.set(start + 95 * minute)
+    await manager.sendMessage(task.id, 'How is it going?')
+    assert.equal((await eventsOf(s.store, task.id, ['stalled'])).length, 1, 'the sync before the message marked it')
+    assert.deepEqual(
+      (await eventsOf(s.store, task.id, ['message_sent'])).map((event) => event.data.text),
+      ['How is it going?'],
+    )
+  })
+
   it('does not nudge when monitor.nudgeStalled is off', async () => {
     const s = await setup()
     const monitor = s.monitor({ stalledAfter: inProgressOnly })
