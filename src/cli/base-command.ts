@@ -24,8 +24,8 @@ export abstract class JjmCommand<T extends typeof Command> extends Command {
   static override baseFlags = {
     jules: Flags.string({
       helpGroup: globalGroup,
-      summary: 'Jules backend: rest (the Jules API), sim (built-in simulator, no network), mcp (a Jules MCP server).',
-      options: ['rest', 'sim', 'mcp'],
+      summary:
+        'Jules backend: rest (the Jules API), sim (built-in simulator, no network), mcp (a Jules MCP server), or one a plugin adds.',
     }),
     storage: Flags.string({ helpGroup: globalGroup, summary: 'Storage backend, e.g. sqlite.' }),
     cache: Flags.string({ helpGroup: globalGroup, summary: 'Cache backend: memory, none.' }),

@@ -3,8 +3,9 @@ import { resolve } from 'node:path'
 import type { ApiKeyStore } from './api-keys.js'
 import type { JjmConfig } from './config.js'
 import { ConfigurationError } from './errors.js'
+import type { JulesClient } from './jules/client.js'
 import type { NotifierRoute } from './notifications.js'
-import type { Cache, EventBus, Logger, Notifier, SchemaManager, SimStateStore, TaskStore } from './ports.js'
+import type { Cache, Clock, EventBus, Logger, Notifier, SchemaManager, SimStateStore, TaskStore } from './ports.js'
 import type { JulesBudgetStore, JulesBudgetStoreOptions } from './rate-limit.js'
 
 /** What a storage backend gives core once opened. */
@@ -103,7 +104,38 @@ export interface NotifierBackend {
   open(options: NotifierOpenOptions): Promise<Notifier>
 }
 
-export type Backend = StorageBackend | CacheBackend | NotifierBackend
+export interface JulesOpenOptions {
+  config: JjmConfig
+  /** The opened storage: `sim` is where an in-process simulator keeps its sessions, when the backend can. */
+  storage: Pick<StorageHandle, 'sim'>
+  logger: Logger
+  /** The clock core runs on; a simulator reads it, so that tests move sessions along without waiting. */
+  clock: Clock
+  /** jjm's version, for a User-Agent or an MCP client name. */
+  version: string
+  /** Tell it of each 429 as it arrives: the whole Jules account pauses at once (the shared budget). */
+  onRateLimited?: (retryAfterSeconds: number | undefined) => void
+}
+
+/**
+ * A Jules backend, as a plugin registers it: an adapter of the JulesClient
+ * port (src/core/jules/client.ts). Run `describeJulesClientContract` from
+ * `jjm/testing` against it.
+ */
+export interface JulesBackend {
+  kind: 'jules'
+  /** The name users select it by: `--jules NAME`, `JJM_JULES`, `jules.backend`. */
+  name: string
+  description: string
+  /**
+   * Builds the client; called at the first call to Jules, not at start-up, so
+   * that commands that never talk to Jules need none of its settings. Import
+   * heavy modules here.
+   */
+  open(options: JulesOpenOptions): Promise<JulesClient>
+}
+
+export type Backend = StorageBackend | CacheBackend | NotifierBackend | JulesBackend
 
 /** The answer of a `jjm:backends` hook: the backends one plugin provides. */
 export interface BackendRegistration {
@@ -170,6 +202,10 @@ export class BackendRegistry {
 
   notifier(name: string): NotifierBackend {
     return this.find('notifier', name) as NotifierBackend
+  }
+
+  jules(name: string): JulesBackend {
+    return this.find('jules', name) as JulesBackend
   }
 
   private find(kind: Backend['kind'], name: string): Backend {

@@ -17,7 +17,8 @@ import { awaitingPersonStates } from './task.js'
 /** The configuration every part of jjm reads; produced by {@link loadConfig}. */
 export interface JjmConfig {
   jules: {
-    backend: 'rest' | 'sim' | 'mcp'
+    /** The Jules backend's name: `rest`, `mcp`, `sim` or one a plugin registers; checked against the registry when Jules is first called. */
+    backend: string
     apiKey?: string
     /** Base URL of the Jules API, without a trailing slash. */
     apiUrl: string
@@ -140,6 +141,7 @@ export interface ConfigSources {
 
 export const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const
 export const logFormats = ['auto', 'pretty', 'json'] as const
+/** The built-in Jules backends; plugins may register more. */
 export const julesBackends = ['rest', 'sim', 'mcp'] as const
 
 /** Where one value came from; named in every error about it. */
@@ -185,11 +187,10 @@ const flagNames: Record<keyof ConfigFlags, string> = {
 const leaves: readonly Leaf[] = [
   {
     key: 'jules.backend',
-    kind: 'enum',
-    values: julesBackends,
+    kind: 'string',
     env: 'JJM_JULES',
     flag: 'jules',
-    expected: `one of ${julesBackends.join(', ')}`,
+    expected: `a backend name such as ${julesBackends.join(', ')}`,
   },
   { key: 'jules.apiKey', kind: 'string', env: 'JULES_API_KEY', secret: true, expected: 'a non-empty string' },
   {
@@ -536,7 +537,7 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
   const dataDir = stringValue(values, 'dataDir') ?? resolve(sources.dataDir)
   const config: JjmConfig = {
     jules: {
-      backend: values.get('jules.backend') as JjmConfig['jules']['backend'],
+      backend: requiredString(values, 'jules.backend'),
       apiKey: stringValue(values, 'jules.apiKey'),
       apiUrl: requiredString(values, 'jules.apiUrl'),
       timeoutMs: requiredNumber(values, 'jules.timeoutMs'),

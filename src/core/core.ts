@@ -1,13 +1,14 @@
 import { summariseActiveTasks } from './active-summary.js'
 import { ApiKeyService } from './api-keys.js'
-import type { BackendRegistry, CacheHandle, StorageHandle, StorageOpenOptions } from './backends.js'
+import type { BackendRegistry, CacheHandle, JulesOpenOptions, StorageHandle, StorageOpenOptions } from './backends.js'
 import { CachedTaskStore } from './cached-store.js'
 import { systemClock } from './clock.js'
 import type { JjmConfig } from './config.js'
-import { AuthenticationError, ConfigurationError, UnsupportedOperationError } from './errors.js'
+import { ConfigurationError, UnsupportedOperationError } from './errors.js'
 import { createIdGenerator } from './ids.js'
 import type { JulesClient } from './jules/client.js'
 import { instrumentedJulesClient } from './jules/instrumented.js'
+import { withJjmErrors } from './jules/plugin-errors.js'
 import { JobManager, publishUpdate } from './manager.js'
 import type { Metrics } from './metrics.js'
 import { Monitor } from './monitor.js'
@@ -98,9 +99,16 @@ export async function openCore(options: CoreOptions): Promise<Core> {
   const store: TaskStore = notifications.enabled ? new NotifyingTaskStore(cachedStore, notifications) : cachedStore
   const bus = cache.bus
   const lazyJules = lazyJulesClient(config.jules.backend, () =>
-    createJulesClient(config, storage, logger, clock, options.version, (retryAfterSeconds) => {
-      // Every process on the account pauses at the first 429, not after this one's retries.
-      julesBudget.rateLimited(retryAfterSeconds)
+    createJulesClient(registry, {
+      config,
+      storage,
+      logger,
+      clock,
+      ...(options.version === undefined ? {} : { version: options.version }),
+      onRateLimited: (retryAfterSeconds) => {
+        // Every process on the account pauses at the first 429, not after this one's retries.
+        julesBudget.rateLimited(retryAfterSeconds)
+      },
     }),
   )
   const jules = metrics ? instrumentedJulesClient(lazyJules, metrics) : lazyJules
@@ -258,73 +266,27 @@ function notificationCenter(
   })
 }
 
-/** Builds the Jules adapter named in config. Heavy modules load only here. */
+/**
+ * Builds the Jules adapter named in config (`jules.backend`) by the backend
+ * the registry holds under that name: a built-in one (rest, mcp, sim) or a
+ * plugin's. Refusals come out as JjmErrors even from a plugin that throws
+ * plain errors carrying jjm's codes.
+ *
+ * @throws ConfigurationError listing the registered Jules backends when none has that name.
+ */
 export async function createJulesClient(
-  config: JjmConfig,
-  storage: Pick<StorageHandle, 'sim'>,
-  logger: Logger,
-  clock: Clock = systemClock,
-  version = 'dev',
-  /** Told of each 429 as it arrives (the shared Jules budget); `rest` only. */
-  onRateLimited?: (retryAfterSeconds: number | undefined) => void,
+  registry: BackendRegistry,
+  options: Omit<JulesOpenOptions, 'clock' | 'version' | 'storage'> &
+    Partial<Pick<JulesOpenOptions, 'clock' | 'version' | 'storage'>>,
 ): Promise<JulesClient> {
-  switch (config.jules.backend) {
-    case 'rest': {
-      if (!config.jules.apiKey) {
-        throw new AuthenticationError(
-          'No Jules API key is configured. Set JULES_API_KEY (create one at https://jules.google.com/settings#api), or try jjm with --jules sim, the built-in simulator.',
-          { context: { backend: 'rest' } },
-        )
-      }
-      const { createRestClient } = await import('./jules/rest.js')
-      return createRestClient({
-        baseUrl: config.jules.apiUrl,
-        apiKey: config.jules.apiKey,
-        timeoutMs: config.jules.timeoutMs,
-        maxAttempts: config.jules.maxAttempts,
-        breaker: config.jules.breaker,
-        logger: logger.child({ jules: 'rest' }),
-        userAgent: `jjm/${version}`,
-        ...(onRateLimited === undefined ? {} : { onRateLimited }),
-      })
-    }
-    case 'sim': {
-      const { Simulator } = await import('../sim/engine.js')
-      const { createSimClient } = await import('../sim/adapter.js')
-      const { MemorySimStateStore } = await import('../sim/memory-store.js')
-      const simulator = new Simulator({
-        store: storage.sim ?? new MemorySimStateStore(),
-        clock,
-        runSeconds: config.sim.runSeconds,
-        autoApproveSeconds: config.sim.autoApproveSeconds,
-      })
-      return createSimClient(simulator, { logger: logger.child({ jules: 'sim' }) })
-    }
-    case 'mcp': {
-      const command = config.jules.mcp?.command
-      if (!command) {
-        throw new ConfigurationError(
-          `The mcp Jules backend needs the command that starts a Jules MCP server. Set jules.mcp.command and jules.mcp.args in the config file, or JJM_JULES_MCP_COMMAND and JJM_JULES_MCP_ARGS (a JSON array); for the built-in simulator, \`jjm mcp serve\`: JJM_JULES_MCP_COMMAND=jjm JJM_JULES_MCP_ARGS='["mcp","serve"]'.`,
-          { context: { backend: 'mcp', key: 'jules.mcp.command' } },
-        )
-      }
-      const { createMcpClient } = await import('./jules/mcp.js')
-      return createMcpClient({
-        command,
-        args: config.jules.mcp?.args ?? [],
-        timeoutMs: config.jules.timeoutMs,
-        maxAttempts: config.jules.maxAttempts,
-        breaker: config.jules.breaker,
-        logger: logger.child({ jules: 'mcp' }),
-        version,
-      })
-    }
-    default:
-      throw new ConfigurationError(
-        `The Jules backend "${config.jules.backend}" is not available in this version of jjm. Use rest (the Jules API), mcp (a Jules MCP server) or sim (the built-in simulator).`,
-        { context: { backend: config.jules.backend } },
-      )
-  }
+  const backend = registry.jules(options.config.jules.backend)
+  const client = await backend.open({
+    ...options,
+    storage: options.storage ?? {},
+    clock: options.clock ?? systemClock,
+    version: options.version ?? 'dev',
+  })
+  return withJjmErrors(client)
 }
 
 /**

@@ -104,6 +104,47 @@ describe('a backend plugin linked with `jjm plugins link`', { timeout: 180_000 }
     assert.equal(run.stdout, '')
   })
 
+  it('lists the sources of the plugin’s Jules backend, selected by --jules or JJM_JULES', async () => {
+    const byFlag = await jjm(['sources', 'list', '--jules', 'fixture-jules', '--db', db, '--json'], env)
+    assert.equal(byFlag.code, 0, byFlag.stderr)
+    assert.deepEqual(
+      json<{ items: Array<{ name: string }> }>(byFlag).items.map((source) => source.name),
+      ['sources/github/fixture/toy', 'sources/github/fixture/another-toy'],
+    )
+
+    const byEnv = await jjm(['sources', 'list', '--db', db], { ...env, JJM_JULES: 'fixture-jules' })
+    assert.equal(byEnv.code, 0, byEnv.stderr)
+    assert.match(byEnv.stdout, /^ fixture\/toy +main +no +sources\/github\/fixture\/toy$/m)
+  })
+
+  it('creates a task through the plugin’s Jules backend', async () => {
+    const create = await jjm(
+      ['tasks', 'create', '--jules', 'fixture-jules', '--db', db, '--repo', 'fixture/toy', 'Add a README', '--json'],
+      env,
+    )
+    assert.equal(create.code, 0, create.stderr)
+    const task = json<Task>(create)
+    assert.equal(task.source, 'sources/github/fixture/toy')
+    assert.equal(task.sessionName, 'sessions/1')
+    assert.equal(task.state, 'queued')
+  })
+
+  it('refuses an unknown Jules backend with exit 10, listing the plugin’s beside the built-in ones', async () => {
+    const run = await jjm(['sources', 'list', '--jules', 'nope', '--db', db], env)
+    assert.equal(run.code, 10, run.stderr)
+    assert.match(run.stderr, /Error: No jules backend is named "nope"\./)
+    const entries = (/Available: (.*?)\. Choose one/.exec(run.stderr)?.[1] ?? '').split(', ')
+    for (const entry of [
+      'rest (from jjm)',
+      'mcp (from jjm)',
+      'sim (from jjm)',
+      'fixture-jules (from jjm-plugin-fixture)',
+    ]) {
+      assert.ok(entries.includes(entry), `${entry} missing from ${entries.join(', ')}`)
+    }
+    assert.match(run.stderr, /--jules, JJM_JULES or jules\.backend/)
+  })
+
   it('forgets the backend once the plugin is unlinked', async () => {
     const unlinked = await jjm(['plugins', 'unlink', 'jjm-plugin-fixture'], env)
     assert.equal(unlinked.code, 0, unlinked.stderr)
@@ -117,5 +158,9 @@ describe('a backend plugin linked with `jjm plugins link`', { timeout: 180_000 }
     assert.equal(error.code, 'JJM_CONFIGURATION')
     assert.match(error.message, /No storage backend is named "fixture-file"\. Available: sqlite \(from jjm\)/)
     assert.doesNotMatch(error.message, /jjm-plugin-fixture/)
+
+    const sources = await jjm(['sources', 'list', '--jules', 'fixture-jules', '--db', db], env)
+    assert.equal(sources.code, 10, sources.stderr)
+    assert.match(sources.stderr, /No jules backend is named "fixture-jules"/)
   })
 })

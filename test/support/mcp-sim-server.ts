@@ -15,12 +15,16 @@
  *                          exit (code 1) before or after running <tool> (phase `before` or `after`),
  *                          before answering, once: only while <marker-file> does not exist, which
  *                          it then creates (repeatable). Simulates a server dying mid-call.
+ *   --control-file <file>  also serve the simulator's HTTP control routes (POST /_sim/clock:advance, …)
+ *                          on a free port, and write their base URL to <file> before serving MCP:
+ *                          a test in another process moves this server's clock through them
  *
  * It says `ready pid=<pid>` on stderr, so a test can check that the process ends.
  */
 import { existsSync, writeFileSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { systemClock } from '../../src/core/clock.js'
+import { OffsetClock } from '../../src/core/clock.js'
 import { openSqlStore } from '../../src/plugins/storage-sql/sql-store.js'
 import { Simulator } from '../../src/sim/engine.js'
 import { serveSimMcpOverStdio } from '../../src/sim/mcp-server.js'
@@ -34,18 +38,21 @@ const { values } = parseArgs({
     fault: { type: 'string', multiple: true, default: [] },
     db: { type: 'string' },
     exit: { type: 'string', multiple: true, default: [] },
+    'control-file': { type: 'string' },
   },
 })
 
 // The real clock: the client under test runs in another process, so the
-// fixture cannot share a manual clock with it; short runs keep tests quick.
-// A plan waits for approval until approved (autoApproveSeconds 0).
+// fixture cannot share a manual clock with it; short runs keep tests quick,
+// and --control-file lets a test move it forward. A plan waits for approval
+// until approved (autoApproveSeconds 0).
+const clock = new OffsetClock()
 const simulator = new Simulator({
   store:
     values.db === undefined
       ? new MemorySimStateStore()
       : (await openSqlStore({ dialect: 'sqlite', path: values.db })).sim,
-  clock: systemClock,
+  clock,
   runSeconds: Number(values['run-seconds']),
   autoApproveSeconds: 0,
 })
@@ -67,6 +74,13 @@ const onTool = (tool: string, phase: 'before' | 'after'): void => {
   process.stderr.write(`mcp-sim-server: error: exiting ${phase} ${tool} on purpose\n`)
   process.exit(1)
 }
+let control: { close(): Promise<void> } | undefined
+if (values['control-file'] !== undefined) {
+  const { startSimServer } = await import('../../src/sim/http.js')
+  const http = await startSimServer({ simulator, clock })
+  await writeFile(values['control-file'], http.url)
+  control = http
+}
 process.stderr.write(`mcp-sim-server: ready pid=${process.pid}\n`)
 const server = await serveSimMcpOverStdio({
   simulator,
@@ -75,3 +89,5 @@ const server = await serveSimMcpOverStdio({
   onTool,
 })
 await server.closed
+// The control server would keep the process alive once the client has gone.
+await control?.close()

@@ -350,11 +350,24 @@ describe('loadConfig', () => {
 
     it('names the environment variable for a bad enum value from the environment', async () => {
       const sources = await setup()
-      const error = await configError(loadConfig({ ...sources, env: { JJM_JULES: 'grpc' } }))
+      const error = await configError(loadConfig({ ...sources, env: { JJM_LOG_FORMAT: 'xml' } }))
+      assert.match(error.message, /log\.format/)
+      assert.match(error.message, /environment variable JJM_LOG_FORMAT/)
+      assert.match(error.message, /auto, pretty, json/)
+      assert.equal(error.context.source, 'JJM_LOG_FORMAT')
+    })
+
+    it('accepts any Jules backend name, since a plugin may register it (the registry checks it when Jules is called)', async () => {
+      const sources = await setup()
+      assert.equal((await loadConfig({ ...sources, env: { JJM_JULES: 'grpc' } })).jules.backend, 'grpc')
+    })
+
+    it('refuses an empty Jules backend name, naming the environment variable', async () => {
+      const sources = await setup()
+      const error = await configError(loadConfig({ ...sources, env: { JJM_JULES: ' ' } }))
       assert.match(error.message, /jules\.backend/)
       assert.match(error.message, /environment variable JJM_JULES/)
       assert.match(error.message, /rest, sim, mcp/)
-      assert.equal(error.context.source, 'JJM_JULES')
     })
 
     it('names the flag for a bad value from a flag', async () => {

@@ -18,6 +18,7 @@ import {
 import type { JulesClient, Session } from '../../../../src/core/jules/client.js'
 import { createMcpClient, type McpClientOptions, mcpTools } from '../../../../src/core/jules/mcp.js'
 import { type LogContext, type Logger, silentLogger } from '../../../../src/core/ports.js'
+import { builtinRegistry } from '../../../support/registry.js'
 
 const root = new URL('../../../..', import.meta.url).pathname
 const fixture = join(root, 'test', 'support', 'mcp-sim-server.ts')
@@ -503,12 +504,15 @@ describe('the mcp backend in configuration', () => {
 
   it('asks for the server command when the mcp backend has none', async () => {
     const config = await loadConfig(sources({ JJM_JULES: 'mcp' }))
-    await assert.rejects(createJulesClient(config, {}, silentLogger), (error: unknown) => {
-      assert.ok(error instanceof ConfigurationError)
-      assert.match(error.message, /jules\.mcp\.command/)
-      assert.match(error.message, /JJM_JULES_MCP_COMMAND/)
-      return true
-    })
+    await assert.rejects(
+      createJulesClient(await builtinRegistry(), { config, logger: silentLogger }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigurationError)
+        assert.match(error.message, /jules\.mcp\.command/)
+        assert.match(error.message, /JJM_JULES_MCP_COMMAND/)
+        return true
+      },
+    )
   })
 
   it('builds the mcp client from the configured command', async () => {
@@ -519,7 +523,7 @@ describe('the mcp backend in configuration', () => {
         JJM_JULES_MCP_ARGS: JSON.stringify(['--import', 'tsx', fixture]),
       }),
     )
-    const client = await createJulesClient(config, {}, silentLogger)
+    const client = await createJulesClient(await builtinRegistry(), { config, logger: silentLogger })
     try {
       assert.equal(client.kind, 'mcp')
       assert.ok((await client.listSources()).sources.length > 0)
