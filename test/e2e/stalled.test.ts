@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { after, before, describe, it, type TestContext } from 'node:test'
 import { ManualClock } from '../../src/core/clock.js'
 import type { MonitorReport } from '../../src/core/monitor.js'
 import type { Task, TaskPage } from '../../src/core/task.js'
@@ -11,6 +11,7 @@ import type { Simulator } from '../../src/sim/engine.js'
 import type { SimServer } from '../../src/sim/http.js'
 import { jjm, json, root } from '../support/cli.js'
 import { e2eEnvironment, startE2eSimulator } from '../support/e2e-sim.js'
+import { postgres } from '../support/services.js'
 
 const nudge = 'Still there? Please continue.'
 
@@ -95,5 +96,81 @@ describe('stalled tasks, from the command line', { timeout: 180_000 }, () => {
     assert.notEqual(run.code, 0)
     assert.match(run.stderr, /JJM_MONITOR_STALLED_AFTER_IN_PROGRESS/)
     assert.match(run.stderr, /a duration such as 10m, 30m or 1h30m/)
+  })
+})
+
+/**
+ * Three `jjm monitor --once` processes at a time, twice, on one database: each
+ * stall is recorded, notified and nudged once, whichever process saw it first.
+ */
+async function raceOfMonitors(storage: Record<string, string>): Promise<void> {
+  assert.ok(existsSync(join(root, 'dist', 'src', 'commands')), 'dist/ is missing: run `npm run build`')
+  const dir = await mkdtemp(join(tmpdir(), 'jjm-e2e-stalled-race-'))
+  const clock = new ManualClock(Date.now())
+  const { server, simulator } = await startE2eSimulator(clock, { runSeconds: 3600 })
+  try {
+    const env = e2eEnvironment(dir, server.url, {
+      ...storage,
+      JJM_MONITOR_REQUESTS_PER_MINUTE: '100000',
+      JJM_MONITOR_STALLED_AFTER_QUEUED: '1ms',
+      JJM_MONITOR_NUDGE_STALLED: 'true',
+      JJM_MONITOR_NUDGE_MESSAGE: nudge,
+      JJM_NOTIFIERS: JSON.stringify([{ name: 'stalls', backend: 'console', events: ['stalled'] }]),
+    })
+    const file = join(dir, 'tasks.json')
+    const count = 8
+    await writeFile(
+      file,
+      JSON.stringify(Array.from({ length: count }, (_, i) => ({ prompt: `Race ${i}`, repository: 'acme/api' }))),
+    )
+    const made = await jjm(['tasks', 'create', '--from', file, '--json'], env)
+    assert.equal(made.code, 0, made.stderr)
+    const tasks = json<{ created: Task[] }>(made).created
+    assert.equal(tasks.length, count)
+
+    const runs = []
+    for (let round = 0; round < 2; round++) {
+      runs.push(...(await Promise.all([1, 2, 3].map(() => jjm(['monitor', '--once', '--json'], env)))))
+    }
+    const stalls = new Map<string, number>()
+    for (const run of runs) {
+      for (const change of json<MonitorReport>(run).changes) {
+        const marked = change.events.filter((event) => event === 'stalled').length
+        stalls.set(change.taskId, (stalls.get(change.taskId) ?? 0) + marked)
+      }
+    }
+    const notified = runs.flatMap((run) => run.stderr.split('\n').filter((line) => line.includes('Stalled: Race')))
+    assert.equal(notified.length, count, 'one notification per stall')
+    for (const task of tasks) {
+      assert.equal(stalls.get(task.id), 1, `${task.id} marked once`)
+      const activities = await simulator.listActivities(task.sessionName, { pageSize: 100 })
+      assert.deepEqual(
+        activities.activities.flatMap((activity) => activity.userMessaged?.userMessage ?? []),
+        [nudge],
+        `${task.id} nudged once`,
+      )
+    }
+    const listed = json<TaskPage>(await jjm(['tasks', 'list', '--stalled', '--json'], env)).items
+    assert.equal(listed.length, count)
+  } finally {
+    await server.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+describe('stalled tasks across processes', { timeout: 300_000 }, () => {
+  it('records, notifies and nudges each stall once when three monitors race on SQLite', async () => {
+    await raceOfMonitors({})
+  })
+
+  it('records, notifies and nudges each stall once when three monitors race on PostgreSQL', async (t: TestContext) => {
+    const service = await postgres(t)
+    if (!service) return
+    const database = await service.createDatabase()
+    try {
+      await raceOfMonitors({ DATABASE_URL: database.url })
+    } finally {
+      await database.drop()
+    }
   })
 })
