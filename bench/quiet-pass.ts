@@ -182,6 +182,7 @@ export async function quietPassBench(options: QuietPassOptions): Promise<QuietPa
           completedAt: null,
           lastSyncedAt: null,
           stalledSince: null,
+          archived: false,
           version: 1,
         })
       }

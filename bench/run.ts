@@ -78,6 +78,7 @@ function buildTask(index: number, newId: () => string): Task {
     completedAt: null,
     lastSyncedAt: null,
     stalledSince: null,
+    archived: false,
     version: 1,
   }
 }

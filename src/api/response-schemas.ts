@@ -7,6 +7,8 @@ import { type ZodType, z } from 'zod'
 import {
   apiKeyPageSchema,
   apiKeySchema,
+  archiveResultSchema,
+  bulkActionReportSchema,
   createdApiKeySchema,
   healthReportSchema,
   operationResultSchema,
@@ -14,10 +16,16 @@ import {
   taskPageSchema,
   taskSchema,
   taskUpdateSchema,
+  taskWithDetailsSchema,
 } from '../core/representation.js'
 
 export const responseSchemas: Record<string, ZodType> = {
   Task: taskSchema,
+  TaskMaybeWithDetails: z
+    .union([taskSchema, taskWithDetailsSchema])
+    .describe('A Task; with `include=details`, a TaskWithDetails.'),
+  ArchiveResult: archiveResultSchema,
+  BulkActionReport: bulkActionReportSchema,
   TaskPage: taskPageSchema,
   TaskEventPage: taskEventPageSchema,
   TaskUpdate: taskUpdateSchema,

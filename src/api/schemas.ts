@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { apiKeyScopes } from '../core/api-keys.js'
+import { bulkActions, maxBulkTasks } from '../core/bulk-actions.js'
 import type { EventQuery } from '../core/ports.js'
 import { taskChangesSchema, taskInputSchema } from '../core/representation.js'
 import { type TaskFilter, taskStates } from '../core/task.js'
@@ -35,6 +36,13 @@ export const taskListQuery = z
       .regex(/^[^/\s]+\/[^/\s]+$/, 'must be owner/repo')
       .optional(),
     label: z.string().optional(),
+    group: z.string().min(1).max(58).optional().meta({
+      description: 'Only the attempts of one parallel create (the label `group:ID`); not together with `label`.',
+    }),
+    archived: z
+      .enum(['true', 'false'])
+      .optional()
+      .meta({ description: 'true: only archived tasks; false (the default): only tasks not archived.' }),
     since: instant.optional(),
     until: instant.optional(),
     q: z.string().max(200).optional(),
@@ -46,9 +54,67 @@ export const taskListQuery = z
     limit: limit.optional(),
     cursor: cursor.optional(),
   })
+  .refine((query) => query.group === undefined || query.label === undefined, {
+    message: 'give either label or group, not both',
+    path: ['group'],
+  })
   .meta({ id: 'TaskListQuery' })
   // The query's names are the API's; the filter's are core's.
-  .transform(({ state, q, ...rest }): TaskFilter => dropUndefined({ ...rest, states: state, search: q }))
+  .transform(
+    ({ state, q, group, archived, label, ...rest }): TaskFilter =>
+      dropUndefined({
+        ...rest,
+        states: state,
+        search: q,
+        label: group === undefined ? label : `group:${group}`,
+        archived: archived === undefined ? undefined : archived === 'true',
+      }),
+  )
+
+export const deleteTaskQuery = z
+  .object({
+    purge: z.enum(['true', 'false']).optional().meta({ description: "true: remove the task's history too." }),
+    remote: z.enum(['true', 'false']).optional().meta({ description: 'true: delete the session at Jules too.' }),
+  })
+  .meta({ id: 'DeleteTaskQuery' })
+
+export const taskQuery = z
+  .object({
+    include: z
+      .enum(['details'])
+      .optional()
+      .meta({ description: '`details`: also the plan, latest messages, changed files and recent events.' }),
+  })
+  .meta({ id: 'TaskQuery' })
+
+export const bulkActionBody = z
+  .object({
+    action: z.enum(bulkActions),
+    taskIds: z
+      .array(z.string().min(1).max(200))
+      .min(1)
+      .max(maxBulkTasks)
+      .optional()
+      .describe('Task ids, Jules session names, or unique id prefixes; or give a filter.'),
+    filter: z
+      .object({
+        state: z.array(z.enum(taskStates)).optional(),
+        repository: z
+          .string()
+          .regex(/^[^/\s]+\/[^/\s]+$/, 'must be owner/repo')
+          .optional(),
+        label: z.string().optional(),
+        group: z.string().optional(),
+        updatedBefore: instant.optional().describe('Only tasks last changed before this instant.'),
+      })
+      .strict()
+      .optional(),
+    dryRun: z.boolean().optional().describe('Count and name the tasks; change nothing.'),
+    remote: z.boolean().optional().describe('delete: delete each session at Jules too.'),
+    purge: z.boolean().optional().describe("delete: remove each task's history too."),
+  })
+  .strict()
+  .meta({ id: 'BulkActionInput', description: 'One action on many tasks: by `taskIds`, or by `filter`.' })
 
 export const eventListQuery = z
   .object({

@@ -22,6 +22,7 @@ import { type HealthState, healthRoutes } from './routes/health.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { monitoringRoutes } from './routes/monitoring.js'
 import { operationRoutes } from './routes/operations.js'
+import { taskActionRoutes } from './routes/task-actions.js'
 import { taskRoutes } from './routes/tasks.js'
 import { StreamHub } from './stream.js'
 
@@ -75,6 +76,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     ...healthRoutes(options.healthRunner, health),
     ...taskRoutes(context),
     ...operationRoutes(context),
+    ...taskActionRoutes(context),
     ...monitoringRoutes(context),
     ...apiKeyRoutes(context),
     ...streamRoutes(streams),

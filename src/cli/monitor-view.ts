@@ -5,7 +5,7 @@
  */
 import type { MonitorPass } from '../core/monitor.js'
 import { awaitingPerson, type Task } from '../core/task.js'
-import { type Column, renderTable, shortDuration, truncate } from './render.js'
+import { type Column, renderTable, repositoryLabel, shortDuration, truncate } from './render.js'
 
 export interface MonitorViewOptions {
   /** The terminal's width in columns: the title column gives way first, then lines are cut. */
@@ -75,7 +75,7 @@ function columns(ids: Map<string, string>, now: number, titleWidth: number): Arr
   return [
     { header: 'ID', value: (task) => ids.get(task.id) ?? task.id },
     { header: 'TITLE', value: (task) => truncate(task.title, titleWidth) },
-    { header: 'REPOSITORY', value: (task) => task.repository },
+    { header: 'REPOSITORY', value: (task) => repositoryLabel(task) },
     { header: 'STATE', value: (task) => task.state },
     { header: 'AGE', value: (task) => shortDuration(now - Date.parse(task.createdAt)) },
     { header: 'WAITING FOR', value: (task) => awaitingPerson(task.state, 'brief') ?? '' },

@@ -24,15 +24,19 @@ import type NotificationsRetry from '../commands/notifications/retry.js'
 import type Resume from '../commands/resume.js'
 import type { SimServeResult } from '../commands/sim/serve.js'
 import type SourcesList from '../commands/sources/list.js'
+import type TasksArchive from '../commands/tasks/archive.js'
 import type TasksCreate from '../commands/tasks/create.js'
 import type TasksDelete from '../commands/tasks/delete.js'
 import type TasksList from '../commands/tasks/list.js'
+import type TasksPull from '../commands/tasks/pull.js'
 import type TasksShow from '../commands/tasks/show.js'
+import type TasksUnarchive from '../commands/tasks/unarchive.js'
 import type TasksUpdate from '../commands/tasks/update.js'
 import type TasksWait from '../commands/tasks/wait.js'
 import {
   apiKeyPageSchema,
   apiKeySchema,
+  bulkActionReportSchema,
   bulkCreateReportSchema,
   createdApiKeySchema,
   deleteResultSchema,
@@ -47,11 +51,14 @@ import {
   notificationPruneSchema,
   notificationRetrySchema,
   operationResultSchema,
+  parallelCreateReportSchema,
   type SameShape,
   simServerSchema,
   sourcePageSchema,
   taskPageSchema,
+  taskPullResultSchema,
   taskSchema,
+  taskWithDetailsSchema,
   waitResultSchema,
 } from '../core/representation.js'
 
@@ -96,12 +103,23 @@ export const commandOutputs = {
   'sim:serve': { schema: simServerSchema, description: 'Printed once the simulator listens; it runs until stopped.' },
   'sources:list': { schema: sourcePageSchema, description: 'One page of the repositories Jules can work on.' },
   'tasks:create': {
-    schema: z.union([taskSchema, bulkCreateReportSchema]),
-    description: 'The task created (or replayed under its idempotency key); with --from, the bulk report.',
+    schema: z.union([taskSchema, bulkCreateReportSchema, parallelCreateReportSchema]),
+    description:
+      'The task created (or replayed under its idempotency key); with --from, the bulk report; with --parallel, the bulk report and the group.',
   },
   'tasks:delete': { schema: deleteResultSchema, description: 'What the deletion did.' },
   'tasks:list': { schema: taskPageSchema, description: 'One page of tasks, newest first.' },
-  'tasks:show': { schema: taskSchema, description: 'The task (the same object as GET /api/v1/tasks/{id}).' },
+  'tasks:show': {
+    schema: taskWithDetailsSchema,
+    description:
+      "The task's fields and, under `details`, what the view shows (the same object as GET /api/v1/tasks/{id}?include=details).",
+  },
+  'tasks:archive': { schema: bulkActionReportSchema, description: 'What archiving did to each task (or would do).' },
+  'tasks:pull': { schema: taskPullResultSchema, description: 'The change set, and where it went.' },
+  'tasks:unarchive': {
+    schema: bulkActionReportSchema,
+    description: 'What unarchiving did to each task (or would do).',
+  },
   'tasks:update': { schema: taskSchema, description: 'The task after the change.' },
   'tasks:wait': { schema: waitResultSchema, description: 'How the wait ended.' },
 } satisfies Record<string, CommandOutput | NoCommandOutput>
@@ -147,6 +165,9 @@ export type CommandOutputChecks = [
   Expect<SameShape<Result<typeof NotificationsRetry>, Printed<'notifications:retry'>>>,
   Expect<SameShape<SimServeResult, Printed<'sim:serve'>>>,
   Expect<SameShape<Result<typeof SourcesList>, Printed<'sources:list'>>>,
+  Expect<SameShape<Result<typeof TasksArchive>, Printed<'tasks:archive'>>>,
+  Expect<SameShape<Result<typeof TasksUnarchive>, Printed<'tasks:unarchive'>>>,
+  Expect<SameShape<Result<typeof TasksPull>, Printed<'tasks:pull'>>>,
   Expect<SameShape<Result<typeof TasksCreate>, Printed<'tasks:create'>>>,
   Expect<SameShape<Result<typeof TasksDelete>, Printed<'tasks:delete'>>>,
   Expect<SameShape<Result<typeof TasksList>, Printed<'tasks:list'>>>,

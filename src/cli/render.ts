@@ -60,6 +60,11 @@ export function shortDuration(ms: number): string {
   return `${Math.floor(seconds / 86_400)}d`
 }
 
+/** `owner/repo`, or `(no repository)` for a task that runs on none. */
+export function repositoryLabel(task: Pick<Task, 'repository'>): string {
+  return task.repository === '' ? '(no repository)' : task.repository
+}
+
 export function truncate(text: string, width: number): string {
   return text.length > width ? `${text.slice(0, width - 1)}…` : text
 }
@@ -67,7 +72,7 @@ export function truncate(text: string, width: number): string {
 export const taskColumns: Array<Column<Task>> = [
   { header: 'ID', value: (task) => task.id },
   { header: 'STATE', value: (task) => (task.stalledSince ? `${task.state} (stalled)` : task.state) },
-  { header: 'REPOSITORY', value: (task) => task.repository },
+  { header: 'REPOSITORY', value: (task) => repositoryLabel(task) },
   { header: 'TITLE', value: (task) => truncate(task.title, 48) },
   { header: 'CREATED', value: (task) => age(task.createdAt) },
   { header: 'PR', value: (task) => task.pullRequest?.url ?? '' },
@@ -100,7 +105,9 @@ export function renderTask(task: Task, events: TaskEvent[], details?: Omit<TaskD
     `  id          ${task.id}`,
     `  session     ${task.sessionName}`,
     `  state       ${task.state}${waiting ? `  (waiting for ${waiting})` : ''}`,
-    `  repository  ${task.repository} (branch ${task.branch})`,
+    task.repository === ''
+      ? '  repository  (no repository)'
+      : `  repository  ${task.repository} (branch ${task.branch})`,
     `  created     ${task.createdAt} (${age(task.createdAt)})`,
     `  updated     ${task.updatedAt}`,
     `  synced      ${task.lastSyncedAt ?? 'never'}`,
@@ -111,8 +118,14 @@ export function renderTask(task: Task, events: TaskEvent[], details?: Omit<TaskD
     )
   }
   if (task.completedAt) lines.push(`  completed   ${task.completedAt}`)
+  if (task.archived)
+    lines.push(`  archived    yes: hidden from tasks list; jjm tasks unarchive ${task.id} brings it back`)
   if (task.url) lines.push(`  jules       ${task.url}`)
   if (task.pullRequest) lines.push(`  pull req.   ${task.pullRequest.url}  ${task.pullRequest.title}`)
+  else if (task.state === 'completed') {
+    // Jules' result without a pull request (always so on no repository): a change set in the session's outputs.
+    lines.push(`  result      a change set (no pull request); apply it with: jjm tasks pull ${task.id}`)
+  }
   if (task.labels.length > 0) lines.push(`  labels      ${task.labels.join(', ')}`)
   if (Object.keys(task.metadata).length > 0) lines.push(`  metadata    ${JSON.stringify(task.metadata)}`)
   lines.push('', 'Prompt:', ...task.prompt.split('\n').map((line) => `  ${line}`))

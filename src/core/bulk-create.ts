@@ -259,7 +259,7 @@ function describeEntry(entry: TaskFileEntry): { title?: string; repository?: str
   }
 }
 
-/** The two fields every entry needs, said in the file's terms (the manager's messages speak of flags). */
+/** The field every entry needs, said in the file's terms (the manager's messages speak of flags). */
 function missingField(entry: TaskFileEntry): ValidationError | undefined {
   const where = entry.line === undefined ? '' : ` (line ${entry.line})`
   if (entry.input.prompt.trim() === '') {
@@ -267,12 +267,7 @@ function missingField(entry: TaskFileEntry): ValidationError | undefined {
       context: { entry: entry.index },
     })
   }
-  if (!entry.input.repository && !entry.input.source) {
-    return new ValidationError(
-      `Entry ${entry.index}${where} names no repository: add "repository: owner/repo" (or "repo", or "source").`,
-      { context: { entry: entry.index } },
-    )
-  }
+  // No repository is allowed: the task runs on none and leaves a change set.
   return undefined
 }
 

@@ -4,10 +4,11 @@ import type { BackendRegistry, CacheHandle, JulesOpenOptions, StorageHandle, Sto
 import { CachedTaskStore } from './cached-store.js'
 import { systemClock } from './clock.js'
 import type { JjmConfig } from './config.js'
-import { ConfigurationError, UnsupportedOperationError } from './errors.js'
+import { ConfigurationError } from './errors.js'
 import { createIdGenerator } from './ids.js'
 import type { JulesClient } from './jules/client.js'
 import { instrumentedJulesClient } from './jules/instrumented.js'
+import { optional } from './jules/optional.js'
 import { withJjmErrors } from './jules/plugin-errors.js'
 import { JobManager, publishUpdate } from './manager.js'
 import type { Metrics } from './metrics.js'
@@ -325,25 +326,4 @@ function lazyJulesClient(kind: string, build: () => Promise<JulesClient>): Jules
   }
 }
 
-type OptionalJulesMethod = 'archiveSession' | 'unarchiveSession' | 'deleteSession'
-
-const optionalMethodWords: Readonly<Record<OptionalJulesMethod, string>> = {
-  archiveSession: 'archiving a session',
-  unarchiveSession: 'unarchiving a session',
-  deleteSession: 'deleting a session at Jules',
-}
-
-/**
- * A session action the adapter may lack; when it does, the error names the
- * operation, the backend, and what still works through it.
- */
-export function optional(client: JulesClient, method: OptionalJulesMethod): (session: string) => Promise<void> {
-  const call = client[method]
-  if (call) return call.bind(client)
-  return async () => {
-    throw new UnsupportedOperationError(
-      `${optionalMethodWords[method]} is unavailable through the ${client.kind} Jules backend; create, list, message, approve and monitor still work. Use the rest backend (JULES_API_KEY) for this operation.`,
-      { context: { backend: client.kind, operation: method } },
-    )
-  }
-}
+export { optional } from './jules/optional.js'

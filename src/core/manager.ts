@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { type BulkActionReport, type BulkActionRequest, runBulkAction } from './bulk-actions.js'
 import { canonicalHash } from './canonical-json.js'
 import {
   AuthenticationError,
@@ -25,6 +26,8 @@ import { leaseHolderName, SessionSynchronizer } from './synchronizer.js'
 import type { AutomationMode, Page, Task, TaskEvent, TaskFilter, TaskInput } from './task.js'
 import { isKnownState, taskStates } from './task.js'
 import {
+  type ArchiveAction,
+  type ArchiveResult,
   type DeleteResult,
   defaultResumeText,
   type OperationResult,
@@ -33,6 +36,8 @@ import {
   type TaskChanges,
   type TaskDetails,
   TaskOperations,
+  type TaskPatch,
+  type TaskWithDetails,
   type UpdateOptions,
   type WaitOptions,
   type WaitResult,
@@ -163,8 +168,13 @@ export class JobManager {
     }
   }
 
-  /** Newest first, one page. */
+  /** Newest first, one page. Archived tasks only with `archived: true`; never mixed with the others. */
   async listTasks(filter: TaskFilter = {}): Promise<Page<Task>> {
+    return this.queryTasks({ ...filter, archived: filter.archived ?? false })
+  }
+
+  /** listTasks with the store's meaning of `archived` (absent: archived or not). */
+  private async queryTasks(filter: TaskFilter): Promise<Page<Task>> {
     checkStorableFilter(filter)
     for (const state of filter.states ?? []) {
       if (!isKnownState(state)) {
@@ -211,9 +221,46 @@ export class JobManager {
     return this.operations().update(await this.getTask(ref), changes, options)
   }
 
-  /** Removes a task from lists and lookups (its history stays, with a `deleted` event), or with `purge` removes it all. */
-  async deleteTask(ref: string, options: { purge?: boolean } = {}): Promise<DeleteResult> {
+  /**
+   * Removes a task from lists and lookups (its history stays, with a `deleted` event), or with `purge` removes it all.
+   * With `remote`, deletes the Jules session first (one Jules no longer has counts as deleted).
+   */
+  async deleteTask(ref: string, options: { purge?: boolean; remote?: boolean } = {}): Promise<DeleteResult> {
     return this.operations().delete(await this.getTask(ref), options)
+  }
+
+  /** Archives (or unarchives) the session at Jules and jjm's record of it; any state will do. */
+  async archiveTask(ref: string, action: ArchiveAction = 'archive'): Promise<ArchiveResult> {
+    return this.operations().setArchived(await this.getTask(ref), action)
+  }
+
+  /** One action on the tasks picked by ids or a filter, each task's result reported (see bulk-actions.ts). */
+  async runBulkAction(request: BulkActionRequest): Promise<BulkActionReport> {
+    const operations = this.operations()
+    return runBulkAction(
+      {
+        getTask: (ref) => this.getTask(ref),
+        listTasks: (filter) => this.queryTasks(filter),
+        setArchived: (task, action) => operations.setArchived(task, action),
+        delete: (task, options) => operations.delete(task, options),
+      },
+      request,
+    )
+  }
+
+  /**
+   * The session's final change set as a unified diff, read from Jules now:
+   * its outputs, else the newest change set among its activities. Refused
+   * with InvalidStateError while there is none.
+   */
+  async getTaskPatch(ref: string): Promise<TaskPatch> {
+    return this.operations().patch(await this.getTask(ref))
+  }
+
+  /** The task with what `jjm tasks show` prints beside it, under `details` (`GET /api/v1/tasks/{id}?include=details`). */
+  async getTaskWithDetails(ref: string): Promise<TaskWithDetails> {
+    const { task, ...details } = await this.getTaskDetails(ref)
+    return { ...task, details }
   }
 
   /** Sends a message to the agent; refused once the task has finished. */
@@ -372,7 +419,7 @@ export class JobManager {
     const key = attempt?.key
     let branch: string
     try {
-      branch = request.branch ?? (await this.defaultBranchOf(request.source))
+      branch = request.source === '' ? '' : (request.branch ?? (await this.defaultBranchOf(request.source)))
     } catch (error) {
       // Jules was not asked to create anything yet: the key is free to try again.
       if (attempt !== undefined) await this.failIntent(attempt, error, log)
@@ -382,7 +429,10 @@ export class JobManager {
     try {
       session = await jules.createSession({
         prompt: request.prompt,
-        sourceContext: { source: request.source, githubRepoContext: { startingBranch: branch } },
+        // No source: a session on no repository, whose result is a change set.
+        ...(request.source === ''
+          ? {}
+          : { sourceContext: { source: request.source, githubRepoContext: { startingBranch: branch } } }),
         ...(request.title === undefined ? {} : { title: request.title }),
         requirePlanApproval: request.requirePlanApproval,
         automationMode: request.automationMode,
@@ -412,10 +462,12 @@ export class JobManager {
   ): Promise<Task> {
     const { jules, store, clock, logger } = this.deps
     const branch =
-      startingBranch ??
-      session.sourceContext?.githubRepoContext?.startingBranch ??
-      request.branch ??
-      (await this.defaultBranchOf(request.source))
+      request.source === ''
+        ? ''
+        : (startingBranch ??
+          session.sourceContext?.githubRepoContext?.startingBranch ??
+          request.branch ??
+          (await this.defaultBranchOf(request.source)))
     const now = isoAt(clock.now())
     const task: Task = {
       id: this.deps.newId(clock.now()),
@@ -437,6 +489,7 @@ export class JobManager {
       completedAt: null,
       lastSyncedAt: now,
       stalledSince: null,
+      archived: false,
       version: 1,
     }
     const data = {
@@ -623,6 +676,7 @@ interface KeyedAttempt {
 
 interface NormalisedInput {
   prompt: string
+  /** `''` with `source` for a task on no repository. */
   repository: string
   source: string
   branch: string | undefined
@@ -656,9 +710,8 @@ function normaliseInput(input: TaskInput): NormalisedInput {
   } else if (input.repository !== undefined && input.repository !== '') {
     source = sourceNameOf(input.repository)
   } else {
-    throw new ValidationError(
-      'A task needs a repository: pass --repo owner/repo (or --source sources/github/owner/repo).',
-    )
+    // Jules runs a session on no repository ("repoless") and leaves a change set.
+    source = ''
   }
   const labels = [...new Set((input.labels ?? []).map((label) => label.trim()).filter((label) => label !== ''))]
   for (const label of labels) {
@@ -673,10 +726,16 @@ function normaliseInput(input: TaskInput): NormalisedInput {
   if (branch !== undefined && (branch === '' || /\s/.test(branch))) {
     throw new ValidationError(`"${input.branch}" is not a branch name.`, { context: { branch: input.branch } })
   }
+  if (branch !== undefined && source === '') {
+    throw new ValidationError(
+      `A branch (${branch}) needs a repository: pass --repo owner/repo too, or leave out --branch for a task on no repository.`,
+      { context: { branch } },
+    )
+  }
   const title = input.title?.trim()
   return {
     prompt,
-    repository: repositoryOf(source),
+    repository: source === '' ? '' : repositoryOf(source),
     source,
     branch,
     title: title === '' ? undefined : title,
@@ -736,11 +795,13 @@ function isDefiniteRefusal(error: unknown): boolean {
 function sessionMatch(session: Session, request: NormalisedInput): 'yes' | 'no' | 'unknown' {
   const prompt = typeof session.prompt === 'string' ? session.prompt.trim() : ''
   if (prompt !== '' && prompt !== request.prompt) return 'no'
-  let source: string
-  try {
-    source = toSourceName(session.sourceContext?.source ?? '')
-  } catch {
-    return 'no'
+  let source = ''
+  if (session.sourceContext?.source) {
+    try {
+      source = toSourceName(session.sourceContext.source)
+    } catch {
+      return 'no'
+    }
   }
   if (source !== request.source) return 'no'
   const branch = session.sourceContext?.githubRepoContext?.startingBranch

@@ -148,7 +148,8 @@ function describe(task: Task, event: NewTaskEvent, eventType: string, at: string
     (typeof event.data.url === 'string' && event.type === 'pull_request' ? event.data.url : undefined) ??
     task.pullRequest?.url ??
     undefined
-  const where = `${task.repository}${task.branch ? ` (${task.branch})` : ''}`
+  const where =
+    task.repository === '' ? '(no repository)' : `${task.repository}${task.branch ? ` (${task.branch})` : ''}`
   let title: string
   let text: string
   switch (eventType) {

@@ -12,6 +12,7 @@
  */
 import { z } from 'zod'
 import type { ApiKey } from './api-keys.js'
+import type { BulkActionReport } from './bulk-actions.js'
 import type { CheckResult, HealthReport } from './health.js'
 import type { SourceView } from './manager.js'
 import type { AwaitingTask, MonitorReport, SyncFailure, TaskChange } from './monitor.js'
@@ -31,11 +32,14 @@ import {
   taskStates,
 } from './task.js'
 import type {
+  ArchiveResult,
   DeleteResult,
   OperationResult,
   PlanView,
   TaskChanges,
   TaskDetails,
+  TaskPatch,
+  TaskWithDetails,
   WaitResult,
 } from './task-operations.js'
 
@@ -80,9 +84,11 @@ export const taskSchema = z
     sessionName: z.string().describe('The Jules session, `sessions/{id}`.'),
     title: z.string(),
     prompt: z.string(),
-    repository: z.string().describe('`owner/repo`.'),
-    source: z.string().describe('The Jules source, `sources/github/{owner}/{repo}`.'),
-    branch: z.string(),
+    repository: z.string().describe('`owner/repo`; empty for a task on no repository (its result is a change set).'),
+    source: z
+      .string()
+      .describe('The Jules source, `sources/github/{owner}/{repo}`; empty for a task on no repository.'),
+    branch: z.string().describe('The starting branch; empty for a task on no repository.'),
     state: taskStateSchema,
     requirePlanApproval: z.boolean(),
     automationMode: automationModeSchema,
@@ -98,6 +104,11 @@ export const taskSchema = z
       .nullable()
       .describe(
         "When jjm marked the task stalled: no new activity from Jules for its state's `monitor.stalledAfter`. Null when it is not stalled.",
+      ),
+    archived: z
+      .boolean()
+      .describe(
+        'Put away by a person (`jjm tasks archive`): hidden from lists unless they ask for archived tasks (`--archived`, `archived=true`).',
       ),
     version: z
       .number()
@@ -168,6 +179,23 @@ export const taskDetailsSchema = z
       'A task with its plan, latest messages, changed files and recent history (what `jjm tasks show` prints).',
   })
 
+export const taskWithDetailsSchema = taskSchema
+  .extend({
+    details: z
+      .strictObject({
+        plan: planSchema.nullable(),
+        chatMessages: z.array(chatMessageSchema).describe('The latest messages, oldest first.'),
+        sourceFiles: z.array(sourceFileSchema),
+        events: z.array(taskEventSchema).describe('The latest events, newest first.'),
+      })
+      .describe('What `jjm tasks show` prints beside the task.'),
+  })
+  .meta({
+    id: 'TaskWithDetails',
+    description:
+      "A task's own fields (the Task object) and, under `details`, its plan, latest messages, changed files and recent history: `jjm tasks show --json` and `GET /api/v1/tasks/{id}?include=details`.",
+  })
+
 export const taskUpdateSchema = z
   .strictObject({
     taskId: z.string(),
@@ -181,7 +209,12 @@ export const taskUpdateSchema = z
 
 const taskInputFields = {
   prompt: z.string().describe('What Jules should do.'),
-  repository: z.string().optional().describe('`owner/repo`; this or `source` is required.'),
+  repository: z
+    .string()
+    .optional()
+    .describe(
+      '`owner/repo` (or give `source`); leave both out for a task on no repository, whose result is a change set.',
+    ),
   source: z.string().optional().describe('The Jules source, `sources/github/{owner}/{repo}`.'),
   branch: z.string().optional().describe('Branch to start from (default: the repository default branch).'),
   title: z.string().optional().describe('Jules generates one when absent.'),
@@ -258,9 +291,80 @@ export const deleteResultSchema = z
     taskId: z.string(),
     deleted: z.boolean().describe('False when a person declined the confirmation.'),
     purged: z.boolean().describe('True when the history went too.'),
+    session: z
+      .enum(['kept', 'deleted', 'already_gone'])
+      .describe(
+        "The Jules session: `kept` (jjm's record only), `deleted` at Jules too (`--remote`), or `already_gone` (Jules no longer had it).",
+      ),
     at: timestamp,
   })
   .meta({ id: 'DeleteResult', description: 'What deleting a task did.' })
+
+export const archiveResultSchema = z
+  .strictObject({
+    taskId: z.string(),
+    action: z.enum(['archive', 'unarchive']),
+    outcome: z
+      .enum(['done', 'unchanged'])
+      .describe("`unchanged`: jjm's record already said so (Jules was told again all the same)."),
+    task: taskSchema.describe('The task after the action.'),
+    at: timestamp,
+  })
+  .meta({ id: 'ArchiveResult', description: 'What archiving (or unarchiving) one task did, at Jules and in jjm.' })
+
+export const bulkActionOutcomeSchema = z
+  .strictObject({
+    taskId: z.string().describe("The task's id, or the reference given when no task has it."),
+    title: z.string().nullable(),
+    state: taskStateSchema.nullable(),
+    status: z
+      .enum(['matched', 'done', 'unchanged', 'failed'])
+      .describe("`matched`: a dry run's task; `unchanged`: it already was archived (or not)."),
+    error: z.strictObject({ code: z.string(), message: z.string() }).nullable(),
+  })
+  .meta({ id: 'BulkActionOutcome', description: 'What a bulk action did to one task.' })
+
+export const bulkActionReportSchema = z
+  .strictObject({
+    action: z.enum(['archive', 'unarchive', 'delete']),
+    dryRun: z.boolean().describe('True: the tasks were counted and named, nothing was changed.'),
+    count: count.describe('Tasks matched (given ids count whether found or not).'),
+    succeeded: count,
+    failed: count.describe('Tasks the action failed for; the exit code is 17 when any did.'),
+    results: z.array(bulkActionOutcomeSchema).describe('One per task: newest first for a filter, as given for ids.'),
+  })
+  .meta({
+    id: 'BulkActionReport',
+    description:
+      'What one action did to many tasks (`jjm tasks archive|unarchive`, `POST /api/v1/tasks/bulk`); with a dry run, which tasks it would touch.',
+  })
+
+export const taskPatchSchema = z
+  .strictObject({
+    taskId: z.string(),
+    state: taskStateSchema.describe("The task's state when the patch was read from Jules."),
+    repository: z.string().describe('`owner/repo`: where the patch applies.'),
+    patch: z.string().describe('A unified diff, as git writes it.'),
+    from: z
+      .enum(['outputs', 'activity'])
+      .describe("The session's final change set (`outputs`), else its newest changeSet activity."),
+    baseCommitId: z.string().nullable(),
+    suggestedCommitMessage: z.string().nullable(),
+  })
+  .meta({ id: 'TaskPatch', description: "A task's change set as a unified diff (`jjm tasks pull`)." })
+
+export const taskPullResultSchema = taskPatchSchema
+  .extend({
+    output: z.string().nullable().describe('The file the diff was written to (--output), absolute; null otherwise.'),
+    applied: z
+      .strictObject({
+        checkout: z.string().describe('The top of the git checkout the diff was applied to.'),
+        files: z.array(z.string()).describe('The paths the diff touches.'),
+      })
+      .nullable()
+      .describe('What --apply did; null without it.'),
+  })
+  .meta({ id: 'TaskPullResult', description: 'What `jjm tasks pull` read, and where the diff went.' })
 
 export const waitResultSchema = z
   .strictObject({
@@ -289,6 +393,15 @@ export const bulkCreateReportSchema = z
     failed: z.array(bulkFailureSchema),
   })
   .meta({ id: 'BulkCreateReport', description: 'What `jjm tasks create --from FILE` did with each entry.' })
+
+export const parallelCreateReportSchema = bulkCreateReportSchema
+  .extend({
+    group: z.string().describe('The group id: every attempt has the label `group:ID` (`jjm tasks list --group ID`).'),
+  })
+  .meta({
+    id: 'ParallelCreateReport',
+    description: 'What `jjm tasks create --parallel N` did: N attempts of one prompt, as one group.',
+  })
 
 // -- monitoring -------------------------------------------------------------
 
@@ -531,6 +644,10 @@ export type RepresentationChecks = [
   Expect<SameShape<z.output<typeof taskChangesSchema>, TaskChanges>>,
   Expect<SameShape<z.output<typeof operationResultSchema>, OperationResult>>,
   Expect<SameShape<z.output<typeof deleteResultSchema>, DeleteResult>>,
+  Expect<SameShape<z.output<typeof archiveResultSchema>, ArchiveResult>>,
+  Expect<SameShape<z.output<typeof bulkActionReportSchema>, BulkActionReport>>,
+  Expect<SameShape<z.output<typeof taskPatchSchema>, TaskPatch>>,
+  Expect<SameShape<z.output<typeof taskWithDetailsSchema>, TaskWithDetails>>,
   Expect<SameShape<z.output<typeof waitResultSchema>, WaitResult>>,
   Expect<SameShape<z.output<typeof taskChangeSchema>, TaskChange>>,
   Expect<SameShape<z.output<typeof awaitingTaskSchema>, AwaitingTask>>,

@@ -220,10 +220,18 @@ export class SessionSynchronizer {
    * Runs `operation` on the task as Jules has it now, holding the task's
    * lease from the sync until the operation is recorded, so that no other
    * sync reads what the operation caused (a message's activity) before the
-   * operation itself is recorded.
+   * operation itself is recorded. With `sync: false`, the operation gets the
+   * task as stored, read under the lease, and Jules is not read first.
    */
-  async withLease<T>(task: Task, operation: (current: Task) => Promise<T>): Promise<T> {
-    await this.deps.budget.acquire()
+  async withLease<T>(
+    task: Task,
+    operation: (current: Task) => Promise<T>,
+    options: { sync?: boolean } = {},
+  ): Promise<T> {
+    // Without the sync (archive, delete: any state will do, and a session gone at Jules must not stop them)
+    // no request is made before the operation's own, which waits for the budget itself.
+    const sync = options.sync !== false
+    if (sync) await this.deps.budget.acquire()
     const waitMs = this.deps.leaseWaitMs ?? defaultLeaseWaitMs
     if (!(await this.claimOne(task, waitMs))) {
       throw new InvalidStateError(
@@ -232,8 +240,8 @@ export class SessionSynchronizer {
       )
     }
     try {
-      let current = task
-      if (!isTerminal(task.state)) {
+      let current = sync ? task : ((await this.deps.store.getTask(task.id)) ?? task)
+      if (sync && !isTerminal(task.state)) {
         // The person's own operation follows: no nudge before it.
         const result = await this.syncLeased(task, { prepaid: true, nudge: false })
         if (result.status === 'lease_lost') {

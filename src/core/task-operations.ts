@@ -5,7 +5,9 @@ import {
   TaskVersionConflictError,
   ValidationError,
 } from './errors.js'
-import type { JulesClient } from './jules/client.js'
+import type { ChangeSet, JulesClient } from './jules/client.js'
+import { optional } from './jules/optional.js'
+import { taskStateOf } from './jules/session-view.js'
 import type { Clock, Logger, TaskConversation, TaskEventLog, TaskRecords, TaskStore, TaskUpdate } from './ports.js'
 import { checkStorableMetadata, checkStorableTaskChanges, checkStorableText } from './storable.js'
 import type { SessionSynchronizer } from './synchronizer.js'
@@ -68,6 +70,25 @@ export interface DeleteResult {
   deleted: boolean
   /** True when the history went too. */
   purged: boolean
+  /**
+   * The Jules session: `kept` (jjm's record only), `deleted` at Jules too
+   * (`--remote`), or `already_gone` (Jules had no such session any more).
+   */
+  session: 'kept' | 'deleted' | 'already_gone'
+  /** RFC 3339 */
+  at: string
+}
+
+/** Archiving puts a task away at Jules and in jjm; unarchiving brings it back. */
+export type ArchiveAction = 'archive' | 'unarchive'
+
+/** What `jjm tasks archive|unarchive` and `POST /api/v1/tasks/{id}/archive|unarchive` did to one task. */
+export interface ArchiveResult {
+  taskId: string
+  action: ArchiveAction
+  /** `unchanged`: jjm's record already said so (Jules was told again all the same). */
+  outcome: 'done' | 'unchanged'
+  task: Task
   /** RFC 3339 */
   at: string
 }
@@ -107,6 +128,24 @@ export interface TaskDetails {
   events: TaskEvent[]
 }
 
+/** `jjm tasks show --json` and `GET /api/v1/tasks/{id}?include=details`: the task's own fields, and what the human view shows. */
+export type TaskWithDetails = Task & { details: TaskDetails }
+
+/** The session's final change set (`jjm tasks pull`, `GET /api/v1/tasks/{id}/patch`). */
+export interface TaskPatch {
+  taskId: string
+  /** The task's state when the patch was read. */
+  state: TaskState
+  /** `owner/repo`: the repository the patch applies to. */
+  repository: string
+  /** A unified diff (git's format). */
+  patch: string
+  /** Where it came from: the session's outputs (its final change set) or its newest changeSet activity. */
+  from: 'outputs' | 'activity'
+  baseCommitId: string | null
+  suggestedCommitMessage: string | null
+}
+
 export type Sleep = (ms: number) => Promise<void>
 
 export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -134,6 +173,8 @@ const labelPattern = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$/
 const activeStates = taskStates.filter((state) => !isTerminal(state))
 /** How often an edit is applied again after a concurrent change before giving up. */
 const maxEditAttempts = 10
+/** Bounds the activities read looking for a change set (100 a page). */
+const maxActivityPages = 50
 
 /**
  * The operations on an existing task, behind JobManager: each refreshes the
@@ -179,14 +220,83 @@ export class TaskOperations {
     }
   }
 
-  async delete(task: Task, options: { purge?: boolean } = {}): Promise<DeleteResult> {
-    const purge = options.purge === true
+  /**
+   * Deletes jjm's record of the task; with `remote`, deletes the Jules
+   * session first (a session Jules no longer has counts as deleted), under
+   * the task's lease so that no sync reads the session meanwhile.
+   */
+  async delete(task: Task, options: { purge?: boolean; remote?: boolean } = {}): Promise<DeleteResult> {
+    if (options.remote !== true) return this.deleteRecord(task, options.purge === true, 'kept')
+    return this.deps.synchronizer.withLease(
+      task,
+      async (current) => {
+        let session: DeleteResult['session'] = 'deleted'
+        try {
+          const deleteSession = optional(this.deps.jules, 'deleteSession')
+          await this.deps.synchronizer.call(() => deleteSession(current.sessionName))
+        } catch (error) {
+          if (!(isJjmError(error) && error.code === 'JJM_JULES_NOT_FOUND')) throw error
+          session = 'already_gone'
+        }
+        const at = iso(this.deps.clock.now())
+        if (options.purge !== true) {
+          await this.deps.store.logEvent(current.id, {
+            type: 'session_deleted',
+            data: { sessionName: current.sessionName, alreadyGone: session === 'already_gone' },
+            at,
+          })
+        }
+        return this.deleteRecord(current, options.purge === true, session)
+      },
+      { sync: false },
+    )
+  }
+
+  private async deleteRecord(task: Task, purge: boolean, session: DeleteResult['session']): Promise<DeleteResult> {
     const at = iso(this.deps.clock.now())
     const removed = await this.deps.store.deleteTask(task.id, { purge, at })
     if (!removed) throw new TaskNotFoundError(task.id)
-    this.deps.logger.info('task deleted', { taskId: task.id, purge })
+    this.deps.logger.info('task deleted', { taskId: task.id, purge, session })
     await this.deps.publish({ taskId: task.id, type: 'deleted', ...(purge ? {} : { task }), at })
-    return { taskId: task.id, deleted: true, purged: purge, at }
+    return { taskId: task.id, deleted: true, purged: purge, session, at }
+  }
+
+  /**
+   * Archives (or unarchives) the session at Jules, then marks jjm's record,
+   * under the task's lease; any state will do. Jules is told even when the
+   * record already says so, so that the two agree again after a change made
+   * in the Jules web app.
+   */
+  async setArchived(task: Task, action: ArchiveAction): Promise<ArchiveResult> {
+    const archived = action === 'archive'
+    return this.deps.synchronizer.withLease(
+      task,
+      async (current) => {
+        const send = optional(this.deps.jules, archived ? 'archiveSession' : 'unarchiveSession')
+        await this.deps.synchronizer.call(() => send(current.sessionName))
+        const { store, clock } = this.deps
+        let stored = current
+        for (let attempt = 1; ; attempt++) {
+          const at = iso(clock.now())
+          if (stored.archived === archived) return { taskId: task.id, action, outcome: 'unchanged', task: stored, at }
+          try {
+            // Not an edit of the work: updatedAt stays, so that "older than" still means the task's own age.
+            const next = await store.updateTask(
+              { ...stored, archived },
+              [{ type: archived ? 'archived' : 'unarchived', data: { sessionName: stored.sessionName }, at }],
+              { expectedVersion: stored.version },
+            )
+            this.deps.logger.info(`task ${action}d`, { taskId: task.id })
+            await this.deps.publish({ taskId: task.id, type: archived ? 'archived' : 'unarchived', task: next, at })
+            return { taskId: task.id, action, outcome: 'done', task: next, at }
+          } catch (error) {
+            if (!(error instanceof TaskVersionConflictError) || attempt >= maxEditAttempts) throw error
+            stored = (await store.getTask(task.id)) ?? stored
+          }
+        }
+      },
+      { sync: false },
+    )
   }
 
   async sendMessage(task: Task, text: string): Promise<OperationResult> {
@@ -294,6 +404,55 @@ export class TaskOperations {
       chatMessages: related?.chatMessages ?? [],
       sourceFiles: related?.sourceFiles ?? [],
       events: events.items,
+    }
+  }
+
+  /** See JobManager.getTaskPatch. */
+  async patch(task: Task): Promise<TaskPatch> {
+    const { jules, synchronizer } = this.deps
+    const session = await synchronizer.call(() => jules.getSession(task.sessionName))
+    const state = taskStateOf(session)
+    let found: { changeSet: ChangeSet; from: TaskPatch['from'] } | undefined
+    for (const output of session.outputs ?? []) {
+      if (output.changeSet?.gitPatch?.unidiffPatch) found = { changeSet: output.changeSet, from: 'outputs' }
+    }
+    if (found === undefined) {
+      let newest: { at: string; changeSet: ChangeSet } | undefined
+      let pageToken: string | undefined
+      for (let page = 0; page < maxActivityPages; page++) {
+        const answer = await synchronizer.call(() =>
+          jules.listActivities(task.sessionName, { pageSize: 100, ...(pageToken === undefined ? {} : { pageToken }) }),
+        )
+        for (const activity of answer.activities) {
+          for (const artifact of activity.artifacts ?? []) {
+            const changeSet = artifact.changeSet
+            if (!changeSet?.gitPatch?.unidiffPatch) continue
+            if (newest === undefined || activity.createTime >= newest.at)
+              newest = { at: activity.createTime, changeSet }
+          }
+        }
+        pageToken = answer.nextPageToken
+        if (pageToken === undefined || pageToken === '') break
+      }
+      if (newest !== undefined) found = { changeSet: newest.changeSet, from: 'activity' }
+    }
+    if (found === undefined) {
+      const next = isTerminal(state)
+        ? 'It finished without one: nothing to pull.'
+        : `Wait for the agent to write one (\`jjm tasks wait ${task.id}\`), then pull again.`
+      throw new InvalidStateError(`Task ${task.id} is ${state} and has no change set yet. ${next}`, {
+        context: { taskId: task.id, state },
+      })
+    }
+    const gitPatch = found.changeSet.gitPatch
+    return {
+      taskId: task.id,
+      state,
+      repository: task.repository,
+      patch: gitPatch?.unidiffPatch ?? '',
+      from: found.from,
+      baseCommitId: gitPatch?.baseCommitId ?? null,
+      suggestedCommitMessage: gitPatch?.suggestedCommitMessage ?? null,
     }
   }
 

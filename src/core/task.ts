@@ -89,6 +89,11 @@ export interface Task {
    * Belongs to the sync state, like lastSyncedAt.
    */
   stalledSince: string | null
+  /**
+   * Put away by a person (`jjm tasks archive`): hidden from lists unless asked
+   * for, like an archived session at Jules. Nothing else changes; it is still synced.
+   */
+  archived: boolean
   /** Goes up by one with every change to the task's row; 1 when created. The REST API's ETag; send it back as If-Match. */
   version: number
 }
@@ -107,6 +112,10 @@ export const taskEventTypes = [
   'failed',
   'resumed',
   'deleted',
+  'archived',
+  'unarchived',
+  // The Jules session was deleted through jjm (`data.alreadyGone` when Jules no longer had it).
+  'session_deleted',
   'sync_error',
   // No activity from Jules for the state's monitor.stalledAfter, and activity again.
   'stalled',
@@ -154,6 +163,11 @@ export interface TaskFilter {
   search?: string
   /** Only stalled tasks (true) or only tasks that are not (false). */
   stalled?: boolean
+  /**
+   * `false`: only tasks not archived; `true`: only archived ones; absent: both.
+   * (JobManager.listTasks hides archived tasks unless asked: a store sees the filter as given.)
+   */
+  archived?: boolean
   limit?: number
   cursor?: string
 }

@@ -5,10 +5,10 @@ import type {
   JulesClient,
   ListActivitiesRequest,
   ListActivitiesResponse,
+  ListSessionsRequest,
   ListSessionsResponse,
   ListSourcesRequest,
   ListSourcesResponse,
-  PageRequest,
   Session,
   Source,
 } from '../core/jules/client.js'
@@ -72,7 +72,7 @@ export function createSimClient(simulator: Simulator, options: SimClientOptions 
     createSession: (request: CreateSessionRequest): Promise<Session> =>
       call('sessions.create', request.sourceContext?.source, () => simulator.createSession(request)),
     getSession: (name: string): Promise<Session> => call('sessions.get', name, () => simulator.getSession(name)),
-    listSessions: (request?: PageRequest): Promise<ListSessionsResponse> =>
+    listSessions: (request?: ListSessionsRequest): Promise<ListSessionsResponse> =>
       call('sessions.list', undefined, () => simulator.listSessions(request)),
     listActivities: (session: string, request?: ListActivitiesRequest): Promise<ListActivitiesResponse> =>
       call('sessions.activities.list', session, () => simulator.listActivities(session, request)),
@@ -80,6 +80,19 @@ export function createSimClient(simulator: Simulator, options: SimClientOptions 
       call('sessions.sendMessage', session, () => simulator.sendMessage(session, prompt)),
     approvePlan: (session: string): Promise<void> =>
       call('sessions.approvePlan', session, () => simulator.approvePlan(session)),
+    archiveSession: (session: string): Promise<void> =>
+      call('sessions.archive', session, () => simulator.archiveSession(session)),
+    unarchiveSession: (session: string): Promise<void> =>
+      call('sessions.unarchive', session, () => simulator.unarchiveSession(session)),
+    // As the rest adapter does: a session already gone is what a delete asks for.
+    deleteSession: async (session: string): Promise<void> => {
+      try {
+        await call('sessions.delete', session, () => simulator.deleteSession(session))
+      } catch (error) {
+        if (error instanceof OperationFailedError && error.code === 'JJM_JULES_NOT_FOUND') return
+        throw error
+      }
+    },
   }
 }
 

@@ -17,7 +17,11 @@
  *   0.30 agentMessaged
  *   0.40, 0.65, 0.80 progressUpdated with a bashOutput artifact
  *   0.90 progressUpdated with a changeSet artifact (a small git patch)
- *   1.00 sessionCompleted → COMPLETED (+ a pullRequest output with AUTO_CREATE_PR)
+ *   1.00 sessionCompleted → COMPLETED, with the change set in `outputs` (and a
+ *        pullRequest output too on a repository with AUTO_CREATE_PR)
+ *
+ * A session created without a sourceContext works on no repository, as
+ * Jules' "repoless" sessions do: same life, a change set and no pull request.
  *
  * Scenarios, chosen by a marker anywhere in the prompt or by setScenario():
  *   [sim:fail]      in progress, then FAILED with sessionFailed{reason} at 0.60
@@ -26,6 +30,11 @@
  *   [sim:pause]     at 0.50 → PAUSED until sendMessage, then continues
  *   [sim:slow]      every delay (including auto-approval) is 5× longer;
  *                   combines with the others
+ *   [sim:late]      activities.list answers 404 for the first 5 clock seconds
+ *                   (as Jules does just after a create); combines
+ *   [sim:linger]    stays IN_PROGRESS (no outputs) for a tenth of the run time
+ *                   after its sessionCompleted activity, as Jules sometimes
+ *                   does; combines
  * A scenario set on a running session takes effect from the point the
  * session has reached.
  *
@@ -36,9 +45,11 @@ import { createHash, randomBytes } from 'node:crypto'
 import type {
   Activity,
   Artifact,
+  ChangeSet,
   CreateSessionRequest,
   ListActivitiesRequest,
   ListActivitiesResponse,
+  ListSessionsRequest,
   ListSessionsResponse,
   ListSourcesRequest,
   ListSourcesResponse,
@@ -56,16 +67,20 @@ export class SimApiError extends Error {
   /** Google status string, e.g. `NOT_FOUND`. */
   readonly status: string
 
-  constructor(httpStatus: number, status: string, message: string) {
+  /** Typed details of Google's error body, e.g. a `google.rpc.BadRequest`. */
+  readonly details: Array<Record<string, unknown>> | undefined
+
+  constructor(httpStatus: number, status: string, message: string, details?: Array<Record<string, unknown>>) {
     super(message)
     this.name = 'SimApiError'
     this.httpStatus = httpStatus
     this.status = status
+    this.details = details
   }
 
   /** The Google JSON error body for this error. */
   toBody(): GoogleErrorBody {
-    return googleErrorBody(this.httpStatus, this.message, this.status)
+    return googleErrorBody(this.httpStatus, this.message, this.status, this.details)
   }
 }
 
@@ -80,6 +95,9 @@ export type SimMethod =
   | 'sessions.approvePlan'
   | 'sessions.activities.list'
   | 'sessions.activities.get'
+  | 'sessions.archive'
+  | 'sessions.unarchive'
+  | 'sessions.delete'
 
 /** Scenario names accepted by setScenario() (and the `[sim:…]` prompt markers). */
 export type SimScenario = 'default' | 'fail' | 'feedback' | 'pause' | 'slow'
@@ -121,6 +139,11 @@ export interface SimulatorOptions {
   sources?: Source[]
   /** Session ids; default random 20-digit numbers like Jules'. */
   idGenerator?: () => string
+  /**
+   * Clock seconds after a create during which activities.list answers 404,
+   * as Jules does; default 0 (only `[sim:late]` sessions, for 5 s).
+   */
+  activitiesNotFoundSeconds?: number
 }
 
 type ScriptName = 'default' | 'fail' | 'feedback' | 'pause'
@@ -130,8 +153,11 @@ type SimSessionState = {
   v: 1
   id: string
   prompt: string
+  /** `''` for a session on no repository. */
   source: string
   startingBranch: string
+  workingBranch?: string
+  environmentVariablesEnabled?: boolean
   title: string
   createMs: number
   updateMs: number
@@ -150,7 +176,16 @@ type SimSessionState = {
   lastStepMs: number
   planId: string
   activities: Activity[]
-  pullRequest?: { url: string; title: string; description: string }
+  pullRequest?: { url: string; title: string; description: string; baseRef?: string; headRef?: string }
+  changeSet?: ChangeSet
+  archived?: boolean
+  /** A tombstone: sessions.delete keeps the record (the store has no delete) and answers 404 from then on. */
+  deleted?: boolean
+  /** Clock ms after createMs during which activities.list answers 404. */
+  activitiesHiddenMs?: number
+  /** Clock ms the session still shows IN_PROGRESS after its sessionCompleted activity. */
+  lingerMs?: number
+  completedMs?: number
 }
 
 type Gate = 'approval' | 'message'
@@ -165,6 +200,8 @@ interface Step {
 const terminalStates = new Set(['COMPLETED', 'FAILED'])
 const slowFactor = 5
 const maxPageSize = 100
+const lateActivitiesMs = 5000
+const lingerFraction = 0.1
 
 const defaultSources: Source[] = [
   source('acme', 'api', false, ['main', 'develop']),
@@ -226,11 +263,15 @@ function addActivity(
   // Derived, not random: two processes advancing the same record write the same ids.
   const id = digest(session.id, 'activity', String(seq)).slice(0, 16)
   const { description, artifacts, ...kind } = fields
+  // Strictly increasing times, as Jules' (finer than a millisecond) are: clients
+  // such as Google's SDK page and de-duplicate by createTime.
+  const previous = session.activities.at(-1)
+  const previousMs = previous === undefined ? Number.NEGATIVE_INFINITY : Date.parse(previous.createTime)
   const activity: Activity = {
     name: `sessions/${session.id}/activities/${id}`,
     id,
     ...(description === undefined ? {} : { description }),
-    createTime: iso(at),
+    createTime: iso(Math.max(at, previousMs + 1)),
     originator,
     ...(artifacts === undefined ? {} : { artifacts }),
     ...kind,
@@ -253,10 +294,12 @@ function bashStep(at: number, title: string, command: string, output: string, ex
 
 function planSteps(session: SimSessionState): Array<{ id: string; title: string; description: string; index: number }> {
   const titles = [
-    [
-      'Explore the repository',
-      `Read the code of ${session.source.slice('sources/github/'.length)} that the task touches.`,
-    ],
+    session.source === ''
+      ? ['Read the task', 'Work from the prompt alone: this session has no repository.']
+      : [
+          'Explore the repository',
+          `Read the code of ${session.source.slice('sources/github/'.length)} that the task touches.`,
+        ],
     ['Make the change', `Implement: ${session.title}`],
     ['Test the change', 'Add or update tests and run the test suite.'],
   ] as const
@@ -352,18 +395,7 @@ const finishSteps: Step[] = [
     run(session, time) {
       addActivity(session, time, 'agent', {
         description: '[simulated] Code changes ready',
-        artifacts: [
-          {
-            changeSet: {
-              source: session.source,
-              gitPatch: {
-                unidiffPatch: gitPatch(session),
-                baseCommitId: digest(session.id, 'base').slice(0, 40),
-                suggestedCommitMessage: `${session.title}\n\n[simulated] Change made by a simulated Jules session.`,
-              },
-            },
-          },
-        ],
+        artifacts: [{ changeSet: changeSetOf(session) }],
         progressUpdated: { title: 'Code changes ready', description: '[simulated] 3 files changed.' },
       })
     },
@@ -371,26 +403,52 @@ const finishSteps: Step[] = [
   {
     at: 1,
     run(session, time) {
-      if (session.automationMode === 'AUTO_CREATE_PR') {
+      session.changeSet = changeSetOf(session)
+      if (session.automationMode === 'AUTO_CREATE_PR' && session.source !== '') {
         const repository = session.source.slice('sources/github/'.length)
         const number = 100 + (Number.parseInt(digest(session.id, 'pr').slice(0, 6), 16) % 900)
         session.pullRequest = {
           url: `https://github.simulated.invalid/${repository}/pull/${number}`,
           title: session.title,
           description: `[simulated] This pull request was made by the jjm Jules simulator, not by Jules.\n\nTask: ${session.prompt}`,
+          baseRef: session.startingBranch,
+          headRef: workingBranchOf(session),
         }
       }
       addActivity(session, time, 'system', { description: 'Session completed', sessionCompleted: {} })
       session.state = 'COMPLETED'
+      session.completedMs = time
     },
   },
 ]
+
+/** The branch the agent works on: the one asked for, or one named after the session. */
+function workingBranchOf(session: SimSessionState): string {
+  return session.workingBranch ?? `jules/simulated-${session.id.slice(-8)}`
+}
+
+function changeSetOf(session: SimSessionState): ChangeSet {
+  return {
+    ...(session.source === '' ? {} : { source: session.source }),
+    gitPatch: {
+      unidiffPatch: gitPatch(session),
+      baseCommitId: digest(session.id, 'base').slice(0, 40),
+      suggestedCommitMessage: `${session.title}\n\n[simulated] Change made by a simulated Jules session.`,
+    },
+  }
+}
 
 function resumeStep(): Step {
   return {
     at: 0.55,
     gate: 'message',
     run(session, time) {
+      // Jules answers the person before it goes on (Google's SDK `ask()` waits for this reply).
+      if (session.state === 'AWAITING_USER_FEEDBACK') {
+        addActivity(session, time, 'agent', {
+          agentMessaged: { agentMessage: '[simulated] Thanks for the answer; I will go on with that in mind.' },
+        })
+      }
       addActivity(session, time, 'agent', {
         description: '[simulated] Resumed',
         progressUpdated: { title: 'Resumed', description: '[simulated] Continuing with the task.' },
@@ -449,16 +507,20 @@ const scripts: Record<ScriptName, Step[]> = {
   ],
 }
 
-/** Reads `[sim:…]` markers; the last script marker wins, `slow` combines. */
-function scenarioOfPrompt(prompt: string): { script: ScriptName; slow: boolean } {
+/** Reads `[sim:…]` markers; the last script marker wins, `slow`, `late` and `linger` combine. */
+function scenarioOfPrompt(prompt: string): { script: ScriptName; slow: boolean; late: boolean; linger: boolean } {
   let script: ScriptName = 'default'
   let slow = false
+  let late = false
+  let linger = false
   for (const match of prompt.matchAll(/\[sim:([a-z]+)\]/gi)) {
     const name = match[1]?.toLowerCase()
     if (name === 'slow') slow = true
+    else if (name === 'late') late = true
+    else if (name === 'linger') linger = true
     else if (name === 'fail' || name === 'feedback' || name === 'pause') script = name
   }
-  return { script, slow }
+  return { script, slow, late, linger }
 }
 
 function titleOfPrompt(prompt: string): string {
@@ -499,6 +561,34 @@ function paginate<T>(items: T[], request: PageRequest, fallback: number): { item
   const page = items.slice(offset, offset + size)
   const next = offset + size
   return next < items.length ? { items: page, nextPageToken: encodePageToken(next) } : { items: page }
+}
+
+/**
+ * sources.list's filter: `name=sources/a OR name=sources/b` (spaces and
+ * quotes optional); anything else is refused, as Jules refuses what it does not parse.
+ */
+function sourceFilter(filter: string | undefined): (source: Source) => boolean {
+  if (filter === undefined || filter.trim() === '') return () => true
+  const names = new Set<string>()
+  for (const term of filter.split(/\s+OR\s+/i)) {
+    const match = /^\s*name\s*=\s*"?([^"\s]+)"?\s*$/.exec(term)
+    const name = match?.[1] === undefined ? undefined : normaliseSourceName(match[1])
+    if (name === undefined) {
+      throw invalid(
+        `Unsupported filter "${filter}"; the simulator understands name=sources/github/{owner}/{repo}, joined by OR.`,
+      )
+    }
+    names.add(name)
+  }
+  return (source) => names.has(source.name)
+}
+
+/** sessions.list's filter: `archived = true` or `archived = false`; none hides archived sessions. */
+function archivedWanted(filter: string | undefined): boolean {
+  if (filter === undefined || filter.trim() === '') return false
+  const match = /^\s*archived\s*=\s*(true|false)\s*$/i.exec(filter)
+  if (!match?.[1]) throw invalid(`Unsupported filter "${filter}"; the simulator understands archived = true.`)
+  return match[1].toLowerCase() === 'true'
 }
 
 /** Supports `create_time>"<RFC 3339>"` (and `>=`, with or without quotes); anything else is refused. */
@@ -569,6 +659,7 @@ export class Simulator {
   private readonly autoApproveMs: number
   private readonly sources: Source[]
   private readonly newId: () => string
+  private readonly activitiesNotFoundMs: number
   private readonly faults: Array<SimFaultOptions & { remaining: number }> = []
   /** Serialises read-modify-write per session within this process. */
   private readonly locks = new Map<string, Promise<void>>()
@@ -580,6 +671,7 @@ export class Simulator {
     this.autoApproveMs = Math.max(0, options.autoApproveSeconds ?? 600) * 1000
     this.sources = options.sources ?? defaultSources
     this.newId = options.idGenerator ?? defaultSessionId
+    this.activitiesNotFoundMs = Math.max(0, options.activitiesNotFoundSeconds ?? 0) * 1000
   }
 
   /** The clock the simulator reads; exposed so transports can stamp answers. */
@@ -590,7 +682,7 @@ export class Simulator {
   // -- sources --------------------------------------------------------------
 
   async listSources(request: ListSourcesRequest = {}): Promise<ListSourcesResponse> {
-    const page = paginate(this.sources, request, 30)
+    const page = paginate(this.sources.filter(sourceFilter(request.filter)), request, 30)
     return {
       sources: structuredClone(page.items),
       ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}),
@@ -617,23 +709,36 @@ export class Simulator {
     const prompt = input.prompt
     if (typeof prompt !== 'string' || prompt.trim() === '') throw invalid('prompt is required and must not be empty.')
     const context = input.sourceContext
-    if (!isRecord(context) || typeof context.source !== 'string' || context.source === '') {
-      throw invalid('sourceContext.source is required, e.g. sources/github/acme/api.')
+    let sourceName = ''
+    let found: Source | undefined
+    if (context !== undefined) {
+      if (!isRecord(context) || typeof context.source !== 'string' || context.source === '') {
+        throw invalid('sourceContext.source is required when sourceContext is given, e.g. sources/github/acme/api.')
+      }
+      const normalised = normaliseSourceName(context.source)
+      if (normalised === undefined) {
+        throw invalid(
+          `sourceContext.source "${context.source}" is not a source name; expected sources/github/{owner}/{repo}.`,
+        )
+      }
+      found = this.sources.find((candidate) => candidate.name === normalised)
+      if (!found) throw notFound(`Source ${normalised} not found, or the Jules GitHub app is not installed on it.`)
+      sourceName = normalised
     }
-    const sourceName = normaliseSourceName(context.source)
-    if (sourceName === undefined) {
-      throw invalid(
-        `sourceContext.source "${context.source}" is not a source name; expected sources/github/{owner}/{repo}.`,
-      )
-    }
-    const found = this.sources.find((candidate) => candidate.name === sourceName)
-    if (!found) throw notFound(`Source ${sourceName} not found, or the Jules GitHub app is not installed on it.`)
-    const repoContext = context.githubRepoContext
+    const repoContext = isRecord(context) ? context.githubRepoContext : undefined
     if (repoContext !== undefined && !isRecord(repoContext))
       throw invalid('sourceContext.githubRepoContext must be an object.')
     const branch = repoContext?.startingBranch
     if (branch !== undefined && (typeof branch !== 'string' || branch === '')) {
       throw invalid('sourceContext.githubRepoContext.startingBranch must be a non-empty string.')
+    }
+    const workingBranch = isRecord(context) ? context.workingBranch : undefined
+    if (workingBranch !== undefined && (typeof workingBranch !== 'string' || workingBranch === '')) {
+      throw invalid('sourceContext.workingBranch must be a non-empty string.')
+    }
+    const environmentVariablesEnabled = isRecord(context) ? context.environmentVariablesEnabled : undefined
+    if (environmentVariablesEnabled !== undefined && typeof environmentVariablesEnabled !== 'boolean') {
+      throw invalid('sourceContext.environmentVariablesEnabled must be a boolean.')
     }
     const title = input.title
     if (title !== undefined && typeof title !== 'string') throw invalid('title must be a string.')
@@ -660,7 +765,10 @@ export class Simulator {
       id,
       prompt,
       source: sourceName,
-      startingBranch: typeof branch === 'string' ? branch : (found.githubRepo?.defaultBranch?.displayName ?? 'main'),
+      startingBranch:
+        typeof branch === 'string' ? branch : (found?.githubRepo?.defaultBranch?.displayName ?? (found ? 'main' : '')),
+      ...(typeof workingBranch === 'string' ? { workingBranch } : {}),
+      ...(typeof environmentVariablesEnabled === 'boolean' ? { environmentVariablesEnabled } : {}),
       title: typeof title === 'string' && title.trim() !== '' ? title : titleOfPrompt(prompt),
       createMs: now,
       updateMs: now,
@@ -676,27 +784,38 @@ export class Simulator {
       lastStepMs: now,
       planId: digest(id, 'plan').slice(0, 16),
       activities: [],
+      ...(scenario.late || this.activitiesNotFoundMs > 0
+        ? { activitiesHiddenMs: Math.max(this.activitiesNotFoundMs, scenario.late ? lateActivitiesMs : 0) }
+        : {}),
+      ...(scenario.linger ? { lingerMs: Math.round(this.runMs * lingerFraction) } : {}),
     }
     await this.save(session)
-    return toSession(session)
+    return this.toSession(session)
   }
 
   async getSession(name: string): Promise<Session> {
-    return toSession(await this.advanced(sessionIdOfRef(name)))
+    return this.toSession(await this.advanced(sessionIdOfRef(name)))
   }
 
-  /** Newest first. */
-  async listSessions(request: PageRequest = {}): Promise<ListSessionsResponse> {
-    const records = (await this.store.list()).reverse()
+  /** Newest first; archived sessions only when the filter asks for them (`archived = true`). */
+  async listSessions(request: ListSessionsRequest = {}): Promise<ListSessionsResponse> {
+    const archived = archivedWanted(request.filter)
+    const records = (await this.store.list())
+      .reverse()
+      .filter((record) => record.state.deleted !== true && (record.state.archived === true) === archived)
     const page = paginate(records, request, 30)
     const sessions: Session[] = []
-    for (const record of page.items) sessions.push(toSession(await this.advanced(record.id)))
+    for (const record of page.items) sessions.push(this.toSession(await this.advanced(record.id)))
     return { sessions, ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}) }
   }
 
-  /** Activities in creation order; `filter` supports `create_time>"<RFC 3339>"`. */
+  /**
+   * Activities in creation order; `filter` supports `create_time>"<RFC 3339>"`.
+   * Just after a create Jules may answer 404 here for a while; so does the simulator (see `[sim:late]`).
+   */
   async listActivities(name: string, request: ListActivitiesRequest = {}): Promise<ListActivitiesResponse> {
     const session = await this.advanced(sessionIdOfRef(name))
+    this.refuseEarlyActivities(session)
     const keep = activityFilter(request.filter)
     const page = paginate(session.activities.filter(keep), request, 50)
     return { activities: page.items, ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}) }
@@ -708,6 +827,7 @@ export class Simulator {
     if (!match?.[1] || !match[2])
       throw invalid(`"${name}" is not an activity name; expected sessions/{s}/activities/{a}.`)
     const session = await this.advanced(sessionIdOfRef(match[1]))
+    this.refuseEarlyActivities(session)
     const activity = session.activities.find((candidate) => candidate.id === match[2])
     if (!activity) throw notFound(`Activity ${name} not found.`)
     return activity
@@ -760,6 +880,84 @@ export class Simulator {
       this.advance(session, now)
       await this.save(session)
     })
+  }
+
+  /** sessions.archive: hides the session from sessions.list; archiving twice is harmless. */
+  async archiveSession(name: string): Promise<void> {
+    await this.setArchived(name, true)
+  }
+
+  /** sessions.unarchive: shows the session in sessions.list again. */
+  async unarchiveSession(name: string): Promise<void> {
+    await this.setArchived(name, false)
+  }
+
+  /** sessions.delete: from then on the session answers 404 everywhere. */
+  async deleteSession(name: string): Promise<void> {
+    const id = sessionIdOfRef(name)
+    await this.exclusive(id, async () => {
+      const session = await this.load(id)
+      session.deleted = true
+      session.updateMs = this.clock.now()
+      await this.save(session)
+    })
+  }
+
+  private async setArchived(name: string, archived: boolean): Promise<void> {
+    const id = sessionIdOfRef(name)
+    await this.exclusive(id, async () => {
+      const session = await this.load(id)
+      this.advance(session, this.clock.now())
+      session.archived = archived
+      await this.save(session)
+    })
+  }
+
+  private refuseEarlyActivities(session: SimSessionState): void {
+    const hiddenMs = session.activitiesHiddenMs ?? 0
+    if (hiddenMs > 0 && this.clock.now() < session.createMs + hiddenMs) {
+      throw notFound(`Requested entity was not found.`)
+    }
+  }
+
+  /**
+   * The session as sessions.get answers it. A `[sim:linger]` session shows
+   * IN_PROGRESS, without outputs, for a while after it has completed.
+   */
+  private toSession(session: SimSessionState): Session {
+    const lingering =
+      session.state === 'COMPLETED' &&
+      session.completedMs !== undefined &&
+      this.clock.now() < session.completedMs + (session.lingerMs ?? 0)
+    const outputs = [
+      ...(session.pullRequest ? [{ pullRequest: { ...session.pullRequest } }] : []),
+      ...(session.changeSet ? [{ changeSet: structuredClone(session.changeSet) }] : []),
+    ]
+    return {
+      name: `sessions/${session.id}`,
+      id: session.id,
+      prompt: session.prompt,
+      ...(session.source === ''
+        ? {}
+        : {
+            sourceContext: {
+              source: session.source,
+              githubRepoContext: { startingBranch: session.startingBranch },
+              ...(session.workingBranch === undefined ? {} : { workingBranch: session.workingBranch }),
+              ...(session.environmentVariablesEnabled === undefined
+                ? {}
+                : { environmentVariablesEnabled: session.environmentVariablesEnabled }),
+            },
+          }),
+      title: session.title,
+      state: lingering ? 'IN_PROGRESS' : session.state,
+      // .invalid is reserved (RFC 2606): a simulated link can never be mistaken for, or reach, a real one.
+      url: `https://jules.simulated.invalid/session/${session.id}`,
+      createTime: iso(session.createMs),
+      updateTime: iso(session.updateMs),
+      ...(session.state === 'COMPLETED' && !lingering && outputs.length > 0 ? { outputs } : {}),
+      ...(session.archived ? { archived: true } : {}),
+    }
   }
 
   // -- test control ---------------------------------------------------------
@@ -877,7 +1075,7 @@ export class Simulator {
 
   private async load(id: string): Promise<SimSessionState> {
     const record = await this.store.get(id)
-    if (!record) throw notFound(`Session sessions/${id} not found.`)
+    if (!record || record.state.deleted === true) throw notFound(`Session sessions/${id} not found.`)
     const state = record.state
     if (!isStoredSession(state)) {
       throw new SimApiError(500, googleStatusByHttp[500] ?? 'INTERNAL', `Session ${id} has an unreadable record.`)
@@ -912,23 +1110,5 @@ export class Simulator {
     } finally {
       if (this.locks.get(id) === tail) this.locks.delete(id)
     }
-  }
-}
-
-function toSession(session: SimSessionState): Session {
-  return {
-    name: `sessions/${session.id}`,
-    id: session.id,
-    prompt: session.prompt,
-    sourceContext: { source: session.source, githubRepoContext: { startingBranch: session.startingBranch } },
-    title: session.title,
-    state: session.state,
-    // .invalid is reserved (RFC 2606): a simulated link can never be mistaken for, or reach, a real one.
-    url: `https://jules.simulated.invalid/session/${session.id}`,
-    createTime: iso(session.createMs),
-    updateTime: iso(session.updateMs),
-    ...(session.state === 'COMPLETED' && session.pullRequest
-      ? { outputs: [{ pullRequest: { ...session.pullRequest } }] }
-      : {}),
   }
 }

@@ -10,6 +10,9 @@
  *   GET  /v1alpha/sessions/{id}                    sessions.get
  *   POST /v1alpha/sessions/{id}:sendMessage        sessions.sendMessage  → {}
  *   POST /v1alpha/sessions/{id}:approvePlan        sessions.approvePlan  → {}
+ *   POST /v1alpha/sessions/{id}:archive            sessions.archive      → {}
+ *   POST /v1alpha/sessions/{id}:unarchive          sessions.unarchive    → {}
+ *   DELETE /v1alpha/sessions/{id}                  sessions.delete       → {}
  *   GET  /v1alpha/sessions/{id}/activities         sessions.activities.list
  *   GET  /v1alpha/sessions/{id}/activities/{a}     sessions.activities.get
  *
@@ -20,6 +23,10 @@
  *   DELETE /_sim/faults                                clears the queue
  *   POST   /_sim/sessions/{id}:scenario {"scenario": "fail"}
  *   GET    /_sim/health
+ *
+ * Requests are read as Google reads them: proto field names (`source_context`,
+ * `page_size`) work beside the JSON names, and an unknown body field or query
+ * parameter is 400 INVALID_ARGUMENT with a `google.rpc.BadRequest` detail.
  *
  * Every answer is `application/json` and carries `X-Jules-Simulator: true`.
  */
@@ -38,6 +45,14 @@ import {
   type Simulator,
   simScenarios,
 } from './engine.js'
+import {
+  emptyShape,
+  normaliseBody,
+  normaliseQuery,
+  type Shape,
+  sendMessageShape,
+  sessionShape,
+} from './request-shape.js'
 
 export interface SimServerOptions {
   simulator: Simulator
@@ -71,7 +86,11 @@ interface Answer {
 interface ApiRoute {
   method: SimMethod
   resource?: string
-  handle(body: Record<string, unknown>): Promise<unknown>
+  /** The query parameters the method takes (JSON names); none when absent. */
+  query?: readonly string[]
+  /** The body's message (POST); a field outside it is 400 INVALID_ARGUMENT. */
+  shape?: Shape
+  handle(body: Record<string, unknown>, query: Query): Promise<unknown>
 }
 
 type Query = URLSearchParams
@@ -139,12 +158,36 @@ function parseJsonBody(text: string): Record<string, unknown> {
   return parsed
 }
 
-function apiRoute(simulator: Simulator, verb: string, path: string, query: Query): ApiRoute | undefined {
+const listParameters = ['pageSize', 'pageToken', 'filter'] as const
+
+function withFilter(query: Query): { pageSize?: number; pageToken?: string; filter?: string } {
+  const filter = stringParam(query, 'filter')
+  return { ...pageRequest(query), ...(filter === undefined ? {} : { filter }) }
+}
+
+function sessionAction(
+  method: SimMethod,
+  name: string,
+  act: (name: string) => Promise<void>,
+  shape: Shape = emptyShape,
+): ApiRoute {
+  return {
+    method,
+    resource: name,
+    shape,
+    handle: async () => {
+      await act(name)
+      return {}
+    },
+  }
+}
+
+function apiRoute(simulator: Simulator, verb: string, path: string): ApiRoute | undefined {
   if (path === '/v1alpha/sources' && verb === 'GET') {
-    const filter = stringParam(query, 'filter')
     return {
       method: 'sources.list',
-      handle: () => simulator.listSources({ ...pageRequest(query), ...(filter === undefined ? {} : { filter }) }),
+      query: listParameters,
+      handle: (_, query) => simulator.listSources(withFilter(query)),
     }
   }
   const sourceMatch = /^\/v1alpha\/(sources\/.+)$/.exec(path)
@@ -153,31 +196,39 @@ function apiRoute(simulator: Simulator, verb: string, path: string, query: Query
     return { method: 'sources.get', resource: name, handle: () => simulator.getSource(name) }
   }
   if (path === '/v1alpha/sessions') {
-    if (verb === 'GET') return { method: 'sessions.list', handle: () => simulator.listSessions(pageRequest(query)) }
-    if (verb === 'POST') return { method: 'sessions.create', handle: (body) => simulator.createSession(body) }
-    return undefined
-  }
-  const custom = /^\/v1alpha\/sessions\/([^/:]+):(approvePlan|sendMessage)$/.exec(path)
-  if (custom?.[1] && verb === 'POST') {
-    const name = `sessions/${custom[1]}`
-    if (custom[2] === 'approvePlan') {
+    if (verb === 'GET') {
       return {
-        method: 'sessions.approvePlan',
-        resource: name,
-        handle: async () => {
-          await simulator.approvePlan(name)
-          return {}
-        },
+        method: 'sessions.list',
+        query: listParameters,
+        handle: (_, query) => simulator.listSessions(withFilter(query)),
       }
     }
-    return {
-      method: 'sessions.sendMessage',
-      resource: name,
-      handle: async (body) => {
-        if (typeof body.prompt !== 'string') throw invalid('prompt is required and must be a string.')
-        await simulator.sendMessage(name, body.prompt)
-        return {}
-      },
+    if (verb === 'POST') {
+      return { method: 'sessions.create', shape: sessionShape, handle: (body) => simulator.createSession(body) }
+    }
+    return undefined
+  }
+  const custom = /^\/v1alpha\/sessions\/([^/:]+):(approvePlan|sendMessage|archive|unarchive)$/.exec(path)
+  if (custom?.[1] && verb === 'POST') {
+    const name = `sessions/${custom[1]}`
+    switch (custom[2]) {
+      case 'approvePlan':
+        return sessionAction('sessions.approvePlan', name, (session) => simulator.approvePlan(session))
+      case 'archive':
+        return sessionAction('sessions.archive', name, (session) => simulator.archiveSession(session))
+      case 'unarchive':
+        return sessionAction('sessions.unarchive', name, (session) => simulator.unarchiveSession(session))
+      default:
+        return {
+          method: 'sessions.sendMessage',
+          resource: name,
+          shape: sendMessageShape,
+          handle: async (body) => {
+            if (typeof body.prompt !== 'string') throw invalid('prompt is required and must be a string.')
+            await simulator.sendMessage(name, body.prompt)
+            return {}
+          },
+        }
     }
   }
   const session = /^\/v1alpha\/sessions\/([^/:]+)$/.exec(path)
@@ -185,15 +236,17 @@ function apiRoute(simulator: Simulator, verb: string, path: string, query: Query
     const name = `sessions/${session[1]}`
     return { method: 'sessions.get', resource: name, handle: () => simulator.getSession(name) }
   }
+  if (session?.[1] && verb === 'DELETE') {
+    return sessionAction('sessions.delete', `sessions/${session[1]}`, (name) => simulator.deleteSession(name))
+  }
   const activities = /^\/v1alpha\/sessions\/([^/:]+)\/activities$/.exec(path)
   if (activities?.[1] && verb === 'GET') {
     const name = `sessions/${activities[1]}`
-    const filter = stringParam(query, 'filter')
     return {
       method: 'sessions.activities.list',
       resource: name,
-      handle: () =>
-        simulator.listActivities(name, { ...pageRequest(query), ...(filter === undefined ? {} : { filter }) }),
+      query: listParameters,
+      handle: (_, query) => simulator.listActivities(name, withFilter(query)),
     }
   }
   const activity = /^\/v1alpha\/sessions\/([^/:]+)\/activities\/([^/:]+)$/.exec(path)
@@ -296,9 +349,10 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
           : 'API key not valid. Please pass a valid API key.',
       )
     }
-    const route = apiRoute(simulator, verb, path, query)
+    const route = apiRoute(simulator, verb, path)
     if (!route) throw new SimApiError(404, 'NOT_FOUND', `Method not found: ${verb} ${path}.`)
-    const body = verb === 'POST' ? parseJsonBody(await readBody(request)) : {}
+    const parameters = normaliseQuery(query, route.query ?? [])
+    const body = verb === 'POST' ? normaliseBody(parseJsonBody(await readBody(request)), route.shape ?? emptyShape) : {}
     const fault = simulator.takeFault(route.method)
     if (fault) {
       logger.debug('simulated fault', { method: route.method, ...fault })
@@ -311,7 +365,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
       return { status: fault.status, body: googleErrorBody(fault.status, 'Simulated fault.'), headers, malformed }
     }
     try {
-      return { status: 200, body: await route.handle(body), headers, malformed }
+      return { status: 200, body: await route.handle(body, parameters), headers, malformed }
     } catch (error) {
       if (error instanceof SimApiError) return { status: error.httpStatus, body: error.toBody(), headers, malformed }
       throw error

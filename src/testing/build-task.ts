@@ -34,6 +34,7 @@ export function buildTask(overrides: Partial<Task> = {}): Task {
     completedAt: null,
     lastSyncedAt: null,
     stalledSince: null,
+    archived: false,
     version: 1,
     ...overrides,
   }

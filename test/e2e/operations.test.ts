@@ -206,7 +206,7 @@ describe('jjm task operations end to end, against the HTTP simulator', { timeout
     assert.equal(deleted.code, 0, deleted.stderr)
     assert.deepEqual(
       { ...json<DeleteResult>(deleted), at: undefined },
-      { taskId: kept.id, deleted: true, purged: false, at: undefined },
+      { taskId: kept.id, deleted: true, purged: false, session: 'kept', at: undefined },
     )
     const listed = json<TaskPage>(await jjm(['tasks', 'list', '--limit', '200', '--json'], env))
     assert.ok(!listed.items.some((item) => item.id === kept.id), 'gone from the list')

@@ -15,13 +15,16 @@ export interface Run {
   stderr: string
 }
 
-/** `input`, when given, is what the command reads on standard input (then closed). */
-export function jjm(args: string[], env: Record<string, string>, input?: string): Promise<Run> {
+/**
+ * `input`, when given, is what the command reads on standard input (then
+ * closed); `cwd`, the directory it runs in (default: the repository's root).
+ */
+export function jjm(args: string[], env: Record<string, string>, input?: string, cwd: string = root): Promise<Run> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
       [runJs, ...args],
-      { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 },
+      { cwd, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
         resolve({ code, stdout, stderr })

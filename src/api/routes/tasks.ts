@@ -6,7 +6,7 @@ import { readJsonBody } from '../body.js'
 import { type ApiRequest, sendEmpty, sendJson, sendPage } from '../http.js'
 import { HttpError } from '../problem.js'
 import type { Route } from '../route.js'
-import { createTaskBody, patchTaskBody, putTaskBody, taskListQuery } from '../schemas.js'
+import { createTaskBody, deleteTaskQuery, patchTaskBody, putTaskBody, taskListQuery, taskQuery } from '../schemas.js'
 import { validate } from '../validation.js'
 
 export interface RouteContext {
@@ -72,11 +72,21 @@ export function taskRoutes({ core, bodyLimitBytes }: RouteContext): Route[] {
       scope: 'read',
       tag: 'tasks',
       summary: 'One task, by jjm id, Jules session id or name, or a unique id prefix.',
+      description:
+        'With `include=details`, the task also has `details`: its plan, latest messages, changed files and recent events (what `jjm tasks show --json` prints).',
+      query: taskQuery,
       responses: {
-        200: { description: 'The task; `ETag` is its version, for `If-Match` on a change.', schema: 'Task' },
+        200: {
+          description: 'The task (with `details` when asked); `ETag` is its version, for `If-Match` on a change.',
+          schema: 'TaskMaybeWithDetails',
+        },
       },
       async handler(req, res) {
-        const task = await manager.getTask(req.params.id ?? '')
+        const { include } = validate(taskQuery, req.query, 'query')
+        const task =
+          include === 'details'
+            ? await manager.getTaskWithDetails(req.params.id ?? '')
+            : await manager.getTask(req.params.id ?? '')
         sendJson(res, 200, task, { ETag: entityTag(task) })
       },
     },
@@ -124,10 +134,13 @@ export function taskRoutes({ core, bodyLimitBytes }: RouteContext): Route[] {
       scope: 'write',
       tag: 'tasks',
       summary: 'Delete a task; its history stays (a `deleted` event) unless `purge=true`.',
+      description:
+        'With `remote=true`, the Jules session is deleted first (one Jules no longer has counts as deleted); a Jules backend that cannot delete sessions answers 501 and nothing is deleted.',
+      query: deleteTaskQuery,
       responses: { 204: { description: 'Deleted.' } },
       async handler(req, res) {
-        const purge = req.query.purge === 'true'
-        await manager.deleteTask(req.params.id ?? '', { purge })
+        const { purge, remote } = validate(deleteTaskQuery, req.query, 'query')
+        await manager.deleteTask(req.params.id ?? '', { purge: purge === 'true', remote: remote === 'true' })
         sendEmpty(res, 204)
       },
     },

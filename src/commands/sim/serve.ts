@@ -13,12 +13,20 @@ rest backend (or any Jules client) can be tried and tested with no network and n
 
   JULES_API_URL=http://127.0.0.1:8765 JULES_API_KEY=sim-key jjm tasks create --jules rest --repo acme/api "..."
 
+JULES_API_URL may name the server with or without /v1alpha, as Google's SDK does (its baseUrl
+option: http://127.0.0.1:8765/v1alpha). Requests are read as Google reads them: proto field
+names work, unknown fields are 400 INVALID_ARGUMENT.
+
 Scenario markers in a prompt choose what the simulated agent does: [sim:fail], [sim:feedback],
-[sim:pause], [sim:slow]. Control endpoints under /_sim move its clock and inject faults.`
+[sim:pause], [sim:slow], and the lags of the live API: [sim:late] (activities answer 404 for
+the first seconds) and [sim:linger] (IN_PROGRESS a little after completing). A prompt without
+a sourceContext makes a session on no repository. Control endpoints under /_sim move its clock
+and inject faults.`
 
   static override examples = [
     '<%= config.bin %> sim serve --port 8765',
     '<%= config.bin %> sim serve --run-seconds 5 --api-key my-test-key',
+    '<%= config.bin %> sim serve --activities-404-seconds 3',
   ]
 
   static override flags = {
@@ -30,6 +38,10 @@ Scenario markers in a prompt choose what the simulated agent does: [sim:fail], [
       multipleNonGreedy: true,
     }),
     'run-seconds': Flags.integer({ summary: 'Seconds a simulated session takes from queued to completed.', min: 1 }),
+    'activities-404-seconds': Flags.integer({
+      summary: 'Seconds after a create during which activities.list answers 404, as Jules does (default 0).',
+      min: 0,
+    }),
   }
 
   async run(): Promise<void> {
@@ -45,6 +57,7 @@ Scenario markers in a prompt choose what the simulated agent does: [sim:fail], [
       clock,
       runSeconds: this.flags['run-seconds'] ?? config.sim.runSeconds,
       autoApproveSeconds: config.sim.autoApproveSeconds,
+      activitiesNotFoundSeconds: this.flags['activities-404-seconds'] ?? 0,
     })
     const apiKeys = this.flags['api-key'] ?? ['sim-key']
     const server = await startSimServer({

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { Args, Flags } from '@oclif/core'
 import cliProgress from 'cli-progress'
+import { ulid } from 'ulidx'
 import { JjmCommand } from '../../cli/base-command.js'
 import { renderTable, truncate } from '../../cli/render.js'
 import {
@@ -12,13 +13,19 @@ import {
   parseTaskFile,
 } from '../../core/bulk-create.js'
 import { ExitCode, ValidationError } from '../../core/errors.js'
-import type { Task } from '../../core/task.js'
+import type { Task, TaskInput } from '../../core/task.js'
+import { groupIdOf, maxParallelAttempts, parallelEntries } from '../../core/task-group.js'
 
 /** `--from --json`: the same shape a bulk create over the REST API would answer with. */
 export interface BulkCreateReport {
   created: Task[]
   replayed: Task[]
   failed: BulkFailure[]
+}
+
+/** `--parallel N --json`: the bulk report, and the group the N attempts share. */
+export interface ParallelCreateReport extends BulkCreateReport {
+  group: string
 }
 
 /** The flags that describe one task; `--from` takes all of that from the file. */
@@ -35,11 +42,13 @@ const singleTaskFlags = [
 ]
 
 export default class TasksCreate extends JjmCommand<typeof TasksCreate> {
-  static override summary = 'Create a Jules task (one session) on a repository, or many from a file.'
+  static override summary = 'Create a Jules task (one session), on a repository or on none, or many from a file.'
   static override description =
-    `The prompt comes from the argument, from --prompt-file, or from standard input. The branch defaults to the repository default branch as Jules knows it.
+    `The prompt comes from the argument, from --prompt-file, or from standard input. The branch defaults to the repository default branch as Jules knows it. Without --repo or --source the task runs on no repository (a "repoless" Jules session): its result is a change set, not a pull request; apply it with \`jjm tasks pull\`.
 
 With --idempotency-key, the same key never starts a second Jules session: running the command again returns the first task, even when the first attempt timed out after Jules accepted it. When jjm cannot tell whether Jules started the session (Jules did not answer in time, the connection broke after the request went out), the command exits with 15 and says after how many seconds to retry (jules.timeoutMs plus jules.createGraceMs); until then, and while another run with the same key is still in progress, the command refuses with exit code 14 and says when to retry; the retry after that records the session Jules started, or starts one if Jules has none. The same key with a different request is refused with exit code 11.
+
+With --parallel N, N attempts of the same prompt are created as one group: each has the label group:ID (list them with \`jjm tasks list --group ID\`) and metadata.parallel {group, attempt, of}, and a title given gets " [i/N]". Each attempt has its own idempotency key derived from --idempotency-key when given, so running the same command with the same key again creates no attempt twice (without a key, each run is a new group). The exit code is non-zero when any attempt failed.
 
 With --from FILE (YAML or JSON), every entry of the file becomes a task, at most --concurrency at once. An entry has the fields of POST /api/v1/tasks: prompt, repository (or repo, or source), branch, title, labels, requirePlanApproval, automationMode, metadata, and optionally idempotencyKey. Running the same file again creates nothing twice: only entries that failed, or are new, are created. The exit code is non-zero when any entry failed.`
   static override examples = [
@@ -48,6 +57,8 @@ With --from FILE (YAML or JSON), every entry of the file becomes a task, at most
     'echo "Fix the flaky test" | <%= config.bin %> tasks create --repo acme/web --jules sim',
     '<%= config.bin %> tasks create --repo acme/api --idempotency-key deploy-1234 "Bump the API version"',
     '<%= config.bin %> tasks create --from tasks.yaml --concurrency 3',
+    '<%= config.bin %> tasks create --repo acme/api --parallel 3 --idempotency-key flaky-42 "Fix the flaky upload test"',
+    '<%= config.bin %> tasks create "Write a script that converts the CSV in this prompt to JSON: ..."',
   ]
 
   static override args = {
@@ -76,15 +87,23 @@ With --from FILE (YAML or JSON), every entry of the file becomes a task, at most
       exists: true,
       exclusive: singleTaskFlags,
     }),
+    parallel: Flags.integer({
+      summary: `Create this many attempts of the prompt as one group (1 to ${maxParallelAttempts}).`,
+      min: 1,
+      max: maxParallelAttempts,
+      exclusive: ['from'],
+    }),
     concurrency: Flags.integer({
-      summary: `With --from: tasks created at once (default ${defaultBulkConcurrency}, the free plan's running limit).`,
+      summary: `With --from or --parallel: tasks created at once (default ${defaultBulkConcurrency}, the free plan's running limit).`,
       min: 1,
       max: 100,
-      dependsOn: ['from'],
     }),
   }
 
-  async run(): Promise<Task | BulkCreateReport> {
+  async run(): Promise<Task | BulkCreateReport | ParallelCreateReport> {
+    if (this.flags.concurrency !== undefined && this.flags.from === undefined && this.flags.parallel === undefined) {
+      this.error('--concurrency goes with --from FILE or --parallel N.', { exit: ExitCode.usage })
+    }
     if (this.flags.from !== undefined) {
       if (this.args.prompt !== undefined) {
         this.error('--from takes the prompts from the file: give either a prompt or --from FILE, not both.', {
@@ -97,19 +116,21 @@ With --from FILE (YAML or JSON), every entry of the file becomes a task, at most
       this.error('Give the prompt either as an argument or with --prompt-file, not both.', { exit: ExitCode.usage })
     }
     const prompt = await this.readPrompt()
-    const { manager } = await this.core()
     const key = this.flags['idempotency-key']
+    const input: TaskInput = {
+      prompt,
+      ...(this.flags.repo === undefined ? {} : { repository: this.flags.repo }),
+      ...(this.flags.source === undefined ? {} : { source: this.flags.source }),
+      ...(this.flags.branch === undefined ? {} : { branch: this.flags.branch }),
+      ...(this.flags.title === undefined ? {} : { title: this.flags.title }),
+      labels: this.flags.label ?? [],
+      requirePlanApproval: this.flags['require-plan-approval'],
+      automationMode: this.flags['auto-pr'] ? 'AUTO_CREATE_PR' : 'AUTOMATION_MODE_UNSPECIFIED',
+    }
+    if (this.flags.parallel !== undefined) return this.createParallel(input, this.flags.parallel, key)
+    const { manager } = await this.core()
     const { task, outcome } = await manager.createTaskWithOutcome(
-      {
-        prompt,
-        ...(this.flags.repo === undefined ? {} : { repository: this.flags.repo }),
-        ...(this.flags.source === undefined ? {} : { source: this.flags.source }),
-        ...(this.flags.branch === undefined ? {} : { branch: this.flags.branch }),
-        ...(this.flags.title === undefined ? {} : { title: this.flags.title }),
-        labels: this.flags.label ?? [],
-        requirePlanApproval: this.flags['require-plan-approval'],
-        automationMode: this.flags['auto-pr'] ? 'AUTO_CREATE_PR' : 'AUTOMATION_MODE_UNSPECIFIED',
-      },
+      input,
       key === undefined ? {} : { idempotencyKey: key },
     )
     if (outcome === 'replayed') {
@@ -117,12 +138,42 @@ With --from FILE (YAML or JSON), every entry of the file becomes a task, at most
     } else {
       const adopted = outcome === 'adopted' ? ' (the session an earlier attempt started)' : ''
       this.log(
-        `Created task ${task.id} (${task.sessionName})${adopted} on ${task.repository}@${task.branch}: ${task.state}`,
+        `Created task ${task.id} (${task.sessionName})${adopted} on ${task.repository === '' ? 'no repository (its result will be a change set)' : `${task.repository}@${task.branch}`}: ${task.state}`,
       )
     }
     if (task.url) this.log(`  ${task.url}`)
     this.log(`  Follow it with: ${this.config.bin} monitor --once, then ${this.config.bin} tasks show ${task.id}`)
     return task
+  }
+
+  private async createParallel(
+    input: TaskInput,
+    attempts: number,
+    key: string | undefined,
+  ): Promise<ParallelCreateReport> {
+    const group = groupIdOf(key, ulid)
+    const entries = parallelEntries(input, attempts, { group, ...(key === undefined ? {} : { idempotencyKey: key }) })
+    const { manager, julesBudget } = await this.core()
+    const result = await createMany(manager, entries, {
+      sourceName: `parallel:${group}`,
+      concurrency: this.flags.concurrency ?? defaultBulkConcurrency,
+      budget: julesBudget,
+    })
+    if (!this.jsonEnabled()) {
+      this.log(`Group ${group}: ${attempts} attempt(s) of one prompt.`)
+      this.printSummary(result.outcomes, 'ATTEMPT')
+      this.log(`  Follow them with: ${this.config.bin} tasks list --group ${group}`)
+    }
+    if (result.failed.length > 0) {
+      process.exitCode = ExitCode.operationFailed
+      const which = result.failed.map((failure) => failure.index).join(', ')
+      const retry =
+        key === undefined
+          ? 'Pass --idempotency-key next time to make a retry safe; creating again now starts a new group.'
+          : 'Run the same command again: the attempts already created are not created twice.'
+      process.stderr.write(`${result.failed.length} of ${attempts} attempts failed (attempt ${which}). ${retry}\n`)
+    }
+    return { group, created: result.created, replayed: result.replayed, failed: result.failed }
   }
 
   private async createFromFile(file: string): Promise<BulkCreateReport> {
@@ -175,10 +226,10 @@ With --from FILE (YAML or JSON), every entry of the file becomes a task, at most
     return { created: result.created, replayed: result.replayed, failed: result.failed }
   }
 
-  private printSummary(outcomes: BulkOutcome[]): void {
+  private printSummary(outcomes: BulkOutcome[], indexHeader = 'ENTRY'): void {
     this.log(
       renderTable(outcomes, [
-        { header: 'ENTRY', value: (outcome) => String(outcome.index) },
+        { header: indexHeader, value: (outcome) => String(outcome.index) },
         { header: 'REPOSITORY', value: (outcome) => outcome.task?.repository ?? outcome.repository ?? '-' },
         { header: 'RESULT', value: (outcome) => outcome.status },
         {

@@ -1,13 +1,13 @@
 import { Args } from '@oclif/core'
 import { JjmCommand } from '../../cli/base-command.js'
 import { renderTask } from '../../cli/render.js'
-import type { Task } from '../../core/task.js'
+import type { TaskWithDetails } from '../../core/task-operations.js'
 
 export default class TasksShow extends JjmCommand<typeof TasksShow> {
   static override summary =
     'Show one task: its state, plan, latest messages, pull request, changed files and recent history.'
   static override description =
-    '--json prints the task itself (the same object as GET /api/v1/tasks/{id}). Exit codes: 0 shown, 13 no such task.'
+    "--json prints the task's fields with what the view shows under `details` (plan, latest messages, changed files, recent events): the same object as GET /api/v1/tasks/{id}?include=details. Exit codes: 0 shown, 13 no such task."
   static override examples = [
     '<%= config.bin %> tasks show 01JD3',
     '<%= config.bin %> tasks show sessions/1234567 --json',
@@ -20,11 +20,13 @@ export default class TasksShow extends JjmCommand<typeof TasksShow> {
     }),
   }
 
-  async run(): Promise<Task> {
+  async run(): Promise<TaskWithDetails> {
     const { manager } = await this.core()
-    if (this.jsonEnabled()) return manager.getTask(this.args.id)
-    const { task, events, ...details } = await manager.getTaskDetails(this.args.id)
-    this.log(renderTask(task, events, details))
-    return task
+    const { details, ...task } = await manager.getTaskWithDetails(this.args.id)
+    if (!this.jsonEnabled()) {
+      const { events, ...rest } = details
+      this.log(renderTask(task, events, rest))
+    }
+    return { ...task, details }
   }
 }

@@ -10,7 +10,8 @@ import {
 
 /** The Google JSON error body: `{"error": {"code": 404, "message": "...", "status": "NOT_FOUND"}}`. */
 export interface GoogleErrorBody {
-  error: { code: number; message: string; status: string }
+  /** `details`: typed objects such as `google.rpc.BadRequest` (`{"@type": …, fieldViolations: […]}`). */
+  error: { code: number; message: string; status: string; details?: Array<Record<string, unknown>> }
 }
 
 export const googleStatusByHttp: Readonly<Record<number, string>> = {
@@ -26,8 +27,20 @@ export const googleStatusByHttp: Readonly<Record<number, string>> = {
   504: 'DEADLINE_EXCEEDED',
 }
 
-export function googleErrorBody(httpStatus: number, message: string, status?: string): GoogleErrorBody {
-  return { error: { code: httpStatus, message, status: status ?? googleStatusByHttp[httpStatus] ?? 'UNKNOWN' } }
+export function googleErrorBody(
+  httpStatus: number,
+  message: string,
+  status?: string,
+  details?: Array<Record<string, unknown>>,
+): GoogleErrorBody {
+  return {
+    error: {
+      code: httpStatus,
+      message,
+      status: status ?? googleStatusByHttp[httpStatus] ?? 'UNKNOWN',
+      ...(details === undefined ? {} : { details }),
+    },
+  }
 }
 
 /** HTTP statuses worth retrying: the request may succeed if sent again. */

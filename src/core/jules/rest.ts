@@ -16,10 +16,10 @@ import type {
   JulesClient,
   ListActivitiesRequest,
   ListActivitiesResponse,
+  ListSessionsRequest,
   ListSessionsResponse,
   ListSourcesRequest,
   ListSourcesResponse,
-  PageRequest,
   Session,
   Source,
 } from './client.js'
@@ -40,7 +40,11 @@ import {
 } from './wire-schemas.js'
 
 export interface RestClientOptions extends ResilienceOptions {
-  /** e.g. `https://jules.googleapis.com`; the client adds `/v1alpha`. */
+  /**
+   * `https://jules.googleapis.com` or, as Google's docs and SDK write it,
+   * `https://jules.googleapis.com/v1alpha` (a trailing slash either way): the
+   * client adds `/v1alpha` only when the URL lacks it.
+   */
   baseUrl: string
   /** Sent as `X-Goog-Api-Key`; never logged. */
   apiKey: string
@@ -89,7 +93,7 @@ function isTimeout(error: unknown, code: string | undefined): boolean {
 interface Call {
   /** Google's method name, e.g. `sessions.get`; used in errors and logs. */
   operation: string
-  method: 'GET' | 'POST'
+  method: 'GET' | 'POST' | 'DELETE'
   /** Below `/v1alpha/`, e.g. `sessions/abc:approvePlan`. */
   path: string
   query?: Record<string, string | number | undefined>
@@ -120,7 +124,7 @@ export class RestJulesClient implements JulesClient {
 
   constructor(options: RestClientOptions) {
     this.onRateLimited = options.onRateLimited
-    this.baseUrl = options.baseUrl.replace(/\/+$/, '')
+    this.baseUrl = apiRootOf(options.baseUrl)
     this.host = hostOf(this.baseUrl)
     this.apiKey = options.apiKey
     this.timeoutMs = options.timeoutMs ?? defaultTimeoutMs
@@ -209,12 +213,12 @@ export class RestJulesClient implements JulesClient {
     return toSession(this.validate(sessionSchema, answer, 'sessions.get', resource))
   }
 
-  async listSessions(request: PageRequest = {}): Promise<ListSessionsResponse> {
+  async listSessions(request: ListSessionsRequest = {}): Promise<ListSessionsResponse> {
     const answer = await this.call({
       operation: 'sessions.list',
       method: 'GET',
       path: 'sessions',
-      query: { pageSize: request.pageSize, pageToken: request.pageToken },
+      query: { filter: request.filter, pageSize: request.pageSize, pageToken: request.pageToken },
       idempotent: true,
     })
     const page = this.validate(sessionPageSchema, answer, 'sessions.list')
@@ -262,11 +266,43 @@ export class RestJulesClient implements JulesClient {
     })
   }
 
+  async archiveSession(session: string): Promise<void> {
+    await this.sessionAction(session, 'archive')
+  }
+
+  async unarchiveSession(session: string): Promise<void> {
+    await this.sessionAction(session, 'unarchive')
+  }
+
+  /** sessions.delete; a 404 means the session is already gone, which is what was asked. */
+  async deleteSession(session: string): Promise<void> {
+    const resource = toSessionName(session)
+    try {
+      await this.call({ operation: 'sessions.delete', method: 'DELETE', path: resource, resource, idempotent: true })
+    } catch (error) {
+      if (error instanceof OperationFailedError && error.code === 'JJM_JULES_NOT_FOUND') return
+      throw error
+    }
+  }
+
   async close(): Promise<void> {
     if (this.ownsDispatcher) await this.dispatcher.close()
   }
 
   // -------------------------------------------------------------------------
+
+  /** `sessions/{id}:archive` and `:unarchive`: both idempotent (archiving twice leaves it archived). */
+  private async sessionAction(session: string, action: 'archive' | 'unarchive'): Promise<void> {
+    const resource = toSessionName(session)
+    await this.call({
+      operation: `sessions.${action}`,
+      method: 'POST',
+      path: `${resource}:${action}`,
+      body: {},
+      resource,
+      idempotent: true,
+    })
+  }
 
   private async call(call: Call): Promise<unknown> {
     if (!this.apiKey) {
@@ -277,7 +313,7 @@ export class RestJulesClient implements JulesClient {
     }
     if (!URL.canParse(this.baseUrl)) {
       throw new ConfigurationError(
-        `The Jules API URL "${this.baseUrl}" is not a URL. Set JULES_API_URL to e.g. https://jules.googleapis.com.`,
+        `The Jules API URL "${this.baseUrl}" is not a URL. Set JULES_API_URL to e.g. https://jules.googleapis.com/v1alpha.`,
         { context: { operation: call.operation } },
       )
     }
@@ -391,7 +427,7 @@ export class RestJulesClient implements JulesClient {
       if (value !== undefined && value !== '') params.set(key, String(value))
     }
     const query = params.toString()
-    return `${this.baseUrl}/v1alpha/${call.path}${query ? `?${query}` : ''}`
+    return `${this.baseUrl}/${call.path}${query ? `?${query}` : ''}`
   }
 
   private validate<T extends z.ZodType>(schema: T, answer: unknown, operation: string, resource?: string): z.output<T> {
@@ -440,6 +476,15 @@ function protocolError(
     { cause, context: { operation, resource, ...context } },
     'JJM_JULES_PROTOCOL',
   )
+}
+
+/**
+ * The API root, version included: `https://jules.googleapis.com`,
+ * `…/v1alpha` and `…/v1alpha/` all give `https://jules.googleapis.com/v1alpha`.
+ */
+export function apiRootOf(baseUrl: string): string {
+  const trimmed = baseUrl.trim().replace(/\/+$/, '')
+  return /\/v1(?:alpha|beta)?\d*$/.test(trimmed) ? trimmed : `${trimmed}/v1alpha`
 }
 
 function hostOf(baseUrl: string): string {

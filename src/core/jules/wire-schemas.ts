@@ -11,6 +11,17 @@ import type { Activity, Session, Source } from './client.js'
 
 const looseRecord = z.looseObject({})
 
+const changeSetSchema = z.looseObject({
+  source: z.string().optional(),
+  gitPatch: z
+    .looseObject({
+      unidiffPatch: z.string().optional(),
+      baseCommitId: z.string().optional(),
+      suggestedCommitMessage: z.string().optional(),
+    })
+    .optional(),
+})
+
 export const sessionSchema = z.looseObject({
   name: z.string().min(1),
   id: z.string().optional(),
@@ -24,34 +35,33 @@ export const sessionSchema = z.looseObject({
     .looseObject({
       source: z.string(),
       githubRepoContext: z.looseObject({ startingBranch: z.string().optional() }).optional(),
+      workingBranch: z.string().optional(),
+      environmentVariablesEnabled: z.boolean().optional(),
     })
     .optional(),
   outputs: z
     .array(
       z.looseObject({
         pullRequest: z
-          .looseObject({ url: z.string(), title: z.string().optional(), description: z.string().optional() })
+          .looseObject({
+            url: z.string(),
+            title: z.string().optional(),
+            description: z.string().optional(),
+            baseRef: z.string().optional(),
+            headRef: z.string().optional(),
+          })
           .optional(),
+        changeSet: changeSetSchema.optional(),
       }),
     )
     .optional(),
+  archived: z.boolean().optional(),
   requirePlanApproval: z.boolean().optional(),
   automationMode: z.string().optional(),
 })
 
 const artifactSchema = z.looseObject({
-  changeSet: z
-    .looseObject({
-      source: z.string().optional(),
-      gitPatch: z
-        .looseObject({
-          unidiffPatch: z.string().optional(),
-          baseCommitId: z.string().optional(),
-          suggestedCommitMessage: z.string().optional(),
-        })
-        .optional(),
-    })
-    .optional(),
+  changeSet: changeSetSchema.optional(),
   media: z.looseObject({ data: z.string().optional(), mimeType: z.string().optional() }).optional(),
   bashOutput: z
     .looseObject({ command: z.string().optional(), output: z.string().optional(), exitCode: z.number().optional() })
@@ -129,7 +139,6 @@ export function toSession(wire: z.infer<typeof sessionSchema>): Session {
     ...wire,
     id: wire.id ?? lastSegment(wire.name),
     prompt: wire.prompt ?? '',
-    sourceContext: wire.sourceContext ?? { source: '' },
     createTime: wire.createTime ?? '',
     updateTime: wire.updateTime ?? wire.createTime ?? '',
   }

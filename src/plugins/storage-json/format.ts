@@ -220,6 +220,7 @@ const taskFields = new Set([
   'lastSyncedAt',
   // Written by exports of newer jjm; a stall is judged again by the importing monitor.
   'stalledSince',
+  'archived',
   'deletedAt',
   'syncCursor',
   'events',
@@ -277,6 +278,8 @@ function parseTaskRecord(key: string, raw: unknown, context: RecordContext): Sto
     completedAt: optionalInstant(record, 'completedAt') ?? null,
     lastSyncedAt: optionalInstant(record, 'lastSyncedAt') ?? null,
     stalledSince: null,
+    // The json backend never archived: a file that says so is kept as it says.
+    archived: optionalBoolean(record, 'archived') ?? false,
     // Files written before versions existed have none: their tasks start at 1.
     version:
       typeof record.version === 'number' && Number.isInteger(record.version) && record.version > 0 ? record.version : 1,

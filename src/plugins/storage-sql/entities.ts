@@ -44,6 +44,8 @@ export interface TaskRow {
   stalledSince: Date | null
   /** Set by a soft delete: the task is hidden from lookups and lists, its history stays. */
   deletedAt: Date | null
+  /** Put away by a person: hidden from lists that do not ask for archived tasks, found by lookups. */
+  archived: boolean
   /** One more with every write of the row; 1 when created. Compared by every write (compare-and-set). */
   version: number
 }
@@ -209,6 +211,7 @@ export const TaskSchema = new EntitySchema<TaskRow>({
       formula: (alias) => `(select s.stalled_since from task_sync s where s.task_id = ${alias}.id)`,
     },
     deletedAt: { type: 'datetime', nullable: true },
+    archived: { type: 'boolean', default: false },
     version: { type: 'integer', default: 1 },
   },
   indexes: [

@@ -59,6 +59,7 @@ export function toTaskRow(task: Task): TaskFields {
     createdAt: toDate(task.createdAt),
     updatedAt: toDate(task.updatedAt),
     completedAt: task.completedAt === null ? null : toDate(task.completedAt),
+    archived: task.archived,
   }
 }
 
@@ -83,6 +84,8 @@ export function toTask(row: TaskRow): Task {
     completedAt: row.completedAt == null ? null : toIso(row.completedAt),
     lastSyncedAt: row.lastSyncedAt == null ? null : toIso(row.lastSyncedAt),
     stalledSince: row.stalledSince == null ? null : toIso(row.stalledSince),
+    // SQLite answers 0/1; a row written before the column existed has its default.
+    archived: Boolean(row.archived),
     version: Number(row.version),
   }
 }

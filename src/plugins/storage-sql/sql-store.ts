@@ -851,6 +851,7 @@ class SqlTaskStore implements TaskStore {
     const after = decodeCursor(filter.cursor)
     const conditions: FilterQuery<TaskRow>[] = [{ deletedAt: null }]
     if (filter.states !== undefined && filter.states.length > 0) conditions.push({ state: { $in: filter.states } })
+    if (filter.archived !== undefined) conditions.push({ archived: filter.archived })
     if (filter.repository !== undefined && filter.repository !== '') {
       conditions.push({ repository: filter.repository })
     }

@@ -243,6 +243,28 @@ export function declareTaskRecordsTests(storeTest: StoreTest<TaskRecordsContract
       assert.equal((await store.listTasks({})).nextCursor || null, null)
     })
 
+    storeTest('keeps a task archived by an update, and lists archived tasks only when asked', async (store) => {
+      const kept = buildTask()
+      const putAway = buildTask()
+      const createdArchived = buildTask({ archived: true })
+      await createTasks(store, [kept, putAway, createdArchived])
+      const archived = await store.updateTask({ ...putAway, archived: true }, [{ type: 'archived', data: {} }], {
+        expectedVersion: putAway.version,
+      })
+      assert.equal(archived.archived, true)
+      assert.equal((await store.getTask(putAway.id))?.archived, true, 'a lookup still finds an archived task')
+      assert.equal((await store.findTask(putAway.sessionName))?.id, putAway.id)
+      const ids = listIds(store)
+      assert.deepEqual(await ids({}), [createdArchived.id, putAway.id, kept.id], 'no filter: every task')
+      assert.deepEqual(await ids({ archived: false }), [kept.id])
+      assert.deepEqual(await ids({ archived: true }), [createdArchived.id, putAway.id])
+      const restored = await store.updateTask({ ...archived, archived: false }, [{ type: 'unarchived', data: {} }], {
+        expectedVersion: archived.version,
+      })
+      assert.equal(restored.archived, false)
+      assert.deepEqual(await ids({ archived: false }), [putAway.id, kept.id])
+    })
+
     storeTest('filters by creation and update time ranges, start included and end excluded', async (store) => {
       const day = (n: number): string => new Date(Date.UTC(2026, 1, n)).toISOString()
       const first = buildTask({ createdAt: day(1), updatedAt: day(10) })

@@ -182,15 +182,16 @@ describe('creating the tasks of a file', () => {
     assert.equal(await sessionCount(h), 3)
   })
 
-  it('says what an entry lacks in the file’s own terms', async () => {
+  it('says what an entry lacks in the file’s own terms, and takes an entry without a repository as repoless', async () => {
     const result = await createMany(
       h.manager,
       parseTaskFile('- repo: acme/api\n- prompt: no repository here\n', 'tasks.yaml'),
       { sourceName: '/work/tasks.yaml' },
     )
     assert.match(result.failed[0]?.message ?? '', /Entry 1 \(line 1\) has no prompt/)
-    assert.match(result.failed[1]?.message ?? '', /Entry 2 \(line 2\) names no repository/)
-    assert.equal(await sessionCount(h), 0)
+    assert.equal(result.failed.length, 1)
+    assert.equal(result.created[0]?.repository, '')
+    assert.equal(await sessionCount(h), 1)
   })
 
   it('fails a repeated entry instead of merging it silently with the first', async () => {

@@ -272,6 +272,7 @@ describe('JobManager task operations', () => {
         taskId: task.id,
         deleted: true,
         purged: false,
+        session: 'kept',
         at: new Date(h.clock.now()).toISOString(),
       })
       await assert.rejects(manager.getTask(task.id), TaskNotFoundError)

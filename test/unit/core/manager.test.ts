@@ -54,11 +54,17 @@ describe('JobManager', () => {
     assert.equal((await h.manager.listTasks()).items.length, 0, 'nothing recorded')
   })
 
-  it('refuses an empty prompt, a missing repository and a bad label before calling Jules', async () => {
+  it('refuses an empty prompt, a branch without a repository and a bad label before calling Jules', async () => {
     await assert.rejects(h.manager.createTask({ prompt: '  ', repository: 'acme/api' }), /needs a prompt/)
-    await assert.rejects(h.manager.createTask({ prompt: 'x' }), /--repo owner\/repo/)
+    await assert.rejects(h.manager.createTask({ prompt: 'x', branch: 'develop' }), /--repo owner\/repo/)
     await assert.rejects(h.manager.createTask({ prompt: 'x', repository: 'acme/api', labels: ['no spaces'] }), /Label/)
     assert.equal((await h.simulator.listSessions()).sessions.length, 0, 'no session launched')
+  })
+
+  it('creates a task on no repository: no sourceContext at Jules, empty repository, source and branch', async () => {
+    const task = await h.manager.createTask({ prompt: 'Write a haiku about queues' })
+    assert.deepEqual([task.repository, task.source, task.branch], ['', '', ''])
+    assert.equal((await h.simulator.getSession(task.sessionName)).sourceContext, undefined)
   })
 
   it('finds a task by id, session name, bare session id and unique prefix', async () => {

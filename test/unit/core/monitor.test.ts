@@ -312,9 +312,11 @@ describe('Monitor activity sync', () => {
         ['agent', '[simulated] I have a'],
         ['agent', '[simulated] Should I'],
         ['user', 'Only the code, pleas'],
+        // Jules replies to the answer before it goes on.
+        ['agent', '[simulated] Thanks f'],
       ],
     )
-    assert.equal((await eventTypes(h, task.id)).get('agent_message'), 2, 'a user message is not an agent_message')
+    assert.equal((await eventTypes(h, task.id)).get('agent_message'), 3, 'a user message is not an agent_message')
     assert.equal((await h.manager.getTask(task.id)).state, 'in_progress')
   })
 

@@ -237,7 +237,7 @@ describe('Simulator', () => {
     assert.equal(session.outputs, undefined)
   })
 
-  it('[sim:feedback] asks a question and waits for an answer, then completes', async () => {
+  it('[sim:feedback] asks a question, replies to the answer, then completes', async () => {
     const { sim, clock } = setup({ runSeconds: 20 })
     const { name } = await sim.createSession(request({ prompt: 'Refactor [sim:feedback]' }))
     clock.advance(11_000)
@@ -252,7 +252,13 @@ describe('Simulator', () => {
     assert.equal((await sim.getSession(name)).state, 'COMPLETED')
     const all = await kinds(sim, name)
     const answered = all.indexOf('userMessaged')
-    assert.deepEqual(all.slice(answered - 1, answered + 2), ['agentMessaged', 'userMessaged', 'progressUpdated'])
+    // The agent answers the person (agentMessaged) before it goes on, as Jules does.
+    assert.deepEqual(all.slice(answered - 1, answered + 3), [
+      'agentMessaged',
+      'userMessaged',
+      'agentMessaged',
+      'progressUpdated',
+    ])
     assert.equal(all.at(-1), 'sessionCompleted')
   })
 
@@ -296,7 +302,7 @@ describe('Simulator', () => {
     assert.equal((await sim.getSession(name)).state, 'FAILED')
   })
 
-  it('gives a pullRequest output only to a completed AUTO_CREATE_PR session', async () => {
+  it('gives a completed session a changeSet output, and a pullRequest too with AUTO_CREATE_PR', async () => {
     const { sim, clock } = setup()
     const withPr = await sim.createSession(request({ automationMode: 'AUTO_CREATE_PR' }))
     const without = await sim.createSession(request())
@@ -304,13 +310,20 @@ describe('Simulator', () => {
     assert.equal((await sim.getSession(withPr.name)).outputs, undefined)
     clock.advance(1_000)
     const done = await sim.getSession(withPr.name)
-    const pullRequest = done.outputs?.[0]?.pullRequest
+    const pullRequest = done.outputs?.find((output) => output.pullRequest)?.pullRequest
     assert.match(pullRequest?.url ?? '', /^https:\/\/github\.simulated\.invalid\/acme\/api\/pull\/\d+$/)
     assert.equal(pullRequest?.title, done.title)
     assert.match(pullRequest?.description ?? '', /\[simulated\]/)
+    assert.equal(pullRequest?.baseRef, 'main')
+    assert.match(pullRequest?.headRef ?? '', /^jules\//)
+    const changeSet = done.outputs?.find((output) => output.changeSet)?.changeSet
+    assert.equal(changeSet?.source, 'sources/github/acme/api')
+    assert.match(changeSet?.gitPatch?.unidiffPatch ?? '', /^diff --git /)
     const plain = await sim.getSession(without.name)
     assert.equal(plain.state, 'COMPLETED')
-    assert.equal(plain.outputs, undefined)
+    assert.equal(plain.outputs?.length, 1)
+    assert.equal(plain.outputs?.[0]?.pullRequest, undefined)
+    assert.match(plain.outputs?.[0]?.changeSet?.gitPatch?.suggestedCommitMessage ?? '', /\[simulated\]/)
   })
 
   it('pages sessions newest first, without a nextPageToken on the last page', async () => {

@@ -151,6 +151,7 @@ describe('the legacy JSON file format', () => {
       completedAt: null,
       lastSyncedAt: null,
       stalledSince: null,
+      archived: false,
       version: 1,
     })
   })

@@ -29,7 +29,8 @@ const leaseMigration = 'Migration20261126010000_intent_lease'
 const retentionMigration = 'Migration20261126090000_notification_outbox_retention'
 const syncLeaseMigration = 'Migration20261126100000_sync_lease'
 const taskSyncMigration = 'Migration20261207000000_task_sync'
-const stalledMigration = 'Migration20261208001100_stalled'
+const archivedMigration = 'Migration20261208010000_task_archived'
+const stalledMigration = 'Migration20261208020000_stalled'
 const allMigrations = [
   initialMigration,
   softDeleteMigration,
@@ -40,6 +41,7 @@ const allMigrations = [
   retentionMigration,
   syncLeaseMigration,
   taskSyncMigration,
+  archivedMigration,
   stalledMigration,
 ]
 const tempDirs: string[] = []
@@ -552,11 +554,15 @@ describe('openSqlStore on SQLite', () => {
           lastActivityAt: null,
           stalledSince: null,
         }
-        assert.deepEqual(await storage.schema.up(), [taskSyncMigration, stalledMigration])
+        assert.deepEqual(await storage.schema.up(), [taskSyncMigration, archivedMigration, stalledMigration])
         assert.deepEqual(await storage.store.getTask(task.id), task, 'version 1, lastSyncedAt read from task_sync')
         assert.deepEqual(await storage.store.getSyncState(task.id), expectedState)
 
-        assert.deepEqual(await storage.schema.down({ to: taskSyncMigration }), [stalledMigration, taskSyncMigration])
+        assert.deepEqual(await storage.schema.down({ to: taskSyncMigration }), [
+          stalledMigration,
+          archivedMigration,
+          taskSyncMigration,
+        ])
         const [row] = await withRawOrm(path, (orm) =>
           orm.em
             .getConnection()
@@ -573,7 +579,7 @@ describe('openSqlStore on SQLite', () => {
         })
         assert.deepEqual(await tablesOf(path).then((tables) => tables.includes('task_sync')), false)
 
-        assert.deepEqual(await storage.schema.up(), [taskSyncMigration, stalledMigration])
+        assert.deepEqual(await storage.schema.up(), [taskSyncMigration, archivedMigration, stalledMigration])
         assert.deepEqual(await storage.store.getTask(task.id), task)
         assert.deepEqual(await storage.store.getSyncState(task.id), expectedState, 'down then up keeps the data')
       } finally {

@@ -5,7 +5,7 @@ import { Migration } from '@mikro-orm/migrations'
  * something (`activity_at`) and when a sync marked the task stalled
  * (`stalled_since`). The twin of SQLite's migration.
  */
-export class Migration20261208001100_stalled extends Migration {
+export class Migration20261208020000_stalled extends Migration {
   override async up(): Promise<void> {
     this.addSql(
       'alter table "task_sync" add column "activity_at" timestamptz null, add column "stalled_since" timestamptz null;',

@@ -6,7 +6,7 @@ import { Migration } from '@mikro-orm/migrations'
  * (`stalled_since`). Both belong to the sync state, written under the lease,
  * so that a stall is marked once however many processes watch the task.
  */
-export class Migration20261208001100_stalled extends Migration {
+export class Migration20261208020000_stalled extends Migration {
   override async up(): Promise<void> {
     this.addSql('alter table `task_sync` add column `activity_at` datetime null;')
     this.addSql('alter table `task_sync` add column `stalled_since` datetime null;')
