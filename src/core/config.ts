@@ -11,6 +11,7 @@ import { dirname, extname, isAbsolute, join, resolve } from 'node:path'
 import type { ZodType } from 'zod'
 import { durationMs } from './duration.js'
 import { ConfigurationError } from './errors.js'
+import { mcpPresetNames } from './jules/mcp-presets.js'
 import type { NotifierRoute } from './notifications.js'
 import { awaitingPersonStates } from './task.js'
 
@@ -31,8 +32,22 @@ export interface JjmConfig {
     createGraceMs: number
     maxAttempts: number
     breaker: { failureThreshold: number; cooldownMs: number }
-    /** The Jules MCP server the `mcp` backend spawns over stdio; present only when configured. */
-    mcp?: { command?: string; args?: string[] }
+    /**
+     * The Jules MCP server of the `mcp` backend (docs/mcp.md): spawned over stdio
+     * (`command`, `args`, `env`) or reached over streamable HTTP (`url`, `headers`);
+     * `preset` names the server's tool set, `tools`/`fields` declare a mapping.
+     * Present only when configured.
+     */
+    mcp?: {
+      command?: string
+      args?: string[]
+      env?: Record<string, string>
+      url?: string
+      headers?: Record<string, string>
+      preset?: string
+      tools?: Record<string, unknown>
+      fields?: Record<string, string>
+    }
   }
   sim: { runSeconds: number; autoApproveSeconds: number }
   storage: {
@@ -151,6 +166,8 @@ type LeafKind =
   | 'enum'
   | 'string'
   | 'stringList'
+  | 'stringMap'
+  | 'mapping'
   | 'path'
   | 'httpUrl'
   | 'int'
@@ -228,6 +245,46 @@ const leaves: readonly Leaf[] = [
     kind: 'stringList',
     env: 'JJM_JULES_MCP_ARGS',
     expected: 'a list of strings (in the environment, a JSON array such as ["mcp","serve"])',
+  },
+  {
+    key: 'jules.mcp.env',
+    kind: 'stringMap',
+    env: 'JJM_JULES_MCP_ENV',
+    secret: true,
+    expected: 'a mapping of names to strings, e.g. {JULES_API_KEY: …} (in the environment, a JSON object)',
+  },
+  {
+    key: 'jules.mcp.url',
+    kind: 'httpUrl',
+    env: 'JJM_JULES_MCP_URL',
+    expected: 'an http(s) URL such as http://127.0.0.1:3323/mcp',
+  },
+  {
+    key: 'jules.mcp.headers',
+    kind: 'stringMap',
+    env: 'JJM_JULES_MCP_HEADERS',
+    secret: true,
+    expected: 'a mapping of header names to strings (in the environment, a JSON object)',
+  },
+  {
+    key: 'jules.mcp.preset',
+    kind: 'enum',
+    values: mcpPresetNames,
+    env: 'JJM_JULES_MCP_PRESET',
+    expected: `one of ${mcpPresetNames.join(', ')}`,
+  },
+  {
+    key: 'jules.mcp.tools',
+    kind: 'mapping',
+    env: 'JJM_JULES_MCP_TOOLS',
+    expected: 'a mapping of jjm methods to {tool, args} (docs/mcp.md; in the environment, a JSON object)',
+  },
+  {
+    key: 'jules.mcp.fields',
+    kind: 'stringMap',
+    env: 'JJM_JULES_MCP_FIELDS',
+    expected:
+      'a mapping of answer fields to Jules fields, e.g. {session_state: state} (in the environment, a JSON object)',
   },
   {
     key: 'sim.runSeconds',
@@ -547,10 +604,18 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
         failureThreshold: requiredNumber(values, 'jules.breaker.failureThreshold'),
         cooldownMs: requiredNumber(values, 'jules.breaker.cooldownMs'),
       },
-      mcp:
-        values.has('jules.mcp.command') || values.has('jules.mcp.args')
-          ? { command: stringValue(values, 'jules.mcp.command'), args: values.get('jules.mcp.args') as string[] }
-          : undefined,
+      mcp: [...values.keys()].some((key) => key.startsWith('jules.mcp.'))
+        ? {
+            command: stringValue(values, 'jules.mcp.command'),
+            args: values.get('jules.mcp.args') as string[] | undefined,
+            env: values.get('jules.mcp.env') as Record<string, string> | undefined,
+            url: stringValue(values, 'jules.mcp.url'),
+            headers: values.get('jules.mcp.headers') as Record<string, string> | undefined,
+            preset: stringValue(values, 'jules.mcp.preset'),
+            tools: values.get('jules.mcp.tools') as Record<string, unknown> | undefined,
+            fields: values.get('jules.mcp.fields') as Record<string, string> | undefined,
+          }
+        : undefined,
     },
     sim: {
       runSeconds: requiredNumber(values, 'sim.runSeconds'),
@@ -813,7 +878,7 @@ function unknownKey(key: string, name: string, prefix: string, path: string): Co
 }
 
 function parseEnvValue(leaf: Leaf, name: string, raw: string): unknown {
-  if (leaf.kind === 'stringList' || leaf.kind === 'routes') {
+  if (leaf.kind === 'stringList' || leaf.kind === 'routes' || leaf.kind === 'stringMap' || leaf.kind === 'mapping') {
     try {
       return JSON.parse(raw) as unknown
     } catch {
@@ -847,6 +912,10 @@ function schemaFor(z: typeof import('zod').z, leaf: Leaf): ZodType {
       return z.string().trim().min(1)
     case 'stringList':
       return z.array(z.string())
+    case 'stringMap':
+      return z.record(z.string(), z.string())
+    case 'mapping':
+      return z.record(z.string(), z.unknown())
     case 'routes':
       return z.array(
         z.looseObject({

@@ -19,7 +19,7 @@ import { dirname, parse } from 'node:path'
 import type { CacheHandle, StorageHandle } from './backends.js'
 import type { JjmConfig } from './config.js'
 import type { Core } from './core.js'
-import { OperationFailedError } from './errors.js'
+import { isJjmError, OperationFailedError } from './errors.js'
 import type { JulesClient } from './jules/client.js'
 import type { EventBus, Logger } from './ports.js'
 import { silentLogger } from './ports.js'
@@ -103,6 +103,13 @@ export function julesCheck(jules: JulesClient): HealthCheck {
         await jules.listSources({ pageSize: 1 })
         return { status: 'pass', message: `Jules (${jules.kind}) answers.` }
       } catch (error) {
+        // A Jules MCP server without a source list still started and answered the handshake.
+        if (isJjmError(error) && error.code === 'JJM_JULES_UNSUPPORTED') {
+          return {
+            status: 'pass',
+            message: `Jules (${jules.kind}) answers; it cannot list sources, so only its start was checked.`,
+          }
+        }
         return { status: 'fail', message: messageOf(error) }
       }
     },

@@ -13,7 +13,8 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { z } from 'zod'
 import { googleErrorBody, googleStatusByHttp } from '../core/jules/google-errors.js'
-import { type McpMethod, mcpTools } from '../core/jules/mcp.js'
+import { type McpMethod, type McpToolSpec, mcpOptionalTools, mcpTools } from '../core/jules/mcp.js'
+import type { McpOptionalMethod } from '../core/jules/mcp-presets.js'
 import { type Logger, silentLogger } from '../core/ports.js'
 import { SimApiError, type Simulator } from './engine.js'
 
@@ -44,7 +45,7 @@ interface ToolDefinition {
 const pageSize = z.number().int().min(0).optional().describe('Page size; the simulator caps it at 100.')
 const pageToken = z.string().optional().describe('nextPageToken of the previous page.')
 
-function definitions(simulator: Simulator): Record<McpMethod, ToolDefinition> {
+function definitions(simulator: Simulator): Record<McpMethod | McpOptionalMethod, ToolDefinition> {
   const string = (value: unknown): string => String(value)
   return {
     listSources: {
@@ -78,8 +79,9 @@ function definitions(simulator: Simulator): Record<McpMethod, ToolDefinition> {
       run: (args) => simulator.getSession(string(args.name)),
     },
     listSessions: {
-      description: 'sessions.list: sessions, newest first. Answers {sessions, nextPageToken}.',
-      input: { pageSize, pageToken },
+      description:
+        'sessions.list: sessions, newest first; archived ones only with the filter `archived = true`. Answers {sessions, nextPageToken}.',
+      input: { pageSize, pageToken, filter: z.string().optional().describe('e.g. archived = true') },
       run: (args) => simulator.listSessions(args),
     },
     listActivities: {
@@ -109,6 +111,30 @@ function definitions(simulator: Simulator): Record<McpMethod, ToolDefinition> {
         return {}
       },
     },
+    archiveSession: {
+      description: 'sessions.archive: hides the session from sessions.list; archiving twice is harmless.',
+      input: { session: z.string().describe('sessions/{id}') },
+      run: async (args) => {
+        await simulator.archiveSession(string(args.session))
+        return {}
+      },
+    },
+    unarchiveSession: {
+      description: 'sessions.unarchive: shows an archived session in sessions.list again.',
+      input: { session: z.string().describe('sessions/{id}') },
+      run: async (args) => {
+        await simulator.unarchiveSession(string(args.session))
+        return {}
+      },
+    },
+    deleteSession: {
+      description: 'sessions.delete: the session answers NOT_FOUND from then on.',
+      input: { session: z.string().describe('sessions/{id}') },
+      run: async (args) => {
+        await simulator.deleteSession(string(args.session))
+        return {}
+      },
+    },
   }
 }
 
@@ -132,8 +158,11 @@ export async function createSimMcpServer(options: SimMcpServerOptions): Promise<
     content: [{ type: 'text', text: JSON.stringify(googleErrorBody(httpStatus, message, status)) }],
   })
 
-  for (const [method, definition] of Object.entries(definitions(simulator)) as Array<[McpMethod, ToolDefinition]>) {
-    const { tool, operation } = mcpTools[method]
+  const specs: Record<McpMethod | McpOptionalMethod, McpToolSpec> = { ...mcpTools, ...mcpOptionalTools }
+  for (const [method, definition] of Object.entries(definitions(simulator)) as Array<
+    [McpMethod | McpOptionalMethod, ToolDefinition]
+  >) {
+    const { tool, operation } = specs[method]
     if (omitted.has(tool)) continue
     const handler = async (args: ToolInput): Promise<CallToolResult> => {
       // Faults queued on the simulator hit MCP calls as they hit HTTP ones.

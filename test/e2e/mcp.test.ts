@@ -150,13 +150,16 @@ describe('jjm end to end, through the mcp adapter against `jjm mcp serve`', { ti
     const tools = messages.find((message) => message.id === 2)?.result?.tools?.map((tool) => tool.name) ?? []
     assert.deepEqual(tools.sort(), [
       'approve_plan',
+      'archive_session',
       'create_session',
+      'delete_session',
       'get_session',
       'get_source',
       'list_activities',
       'list_sessions',
       'list_sources',
       'send_message',
+      'unarchive_session',
     ])
     assert.match(stderr, /serving MCP on stdio/)
   })

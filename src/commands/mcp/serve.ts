@@ -14,12 +14,13 @@ as structuredContent and as JSON text; a failure is an isError result holding Go
   get_source       {name}                                            → Source
   create_session   {prompt, sourceContext, title?, requirePlanApproval?, automationMode?} → Session
   get_session      {name}                                            → Session
-  list_sessions    {pageSize?, pageToken?}                           → {sessions, nextPageToken}
+  list_sessions    {pageSize?, pageToken?, filter?}                  → {sessions, nextPageToken}
   list_activities  {parent, pageSize?, pageToken?, filter?}          → {activities, nextPageToken}
   send_message     {session, prompt}                                 → {}
   approve_plan     {session}                                         → {}
+  archive_session, unarchive_session, delete_session  {session}      → {}
 
-jjm's mcp backend also accepts these names with a jules_ prefix. Try it with:
+jjm's mcp backend also speaks to other Jules MCP servers (jules.mcp.preset; see docs/mcp.md). Try it with:
 
   jjm tasks create --jules mcp --repo acme/api "..."   # with, in config.yaml:
     jules:
