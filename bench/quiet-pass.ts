@@ -181,6 +181,7 @@ export async function quietPassBench(options: QuietPassOptions): Promise<QuietPa
           updatedAt: at,
           completedAt: null,
           lastSyncedAt: null,
+          stalledSince: null,
           archived: false,
           version: 1,
           priority: 0,

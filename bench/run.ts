@@ -77,6 +77,7 @@ function buildTask(index: number, newId: () => string): Task {
     updatedAt: at,
     completedAt: null,
     lastSyncedAt: null,
+    stalledSince: null,
     archived: false,
     version: 1,
     priority: 0,

@@ -15,7 +15,8 @@ import { Migration20261126090000_notification_outbox_retention } from './Migrati
 import { Migration20261126100000_sync_lease } from './Migration20261126100000_sync_lease.js'
 import { Migration20261207000000_task_sync } from './Migration20261207000000_task_sync.js'
 import { Migration20261208010000_task_archived } from './Migration20261208010000_task_archived.js'
-import { Migration20261208020000_task_priority } from './Migration20261208020000_task_priority.js'
+import { Migration20261208020000_stalled } from './Migration20261208020000_stalled.js'
+import { Migration20261208030000_task_priority } from './Migration20261208030000_task_priority.js'
 
 export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261125000000_initial', class: Migration20261125000000_initial },
@@ -31,5 +32,6 @@ export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261126100000_sync_lease', class: Migration20261126100000_sync_lease },
   { name: 'Migration20261207000000_task_sync', class: Migration20261207000000_task_sync },
   { name: 'Migration20261208010000_task_archived', class: Migration20261208010000_task_archived },
-  { name: 'Migration20261208020000_task_priority', class: Migration20261208020000_task_priority },
+  { name: 'Migration20261208020000_stalled', class: Migration20261208020000_stalled },
+  { name: 'Migration20261208030000_task_priority', class: Migration20261208030000_task_priority },
 ]

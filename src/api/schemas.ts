@@ -46,6 +46,11 @@ export const taskListQuery = z
     since: instant.optional(),
     until: instant.optional(),
     q: z.string().max(200).optional(),
+    stalled: z
+      .enum(['true', 'false'], { error: 'must be true or false' })
+      .transform((value) => value === 'true')
+      .optional()
+      .meta({ description: 'true: only tasks marked stalled; false: only tasks that are not.' }),
     limit: limit.optional(),
     cursor: cursor.optional(),
   })

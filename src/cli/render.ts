@@ -71,7 +71,7 @@ export function truncate(text: string, width: number): string {
 
 export const taskColumns: Array<Column<Task>> = [
   { header: 'ID', value: (task) => task.id },
-  { header: 'STATE', value: (task) => task.state },
+  { header: 'STATE', value: (task) => (task.stalledSince ? `${task.state} (stalled)` : task.state) },
   { header: 'REPOSITORY', value: (task) => repositoryLabel(task) },
   { header: 'TITLE', value: (task) => truncate(task.title, 48) },
   { header: 'CREATED', value: (task) => age(task.createdAt) },
@@ -113,6 +113,11 @@ export function renderTask(task: Task, events: TaskEvent[], details?: Omit<TaskD
     `  updated     ${task.updatedAt}`,
     `  synced      ${task.lastSyncedAt ?? 'never'}`,
   ]
+  if (task.stalledSince) {
+    lines.push(
+      `  stalled     since ${task.stalledSince} (${age(task.stalledSince)}): no activity from Jules; nudge it with jjm message ${task.id} "…"`,
+    )
+  }
   if (task.completedAt) lines.push(`  completed   ${task.completedAt}`)
   if (task.archived)
     lines.push(`  archived    yes: hidden from tasks list; jjm tasks unarchive ${task.id} brings it back`)

@@ -269,7 +269,8 @@ export class CachedTaskStore extends DelegatingTaskStore {
    * page); nothing that a sync changed in the row itself is ever shown stale.
    */
   override async commitSync(commit: SyncCommit): Promise<SyncCommitResult> {
-    if (commit.task === undefined) return this.store.commitSync(commit)
+    // A quiet sync leaves the cached task as it is, unless it marks or clears a stall.
+    if (commit.task === undefined && commit.stalledSince === undefined) return this.store.commitSync(commit)
     let result: SyncCommitResult | undefined
     try {
       result = await this.store.commitSync(commit)

@@ -9,9 +9,11 @@ import { readFile, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, extname, isAbsolute, join, resolve } from 'node:path'
 import type { ZodType } from 'zod'
+import { durationMs } from './duration.js'
 import { ConfigurationError } from './errors.js'
 import { mcpPresetNames } from './jules/mcp-presets.js'
 import type { NotifierRoute } from './notifications.js'
+import { awaitingPersonStates } from './task.js'
 
 /** The configuration every part of jjm reads; produced by {@link loadConfig}. */
 export interface JjmConfig {
@@ -71,7 +73,21 @@ export interface JjmConfig {
   /** `requestsPerMinute`: the ceiling on requests to Jules, one per Jules account (shared through Redis by every process on it). */
   /** `pushgatewayUrl`: where `monitor --once` pushes its run's metrics; unset: nothing is pushed. */
   /** `leaseTtlSeconds`: how long a task's sync lease lasts unless renewed (renewed every third of it while a sync runs). */
-  monitor: { concurrency: number; requestsPerMinute: number; leaseTtlSeconds: number; pushgatewayUrl?: string }
+  /**
+   * `stalledAfter`: how long a task may go without new activity from Jules, by
+   * state, before it is marked stalled (milliseconds; null: never in that
+   * state). States waiting for a person are never stalled. `nudgeStalled`:
+   * send `nudgeMessage` to the agent once per stall.
+   */
+  monitor: {
+    concurrency: number
+    requestsPerMinute: number
+    leaseTtlSeconds: number
+    pushgatewayUrl?: string
+    stalledAfter: StalledAfter
+    nudgeStalled: boolean
+    nudgeMessage: string
+  }
   /** Where notifications go and which events each target gets; empty: none are sent. */
   notifiers: NotifierRoute[]
   /**
@@ -108,6 +124,15 @@ export interface JjmConfig {
   /** The config file that was read, if any. */
   configFile?: string
 }
+
+/** The states a task can stall in: the ones where Jules, not a person, has the next move. */
+export const stallableStates = ['queued', 'planning', 'in_progress'] as const
+export type StallableState = (typeof stallableStates)[number]
+/** Milliseconds without activity before a task in each state is stalled; null: never. */
+export type StalledAfter = Record<StallableState, number | null>
+
+/** What `monitor.nudgeStalled` sends when `monitor.nudgeMessage` says nothing else. */
+export const defaultNudgeMessage = 'Are you still working on this? Please continue, or tell me what is blocking you.'
 
 /** The flags every command shares; each one overrides its env var and config key. */
 export interface ConfigFlags {
@@ -156,6 +181,7 @@ type LeafKind =
   | 'number'
   | 'boolean'
   | 'routes'
+  | 'duration'
 
 /** One settable key: its type, its env var and flag, and how to explain a bad value. */
 interface Leaf {
@@ -382,6 +408,26 @@ const leaves: readonly Leaf[] = [
     env: 'JJM_PUSHGATEWAY_URL',
     expected: 'an http(s) URL of a Prometheus Pushgateway, e.g. http://pushgateway:9091',
   },
+  ...stallableStates.map(
+    (state): Leaf => ({
+      key: `monitor.stalledAfter.${state}`,
+      kind: 'duration',
+      env: `JJM_MONITOR_STALLED_AFTER_${state.toUpperCase()}`,
+      expected: 'a duration such as 10m, 30m or 1h30m (a bare number is seconds), or off to never mark it stalled',
+    }),
+  ),
+  {
+    key: 'monitor.nudgeStalled',
+    kind: 'boolean',
+    env: 'JJM_MONITOR_NUDGE_STALLED',
+    expected: 'true or false',
+  },
+  {
+    key: 'monitor.nudgeMessage',
+    kind: 'string',
+    env: 'JJM_MONITOR_NUDGE_MESSAGE',
+    expected: 'the text to send to a stalled task, e.g. "Please continue."',
+  },
   {
     key: 'notifiers',
     kind: 'routes',
@@ -491,6 +537,12 @@ const defaults: Record<string, unknown> = {
   'monitor.concurrency': 4,
   'monitor.requestsPerMinute': 60,
   'monitor.leaseTtlSeconds': 30,
+  // Queued is short on Jules' side; a plan takes minutes; the work itself reports progress at least this often.
+  'monitor.stalledAfter.queued': 10 * 60_000,
+  'monitor.stalledAfter.planning': 15 * 60_000,
+  'monitor.stalledAfter.in_progress': 30 * 60_000,
+  'monitor.nudgeStalled': false,
+  'monitor.nudgeMessage': defaultNudgeMessage,
   notifiers: [],
   'notifications.keepDeliveredDays': 7,
   'notifications.keepFailedDays': 30,
@@ -627,6 +679,11 @@ export async function loadConfig(sources: ConfigSources): Promise<JjmConfig> {
       requestsPerMinute: requiredNumber(values, 'monitor.requestsPerMinute'),
       leaseTtlSeconds: requiredNumber(values, 'monitor.leaseTtlSeconds'),
       pushgatewayUrl: stringValue(values, 'monitor.pushgatewayUrl'),
+      stalledAfter: Object.fromEntries(
+        stallableStates.map((state) => [state, values.get(`monitor.stalledAfter.${state}`) as number | null]),
+      ) as StalledAfter,
+      nudgeStalled: values.get('monitor.nudgeStalled') === true,
+      nudgeMessage: requiredString(values, 'monitor.nudgeMessage'),
     },
     notifiers: values.get('notifiers') as NotifierRoute[],
     notifications: {
@@ -836,7 +893,17 @@ function collectFileSettings(node: unknown, path: string, prefix: string, settin
   }
 }
 
+function isOff(text: string): boolean {
+  return /^(off|never|false)$/i.test(text.trim())
+}
+
 function unknownKey(key: string, name: string, prefix: string, path: string): ConfigurationError {
+  if (prefix === 'monitor.stalledAfter' && awaitingPersonStates.has(name)) {
+    return new ConfigurationError(
+      `"${key}" in ${path} cannot be set: a task in ${name} waits for a person, and is never stalled. Remove it; stalledAfter takes ${stallableStates.join(', ')}.`,
+      { context: { key, source: path } },
+    )
+  }
   const known = childKeys(prefix)
   const guess = known.find((candidate) => candidate.toLowerCase() === name.toLowerCase())
   const hint = guess === undefined ? '' : ` Did you mean "${prefix === '' ? guess : `${prefix}.${guess}`}"?`
@@ -904,10 +971,22 @@ function schemaFor(z: typeof import('zod').z, leaf: Leaf): ZodType {
       return z.number().min(leaf.min ?? 0)
     case 'boolean':
       return z.boolean()
+    case 'duration':
+      return z.union([
+        z.literal(false),
+        z.number().min(0),
+        z.string().refine((text) => isOff(text) || durationMs(text) !== undefined),
+      ])
   }
 }
 
 function normalise(leaf: Leaf, value: unknown, source: Source): unknown {
+  if (leaf.kind === 'duration') {
+    // Milliseconds, or null for "never": off, false and 0 all say it.
+    const ms =
+      typeof value === 'number' ? value * 1000 : typeof value === 'string' && !isOff(value) ? durationMs(value) : 0
+    return ms === undefined || ms <= 0 ? null : Math.round(ms)
+  }
   if (typeof value !== 'string') return value
   if (leaf.kind === 'httpUrl') return value.replace(/\/+$/, '')
   if (leaf.kind === 'path') return resolvePath(value, source)

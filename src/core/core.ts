@@ -125,6 +125,8 @@ export async function openCore(options: CoreOptions): Promise<Core> {
     budget: julesBudget,
     holder: leaseHolderName(),
     leaseTtlMs: config.monitor.leaseTtlSeconds * 1000,
+    stalledAfter: config.monitor.stalledAfter,
+    ...(config.monitor.nudgeStalled ? { nudgeMessage: config.monitor.nudgeMessage } : {}),
     publish: (update) => publishUpdate(bus, logger, update),
     ...(metrics ? { metrics } : {}),
   })

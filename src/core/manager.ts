@@ -392,6 +392,7 @@ export class JobManager {
       version: 1,
       priority: request.priority,
       archived: false,
+      stalledSince: null,
     })
     let task: Task
     if (key === undefined) {
@@ -752,6 +753,7 @@ export class JobManager {
       updatedAt: now,
       completedAt: null,
       lastSyncedAt: now,
+      stalledSince: null,
       archived: false,
       version: 1,
       priority: request.priority,

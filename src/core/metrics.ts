@@ -258,6 +258,16 @@ export class Metrics {
       },
     })
     new Gauge({
+      name: 'jjm_tasks_stalled',
+      help: "Active tasks marked stalled: no new activity from Jules for their state's monitor.stalledAfter.",
+      registers,
+      async collect() {
+        const tasks = await metrics.activeTasks()
+        if (tasks === undefined) return
+        this.set(tasks.stalled ?? 0)
+      },
+    })
+    new Gauge({
       name: 'jjm_tasks_pending',
       help: 'Tasks waiting in the local queue for a Jules session (plan quotas).',
       registers,

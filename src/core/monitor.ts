@@ -48,6 +48,10 @@ export interface MonitorDeps {
   leaseHolder?: string
   /** How long a sync lease lasts unless renewed, when the monitor builds its own synchronizer. */
   leaseTtlMs?: number
+  /** `monitor.stalledAfter` in milliseconds by state, when the monitor builds its own synchronizer. */
+  stalledAfter?: Readonly<Record<string, number | null>>
+  /** `monitor.nudgeMessage` when `monitor.nudgeStalled` is on, when the monitor builds its own synchronizer. */
+  nudgeMessage?: string
   /** The local queue under plan quotas: after every pass, pending tasks start as far as the limits allow. */
   queue?: Pick<TaskQueue, 'startDue'>
 }
@@ -138,6 +142,8 @@ export class Monitor {
         ...(deps.leaseTtlMs === undefined ? {} : { leaseTtlMs: deps.leaseTtlMs }),
         ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
         ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
+        ...(deps.stalledAfter === undefined ? {} : { stalledAfter: deps.stalledAfter }),
+        ...(deps.nudgeMessage === undefined ? {} : { nudgeMessage: deps.nudgeMessage }),
         publish: (update) => publishUpdate(deps.bus, deps.logger, update),
       })
   }

@@ -23,6 +23,7 @@ export const notificationSituations = [
   'completed_with_pr',
   'completed',
   'failed',
+  'stalled',
 ] as const
 
 /** What a route sends when it names no `events`. */
@@ -94,6 +95,7 @@ export function situationsOf(task: Task, event: NewTaskEvent): string[] {
     found.push('completed')
   }
   if (event.type === 'failed') found.push('failed')
+  if (event.type === 'stalled') found.push('stalled')
   return found
 }
 
@@ -171,6 +173,15 @@ function describe(task: Task, event: NewTaskEvent, eventType: string, at: string
       const reason = typeof event.data.reason === 'string' && event.data.reason !== '' ? `: ${event.data.reason}` : '.'
       title = `Failed: ${task.title}`
       text = `The task on ${where} failed${reason}`
+      break
+    }
+    case 'stalled': {
+      const state = typeof event.data.state === 'string' ? event.data.state.replaceAll('_', ' ') : task.state
+      const seconds = event.data.quietSeconds
+      const quiet =
+        typeof seconds !== 'number' ? '' : seconds < 120 ? ` for ${seconds} s` : ` for ${Math.round(seconds / 60)} min`
+      title = `Stalled: ${task.title}`
+      text = `Jules has shown no activity on ${where}${quiet} (${state}). Nudge it with: jjm message ${task.id} "…"`
       break
     }
     default:

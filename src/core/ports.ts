@@ -36,6 +36,10 @@ export interface SyncState {
   leaseHolder: string | null
   /** RFC 3339, by the database's clock: when the holder's lease runs out; null when none holds it. */
   leaseUntil: string | null
+  /** RFC 3339: the last sync that recorded something Jules did (an activity, a new state); null before the first. */
+  lastActivityAt: string | null
+  /** RFC 3339: when a sync marked the task stalled (no activity for its state's `monitor.stalledAfter`); null when it is not. */
+  stalledSince: string | null
 }
 
 /** One sync's result, written in one transaction, and only while `holder` holds the task's sync lease. */
@@ -67,6 +71,10 @@ export interface SyncCommit {
   boundMessages?: MessageBinding[]
   /** Written to the outbox in the same transaction as the events that cause them. */
   notifications?: NewNotification[]
+  /** When present, becomes the sync state's lastActivityAt: this sync recorded something Jules did. */
+  activityAt?: string
+  /** When present, becomes the sync state's stalledSince (null: no longer stalled); absent: left as it is. */
+  stalledSince?: string | null
 }
 
 /** What commitSync did. */
@@ -193,7 +201,7 @@ export interface TaskRecords {
    * aggregate query (for the metrics gauges). Optional: without it, core
    * counts the rows of listActiveTasks.
    */
-  summariseActiveTasks?(): Promise<{ byState: Record<string, number>; oldestSyncAt: string | null }>
+  summariseActiveTasks?(): Promise<{ byState: Record<string, number>; oldestSyncAt: string | null; stalled?: number }>
   /**
    * Deletes a task. Without `purge` the task disappears from lists and lookups
    * but its history stays, with a `deleted` event appended; with `purge` the

@@ -120,6 +120,11 @@ export const taskSchema = z
     updatedAt: timestamp,
     completedAt: timestamp.nullable(),
     lastSyncedAt: timestamp.nullable().describe('When the monitor last read the session from Jules.'),
+    stalledSince: timestamp
+      .nullable()
+      .describe(
+        "When jjm marked the task stalled: no new activity from Jules for its state's `monitor.stalledAfter`. Null when it is not stalled.",
+      ),
     archived: z
       .boolean()
       .describe(

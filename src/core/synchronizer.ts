@@ -36,12 +36,13 @@ import type {
   NewTaskEvent,
   SyncCommit,
   SyncCursor,
+  SyncState,
   TaskStore,
   TaskUpdate,
 } from './ports.js'
 import type { JulesBudget, RateLimitPause, Sleep } from './rate-limit.js'
 import { storableText, storableValue } from './storable.js'
-import { type ChatMessage, isPending, isTerminal, type Task, type TaskState } from './task.js'
+import { awaitingPerson, type ChatMessage, isPending, isTerminal, type Task, type TaskState } from './task.js'
 
 /** What one sync recorded about a task that changed. */
 export interface TaskChange {
@@ -82,6 +83,29 @@ export interface SynchronizerDeps {
   metrics?: Metrics
   /** Waits between lease attempts; tests move their clock instead. */
   sleep?: Sleep
+  /**
+   * How long a task may go without new activity from Jules, by state
+   * (milliseconds; null or absent: never), before a sync marks it stalled
+   * (`monitor.stalledAfter`). States waiting for a person are never stalled.
+   * Absent: {@link defaultStalledAfter}.
+   */
+  stalledAfter?: Readonly<Record<string, number | null>>
+  /** Sent to the agent, once, by the sync that marks a task stalled (`monitor.nudgeStalled`); absent: no nudge. */
+  nudgeMessage?: string
+}
+
+/** `monitor.stalledAfter`'s defaults: 10 min queued, 15 min planning, 30 min in progress. */
+export const defaultStalledAfter: Readonly<Record<string, number | null>> = {
+  queued: 10 * 60_000,
+  planning: 15 * 60_000,
+  in_progress: 30 * 60_000,
+}
+
+/** What a sync records about a stall beside what Jules said: events, and the sync state's marks. */
+interface StallMarks {
+  events: NewTaskEvent[]
+  activityAt?: string
+  stalledSince?: string | null
 }
 
 /** A name for this process on sync leases: unique per process, readable in the database. */
@@ -225,7 +249,8 @@ export class SessionSynchronizer {
       let current = sync && !isPending(task.state) ? task : ((await this.deps.store.getTask(task.id)) ?? task)
       // A pending task has no session to read (the queue may have started it since it was read: then it has).
       if (sync && !isTerminal(current.state) && !isPending(current.state)) {
-        const result = await this.syncLeased(current, { prepaid: true })
+        // The person's own operation follows: no nudge before it.
+        const result = await this.syncLeased(current, { prepaid: true, nudge: false })
         if (result.status === 'lease_lost') {
           throw new InvalidStateError(
             `Task ${task.id} was taken over by another jjm process during the sync; try again.`,
@@ -277,7 +302,7 @@ export class SessionSynchronizer {
    */
   private async syncLeased(
     task: Task,
-    options: { prepaid: boolean; unlessSyncedSinceListed?: boolean },
+    options: { prepaid: boolean; unlessSyncedSinceListed?: boolean; nudge?: boolean },
   ): Promise<SyncResult> {
     const { jules, store } = this.deps
     const prepaid = { used: !options.prepaid }
@@ -297,7 +322,7 @@ export class SessionSynchronizer {
 
     let current = task
     for (let attempt = 0; ; attempt++) {
-      const { commit, change } = this.changesOf(current, reading)
+      const { commit, change } = this.changesOf(current, reading, state)
       const result = await store.commitSync(commit)
       if (result.outcome === 'lease_lost') {
         this.deps.logger.warn('The sync lease of a task ran out during its sync; nothing was recorded', {
@@ -315,6 +340,8 @@ export class SessionSynchronizer {
       if (commit.task !== undefined && isTerminal(updated.state) && !isTerminal(current.state)) {
         this.deps.metrics?.taskFinished(updated)
       }
+      // Only the sync that marked the stall gets here with it (the lease and the commit make it one): one nudge per stall.
+      if (typeof commit.stalledSince === 'string' && options.nudge !== false) await this.nudge(updated)
       if (change === undefined) return { status: 'synced', task: updated, change: undefined }
       this.deps.logger.info('task changed', {
         taskId: task.id,
@@ -386,7 +413,11 @@ export class SessionSynchronizer {
    * is written only when one of its fields changes; a quiet sync moves only
    * the sync state.
    */
-  private changesOf(task: Task, reading: SessionReading): { commit: SyncCommit; change?: TaskChange } {
+  private changesOf(
+    task: Task,
+    reading: SessionReading,
+    syncState: SyncState | undefined,
+  ): { commit: SyncCommit; change?: TaskChange } {
     const { session } = reading
     const now = new Date(this.deps.clock.now()).toISOString()
     const state = taskStateOf(session)
@@ -407,14 +438,18 @@ export class SessionSynchronizer {
       events.push({ type: 'failed', data: { reason: reading.failureReason }, at: now })
     }
     const url = session.url ?? task.url
-    const rowChanged = events.length > 0 || url !== task.url
+    const julesActed = events.length > 0
+    const rowChanged = julesActed || url !== task.url
+    // Recorded beside the row, not in it: a stall changes no field of the task.
+    const stall = this.stallOf(task, state, julesActed, syncState, now)
+    events.push(...stall.events)
     const updated: Task | undefined = rowChanged
       ? {
           ...task,
           state,
           url,
           pullRequest,
-          updatedAt: events.length > 0 ? now : task.updatedAt,
+          updatedAt: julesActed ? now : task.updatedAt,
           completedAt: becameTerminal ? (session.updateTime ?? now) : task.completedAt,
         }
       : undefined
@@ -428,6 +463,8 @@ export class SessionSynchronizer {
       ...(reading.chatMessages.length > 0 ? { chatMessages: reading.chatMessages } : {}),
       ...(reading.boundMessages.length > 0 ? { boundMessages: reading.boundMessages } : {}),
       ...(reading.sourceFiles === undefined ? {} : { sourceFiles: reading.sourceFiles }),
+      ...(stall.activityAt === undefined ? {} : { activityAt: stall.activityAt }),
+      ...(stall.stalledSince === undefined ? {} : { stalledSince: stall.stalledSince }),
     }
     const change: TaskChange | undefined =
       events.length === 0
@@ -441,6 +478,89 @@ export class SessionSynchronizer {
             pullRequestUrl: pullRequest?.url ?? null,
           }
     return { commit, ...(change === undefined ? {} : { change }) }
+  }
+
+  /**
+   * What a sync says about a stall: anything Jules did (`active`) is activity
+   * and ends a stall; a task in a state with a `stalledAfter` that has seen no
+   * activity for that long is stalled, once, until activity comes back. The
+   * last activity is the sync state's; for a task no sync has seen activity
+   * of yet, its last recorded change (`updatedAt`: its creation, or its entry
+   * into its state).
+   */
+  private stallOf(
+    task: Task,
+    state: TaskState,
+    active: boolean,
+    syncState: SyncState | undefined,
+    now: string,
+  ): StallMarks {
+    const stalledSince = syncState?.stalledSince ?? null
+    if (active) {
+      if (stalledSince === null) return { events: [], activityAt: now }
+      const stalledMs = Math.max(0, Date.parse(now) - Date.parse(stalledSince))
+      this.deps.logger.info('task active again', { taskId: task.id, state })
+      return {
+        events: [
+          {
+            type: 'unstalled',
+            data: { state, stalledSince, stalledSeconds: Math.round(stalledMs / 1000) },
+            at: now,
+          },
+        ],
+        activityAt: now,
+        stalledSince: null,
+      }
+    }
+    if (stalledSince !== null) return { events: [] }
+    const limits = this.deps.stalledAfter ?? defaultStalledAfter
+    const afterMs = awaitingPerson(state) || isTerminal(state) || !Object.hasOwn(limits, state) ? null : limits[state]
+    if (afterMs === null || afterMs === undefined || afterMs <= 0) return { events: [] }
+    const lastActivityAt = syncState?.lastActivityAt ?? task.updatedAt
+    const quietMs = Date.parse(now) - Date.parse(lastActivityAt)
+    if (!(quietMs >= afterMs)) return { events: [] }
+    this.deps.logger.info('task stalled: no activity from Jules', { taskId: task.id, state, quietMs })
+    return {
+      events: [
+        {
+          type: 'stalled',
+          data: {
+            state,
+            lastActivityAt,
+            quietSeconds: Math.round(quietMs / 1000),
+            stalledAfterSeconds: Math.round(afterMs / 1000),
+          },
+          at: now,
+        },
+      ],
+      stalledSince: now,
+    }
+  }
+
+  /**
+   * Sends `nudgeMessage` to a task the sync just marked stalled, under its
+   * lease, and records it as a message sent. At most once per stall: a
+   * failed send is logged, not retried.
+   */
+  private async nudge(task: Task): Promise<void> {
+    const text = this.deps.nudgeMessage
+    if (text === undefined || text.trim() === '') return
+    const { jules, store, clock, logger } = this.deps
+    try {
+      await this.call(() => jules.sendMessage(task.sessionName, text))
+      const at = new Date(clock.now()).toISOString()
+      const record = async () => {
+        await store.logEvent(task.id, { type: 'message_sent', data: { text, nudge: true }, at })
+        await store.addChatMessages(task.id, [{ role: 'user', text, activityId: null, at }])
+      }
+      await (store.unitOfWork ? store.unitOfWork(record) : record())
+      logger.info('stalled task nudged', { taskId: task.id })
+    } catch (error) {
+      logger.warn('Could not nudge a stalled task; it stays stalled and is not nudged again for this stall', {
+        taskId: task.id,
+        error: error instanceof Error ? error.message : String(error),
+      })
+    }
   }
 
   /**

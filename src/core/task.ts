@@ -91,6 +91,12 @@ export interface Task {
   completedAt: string | null
   lastSyncedAt: string | null
   /**
+   * RFC 3339: when jjm marked the task stalled (no new activity from Jules for
+   * its state's `monitor.stalledAfter`); null when it is not stalled.
+   * Belongs to the sync state, like lastSyncedAt.
+   */
+  stalledSince: string | null
+  /**
    * Put away by a person (`jjm tasks archive`): hidden from lists unless asked
    * for, like an archived session at Jules. Nothing else changes; it is still synced.
    */
@@ -144,6 +150,9 @@ export const taskEventTypes = [
   // The Jules session was deleted through jjm (`data.alreadyGone` when Jules no longer had it).
   'session_deleted',
   'sync_error',
+  // No activity from Jules for the state's monitor.stalledAfter, and activity again.
+  'stalled',
+  'unstalled',
   // Plan quotas: the task waits in the local queue, and later its Jules session started.
   'queued_locally',
   'started',
@@ -190,6 +199,8 @@ export interface TaskFilter {
   updatedUntil?: string
   /** Free text searched in titles. */
   search?: string
+  /** Only stalled tasks (true) or only tasks that are not (false). */
+  stalled?: boolean
   /**
    * `false`: only tasks not archived; `true`: only archived ones; absent: both.
    * (JobManager.listTasks hides archived tasks unless asked: a store sees the filter as given.)

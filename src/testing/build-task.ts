@@ -33,6 +33,7 @@ export function buildTask(overrides: Partial<Task> = {}): Task {
     updatedAt: createdAt,
     completedAt: null,
     lastSyncedAt: null,
+    stalledSince: null,
     archived: false,
     version: 1,
     priority: 0,

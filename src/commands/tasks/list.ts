@@ -12,6 +12,7 @@ export default class TasksList extends JjmCommand<typeof TasksList> {
     '<%= config.bin %> tasks list',
     '<%= config.bin %> tasks list --state awaiting_plan_approval --state awaiting_user_feedback --repo acme/api',
     '<%= config.bin %> tasks list --label backend --since 2026-11-01 --json',
+    '<%= config.bin %> tasks list --stalled',
     '<%= config.bin %> tasks list --archived --repo acme/api',
     '<%= config.bin %> tasks list --group 01JD9ZQ4W5X6Y7Z8A9B0C1D2E3',
   ]
@@ -26,6 +27,11 @@ export default class TasksList extends JjmCommand<typeof TasksList> {
     label: Flags.string({ char: 'l', summary: 'Only tasks with this label.' }),
     since: Flags.string({ summary: 'Only tasks created at or after this date or RFC 3339 time.' }),
     search: Flags.string({ char: 's', summary: 'Only tasks whose title contains this text.' }),
+    stalled: Flags.boolean({
+      allowNo: true,
+      summary:
+        'Only tasks marked stalled (no activity from Jules for monitor.stalledAfter); --no-stalled: only the others.',
+    }),
     group: Flags.string({
       summary: 'Only the attempts of one `tasks create --parallel` (its group id).',
       exclusive: ['label'],
@@ -42,6 +48,7 @@ export default class TasksList extends JjmCommand<typeof TasksList> {
     if (this.flags.group) filter.label = groupLabel(this.flags.group)
     if (this.flags.archived) filter.archived = true
     if (this.flags.search) filter.search = this.flags.search
+    if (this.flags.stalled !== undefined) filter.stalled = this.flags.stalled
     if (this.flags.since) filter.since = parseSince(this.flags.since)
     if (this.flags.limit !== undefined) filter.limit = this.flags.limit
     if (this.flags.cursor) filter.cursor = this.flags.cursor

@@ -218,6 +218,8 @@ const taskFields = new Set([
   'updatedAt',
   'completedAt',
   'lastSyncedAt',
+  // Written by exports of newer jjm; a stall is judged again by the importing monitor.
+  'stalledSince',
   'archived',
   'deletedAt',
   'syncCursor',
@@ -275,6 +277,7 @@ function parseTaskRecord(key: string, raw: unknown, context: RecordContext): Sto
     updatedAt: updatedAt ?? createdAt ?? context.defaultTime,
     completedAt: optionalInstant(record, 'completedAt') ?? null,
     lastSyncedAt: optionalInstant(record, 'lastSyncedAt') ?? null,
+    stalledSince: null,
     // The json backend never archived: a file that says so is kept as it says.
     archived: optionalBoolean(record, 'archived') ?? false,
     // Files written before versions existed have none: their tasks start at 1.

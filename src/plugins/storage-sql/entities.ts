@@ -40,6 +40,8 @@ export interface TaskRow {
    * the task), so that every read of a task shows it.
    */
   lastSyncedAt: Date | null
+  /** Likewise read from `task_sync`: when a sync marked the task stalled. */
+  stalledSince: Date | null
   /** Set by a soft delete: the task is hidden from lookups and lists, its history stays. */
   deletedAt: Date | null
   /** Put away by a person: hidden from lists that do not ask for archived tasks, found by lookups. */
@@ -71,6 +73,10 @@ export interface TaskSyncRow {
    * clocks disagree still agree on who holds a lease.
    */
   leaseUntil: number | null
+  /** When a sync last recorded something Jules did; null before the first. */
+  activityAt: Date | null
+  /** When a sync marked the task stalled; null while it is not. */
+  stalledSince: Date | null
 }
 
 export interface TaskEventRow {
@@ -203,6 +209,11 @@ export const TaskSchema = new EntitySchema<TaskRow>({
       nullable: true,
       formula: (alias) => `(select s.last_synced_at from task_sync s where s.task_id = ${alias}.id)`,
     },
+    stalledSince: {
+      type: 'datetime',
+      nullable: true,
+      formula: (alias) => `(select s.stalled_since from task_sync s where s.task_id = ${alias}.id)`,
+    },
     deletedAt: { type: 'datetime', nullable: true },
     archived: { type: 'boolean', default: false },
     version: { type: 'integer', default: 1 },
@@ -227,6 +238,8 @@ export const TaskSyncSchema = new EntitySchema<TaskSyncRow>({
     lastSyncedAt: { type: 'datetime', nullable: true },
     leaseHolder: { type: 'string', length: 64, nullable: true },
     leaseUntil: { type: new BigIntType('number'), nullable: true },
+    activityAt: { type: 'datetime', nullable: true },
+    stalledSince: { type: 'datetime', nullable: true },
   },
   indexes: [
     // listActiveTasks orders by it, and the metrics read its minimum.

@@ -38,7 +38,7 @@ export function toIso(value: Date | string | number): string {
  * The columns a task's owner sets; `deletedAt` and `version` belong to the
  * store, `lastSyncedAt` to the sync state (task_sync).
  */
-export type TaskFields = Omit<TaskRow, 'deletedAt' | 'version' | 'lastSyncedAt' | 'startedAt'>
+export type TaskFields = Omit<TaskRow, 'deletedAt' | 'version' | 'lastSyncedAt' | 'stalledSince' | 'startedAt'>
 
 /**
  * A pending task has no Jules session yet; its unique, not-null column holds
@@ -90,6 +90,7 @@ export function toTask(row: TaskRow): Task {
     updatedAt: toIso(row.updatedAt),
     completedAt: row.completedAt == null ? null : toIso(row.completedAt),
     lastSyncedAt: row.lastSyncedAt == null ? null : toIso(row.lastSyncedAt),
+    stalledSince: row.stalledSince == null ? null : toIso(row.stalledSince),
     // SQLite answers 0/1; a row written before the column existed has its default.
     archived: Boolean(row.archived),
     version: Number(row.version),
@@ -101,13 +102,19 @@ export function toTask(row: TaskRow): Task {
  * The task as a write stores it, without reading it back: its fields as the
  * columns keep them (instants normalised), `version` and `lastSyncedAt` as given.
  */
-export function toStoredTask(task: Task, version: number, lastSyncedAt: string | null): Task {
+export function toStoredTask(
+  task: Task,
+  version: number,
+  lastSyncedAt: string | null,
+  stalledSince: string | null = task.stalledSince ?? null,
+): Task {
   return toTask({
     ...toTaskRow(task),
     deletedAt: null,
     version,
     startedAt: null,
     lastSyncedAt: lastSyncedAt === null ? null : toDate(lastSyncedAt),
+    stalledSince: stalledSince === null ? null : toDate(stalledSince),
   })
 }
 

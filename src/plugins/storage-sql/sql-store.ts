@@ -467,6 +467,8 @@ class SqlTaskStore implements TaskStore {
           lastSyncedAt: task.lastSyncedAt === null ? null : toDate(task.lastSyncedAt),
           leaseHolder: null,
           leaseUntil: null,
+          activityAt: null,
+          stalledSince: null,
         })
         if (events.length > 0)
           await em.insertMany(
@@ -514,13 +516,18 @@ class SqlTaskStore implements TaskStore {
         }
         await this.insertEvents(em, id, events)
         await this.insertNotifications(em, options.notifications)
-        // lastSyncedAt belongs to the sync state, which this write leaves alone: read it as it is.
+        // lastSyncedAt and stalledSince belong to the sync state, which this write leaves alone: read them as they are.
         const stored = await em.findOneOrFail(
           TaskSchema,
           { id },
-          { fields: ['lastSyncedAt'], disableIdentityMap: true },
+          { fields: ['lastSyncedAt', 'stalledSince'], disableIdentityMap: true },
         )
-        return toStoredTask(task, expected + 1, stored.lastSyncedAt == null ? null : toIso(stored.lastSyncedAt))
+        return toStoredTask(
+          task,
+          expected + 1,
+          stored.lastSyncedAt == null ? null : toIso(stored.lastSyncedAt),
+          stored.stalledSince == null ? null : toIso(stored.stalledSince),
+        )
       }),
     )
   }
@@ -599,14 +606,23 @@ class SqlTaskStore implements TaskStore {
       return await this.fork().transactional(async (em): Promise<SyncCommitResult> => {
         // First, and by the database's clock: is the lease still the holder's?
         // This write also takes SQLite's write lock before anything is read.
+        const sets = [`cursor = ${dialect.boundJson}`, `last_synced_at = ${dialect.boundInstant}`]
+        const values: Array<string | number> = [
+          JSON.stringify(toSyncCursor(commit.cursor)),
+          dialect.instantParameter(commit.syncedAt),
+        ]
+        if (commit.activityAt !== undefined) {
+          sets.push(`activity_at = ${dialect.boundInstant}`)
+          values.push(dialect.instantParameter(commit.activityAt))
+        }
+        if (commit.stalledSince === null) sets.push('stalled_since = null')
+        else if (commit.stalledSince !== undefined) {
+          sets.push(`stalled_since = ${dialect.boundInstant}`)
+          values.push(dialect.instantParameter(commit.stalledSince))
+        }
         const synced = await em.execute<{ affectedRows: number }>(
-          `update task_sync set cursor = ${dialect.boundJson}, last_synced_at = ${dialect.boundInstant} where task_id = ? and lease_holder = ? and lease_until > ${dialect.epochMsNow}`,
-          [
-            JSON.stringify(toSyncCursor(commit.cursor)),
-            dialect.instantParameter(commit.syncedAt),
-            taskId,
-            commit.holder,
-          ],
+          `update task_sync set ${sets.join(', ')} where task_id = ? and lease_holder = ? and lease_until > ${dialect.epochMsNow}`,
+          [...values, taskId, commit.holder],
           'run',
         )
         if (synced.affectedRows === 0) return { outcome: 'lease_lost' }
@@ -623,7 +639,16 @@ class SqlTaskStore implements TaskStore {
             // Rolls back the sync state written above: a stale sync records nothing.
             throw new StaleSync()
           }
-          result = toStoredTask(task, task.version + 1, commit.syncedAt)
+          let stalledSince = commit.stalledSince
+          if (stalledSince === undefined) {
+            const stored = await em.findOneOrFail(
+              TaskSchema,
+              { id: taskId },
+              { fields: ['stalledSince'], disableIdentityMap: true },
+            )
+            stalledSince = stored.stalledSince == null ? null : toIso(stored.stalledSince)
+          }
+          result = toStoredTask(task, task.version + 1, commit.syncedAt, stalledSince)
         } else {
           const stored = await em.findOne(TaskSchema, { id: taskId, deletedAt: null }, { disableIdentityMap: true })
           if (stored === null) throw new TaskNotFoundError(taskId)
@@ -661,6 +686,8 @@ class SqlTaskStore implements TaskStore {
       lastSyncedAt: row.lastSyncedAt == null ? null : toIso(row.lastSyncedAt),
       leaseHolder: row.leaseHolder ?? null,
       leaseUntil: row.leaseUntil == null ? null : toIso(Number(row.leaseUntil)),
+      lastActivityAt: row.activityAt == null ? null : toIso(row.activityAt),
+      stalledSince: row.stalledSince == null ? null : toIso(row.stalledSince),
     }
   }
 
@@ -918,6 +945,10 @@ class SqlTaskStore implements TaskStore {
       if (filter.search !== undefined && filter.search !== '') {
         qb.andWhere(dialect.containsIgnoringCase('t.title'), [likeParameter(filter.search)])
       }
+      if (filter.stalled !== undefined) {
+        const exists = 'exists (select 1 from task_sync s where s.task_id = t.id and s.stalled_since is not null)'
+        qb.andWhere(filter.stalled ? exists : `not ${exists}`)
+      }
       return qb.getResultList()
     })
     const items = rows.slice(0, limit).map(toTask)
@@ -940,24 +971,35 @@ class SqlTaskStore implements TaskStore {
     return rows.map(toTask)
   }
 
-  async summariseActiveTasks(): Promise<{ byState: Record<string, number>; oldestSyncAt: string | null }> {
+  async summariseActiveTasks(): Promise<{
+    byState: Record<string, number>
+    oldestSyncAt: string | null
+    stalled: number
+  }> {
     // One aggregate query, however many tasks are active (a scrape runs it at most every few seconds).
     const rows = await guarded('count the active tasks', this.at, () =>
-      this.fork()
-        .getConnection()
-        .execute<Array<{ state: string; tasks: number | string; oldest: Date | string | number | null }>>(
-          "select t.state, count(*) as tasks, min(case when t.state = 'pending' then null else coalesce(s.last_synced_at, t.created_at) end) as oldest from task t left join task_sync s on s.task_id = t.id where t.deleted_at is null and t.state not in ('completed', 'failed') group by t.state",
-        ),
+      this.fork().getConnection().execute<
+        Array<{
+          state: string
+          tasks: number | string
+          stalled: number | string | null
+          oldest: Date | string | number | null
+        }>
+      >(
+        "select t.state, count(*) as tasks, count(s.stalled_since) as stalled, min(case when t.state = 'pending' then null else coalesce(s.last_synced_at, t.created_at) end) as oldest from task t left join task_sync s on s.task_id = t.id where t.deleted_at is null and t.state not in ('completed', 'failed') group by t.state",
+      ),
     )
     const byState: Record<string, number> = {}
     let oldest: number | undefined
+    let stalled = 0
     for (const row of rows) {
       byState[row.state] = Number(row.tasks)
+      stalled += Number(row.stalled ?? 0)
       if (row.oldest === null) continue
       const at = Date.parse(toIso(row.oldest))
       if (Number.isFinite(at) && (oldest === undefined || at < oldest)) oldest = at
     }
-    return { byState, oldestSyncAt: oldest === undefined ? null : new Date(oldest).toISOString() }
+    return { byState, oldestSyncAt: oldest === undefined ? null : new Date(oldest).toISOString(), stalled }
   }
 
   async getEvents(taskId: string, query: EventQuery = {}): Promise<Page<TaskEvent>> {
@@ -1361,6 +1403,9 @@ class SqlTaskStore implements TaskStore {
           lastSyncedAt: task.lastSyncedAt === null ? null : toDate(task.lastSyncedAt),
           leaseHolder: null,
           leaseUntil: null,
+          activityAt: null,
+          // A stall is judged again by the destination's monitor, from its own activity.
+          stalledSince: null,
         })
         const events = record.events.map((event) => toEventRow(task.id, event))
         for (const batch of chunks(events, rowsPerInsert)) await em.insertMany(TaskEventSchema, batch)

@@ -35,7 +35,14 @@ export function declareSyncStatesTests(storeTest: StoreTest<SyncStatesContractSt
       await createTasks(store, [task])
       assert.deepEqual(
         await store.getSyncState(task.id),
-        { cursor: null, lastSyncedAt: null, leaseHolder: null, leaseUntil: null },
+        {
+          cursor: null,
+          lastSyncedAt: null,
+          leaseHolder: null,
+          leaseUntil: null,
+          lastActivityAt: null,
+          stalledSince: null,
+        },
         'no cursor before the first sync',
       )
 
@@ -226,6 +233,70 @@ export function declareSyncStatesTests(storeTest: StoreTest<SyncStatesContractSt
       },
     )
 
+    storeTest(
+      'marks a stall with a sync, shows it on the task and in lists, and clears it with the activity that ends it',
+      async (store) => {
+        const [quiet, busy] = [buildTask({ state: 'in_progress' }), buildTask({ state: 'in_progress' })]
+        await createTasks(store, [quiet, busy])
+        const marked = committed(
+          await commitAsSync(
+            store,
+            {
+              taskId: quiet.id,
+              events: [{ type: 'stalled', data: { state: 'in_progress' }, at: minuteOf(31) }],
+              cursor: syncCursor(1, []),
+              stalledSince: minuteOf(31),
+            },
+            31,
+          ),
+        )
+        assert.equal(marked.stalledSince, minuteOf(31), 'the commit answers with the task as stalled')
+        assert.equal(marked.version, 1, 'a stall writes no task row')
+        assert.equal((await store.getTask(quiet.id))?.stalledSince, minuteOf(31))
+        assert.equal((await store.getSyncState(quiet.id))?.stalledSince, minuteOf(31))
+        assert.deepEqual(
+          (await store.listTasks({ stalled: true })).items.map((task) => task.id),
+          [quiet.id],
+        )
+        assert.deepEqual(
+          (await store.listTasks({ stalled: false })).items.map((task) => task.id),
+          [busy.id],
+        )
+        // A sync that changes the row keeps the mark it does not touch.
+        const edited = committed(
+          await commitAsSync(
+            store,
+            {
+              taskId: quiet.id,
+              task: { ...quiet, url: 'https://jules.example/s/1' },
+              events: [],
+              cursor: syncCursor(1, []),
+            },
+            32,
+          ),
+        )
+        assert.equal(edited.stalledSince, minuteOf(31))
+        const cleared = committed(
+          await commitAsSync(
+            store,
+            {
+              taskId: quiet.id,
+              events: [{ type: 'unstalled', data: { state: 'in_progress' }, at: minuteOf(40) }],
+              cursor: syncCursor(2, ['sessions/1/activities/p2']),
+              activityAt: minuteOf(40),
+              stalledSince: null,
+            },
+            40,
+          ),
+        )
+        assert.equal(cleared.stalledSince, null)
+        const state = await store.getSyncState(quiet.id)
+        assert.equal(state?.stalledSince, null)
+        assert.equal(state?.lastActivityAt, minuteOf(40))
+        assert.deepEqual((await store.listTasks({ stalled: true })).items, [])
+      },
+    )
+
     storeTest('never changes lastSyncedAt or the cursor on an update', async (store) => {
       const task = buildTask()
       await createTasks(store, [task])
@@ -391,6 +462,8 @@ export function declareSyncStatesTests(storeTest: StoreTest<SyncStatesContractSt
         lastSyncedAt: null,
         leaseHolder: null,
         leaseUntil: null,
+        lastActivityAt: null,
+        stalledSince: null,
       })
       assert.equal((await store.getSyncState(theirs.id))?.leaseHolder, 'daemon-b')
       assert.deepEqual(await store.claimSyncLeases([mine.id, theirs.id], 'daemon-c', 60_000), [mine.id])

@@ -46,6 +46,7 @@ describe('the Grafana dashboard (config/grafana_dashboard.json)', () => {
       'histogram_quantile(0.99, sum by (le) (rate(jjm_jules_request_duration_seconds_bucket',
       'jjm_active_tasks',
       'jjm_tasks_awaiting_person',
+      'jjm_tasks_stalled',
       'jjm_db_connections_in_use',
       'jjm_cache_requests_total',
       'jjm_process_cpu_seconds_total',

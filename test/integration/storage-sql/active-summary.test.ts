@@ -33,7 +33,7 @@ for (const [name, open] of [
       const { storage, cleanup } = opened
       try {
         const store = storage.store
-        assert.deepEqual(await store.summariseActiveTasks?.(), { byState: {}, oldestSyncAt: null })
+        assert.deepEqual(await store.summariseActiveTasks?.(), { byState: {}, oldestSyncAt: null, stalled: 0 })
         const tasks = [
           buildTask({ state: 'queued', lastSyncedAt: null, createdAt: '2026-11-25T09:00:00.000Z' }),
           buildTask({ state: 'in_progress', lastSyncedAt: '2026-11-25T09:30:00.000Z' }),
@@ -45,10 +45,22 @@ for (const [name, open] of [
         const deleted = buildTask({ state: 'paused', lastSyncedAt: '2026-11-25T07:00:00.000Z' })
         for (const task of [...tasks, deleted]) await store.createTask(task, [{ type: 'created', data: {} }])
         await store.deleteTask(deleted.id)
+        // One in-progress task marked stalled by a sync.
+        const stalled = tasks[1] as (typeof tasks)[number]
+        await store.claimSyncLeases([stalled.id], 'daemon-a', 60_000)
+        await store.commitSync({
+          taskId: stalled.id,
+          holder: 'daemon-a',
+          events: [],
+          cursor: { sessionUpdateTime: null, lastActivityTime: null, lastActivityNames: [] },
+          syncedAt: '2026-11-25T09:30:00.000Z',
+          stalledSince: '2026-11-25T09:30:00.000Z',
+        })
         const summary = await store.summariseActiveTasks?.()
         assert.deepEqual(summary, {
           byState: { queued: 1, in_progress: 2, awaiting_plan_approval: 1 },
           oldestSyncAt: '2026-11-25T09:00:00.000Z',
+          stalled: 1,
         })
         assert.deepEqual(summary, summariseActiveTasks(await store.listActiveTasks()), 'the same as counting the rows')
       } finally {

@@ -22,7 +22,8 @@ const retentionMigration = 'Migration20261126090000_notification_outbox_retentio
 const syncLeaseMigration = 'Migration20261126100000_sync_lease'
 const taskSyncMigration = 'Migration20261207000000_task_sync'
 const archivedMigration = 'Migration20261208010000_task_archived'
-const taskPriorityMigration = 'Migration20261208020000_task_priority'
+const stalledMigration = 'Migration20261208020000_stalled'
+const taskPriorityMigration = 'Migration20261208030000_task_priority'
 const allMigrations = [
   initialMigration,
   softDeleteMigration,
@@ -34,6 +35,7 @@ const allMigrations = [
   syncLeaseMigration,
   taskSyncMigration,
   archivedMigration,
+  stalledMigration,
   taskPriorityMigration,
 ]
 
@@ -282,13 +284,26 @@ describe('openSqlStore on PostgreSQL', () => {
               leaseUntil,
             ],
           )
-          const expectedState = { cursor, lastSyncedAt: task.lastSyncedAt, leaseHolder: 'daemon-a', leaseUntil }
-          assert.deepEqual(await storage.schema.up(), [taskSyncMigration, archivedMigration, taskPriorityMigration])
+          const expectedState = {
+            cursor,
+            lastSyncedAt: task.lastSyncedAt,
+            leaseHolder: 'daemon-a',
+            leaseUntil,
+            lastActivityAt: null,
+            stalledSince: null,
+          }
+          assert.deepEqual(await storage.schema.up(), [
+            taskSyncMigration,
+            archivedMigration,
+            stalledMigration,
+            taskPriorityMigration,
+          ])
           assert.deepEqual(await storage.store.getTask(task.id), task, 'version 1, lastSyncedAt read from task_sync')
           assert.deepEqual(await storage.store.getSyncState(task.id), expectedState)
 
           assert.deepEqual(await storage.schema.down({ to: taskSyncMigration }), [
             taskPriorityMigration,
+            stalledMigration,
             archivedMigration,
             taskSyncMigration,
           ])
@@ -305,7 +320,12 @@ describe('openSqlStore on PostgreSQL', () => {
           })
           assert.equal((await tablesOf(url)).includes('task_sync'), false)
 
-          assert.deepEqual(await storage.schema.up(), [taskSyncMigration, archivedMigration, taskPriorityMigration])
+          assert.deepEqual(await storage.schema.up(), [
+            taskSyncMigration,
+            archivedMigration,
+            stalledMigration,
+            taskPriorityMigration,
+          ])
           assert.deepEqual(await storage.store.getTask(task.id), task)
           assert.deepEqual(await storage.store.getSyncState(task.id), expectedState, 'down then up keeps the data')
         })
@@ -460,6 +480,8 @@ describe('openSqlStore on PostgreSQL', () => {
             lastSyncedAt: null,
             leaseHolder: 'test',
             leaseUntil: (await storage.store.getSyncState(task.id))?.leaseUntil ?? 'missing',
+            lastActivityAt: null,
+            stalledSince: null,
           })
           assert.deepEqual((await storage.store.listChatMessages(task.id)).items, [])
           assert.deepEqual(await storage.store.listSourceFiles(task.id), [])

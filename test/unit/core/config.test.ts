@@ -56,7 +56,14 @@ describe('loadConfig', () => {
       storage: { backend: 'sqlite', path: join(sources.dataDir, 'jjm.sqlite'), poolSize: 10 },
       cache: { backend: 'memory' },
       log: { level: 'warn', format: 'auto' },
-      monitor: { concurrency: 4, requestsPerMinute: 60, leaseTtlSeconds: 30 },
+      monitor: {
+        concurrency: 4,
+        requestsPerMinute: 60,
+        leaseTtlSeconds: 30,
+        stalledAfter: { queued: 600_000, planning: 900_000, in_progress: 1_800_000 },
+        nudgeStalled: false,
+        nudgeMessage: 'Are you still working on this? Please continue, or tell me what is blocking you.',
+      },
       notifiers: [],
       notifications: { keepDeliveredDays: 7, keepFailedDays: 30 },
       api: {
@@ -94,6 +101,39 @@ describe('loadConfig', () => {
     assert.equal(config.monitor.leaseTtlSeconds, 4)
     const short = await configError(loadConfig({ ...sources, env: { JJM_MONITOR_LEASE_TTL_SECONDS: '1' } }))
     assert.match(short.message, /JJM_MONITOR_LEASE_TTL_SECONDS.*at least 2/)
+  })
+
+  it('reads monitor.stalledAfter as durations from the file and the environment, and off as never', async () => {
+    const sources = await setup({
+      'config.yaml': 'monitor:\n  stalledAfter:\n    in_progress: 1h30m\n    queued: off\n    planning: 120\n',
+    })
+    const config = await loadConfig({ ...sources, env: { JJM_MONITOR_STALLED_AFTER_PLANNING: '45m' } })
+    assert.deepEqual(config.monitor.stalledAfter, { queued: null, planning: 2_700_000, in_progress: 5_400_000 })
+  })
+
+  it('refuses a stalledAfter that is not a duration, naming the key and the fix', async () => {
+    const sources = await setup({ 'config.yaml': 'monitor:\n  stalledAfter:\n    in_progress: soon\n' })
+    const error = await configError(loadConfig(sources))
+    assert.match(error.message, /Invalid value "soon" for monitor\.stalledAfter\.in_progress/)
+    assert.match(error.message, /a duration such as 10m, 30m or 1h30m/)
+    const fromEnv = await configError(
+      loadConfig({ ...(await setup()), env: { JJM_MONITOR_STALLED_AFTER_QUEUED: '10 minutes' } }),
+    )
+    assert.match(fromEnv.message, /from environment variable JJM_MONITOR_STALLED_AFTER_QUEUED/)
+  })
+
+  it('refuses a stalledAfter for a state that waits for a person: it is never stalled', async () => {
+    const sources = await setup({ 'config.yaml': 'monitor:\n  stalledAfter:\n    awaiting_plan_approval: 1h\n' })
+    const error = await configError(loadConfig(sources))
+    assert.match(error.message, /awaiting_plan_approval waits for a person, and is never stalled/)
+    assert.match(error.message, /stalledAfter takes queued, planning, in_progress/)
+  })
+
+  it('reads the nudge switch and message, the switch from the environment too', async () => {
+    const sources = await setup({ 'config.yaml': 'monitor:\n  nudgeMessage: Still there?\n' })
+    const config = await loadConfig({ ...sources, env: { JJM_MONITOR_NUDGE_STALLED: 'true' } })
+    assert.equal(config.monitor.nudgeStalled, true)
+    assert.equal(config.monitor.nudgeMessage, 'Still there?')
   })
 
   it('reads how long the outbox keeps done notifications, and refuses a negative or non-numeric age', async () => {

@@ -112,6 +112,29 @@ describe('routeEvent', () => {
     )
   })
 
+  it('sends a stall only to the routes that ask for it, saying how long Jules was quiet and what to do', () => {
+    const stalled = {
+      type: 'stalled',
+      data: { state: 'in_progress', lastActivityAt: at, quietSeconds: 1800, stalledAfterSeconds: 1800 },
+      at,
+    }
+    assert.deepEqual(routeEvent(task, stalled, routes), [], 'not a default event: it needs no one to act at once')
+    const oncall = [
+      { backend: 'slack', name: 'oncall', url: 'https://hooks.slack.com/x', events: ['stalled'] },
+      ...routes,
+    ]
+    const [sent, ...others] = routeEvent(task, stalled, oncall)
+    assert.deepEqual(others, [])
+    assert.equal(sent?.notifier, 'oncall')
+    assert.equal(sent?.payload.eventType, 'stalled')
+    assert.equal(sent?.payload.title, 'Stalled: Fix login')
+    assert.equal(
+      sent?.payload.text,
+      `Jules has shown no activity on acme/api (main) for 30 min (in progress). Nudge it with: jjm message ${task.id} "…"`,
+    )
+    assert.equal(sent?.payload.url, task.url)
+  })
+
   it('identifies an unnamed route by its backend and target, whatever its position in the list', () => {
     const hookA = { backend: 'webhook', url: 'https://a.example.com/hook', secret: 'one' }
     const hookB = { backend: 'webhook', url: 'https://b.example.com/hook' }

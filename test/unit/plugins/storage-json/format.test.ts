@@ -150,6 +150,7 @@ describe('the legacy JSON file format', () => {
       updatedAt: fileTime,
       completedAt: null,
       lastSyncedAt: null,
+      stalledSince: null,
       archived: false,
       version: 1,
     })

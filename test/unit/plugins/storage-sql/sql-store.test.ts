@@ -30,7 +30,8 @@ const retentionMigration = 'Migration20261126090000_notification_outbox_retentio
 const syncLeaseMigration = 'Migration20261126100000_sync_lease'
 const taskSyncMigration = 'Migration20261207000000_task_sync'
 const archivedMigration = 'Migration20261208010000_task_archived'
-const taskPriorityMigration = 'Migration20261208020000_task_priority'
+const stalledMigration = 'Migration20261208020000_stalled'
+const taskPriorityMigration = 'Migration20261208030000_task_priority'
 const allMigrations = [
   initialMigration,
   softDeleteMigration,
@@ -42,6 +43,7 @@ const allMigrations = [
   syncLeaseMigration,
   taskSyncMigration,
   archivedMigration,
+  stalledMigration,
   taskPriorityMigration,
 ]
 const tempDirs: string[] = []
@@ -551,13 +553,21 @@ describe('openSqlStore on SQLite', () => {
           lastSyncedAt: task.lastSyncedAt,
           leaseHolder: 'daemon-a',
           leaseUntil: new Date(leaseUntil).toISOString(),
+          lastActivityAt: null,
+          stalledSince: null,
         }
-        assert.deepEqual(await storage.schema.up(), [taskSyncMigration, archivedMigration, taskPriorityMigration])
+        assert.deepEqual(await storage.schema.up(), [
+          taskSyncMigration,
+          archivedMigration,
+          stalledMigration,
+          taskPriorityMigration,
+        ])
         assert.deepEqual(await storage.store.getTask(task.id), task, 'version 1, lastSyncedAt read from task_sync')
         assert.deepEqual(await storage.store.getSyncState(task.id), expectedState)
 
         assert.deepEqual(await storage.schema.down({ to: taskSyncMigration }), [
           taskPriorityMigration,
+          stalledMigration,
           archivedMigration,
           taskSyncMigration,
         ])
@@ -577,7 +587,12 @@ describe('openSqlStore on SQLite', () => {
         })
         assert.deepEqual(await tablesOf(path).then((tables) => tables.includes('task_sync')), false)
 
-        assert.deepEqual(await storage.schema.up(), [taskSyncMigration, archivedMigration, taskPriorityMigration])
+        assert.deepEqual(await storage.schema.up(), [
+          taskSyncMigration,
+          archivedMigration,
+          stalledMigration,
+          taskPriorityMigration,
+        ])
         assert.deepEqual(await storage.store.getTask(task.id), task)
         assert.deepEqual(await storage.store.getSyncState(task.id), expectedState, 'down then up keeps the data')
       } finally {
@@ -615,7 +630,7 @@ describe('openSqlStore on SQLite', () => {
               ],
             ),
         )
-        assert.deepEqual(await storage.schema.up(), [archivedMigration, taskPriorityMigration])
+        assert.deepEqual(await storage.schema.up(), [archivedMigration, stalledMigration, taskPriorityMigration])
         assert.equal((await storage.store.getTask(task.id))?.priority, 0)
         assert.deepEqual(await storage.store.sessionUsage('2026-01-05T00:00:00.000Z'), {
           running: 1,

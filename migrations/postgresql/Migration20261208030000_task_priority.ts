@@ -7,7 +7,7 @@ import { Migration } from '@mikro-orm/migrations'
  * Every task recorded so far started when it was created. The twin of
  * SQLite's migration.
  */
-export class Migration20261208020000_task_priority extends Migration {
+export class Migration20261208030000_task_priority extends Migration {
   override async up(): Promise<void> {
     this.addSql(
       'alter table "task" add column "priority" int not null default 0, add column "started_at" timestamptz null;',

@@ -6,7 +6,7 @@ import { Migration } from '@mikro-orm/migrations'
  * is when its Jules session started, what the rolling day's quota counts.
  * Every task recorded so far started when it was created.
  */
-export class Migration20261208020000_task_priority extends Migration {
+export class Migration20261208030000_task_priority extends Migration {
   override async up(): Promise<void> {
     this.addSql('alter table `task` add column `priority` integer not null default 0;')
     this.addSql('alter table `task` add column `started_at` datetime null;')
