@@ -20,8 +20,15 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it, type TestContext } from 'node:test'
-import { InvalidStateError, OperationFailedError, toJjmError, ValidationError } from '../core/errors.js'
+import {
+  InvalidStateError,
+  OperationFailedError,
+  toJjmError,
+  UnsupportedOperationError,
+  ValidationError,
+} from '../core/errors.js'
 import type { Activity, JulesClient, Session } from '../core/jules/client.js'
+import { optional } from '../core/jules/optional.js'
 import type { ContractOptions } from './contract/support.js'
 
 /** How the suite moves a session along, as time passing at Jules would. */
@@ -320,10 +327,14 @@ export function describeJulesClientContract(
     )
 
     julesTest(
-      'archives a session, hiding it from the list until it is unarchived (when the backend can)',
-      async ({ client, create }, t) => {
+      'archives a session, hiding it from the list until it is unarchived, or names archiving as unavailable',
+      async ({ client, create }) => {
         if (!client.archiveSession || !client.unarchiveSession) {
-          t.skip(`the ${client.kind} backend has no archiveSession/unarchiveSession`)
+          // A backend without the action: core says so, naming it and what still works, and touches nothing.
+          const created = await create('Contract: archive unavailable')
+          await assert.rejects(optional(client, 'archiveSession')(created.name), unsupported('archiving'))
+          await assert.rejects(optional(client, 'unarchiveSession')(created.name), unsupported('unarchiving'))
+          assert.ok(!(await client.getSession(created.name)).archived)
           return
         }
         const created = await create('Contract: archive')
@@ -337,10 +348,12 @@ export function describeJulesClientContract(
     )
 
     julesTest(
-      'deletes a session, after which it is not found, and a second delete is no error (when the backend can)',
-      async ({ client, create }, t) => {
+      'deletes a session, after which it is not found, and a second delete is no error, or names deleting as unavailable',
+      async ({ client, create }) => {
         if (!client.deleteSession) {
-          t.skip(`the ${client.kind} backend has no deleteSession`)
+          const created = await create('Contract: delete unavailable')
+          await assert.rejects(optional(client, 'deleteSession')(created.name), unsupported('deleting'))
+          assert.equal((await client.getSession(created.name)).name, created.name)
           return
         }
         const created = await create('Contract: delete')
@@ -350,4 +363,16 @@ export function describeJulesClientContract(
       },
     )
   })
+}
+
+/** core's error for an action the backend lacks: JJM_JULES_UNSUPPORTED, naming the action and what still works. */
+function unsupported(action: string): (error: unknown) => boolean {
+  return (error) => {
+    const jjm = toJjmError(error)
+    assert.ok(jjm instanceof UnsupportedOperationError, `expected JJM_JULES_UNSUPPORTED, got ${String(error)}`)
+    assert.equal(jjm.code, 'JJM_JULES_UNSUPPORTED', jjm.message)
+    assert.match(jjm.message, new RegExp(action))
+    assert.match(jjm.message, /still work/)
+    return true
+  }
 }
