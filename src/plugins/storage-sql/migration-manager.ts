@@ -1,8 +1,12 @@
 /**
  * Schema migrations: status, up and down over MikroORM's migrator, and the
  * policy applied when a store opens.
+ *
+ * The migrator (umzug and its command-line dependencies) is the heaviest
+ * thing the store could load, so it loads only when a migration is listed,
+ * applied or reverted. Opening a store compares the migrations table with
+ * the names this build ships in one query instead.
  */
-import type { MigrationObject } from '@mikro-orm/core'
 import { MigrationRequiredError, ValidationError } from '../../core/errors.js'
 import type { Logger, MigrationStatus, SchemaManager } from '../../core/ports.js'
 import { type StoreContext, toStorageError } from './storage-errors.js'
@@ -22,32 +26,66 @@ export interface OrmMigrator {
   down(options?: { to?: string }): Promise<Array<{ name: string }>>
 }
 
+/** Where a MigrationManager reads the schema's state from. */
+export interface MigrationSource {
+  /** The names of the migrations this build ships, oldest first. */
+  known: readonly string[]
+  /**
+   * The names recorded in the migrations table, in the order applied, by one
+   * query and without the migrator; empty when the table does not exist yet.
+   */
+  readApplied(): Promise<string[]>
+  /** MikroORM's migrator with this build's migrations, loaded on first call. */
+  loadMigrator(): Promise<OrmMigrator>
+}
+
 export class MigrationManager implements SchemaManager {
   constructor(
-    private readonly migrator: OrmMigrator,
-    private readonly known: MigrationObject[],
+    private readonly source: MigrationSource,
     private readonly at: StoreContext,
   ) {}
 
   async status(): Promise<MigrationStatus> {
     try {
-      const executed = await this.migrator.getExecutedMigrations()
-      const pending = await this.migrator.getPendingMigrations()
+      const migrator = await this.source.loadMigrator()
+      const executed = await migrator.getExecutedMigrations()
+      const pending = await migrator.getPendingMigrations()
       return { executed: executed.map((row) => row.name), pending: pending.map((row) => row.name) }
     } catch (error) {
       throw toStorageError(error, 'read the migration status', this.at)
     }
   }
 
+  /**
+   * The same answer as {@link status}, from the migrations table and the
+   * names this build ships, without loading the migrator. Like MikroORM's
+   * migrator (umzug), it counts as pending every shipped migration whose name
+   * is not in the table, and ignores names in the table that this build does
+   * not know (a database migrated by a newer jjm).
+   */
+  async quickStatus(): Promise<MigrationStatus> {
+    let executed: string[]
+    try {
+      executed = await this.source.readApplied()
+    } catch (error) {
+      throw toStorageError(error, 'read the migration status', this.at)
+    }
+    // MikroORM records a migration's name without the file extension, and
+    // strips one that an older version recorded.
+    const applied = new Set(executed.map(withoutExtension))
+    return { executed, pending: this.source.known.filter((name) => !applied.has(name)) }
+  }
+
   async up(options: { to?: string } = {}): Promise<string[]> {
-    const names = this.known.map((migration) => migration.name)
+    const names = this.source.known
     if (options.to !== undefined && !names.includes(options.to)) {
       throw new ValidationError(`There is no migration named "${options.to}". Known migrations: ${names.join(', ')}.`, {
         context: { to: options.to, known: names },
       })
     }
     try {
-      const applied = await this.migrator.up(options.to === undefined ? undefined : { to: options.to })
+      const migrator = await this.source.loadMigrator()
+      const applied = await migrator.up(options.to === undefined ? undefined : { to: options.to })
       return applied.map((migration) => migration.name)
     } catch (error) {
       throw toStorageError(error, 'apply migrations', this.at)
@@ -69,7 +107,8 @@ export class MigrationManager implements SchemaManager {
       }
     }
     try {
-      const reverted = await this.migrator.down(options.to === undefined ? undefined : { to: options.to })
+      const migrator = await this.source.loadMigrator()
+      const reverted = await migrator.down(options.to === undefined ? undefined : { to: options.to })
       return reverted.map((migration) => migration.name)
     } catch (error) {
       throw toStorageError(error, 'revert migrations', this.at)
@@ -77,15 +116,22 @@ export class MigrationManager implements SchemaManager {
   }
 }
 
-/** What opening a store does about pending migrations; see {@link MigrationPolicy}. */
+function withoutExtension(name: string): string {
+  return name.replace(/\.(js|ts)$/, '')
+}
+
+/**
+ * What opening a store does about pending migrations; see {@link MigrationPolicy}.
+ * A current schema costs one query; the migrator loads only to set up a new database.
+ */
 export async function applyMigrationPolicy(
-  schema: SchemaManager,
+  schema: MigrationManager,
   policy: MigrationPolicy,
   logger: Logger,
   at: StoreContext,
 ): Promise<void> {
   if (policy === 'none') return
-  const { executed, pending } = await schema.status()
+  const { executed, pending } = await schema.quickStatus()
   if (pending.length === 0) return
   // A brand-new database is jjm's first use: set it up without asking. An
   // existing one is upgraded only on purpose, so that a newer jjm never

@@ -12,7 +12,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { mkdir } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import type { BetterSqliteDriver } from '@mikro-orm/better-sqlite'
-import type { FilterQuery, MigrationObject, Logger as OrmLogger } from '@mikro-orm/core'
+import type { FilterQuery, MigrationObject, MikroORM, Logger as OrmLogger } from '@mikro-orm/core'
 import type { SqlEntityManager } from '@mikro-orm/knex'
 import type { PostgreSqlDriver } from '@mikro-orm/postgresql'
 import type { ApiKeyStore } from '../../core/api-keys.js'
@@ -59,7 +59,13 @@ import type {
   TaskRow,
   TaskSyncRow,
 } from './entities.js'
-import { applyMigrationPolicy, MigrationManager, type MigrationPolicy, type OrmMigrator } from './migration-manager.js'
+import {
+  applyMigrationPolicy,
+  MigrationManager,
+  type MigrationPolicy,
+  type MigrationSource,
+  type OrmMigrator,
+} from './migration-manager.js'
 import {
   nextId,
   toChatMessage,
@@ -156,8 +162,7 @@ type Entities = typeof import('./entities.js')
 /** An initialised ORM, whichever the dialect. */
 interface OpenedOrm {
   em: SqlEntityManager
-  migrator: OrmMigrator
-  migrations: MigrationObject[]
+  migrations: MigrationSource
   entities: Entities
   at: StoreContext
   close(): Promise<void>
@@ -198,7 +203,7 @@ export async function openSqlStore(options: SqlStoreOptions): Promise<SqlStorage
   }
 
   const { em, entities, at } = opened
-  const schema = new MigrationManager(opened.migrator, opened.migrations, at)
+  const schema = new MigrationManager(opened.migrations, at)
   try {
     await applyMigrationPolicy(schema, options.migrate ?? 'auto', logger, at)
   } catch (error) {
@@ -239,11 +244,10 @@ async function openSqlite(options: SqliteStoreOptions, logger: Logger): Promise<
       )
     }
   }
-  const [orm, migrations, entities, migrationList, bound] = await Promise.all([
+  const [orm, entities, { sqliteMigrationNames }, bound] = await Promise.all([
     import('@mikro-orm/better-sqlite'),
-    import('@mikro-orm/migrations'),
     import('./entities.js'),
-    import('../../../migrations/sqlite/index.js'),
+    import('../../../migrations/sqlite/names.js'),
     import('./bound-parameters.js'),
   ])
   const at: StoreContext = { dialect: sqliteDialect(orm), location: path, where: { path } }
@@ -253,8 +257,8 @@ async function openSqlite(options: SqliteStoreOptions, logger: Logger): Promise<
       // MikroORM writes values into the SQL text; this driver binds them (see bound-parameters.ts).
       driver: bound.BoundBetterSqliteDriver,
       entities: entities.entities,
-      extensions: [migrations.Migrator],
-      migrations: migratorOptions(migrationList.sqliteMigrations),
+      // No migrator here: it is registered when first needed (see migrationSource).
+      migrations: migratorOptions([]),
       pool: { afterCreate: configureSqliteConnection(inMemory) },
       loggerFactory: () => ormLogger(logger),
       allowGlobalContext: false,
@@ -263,8 +267,10 @@ async function openSqlite(options: SqliteStoreOptions, logger: Logger): Promise<
     reportQueries(instance.em, options.debugQueries)
     return {
       em: instance.em,
-      migrator: instance.migrator,
-      migrations: migrationList.sqliteMigrations,
+      migrations: migrationSource(instance, at, sqliteMigrationNames, async () => {
+        const { sqliteMigrations } = await import('../../../migrations/sqlite/index.js')
+        return sqliteMigrations
+      }),
       entities,
       at,
       close: () => instance.close(true),
@@ -275,11 +281,10 @@ async function openSqlite(options: SqliteStoreOptions, logger: Logger): Promise<
 }
 
 async function openPostgres(options: PostgresStoreOptions, logger: Logger): Promise<OpenedOrm> {
-  const [orm, migrations, entities, migrationList, bound] = await Promise.all([
+  const [orm, entities, { postgresqlMigrationNames }, bound] = await Promise.all([
     import('@mikro-orm/postgresql'),
-    import('@mikro-orm/migrations'),
     import('./entities.js'),
-    import('../../../migrations/postgresql/index.js'),
+    import('../../../migrations/postgresql/names.js'),
     import('./bound-parameters.js'),
   ])
   const location = redactUrl(options.url)
@@ -292,8 +297,8 @@ async function openPostgres(options: PostgresStoreOptions, logger: Logger): Prom
       clientUrl: options.url,
       driver: bound.BoundPostgreSqlDriver,
       entities: entities.entities,
-      extensions: [migrations.Migrator],
-      migrations: migratorOptions(migrationList.postgresqlMigrations),
+      // No migrator here: it is registered when first needed (see migrationSource).
+      migrations: migratorOptions([]),
       pool: { min: 0, max: poolSize },
       driverOptions: { connection: { connectionTimeoutMillis: connectTimeoutMs } },
       loggerFactory: () => ormLogger(logger),
@@ -319,11 +324,63 @@ async function openPostgres(options: PostgresStoreOptions, logger: Logger): Prom
   reportQueries(instance.em, options.debugQueries)
   return {
     em: instance.em,
-    migrator: instance.migrator,
-    migrations: migrationList.postgresqlMigrations,
+    migrations: migrationSource(instance, at, postgresqlMigrationNames, async () => {
+      const { postgresqlMigrations } = await import('../../../migrations/postgresql/index.js')
+      return postgresqlMigrations
+    }),
     entities,
     at,
     close: () => instance.close(true),
+  }
+}
+
+/**
+ * The schema's state for the MigrationManager: the migrations table read by
+ * one query, and MikroORM's migrator with the migrations' code, registered on
+ * the ORM the first time a migration is listed, applied or reverted.
+ */
+function migrationSource(
+  orm: MikroORM,
+  at: StoreContext,
+  known: readonly string[],
+  loadMigrations: () => Promise<MigrationObject[]>,
+): MigrationSource {
+  let migrator: Promise<OrmMigrator> | undefined
+  return {
+    known,
+    async readApplied() {
+      const connection = (orm.em as SqlEntityManager).getConnection()
+      // The table MikroORM's MigrationStorage reads, in the schema it reads it from.
+      const schemaName = orm.config.get('schema', orm.em.getPlatform().getDefaultSchemaName())
+      const query = connection
+        .getKnex()
+        .select('name')
+        .from(migrationsTable)
+        .withSchema(schemaName as string)
+        .orderBy('id', 'asc')
+      try {
+        const rows: Array<{ name: string }> = await connection.execute(query)
+        return rows.map((row) => row.name)
+      } catch (error) {
+        // No migrations table: a database jjm has never set up.
+        const classified = at.dialect.classifyError(error)
+        if (classified instanceof Error && classified.name === 'TableNotFoundException') return []
+        throw error
+      }
+    },
+    loadMigrator() {
+      migrator ??= (async () => {
+        const [{ Migrator }, migrationsList] = await Promise.all([import('@mikro-orm/migrations'), loadMigrations()])
+        orm.config.set('migrations', { ...orm.config.get('migrations'), migrationsList })
+        Migrator.register(orm)
+        return orm.migrator as OrmMigrator
+      })()
+      // A failed load (a missing package) is tried again next time, not remembered.
+      migrator.catch(() => {
+        migrator = undefined
+      })
+      return migrator
+    },
   }
 }
 

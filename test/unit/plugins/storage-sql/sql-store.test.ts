@@ -364,6 +364,38 @@ describe('openSqlStore on SQLite', () => {
       await assert.rejects(openFresh({ migrate: 'check' }), MigrationRequiredError)
     })
 
+    it('opens, in every mode, a database migrated by a newer jjm, whose extra migration it does not know', async () => {
+      const path = await tempDbPath()
+      await (await openSqlStore({ dialect: 'sqlite', path })).close()
+      const newer = 'Migration20991231000000_from_a_newer_jjm'
+      await withRawOrm(path, (orm) =>
+        orm.em.getConnection().execute('insert into mikro_orm_migrations (name) values (?)', [newer]),
+      )
+
+      for (const migrate of ['auto', 'check'] as const) {
+        const storage = await openSqlStore({ dialect: 'sqlite', path, migrate })
+        try {
+          assert.deepEqual((await storage.store.listTasks({})).items, [])
+          assert.deepEqual(await storage.schema.status(), { executed: [...allMigrations, newer], pending: [] })
+        } finally {
+          await storage.close()
+        }
+      }
+    })
+
+    it('counts a migration recorded with its file extension (older MikroORM) as applied', async () => {
+      const path = await tempDbPath()
+      await (await openSqlStore({ dialect: 'sqlite', path })).close()
+      await withRawOrm(path, (orm) =>
+        orm.em
+          .getConnection()
+          .execute('update mikro_orm_migrations set name = ? where name = ?', [`${syncMigration}.js`, syncMigration]),
+      )
+
+      const storage = await openSqlStore({ dialect: 'sqlite', path, migrate: 'check' })
+      await storage.close()
+    })
+
     it('agrees with the entity schemas (no schema difference after migrating)', async () => {
       const path = await tempDbPath()
       await (await openSqlStore({ dialect: 'sqlite', path })).close()
