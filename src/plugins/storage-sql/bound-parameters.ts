@@ -12,20 +12,12 @@
  * The values are the ones MikroORM would have written as literals (dates as
  * it stores them, JSON serialised), so the rows are the same as before.
  *
- * Imported lazily by `openSqlStore`, with the ORM.
+ * The drivers themselves are in `bound-sqlite-driver.ts` and
+ * `bound-postgresql-driver.ts`, so that a SQLite store never loads the
+ * PostgreSQL driver (and `pg`). Imported lazily by `openSqlStore`, with the ORM.
  */
-import { BetterSqliteConnection, BetterSqliteDriver } from '@mikro-orm/better-sqlite'
-import {
-  type AnyEntity,
-  type Configuration,
-  type EntityData,
-  JsonProperty,
-  type LoggingOptions,
-  type Transaction,
-  Utils,
-} from '@mikro-orm/core'
-import type { AbstractSqlConnection, AbstractSqlPlatform, Knex, QueryResult } from '@mikro-orm/knex'
-import { PostgreSqlConnection, PostgreSqlDriver, type PostgreSqlPlatform } from '@mikro-orm/postgresql'
+import { JsonProperty, type LoggingOptions, type Transaction, Utils } from '@mikro-orm/core'
+import type { AbstractSqlConnection, AbstractSqlPlatform, Knex } from '@mikro-orm/knex'
 
 /** A statement with `?` placeholders and the values that fill them, in order. */
 export interface BoundStatement {
@@ -33,18 +25,7 @@ export interface BoundStatement {
   bindings: unknown[]
 }
 
-type ToBinding = (value: unknown) => unknown
-
-/** SQLite keeps a date as milliseconds since the epoch (MikroORM's SQLite `datetime`), a boolean as 1 or 0. */
-function sqliteValue(value: unknown): unknown {
-  if (value instanceof Date) return value.getTime()
-  if (typeof value === 'boolean') return value ? 1 : 0
-  return value
-}
-
-function postgresValue(platform: PostgreSqlPlatform): ToBinding {
-  return (value) => (value instanceof Date ? platform.formatDate(value) : value)
-}
+export type ToBinding = (value: unknown) => unknown
 
 /**
  * Rewrites a statement the way `Platform.formatQuery` does, except that each
@@ -109,11 +90,11 @@ function isJson(value: unknown): boolean {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[JsonProperty] === true
 }
 
-type Method = 'all' | 'get' | 'run'
-type Statement = string | Knex.QueryBuilder | Knex.Raw
+export type Method = 'all' | 'get' | 'run'
+export type Statement = string | Knex.QueryBuilder | Knex.Raw
 
 /** What `executeBound` needs of a connection, some of it protected, so handed over by the connection itself. */
-interface ConnectionAccess {
+export interface ConnectionAccess {
   connection: AbstractSqlConnection
   toBinding: ToBinding
   onQuery: (sql: string, params: unknown[]) => string
@@ -125,7 +106,7 @@ interface ConnectionAccess {
  * `AbstractSqlConnection.execute` (MikroORM 6.6) with bindings: the same
  * steps, in the same order, except the last.
  */
-async function executeBound(
+export async function executeBound(
   access: ConnectionAccess,
   statement: Statement,
   params: unknown[],
@@ -164,77 +145,4 @@ async function executeBound(
     },
     { ...loggerContext, query: bound.sql, params: bound.bindings },
   )
-}
-
-class BoundBetterSqliteConnection extends BetterSqliteConnection {
-  override async execute<
-    T extends QueryResult | EntityData<AnyEntity> | EntityData<AnyEntity>[] = EntityData<AnyEntity>[],
-  >(
-    statement: Statement,
-    params: unknown[] = [],
-    method: Method = 'all',
-    ctx?: Transaction,
-    loggerContext?: LoggingOptions,
-  ): Promise<T> {
-    return (await executeBound(this.access(sqliteValue), statement, params, method, ctx, loggerContext)) as T
-  }
-
-  private access(toBinding: ToBinding): ConnectionAccess {
-    return {
-      connection: this,
-      toBinding,
-      onQuery: this.config.get('onQuery'),
-      transform: (result, method) => this.transformRawResult(result, method),
-      run: (sql, cb, context) => this.executeQuery(sql, cb, context),
-    }
-  }
-}
-
-class BoundPostgreSqlConnection extends PostgreSqlConnection {
-  override async execute<
-    T extends QueryResult | EntityData<AnyEntity> | EntityData<AnyEntity>[] = EntityData<AnyEntity>[],
-  >(
-    statement: Statement,
-    params: unknown[] = [],
-    method: Method = 'all',
-    ctx?: Transaction,
-    loggerContext?: LoggingOptions,
-  ): Promise<T> {
-    const platform = this.getPlatform() as PostgreSqlPlatform
-    return (await executeBound(
-      this.access(postgresValue(platform)),
-      statement,
-      params,
-      method,
-      ctx,
-      loggerContext,
-    )) as T
-  }
-
-  private access(toBinding: ToBinding): ConnectionAccess {
-    return {
-      connection: this,
-      toBinding,
-      onQuery: this.config.get('onQuery'),
-      transform: (result, method) => this.transformRawResult(result, method),
-      run: (sql, cb, context) => this.executeQuery(sql, cb, context),
-    }
-  }
-}
-
-/** MikroORM's better-sqlite3 driver, binding every value as a parameter. */
-export class BoundBetterSqliteDriver extends BetterSqliteDriver {
-  constructor(config: Configuration) {
-    super(config)
-    // The base constructor made MikroORM's own connection; nothing has used it yet.
-    Object.assign(this, { connection: new BoundBetterSqliteConnection(this.config) })
-  }
-}
-
-/** MikroORM's PostgreSQL driver, binding every value as a parameter. */
-export class BoundPostgreSqlDriver extends PostgreSqlDriver {
-  constructor(config: Configuration) {
-    super(config)
-    Object.assign(this, { connection: new BoundPostgreSqlConnection(this.config) })
-  }
 }

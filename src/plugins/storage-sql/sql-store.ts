@@ -248,7 +248,7 @@ async function openSqlite(options: SqliteStoreOptions, logger: Logger): Promise<
     import('@mikro-orm/better-sqlite'),
     import('./entities.js'),
     import('../../../migrations/sqlite/names.js'),
-    import('./bound-parameters.js'),
+    import('./bound-sqlite-driver.js'),
   ])
   const at: StoreContext = { dialect: sqliteDialect(orm), location: path, where: { path } }
   try {
@@ -285,7 +285,7 @@ async function openPostgres(options: PostgresStoreOptions, logger: Logger): Prom
     import('@mikro-orm/postgresql'),
     import('./entities.js'),
     import('../../../migrations/postgresql/names.js'),
-    import('./bound-parameters.js'),
+    import('./bound-postgresql-driver.js'),
   ])
   const location = redactUrl(options.url)
   const at: StoreContext = { dialect: postgresqlDialect(orm), location, where: { url: location } }
