@@ -3,9 +3,9 @@
  * policy applied when a store opens.
  *
  * The migrator (umzug and its command-line dependencies) is the heaviest
- * thing the store could load, so it loads only when a migration is listed,
- * applied or reverted. Opening a store compares the migrations table with
- * the names this build ships in one query instead.
+ * thing the store could load, so it loads only when a migration is applied
+ * or reverted. Opening a store, `jjm migrate status` and `jjm health` compare
+ * the migrations table with the names this build ships, in one query.
  */
 import { MigrationRequiredError, ValidationError } from '../../core/errors.js'
 import type { Logger, MigrationStatus, SchemaManager } from '../../core/ports.js'
@@ -20,8 +20,6 @@ export type MigrationPolicy = 'auto' | 'check' | 'none'
 
 /** The part of MikroORM's migrator that jjm uses. */
 export interface OrmMigrator {
-  getExecutedMigrations(): Promise<Array<{ name: string }>>
-  getPendingMigrations(): Promise<Array<{ name: string }>>
   up(options?: { to?: string }): Promise<Array<{ name: string }>>
   down(options?: { to?: string }): Promise<Array<{ name: string }>>
 }
@@ -45,25 +43,15 @@ export class MigrationManager implements SchemaManager {
     private readonly at: StoreContext,
   ) {}
 
-  async status(): Promise<MigrationStatus> {
-    try {
-      const migrator = await this.source.loadMigrator()
-      const executed = await migrator.getExecutedMigrations()
-      const pending = await migrator.getPendingMigrations()
-      return { executed: executed.map((row) => row.name), pending: pending.map((row) => row.name) }
-    } catch (error) {
-      throw toStorageError(error, 'read the migration status', this.at)
-    }
-  }
-
   /**
-   * The same answer as {@link status}, from the migrations table and the
-   * names this build ships, without loading the migrator. Like MikroORM's
-   * migrator (umzug), it counts as pending every shipped migration whose name
-   * is not in the table, and ignores names in the table that this build does
-   * not know (a database migrated by a newer jjm).
+   * What is applied and what is pending, from the migrations table and the
+   * names this build ships, without loading the migrator: the answer MikroORM's
+   * migrator (umzug) gives. Applied is every name in the table, in the order
+   * applied; pending is every shipped migration whose name is not in it.
+   * Names in the table that this build does not know (a database migrated by
+   * a newer jjm) are not pending, and block nothing.
    */
-  async quickStatus(): Promise<MigrationStatus> {
+  async status(): Promise<MigrationStatus> {
     let executed: string[]
     try {
       executed = await this.source.readApplied()
@@ -125,13 +113,13 @@ function withoutExtension(name: string): string {
  * A current schema costs one query; the migrator loads only to set up a new database.
  */
 export async function applyMigrationPolicy(
-  schema: MigrationManager,
+  schema: SchemaManager,
   policy: MigrationPolicy,
   logger: Logger,
   at: StoreContext,
 ): Promise<void> {
   if (policy === 'none') return
-  const { executed, pending } = await schema.quickStatus()
+  const { executed, pending } = await schema.status()
   if (pending.length === 0) return
   // A brand-new database is jjm's first use: set it up without asking. An
   // existing one is upgraded only on purpose, so that a newer jjm never

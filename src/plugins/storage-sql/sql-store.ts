@@ -337,7 +337,7 @@ async function openPostgres(options: PostgresStoreOptions, logger: Logger): Prom
 /**
  * The schema's state for the MigrationManager: the migrations table read by
  * one query, and MikroORM's migrator with the migrations' code, registered on
- * the ORM the first time a migration is listed, applied or reverted.
+ * the ORM the first time a migration is applied or reverted.
  */
 function migrationSource(
   orm: MikroORM,
