@@ -5,7 +5,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { root, runJs } from '../support/cli.js'
+import { pathToFileURL } from 'node:url'
+import { type Run, root, runJs } from '../support/cli.js'
 
 // Which packages a command loads decides most of what it costs to start (see
 // docs/performance.md, "Starting a command"). These tests run the built CLI
@@ -27,19 +28,24 @@ describe('what a command loads', { timeout: 180_000 }, () => {
   let dir: string
   let env: Record<string, string>
 
-  /** Runs `jjm args` and returns the packages (under node_modules) it loaded. */
-  async function loads(args: string[]): Promise<Loaded> {
-    const record = join(dir, `loaded-${Math.random().toString(36).slice(2)}.txt`)
-    const { code, stderr } = await new Promise<{ code: number; stderr: string }>((resolve) => {
+  /** Runs `node nodeArgs` as a user would (only this environment, empty standard input). */
+  function run(nodeArgs: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
+    return new Promise((resolve) => {
       const child = execFile(
         process.execPath,
-        ['--import', hook, runJs, ...args],
-        { cwd: root, env: { PATH: process.env.PATH ?? '', ...env, JJM_TEST_LOADED_MODULES: record }, timeout: 60_000 },
-        (error, _stdout, stderr) =>
-          resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stderr }),
+        nodeArgs,
+        { cwd: root, env: { PATH: process.env.PATH ?? '', ...env, ...extraEnv }, timeout: 60_000 },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
       )
       child.stdin?.end()
     })
+  }
+
+  /** Runs `jjm args` and returns the packages (under node_modules) it loaded. */
+  async function loads(args: string[]): Promise<Loaded> {
+    const record = join(dir, `loaded-${Math.random().toString(36).slice(2)}.txt`)
+    const { code, stderr } = await run(['--import', hook, runJs, ...args], { JJM_TEST_LOADED_MODULES: record })
     const packages = new Set<string>()
     for (const line of (await readFile(record, 'utf8')).split('\n')) {
       // MikroORM reads every @mikro-orm package's package.json to compare versions; that loads no code.
@@ -72,13 +78,28 @@ describe('what a command loads', { timeout: 180_000 }, () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  it('prints the version and the help without the ORM, MCP, HTTP, metrics or migrator packages', async () => {
-    for (const args of [['--version'], ['--help']]) {
-      const loaded = await loads(args)
-      assert.equal(loaded.code, 0, loaded.stderr)
-      assertNone(loaded, [...heavy, ...orm], `jjm ${args.join(' ')}`)
-      assert.ok(loaded.packages.has('@oclif/core'), 'the recorder sees what the command loads')
-    }
+  it('prints the help without the ORM, MCP, HTTP, metrics or migrator packages', async () => {
+    const loaded = await loads(['--help'])
+    assert.equal(loaded.code, 0, loaded.stderr)
+    assertNone(loaded, [...heavy, ...orm], 'jjm --help')
+    assert.ok(loaded.packages.has('@oclif/core'), 'the recorder sees what the command loads')
+  })
+
+  it('prints the version line oclif prints, without loading oclif or anything heavy', async () => {
+    const loaded = await loads(['--version'])
+    assert.equal(loaded.code, 0, loaded.stderr)
+    assertNone(loaded, ['@oclif/core', ...heavy, ...orm], 'jjm --version')
+
+    const direct = await run([runJs, '--version'])
+    assert.equal(direct.code, 0, direct.stderr)
+    const oclif = await run([
+      '--input-type=module',
+      '-e',
+      `import { execute } from '@oclif/core'; await execute({ dir: ${JSON.stringify(pathToFileURL(runJs).href)}, args: ['--version'] })`,
+    ])
+    assert.equal(oclif.code, 0, oclif.stderr)
+    assert.match(oclif.stdout, /^jjm\/\S+ \S+-\S+ node-v\S+\n$/)
+    assert.equal(direct.stdout, oclif.stdout)
   })
 
   it('loads the migrator to set up a new database, and not again once the schema is current', async () => {
