@@ -88,10 +88,16 @@ async function seed(): Promise<string> {
 }
 
 function startDaemon(): Promise<{ url: string; stop: () => void }> {
-  const child = spawn(process.execPath, [join(root, 'bin/run.js'), 'daemon', '--port', '0', '--no-monitor'], {
-    env: { ...env, JJM_METRICS_PORT: '0' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
+  const profile = process.env.JJM_BENCH_PROFILE_DIR
+  const nodeArgs = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`]
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, join(root, 'bin/run.js'), 'daemon', '--port', '0', '--no-monitor'],
+    {
+      env: { ...env, JJM_METRICS_PORT: '0' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  )
   let stderr = ''
   return new Promise((resolve, reject) => {
     child.stderr?.on('data', (chunk: Buffer) => {
