@@ -92,7 +92,7 @@ function startDaemon(): Promise<{ url: string; stop: () => void }> {
   const nodeArgs = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`]
   const child = spawn(
     process.execPath,
-    [...nodeArgs, join(root, 'bin/run.js'), 'daemon', '--port', '0', '--no-monitor'],
+    [...nodeArgs, process.env.JJM_BENCH_BIN ?? join(root, 'bin/run.js'), 'daemon', '--port', '0', '--no-monitor'],
     {
       env: { ...env, JJM_METRICS_PORT: '0' },
       stdio: ['ignore', 'ignore', 'pipe'],
