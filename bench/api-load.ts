@@ -118,6 +118,7 @@ async function load(url: string, headers: Record<string, string> = {}) {
     'p97.5 ms': result.latency.p97_5,
     'p99 ms': result.latency.p99,
     errors: result.errors + result.timeouts + result.non2xx,
+    'kB/answer': Math.round(result.throughput.average / result.requests.average / 100) / 10,
   }
 }
 
