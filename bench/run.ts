@@ -223,8 +223,8 @@ try {
       name: 'API page of tasks',
       ratio: meanMs(bench, 'GET /api/v1/tasks?limit=50') / meanMs(bench, 'manager.listTasks({limit: 50})'),
       means: `${meanMs(bench, 'GET /api/v1/tasks?limit=50').toFixed(3)} ms vs ${meanMs(bench, 'manager.listTasks({limit: 50})').toFixed(3)} ms`,
-      // The wrapped call is a cache hit (~0.2 ms); HTTP on loopback and the key read from the database
-      // on every request (so that a revocation holds at once on every daemon) add well under a millisecond.
+      // The wrapped call is a cache hit (~0.2 ms); HTTP on loopback and the key check (from the cache of
+      // verified keys, see src/core/api-key-cache.ts) add well under a millisecond.
       max: 8,
       explain: 'the REST call (HTTP, key check, rate limit, JSON) vs. the core call it wraps',
     })

@@ -4,8 +4,9 @@
  * row a presented key is checked against (in constant time).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { ApiKeyCache } from './api-key-cache.js'
 import { ExitCode, JjmError, type JjmErrorOptions, ValidationError } from './errors.js'
-import type { Clock } from './ports.js'
+import type { Clock, EventBus, Logger } from './ports.js'
 
 export const apiKeyScopes = ['read', 'write', 'admin'] as const
 export type ApiKeyScope = (typeof apiKeyScopes)[number]
@@ -77,14 +78,31 @@ const base32 = 'abcdefghijklmnopqrstuvwxyz234567'
 const touchIntervalMs = 60_000
 const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
+export interface ApiKeyServiceOptions {
+  /** Carries revocations to every process (Redis) so that their caches of verified keys forget the key at once. */
+  bus?: EventBus
+  logger?: Logger
+  /** How long a verified key is trusted without reading the store, while revocations reach this process. Default 30 s. */
+  cacheTtlMs?: number
+}
+
 export class ApiKeyService {
   private readonly touched = new Map<string, number>()
+  private readonly cache: ApiKeyCache
 
   constructor(
     private readonly store: ApiKeyStore,
     private readonly clock: Clock,
     private readonly newId: () => string,
-  ) {}
+    private readonly options: ApiKeyServiceOptions = {},
+  ) {
+    this.cache = new ApiKeyCache({
+      clock,
+      ...(options.bus === undefined ? {} : { bus: options.bus }),
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+      ...(options.cacheTtlMs === undefined ? {} : { ttlMs: options.cacheTtlMs }),
+    })
+  }
 
   async create(input: CreateApiKeyInput): Promise<CreatedApiKey> {
     if (!namePattern.test(input.name)) {
@@ -130,24 +148,54 @@ export class ApiKeyService {
     return this.store.listApiKeys()
   }
 
-  /** Revokes by id, name or prefix; the key is refused from the next request on, by every daemon on this database. */
+  /**
+   * Revokes by id, name or prefix. This process refuses the key from the next
+   * request on; other daemons as soon as the revocation reaches them over the
+   * event bus (Redis), else within a second (see ApiKeyCache). Revoking a
+   * revoked key announces the revocation again.
+   */
   async revoke(ref: string): Promise<ApiKey> {
     const keys = await this.store.listApiKeys()
     const key = keys.find((candidate) => candidate.id === ref || candidate.name === ref || candidate.prefix === ref)
     if (key === undefined) {
       throw new ApiKeyNotFoundError(ref)
     }
-    if (key.revokedAt !== null) return key
-    const at = new Date(this.clock.now()).toISOString()
-    await this.store.revokeApiKey(key.id, at)
-    return { ...key, revokedAt: at }
+    const revoked = key.revokedAt === null ? { ...key, revokedAt: new Date(this.clock.now()).toISOString() } : key
+    if (key.revokedAt === null) await this.store.revokeApiKey(key.id, revoked.revokedAt as string)
+    this.cache.forget(key.id)
+    await this.options.bus?.publishApiKeyRevocation?.({ keyId: key.id, at: revoked.revokedAt as string })
+    return revoked
   }
 
   /**
-   * The key a request presented, when it is known, live and unexpired.
-   * Revocation is read from the store on every call, so it holds across daemons.
+   * The key a request presented, when it is known, live and unexpired. A key
+   * verified lately comes from this process's cache (no store read); see
+   * ApiKeyCache for how long a revocation elsewhere can take to reach it.
    */
   async verify(presented: string): Promise<ApiKey> {
+    const cached = await this.cache.verified(presented, () => this.verifyInStore(presented))
+    const now = this.clock.now()
+    if (cached.expiresAt !== null && Date.parse(cached.expiresAt) <= now) {
+      throw new UnauthorizedError(`The API key ${cached.prefix} expired at ${cached.expiresAt}; create a new one.`, {
+        context: { keyPrefix: cached.prefix },
+      })
+    }
+    const apiKey = { ...cached }
+    const last = this.touched.get(apiKey.id) ?? 0
+    if (now - last >= touchIntervalMs) {
+      this.touched.set(apiKey.id, now)
+      apiKey.lastUsedAt = new Date(now).toISOString()
+      await this.store.touchApiKey(apiKey.id, apiKey.lastUsedAt)
+    }
+    return apiKey
+  }
+
+  /** Stops listening to revocations. */
+  close(): Promise<void> {
+    return this.cache.close()
+  }
+
+  private async verifyInStore(presented: string): Promise<ApiKey> {
     const prefix = prefixOf(presented)
     const stored = prefix === undefined ? undefined : await this.store.findApiKeyByPrefix(prefix)
     // Hash even when no row matched, so that an unknown prefix takes as long as a wrong secret.
@@ -169,12 +217,6 @@ export class ApiKeyService {
       })
     }
     const { keyHash: _hash, salt: _salt, ...apiKey } = stored
-    const last = this.touched.get(stored.id) ?? 0
-    if (now - last >= touchIntervalMs) {
-      this.touched.set(stored.id, now)
-      apiKey.lastUsedAt = new Date(now).toISOString()
-      await this.store.touchApiKey(stored.id, apiKey.lastUsedAt)
-    }
     return apiKey
   }
 }

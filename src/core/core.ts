@@ -197,12 +197,16 @@ export async function openCore(options: CoreOptions): Promise<Core> {
           { context: { backend: config.storage.backend } },
         )
       }
-      apiKeyService ??= new ApiKeyService(storage.apiKeys, clock, newId)
+      apiKeyService ??= new ApiKeyService(storage.apiKeys, clock, newId, {
+        bus,
+        logger: logger.child({ component: 'api-keys' }),
+      })
       return apiKeyService
     },
     async close() {
       detachMetrics?.()
       synchronizer.close()
+      await apiKeyService?.close()
       await jules.close?.()
       await julesBudget.close?.()
       // The decorator closes the store underneath it (after handing over missed invalidations).

@@ -1,8 +1,11 @@
 import { EventEmitter } from 'node:events'
-import type { EventBus, TaskUpdate } from './ports.js'
+import type { ApiKeyRevocation, EventBus, TaskUpdate } from './ports.js'
 
 /** The all-tasks channel; one task's updates go to `task:updates:{id}` as well. */
 export const allTasksChannel = 'task:updates'
+
+/** Where API key revocations go, apart from task updates (stream clients never see them). */
+export const apiKeyRevocationsChannel = 'api-keys:revoked'
 
 export function taskChannel(taskId: string): string {
   return `${allTasksChannel}:${taskId}`
@@ -34,14 +37,25 @@ export class InProcessEventBus implements EventBus {
     }
   }
 
+  async publishApiKeyRevocation(revocation: ApiKeyRevocation): Promise<void> {
+    this.emit(apiKeyRevocationsChannel, revocation)
+  }
+
+  async subscribeApiKeyRevocations(listener: (revocation: ApiKeyRevocation) => void): Promise<() => Promise<void>> {
+    this.emitter.on(apiKeyRevocationsChannel, listener)
+    return async () => {
+      this.emitter.off(apiKeyRevocationsChannel, listener)
+    }
+  }
+
   async close(): Promise<void> {
     this.emitter.removeAllListeners()
   }
 
-  private emit(channel: string, update: TaskUpdate): void {
-    for (const listener of this.emitter.listeners(channel) as Array<(update: TaskUpdate) => void>) {
+  private emit<T>(channel: string, message: T): void {
+    for (const listener of this.emitter.listeners(channel) as Array<(message: T) => void>) {
       try {
-        listener(structuredClone(update))
+        listener(structuredClone(message))
       } catch (error) {
         this.onListenerError(error)
       }

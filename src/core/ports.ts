@@ -502,7 +502,23 @@ export interface EventBus {
   readonly healthy: boolean
   /** True when updates published by other processes arrive too (Redis); false for an in-process bus. */
   readonly crossProcess?: boolean
+  /**
+   * Tells every process on this bus that an API key was revoked, so that none
+   * keeps accepting it from its cache of verified keys. Best-effort, never
+   * throws. Optional: without it (and without `subscribeApiKeyRevocations`)
+   * each daemon re-reads a key from the store at least once a second.
+   */
+  publishApiKeyRevocation?(revocation: ApiKeyRevocation): Promise<void>
+  /** Listens to revocations from every process on this bus; resolves once listening. Returns the unsubscribe function. */
+  subscribeApiKeyRevocations?(listener: (revocation: ApiKeyRevocation) => void): Promise<() => Promise<void>>
   close(): Promise<void>
+}
+
+/** An API key was revoked: whoever remembers it as valid forgets it. */
+export interface ApiKeyRevocation {
+  keyId: string
+  /** RFC 3339 */
+  at: string
 }
 
 /** One message for people about one task event, as a notifier sends it. */

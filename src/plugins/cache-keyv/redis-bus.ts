@@ -9,8 +9,8 @@
  */
 
 import { ConfigurationError, ExitCode, JjmError, type JjmErrorOptions } from '../../core/errors.js'
-import { allTasksChannel, taskChannel as bareTaskChannel } from '../../core/event-bus.js'
-import type { EventBus, Logger, TaskUpdate } from '../../core/ports.js'
+import { allTasksChannel, apiKeyRevocationsChannel, taskChannel as bareTaskChannel } from '../../core/event-bus.js'
+import type { ApiKeyRevocation, EventBus, Logger, TaskUpdate } from '../../core/ports.js'
 
 type RedisClient = ReturnType<typeof import('@keyv/redis').createClient>
 
@@ -32,8 +32,10 @@ export interface RedisEventBus extends EventBus {
   readonly healthy: boolean
   /** Updates that could not be published (Redis down); counted, never thrown. */
   readonly publishFailures: number
-  /** Messages received that were not a task update; dropped, never given to a listener. */
+  /** Messages received that were not a task update (or not a revocation); dropped, never given to a listener. */
   readonly malformedMessages: number
+  publishApiKeyRevocation(revocation: ApiKeyRevocation): Promise<void>
+  subscribeApiKeyRevocations(listener: (revocation: ApiKeyRevocation) => void): Promise<() => Promise<void>>
 }
 
 /** Live delivery over Redis is not possible right now; the caller should poll the store instead. */
@@ -127,6 +129,7 @@ function connectInBackground(client: RedisClient, logger: Logger): Promise<void>
 }
 
 type Listener = (update: TaskUpdate) => void
+type RevocationListener = (revocation: ApiKeyRevocation) => void
 
 interface Channel {
   /** Set when the channel is one task's; its messages must be about that task. */
@@ -148,6 +151,10 @@ class RedisPubSubBus implements RedisEventBus {
   private readonly channels = new Map<string, Channel>()
   /** One function for every channel: node-redis keeps one listener set per channel. */
   private readonly dispatch = (message: string, channel: string): void => this.deliver(message, channel)
+  private readonly revocationListeners = new Set<{ listener: RevocationListener }>()
+  /** The one SUBSCRIBE to the revocations channel, kept until the bus closes. */
+  private revocationsSubscribed: Promise<void> | undefined
+  private readonly dispatchRevocation = (message: string): void => this.deliverRevocation(message)
 
   constructor(
     private readonly publisher: RedisClient,
@@ -276,6 +283,52 @@ class RedisPubSubBus implements RedisEventBus {
     }
   }
 
+  async publishApiKeyRevocation(revocation: ApiKeyRevocation): Promise<void> {
+    if (this.closed) return
+    try {
+      await this.publisher.publish(this.prefix + apiKeyRevocationsChannel, JSON.stringify(revocation))
+    } catch (error) {
+      // The other daemons still re-read the key from the store: at once while their bus is down, within the cache's TTL otherwise.
+      this.publishFailures++
+      this.logger.warn(
+        'Could not publish an API key revocation to Redis; other daemons refuse the key when their cache of it expires',
+        {
+          keyId: revocation.keyId,
+          error: errorMessage(error),
+        },
+      )
+    }
+  }
+
+  async subscribeApiKeyRevocations(listener: RevocationListener): Promise<() => Promise<void>> {
+    if (this.closed) throw new EventBusUnavailableError('The Redis event bus is closed.')
+    if (!this.subscriber.isReady) {
+      throw new EventBusUnavailableError('The Redis event bus is not connected; API keys are re-read from the store.')
+    }
+    if (this.revocationsSubscribed === undefined) {
+      const subscribed = this.subscriber.subscribe(this.prefix + apiKeyRevocationsChannel, this.dispatchRevocation)
+      subscribed.catch(() => {
+        if (this.revocationsSubscribed === subscribed) this.revocationsSubscribed = undefined
+      })
+      this.revocationsSubscribed = subscribed
+    }
+    const entry = { listener }
+    this.revocationListeners.add(entry)
+    try {
+      await this.revocationsSubscribed
+    } catch (error) {
+      this.revocationListeners.delete(entry)
+      throw new EventBusUnavailableError('Redis did not confirm the subscription to API key revocations.', {
+        context: { error: errorMessage(error) },
+        cause: error,
+      })
+    }
+    // The channel stays subscribed (one per process, rarely used) until the bus closes.
+    return async () => {
+      this.revocationListeners.delete(entry)
+    }
+  }
+
   /**
    * Closes both connections: gracefully when connected, at once otherwise.
    * During an outage the pending reconnection delay (at most a second) still
@@ -286,11 +339,33 @@ class RedisPubSubBus implements RedisEventBus {
     this.closed = true
     this.onClose()
     this.channels.clear()
+    this.revocationListeners.clear()
     await Promise.all([shutDown(this.publisher), shutDown(this.subscriber)])
   }
 
   private channelName(taskId: string | undefined): string {
     return this.prefix + (taskId === undefined ? allTasksChannel : bareTaskChannel(taskId))
+  }
+
+  private deliverRevocation(message: string): void {
+    const revocation = parseRevocation(message)
+    if (revocation === undefined) {
+      this.malformedMessages++
+      this.logger.warn('Dropped a message on the API key revocations channel that is not a revocation', {
+        message: message.length > 200 ? `${message.slice(0, 200)}…` : message,
+      })
+      return
+    }
+    for (const { listener } of [...this.revocationListeners]) {
+      try {
+        listener({ ...revocation })
+      } catch (error) {
+        this.logger.error('An API key revocation listener threw; the other listeners still got the revocation', {
+          keyId: revocation.keyId,
+          error: errorMessage(error),
+        })
+      }
+    }
   }
 
   private deliver(message: string, channelName: string): void {
@@ -320,6 +395,18 @@ class RedisPubSubBus implements RedisEventBus {
         })
       }
     }
+  }
+}
+
+/** A message from Redis comes from outside this process: a revocation names a key and a time, or is dropped. */
+function parseRevocation(message: string): ApiKeyRevocation | undefined {
+  try {
+    const value: unknown = JSON.parse(message)
+    if (typeof value !== 'object' || value === null) return undefined
+    const { keyId, at } = value as Record<string, unknown>
+    return typeof keyId === 'string' && keyId !== '' && typeof at === 'string' ? { keyId, at } : undefined
+  } catch {
+    return undefined
   }
 }
 

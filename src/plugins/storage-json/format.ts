@@ -221,6 +221,9 @@ const taskFields = new Set([
   // Written by exports of newer jjm; a stall is judged again by the importing monitor.
   'stalledSince',
   'archived',
+  // The local queue's order, and where a task stood in it (worked out again on import).
+  'priority',
+  'queue',
   'deletedAt',
   'syncCursor',
   'events',
@@ -283,8 +286,11 @@ function parseTaskRecord(key: string, raw: unknown, context: RecordContext): Sto
     // Files written before versions existed have none: their tasks start at 1.
     version:
       typeof record.version === 'number' && Number.isInteger(record.version) && record.version > 0 ? record.version : 1,
-    // The legacy file knows no local queue: every task in it started when it was created.
-    priority: 0,
+    // The legacy file knows no local queue: its tasks have the default order, unless a newer export says otherwise.
+    priority:
+      typeof record.priority === 'number' && Number.isInteger(record.priority) && Math.abs(record.priority) <= 1000
+        ? record.priority
+        : 0,
   }
   return {
     task,

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { createClient } from '@keyv/redis'
 import { ConfigurationError, JjmError } from '../../../src/core/errors.js'
 import { watchTaskUpdates } from '../../../src/core/polling-fallback.js'
-import type { LogContext, Logger, TaskUpdate } from '../../../src/core/ports.js'
+import type { ApiKeyRevocation, LogContext, Logger, TaskUpdate } from '../../../src/core/ports.js'
 import { createRedisEventBus, type RedisEventBus } from '../../../src/plugins/cache-keyv/redis-bus.js'
 import { buildTask } from '../../../src/testing/build-task.js'
 import { redis, redisUrl } from '../../support/services.js'
@@ -223,6 +223,23 @@ describe('Redis event bus', () => {
     await until(() => received.length === 1, 'the update of the task arrived')
     await sleep(50)
     assert.deepEqual(received, ['mine'])
+    assert.equal(s.b.malformedMessages, 1)
+  })
+
+  it('carries API key revocations on their own prefixed channel, apart from task updates, and drops malformed ones', async (t) => {
+    const s = await setUp(t)
+    if (!s) return
+    const revocations: ApiKeyRevocation[] = []
+    const updates: TaskUpdate[] = []
+    await s.b.subscribeApiKeyRevocations((revocation) => revocations.push(revocation))
+    await s.b.subscribe({}, (u) => updates.push(u))
+    assert.equal(await numSub(s.admin, `${s.prefix}api-keys:revoked`), 1)
+    await s.admin.publish(`${s.prefix}api-keys:revoked`, '{"keyId":""}')
+    const revocation = { keyId: '01KEY', at: '2026-01-01T00:00:00.000Z' }
+    await s.a.publishApiKeyRevocation(revocation)
+    await until(() => revocations.length === 1, 'the revocation arrived')
+    assert.deepEqual(revocations, [revocation])
+    assert.deepEqual(updates, [], 'stream listeners never see a revocation')
     assert.equal(s.b.malformedMessages, 1)
   })
 

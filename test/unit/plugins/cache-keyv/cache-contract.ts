@@ -39,6 +39,12 @@ export function describeCacheContract(name: string, open: OpenCache): void {
       assert.notEqual(read, value)
     })
 
+    cacheTest('returns strings exactly as set, even those that start with a colon', async ({ cache }) => {
+      const value = { title: ':base64:aGk=', prompt: '::two', labels: [':a', 'b:'], metadata: { note: 'é\n"' } }
+      await cache.set('task:T2', value, 60_000)
+      assert.deepEqual(await cache.get('task:T2'), value)
+    })
+
     cacheTest('returns undefined for a key never set', async ({ cache }) => {
       assert.equal(await cache.get('task:missing'), undefined)
     })

@@ -153,6 +153,7 @@ describe('the legacy JSON file format', () => {
       stalledSince: null,
       archived: false,
       version: 1,
+      priority: 0,
     })
   })
 
