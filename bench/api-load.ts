@@ -21,8 +21,8 @@ import { loadConfig } from '../src/core/config.js'
 import { openCore } from '../src/core/core.js'
 import { createIdGenerator } from '../src/core/ids.js'
 import { silentLogger } from '../src/core/ports.js'
-import type { Task } from '../src/core/task.js'
 import { default as hook } from '../src/plugins/backends-hook.js'
+import { benchTask as buildTask } from './tasks.js'
 
 const tasks = Number(process.env.JJM_BENCH_TASKS ?? 10_000)
 const seconds = Number(process.env.JJM_BENCH_SECONDS ?? 10)
@@ -38,34 +38,6 @@ const env = {
   JJM_JULES: 'sim',
   JJM_API_RATE_LIMIT: '100000000',
   JJM_LOG_LEVEL: 'warn',
-}
-
-function buildTask(index: number, newId: () => string): Task {
-  const at = new Date(Date.UTC(2026, 0, 1) + index * 60_000).toISOString()
-  return {
-    id: newId(),
-    sessionName: `sessions/load${index}`,
-    title: `Task ${index}: tidy module ${index % 37}`,
-    prompt: `Refactor module ${index}`,
-    repository: `acme/repo${index % 20}`,
-    source: `sources/github/acme/repo${index % 20}`,
-    branch: 'main',
-    state: index % 5 === 0 ? 'completed' : 'in_progress',
-    requirePlanApproval: false,
-    automationMode: 'AUTO_CREATE_PR',
-    url: null,
-    pullRequest: null,
-    labels: [`team${index % 4}`],
-    metadata: { index },
-    createdAt: at,
-    updatedAt: at,
-    completedAt: null,
-    lastSyncedAt: null,
-    stalledSince: null,
-    archived: false,
-    version: 1,
-    priority: 0,
-  }
 }
 
 async function seed(): Promise<string> {

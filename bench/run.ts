@@ -17,13 +17,13 @@ import { createIdGenerator } from '../src/core/ids.js'
 import { JobManager } from '../src/core/manager.js'
 import { Monitor } from '../src/core/monitor.js'
 import { silentLogger } from '../src/core/ports.js'
-import type { Task } from '../src/core/task.js'
 import { openSqlStore } from '../src/plugins/storage-sql/sql-store.js'
 import { createSimClient } from '../src/sim/adapter.js'
 import { Simulator } from '../src/sim/engine.js'
 import { MemorySimStateStore } from '../src/sim/memory-store.js'
 import { describe, postgresAdminUrl, quietPassBench, withFreshPostgres } from './quiet-pass.js'
 import type { Target } from './target.js'
+import { benchTask as buildTask } from './tasks.js'
 
 interface RawDatabase {
   prepare(sql: string): { all(...params: unknown[]): Array<Record<string, unknown>> }
@@ -54,34 +54,6 @@ function meanMs(bench: Bench, name: string): number {
   const result = task?.result
   if (!result || !('latency' in result)) throw new Error(`benchmark ${name} did not complete`)
   return result.latency.mean
-}
-
-function buildTask(index: number, newId: () => string): Task {
-  const at = new Date(Date.UTC(2026, 0, 1) + index * 60_000).toISOString()
-  return {
-    id: newId(),
-    sessionName: `sessions/bench${index}`,
-    title: `Task ${index}: tidy module ${index % 37}`,
-    prompt: `Refactor module ${index}`,
-    repository: `acme/repo${index % 20}`,
-    source: `sources/github/acme/repo${index % 20}`,
-    branch: 'main',
-    state: index % 5 === 0 ? 'completed' : 'in_progress',
-    requirePlanApproval: false,
-    automationMode: 'AUTO_CREATE_PR',
-    url: null,
-    pullRequest: null,
-    labels: [`team${index % 4}`],
-    metadata: { index },
-    createdAt: at,
-    updatedAt: at,
-    completedAt: null,
-    lastSyncedAt: null,
-    stalledSince: null,
-    archived: false,
-    version: 1,
-    priority: 0,
-  }
 }
 
 try {
