@@ -11,27 +11,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { startTestDaemon, type TestDaemon } from '../support/api.js'
+import { startTestDaemon, untilRefused, withinMs } from '../support/api.js'
 import { jjm } from '../support/cli.js'
 import { postgres, redis } from '../support/services.js'
-
-/** How soon every daemon must refuse a revoked key, on the test's own (wall) clock. */
-const withinMs = 1_000
-
-/**
- * Asks `daemon` with `key` until it answers 401, for at most `withinMs` and a
- * small margin; returns how long that took and the last answer.
- */
-async function untilRefused(daemon: TestDaemon, key: string, since: number) {
-  const deadline = since + withinMs + 250
-  for (;;) {
-    const answer = await daemon.call('GET', '/api/v1/tasks?limit=1', { key })
-    const elapsedMs = performance.now() - since
-    if (answer.status === 401 || performance.now() > deadline) return { answer, elapsedMs }
-    await sleep(20)
-  }
-}
 
 describe('revoking with `jjm api-keys revoke` an API key shared by two daemons on one PostgreSQL and one Redis', {
   timeout: 90_000,

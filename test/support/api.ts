@@ -6,6 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { type Daemon, startDaemon } from '../../src/api/daemon.js'
 import type { ApiKeyScope } from '../../src/core/api-keys.js'
@@ -147,5 +148,22 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
       await core.close()
       if (ownDir) await rm(dir, { recursive: true, force: true })
     },
+  }
+}
+
+/** How soon every daemon must refuse a revoked key, on the test's own (wall) clock. */
+export const withinMs = 1_000
+
+/**
+ * Asks `daemon` with `key` until it answers 401, for at most `withinMs` and a
+ * small margin; returns how long that took and the last answer.
+ */
+export async function untilRefused(daemon: TestDaemon, key: string, since: number) {
+  const deadline = since + withinMs + 250
+  for (;;) {
+    const answer = await daemon.call('GET', '/api/v1/tasks?limit=1', { key })
+    const elapsedMs = performance.now() - since
+    if (answer.status === 401 || performance.now() > deadline) return { answer, elapsedMs }
+    await sleep(20)
   }
 }
